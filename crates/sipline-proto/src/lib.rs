@@ -1,0 +1,44 @@
+//! # sipline-proto
+//!
+//! The sans-IO core of sipline: SIP messages (RFC 3261 §7, §20, §25), their parser and
+//! serializer, and, as the stack grows, transactions, dialogs and sessions. Nothing in this
+//! crate opens a socket or reads the clock; bytes and instants go in, values come out.
+//!
+//! ```
+//! use sipline_proto::{parse_message, Limits, Message, HeaderName, StatusCode, Response};
+//!
+//! let raw = b"OPTIONS sip:bob@example.com SIP/2.0\r\n\
+//! Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n\
+//! Max-Forwards: 70\r\n\
+//! To: <sip:bob@example.com>\r\n\
+//! From: Alice <sip:alice@example.com>;tag=1928301774\r\n\
+//! Call-ID: a84b4c76e66710\r\n\
+//! CSeq: 63104 OPTIONS\r\n\
+//! Content-Length: 0\r\n\r\n";
+//!
+//! let msg = parse_message(bytes::Bytes::from_static(raw), &Limits::default())?;
+//! let Message::Request(req) = msg else { unreachable!() };
+//! assert_eq!(req.uri.host(), "example.com");
+//! let via = req.top_via()?;
+//! assert_eq!(via.branch(), Some("z9hG4bK776asdhds"));
+//!
+//! // Answer it (RFC 3261 §8.2.6) and write the response into a buffer.
+//! let resp = Response::from_request(&req, StatusCode::OK, Some("a6c85cf"));
+//! let mut out = Vec::new();
+//! resp.write_to(&mut out);
+//! assert!(out.starts_with(b"SIP/2.0 200 OK\r\n"));
+//! assert_eq!(resp.headers.get(HeaderName::To), Some("<sip:bob@example.com>;tag=a6c85cf"));
+//! # Ok::<(), sipline_proto::ParseError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod message;
+pub mod parse;
+
+pub use error::{ParseError, ParseErrorKind};
+pub use message::{
+    HeaderName, Headers, Message, Method, NameAddr, Request, RequestBuilder, Response, StatusCode,
+    Uri, UriRef,
+};
+pub use parse::{Limits, StreamFramer, parse_message};

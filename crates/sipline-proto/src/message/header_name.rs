@@ -1,0 +1,416 @@
+//! Known header field names (RFC 3261 §20) and their compact forms (§7.3.3).
+
+/// A header field name known to sipline (RFC 3261 §20 and the extensions it implements).
+///
+/// Compact forms (RFC 3261 §7.3.3 and the extension RFCs) parse to the same variant; names
+/// are matched case-insensitively (§7.3.1). Unknown names are kept verbatim by [`Headers`](crate::Headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum HeaderName {
+    /// `Accept`
+    Accept,
+    /// `Accept-Encoding`
+    AcceptEncoding,
+    /// `Accept-Language`
+    AcceptLanguage,
+    /// `Alert-Info`
+    AlertInfo,
+    /// `Allow`
+    Allow,
+    /// `Allow-Events` (compact `u`)
+    AllowEvents,
+    /// `Authentication-Info`
+    AuthenticationInfo,
+    /// `Authorization`
+    Authorization,
+    /// `Call-ID` (compact `i`)
+    CallId,
+    /// `Call-Info`
+    CallInfo,
+    /// `Contact` (compact `m`)
+    Contact,
+    /// `Content-Disposition`
+    ContentDisposition,
+    /// `Content-Encoding` (compact `e`)
+    ContentEncoding,
+    /// `Content-Language`
+    ContentLanguage,
+    /// `Content-Length` (compact `l`)
+    ContentLength,
+    /// `Content-Type` (compact `c`)
+    ContentType,
+    /// `CSeq`
+    CSeq,
+    /// `Date`
+    Date,
+    /// `Error-Info`
+    ErrorInfo,
+    /// `Event` (compact `o`)
+    Event,
+    /// `Expires`
+    Expires,
+    /// `From` (compact `f`)
+    From,
+    /// `In-Reply-To`
+    InReplyTo,
+    /// `Max-Forwards`
+    MaxForwards,
+    /// `MIME-Version`
+    MimeVersion,
+    /// `Min-Expires`
+    MinExpires,
+    /// `Min-SE`
+    MinSe,
+    /// `Organization`
+    Organization,
+    /// `Path`
+    Path,
+    /// `Priority`
+    Priority,
+    /// `Proxy-Authenticate`
+    ProxyAuthenticate,
+    /// `Proxy-Authorization`
+    ProxyAuthorization,
+    /// `Proxy-Require`
+    ProxyRequire,
+    /// `RAck`
+    RAck,
+    /// `Reason`
+    Reason,
+    /// `Record-Route`
+    RecordRoute,
+    /// `Referred-By` (compact `b`)
+    ReferredBy,
+    /// `Refer-To` (compact `r`)
+    ReferTo,
+    /// `Replaces`
+    Replaces,
+    /// `Reply-To`
+    ReplyTo,
+    /// `Require`
+    Require,
+    /// `Retry-After`
+    RetryAfter,
+    /// `Route`
+    Route,
+    /// `RSeq`
+    RSeq,
+    /// `Server`
+    Server,
+    /// `Service-Route`
+    ServiceRoute,
+    /// `Session-Expires` (compact `x`)
+    SessionExpires,
+    /// `Subject` (compact `s`)
+    Subject,
+    /// `Subscription-State`
+    SubscriptionState,
+    /// `Supported` (compact `k`)
+    Supported,
+    /// `Timestamp`
+    Timestamp,
+    /// `To` (compact `t`)
+    To,
+    /// `Unsupported`
+    Unsupported,
+    /// `User-Agent`
+    UserAgent,
+    /// `Via` (compact `v`)
+    Via,
+    /// `Warning`
+    Warning,
+    /// `WWW-Authenticate`
+    WwwAuthenticate,
+}
+
+impl HeaderName {
+    /// Every known header, for iteration in tests and tools.
+    pub const ALL: &'static [HeaderName] = &[
+        HeaderName::Accept,
+        HeaderName::AcceptEncoding,
+        HeaderName::AcceptLanguage,
+        HeaderName::AlertInfo,
+        HeaderName::Allow,
+        HeaderName::AllowEvents,
+        HeaderName::AuthenticationInfo,
+        HeaderName::Authorization,
+        HeaderName::CallId,
+        HeaderName::CallInfo,
+        HeaderName::Contact,
+        HeaderName::ContentDisposition,
+        HeaderName::ContentEncoding,
+        HeaderName::ContentLanguage,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::CSeq,
+        HeaderName::Date,
+        HeaderName::ErrorInfo,
+        HeaderName::Event,
+        HeaderName::Expires,
+        HeaderName::From,
+        HeaderName::InReplyTo,
+        HeaderName::MaxForwards,
+        HeaderName::MimeVersion,
+        HeaderName::MinExpires,
+        HeaderName::MinSe,
+        HeaderName::Organization,
+        HeaderName::Path,
+        HeaderName::Priority,
+        HeaderName::ProxyAuthenticate,
+        HeaderName::ProxyAuthorization,
+        HeaderName::ProxyRequire,
+        HeaderName::RAck,
+        HeaderName::Reason,
+        HeaderName::RecordRoute,
+        HeaderName::ReferredBy,
+        HeaderName::ReferTo,
+        HeaderName::Replaces,
+        HeaderName::ReplyTo,
+        HeaderName::Require,
+        HeaderName::RetryAfter,
+        HeaderName::Route,
+        HeaderName::RSeq,
+        HeaderName::Server,
+        HeaderName::ServiceRoute,
+        HeaderName::SessionExpires,
+        HeaderName::Subject,
+        HeaderName::SubscriptionState,
+        HeaderName::Supported,
+        HeaderName::Timestamp,
+        HeaderName::To,
+        HeaderName::Unsupported,
+        HeaderName::UserAgent,
+        HeaderName::Via,
+        HeaderName::Warning,
+        HeaderName::WwwAuthenticate,
+    ];
+
+    /// The canonical spelling (the long form, as RFC 3261 §20 writes it).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HeaderName::Accept => "Accept",
+            HeaderName::AcceptEncoding => "Accept-Encoding",
+            HeaderName::AcceptLanguage => "Accept-Language",
+            HeaderName::AlertInfo => "Alert-Info",
+            HeaderName::Allow => "Allow",
+            HeaderName::AllowEvents => "Allow-Events",
+            HeaderName::AuthenticationInfo => "Authentication-Info",
+            HeaderName::Authorization => "Authorization",
+            HeaderName::CallId => "Call-ID",
+            HeaderName::CallInfo => "Call-Info",
+            HeaderName::Contact => "Contact",
+            HeaderName::ContentDisposition => "Content-Disposition",
+            HeaderName::ContentEncoding => "Content-Encoding",
+            HeaderName::ContentLanguage => "Content-Language",
+            HeaderName::ContentLength => "Content-Length",
+            HeaderName::ContentType => "Content-Type",
+            HeaderName::CSeq => "CSeq",
+            HeaderName::Date => "Date",
+            HeaderName::ErrorInfo => "Error-Info",
+            HeaderName::Event => "Event",
+            HeaderName::Expires => "Expires",
+            HeaderName::From => "From",
+            HeaderName::InReplyTo => "In-Reply-To",
+            HeaderName::MaxForwards => "Max-Forwards",
+            HeaderName::MimeVersion => "MIME-Version",
+            HeaderName::MinExpires => "Min-Expires",
+            HeaderName::MinSe => "Min-SE",
+            HeaderName::Organization => "Organization",
+            HeaderName::Path => "Path",
+            HeaderName::Priority => "Priority",
+            HeaderName::ProxyAuthenticate => "Proxy-Authenticate",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
+            HeaderName::ProxyRequire => "Proxy-Require",
+            HeaderName::RAck => "RAck",
+            HeaderName::Reason => "Reason",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::ReferredBy => "Referred-By",
+            HeaderName::ReferTo => "Refer-To",
+            HeaderName::Replaces => "Replaces",
+            HeaderName::ReplyTo => "Reply-To",
+            HeaderName::Require => "Require",
+            HeaderName::RetryAfter => "Retry-After",
+            HeaderName::Route => "Route",
+            HeaderName::RSeq => "RSeq",
+            HeaderName::Server => "Server",
+            HeaderName::ServiceRoute => "Service-Route",
+            HeaderName::SessionExpires => "Session-Expires",
+            HeaderName::Subject => "Subject",
+            HeaderName::SubscriptionState => "Subscription-State",
+            HeaderName::Supported => "Supported",
+            HeaderName::Timestamp => "Timestamp",
+            HeaderName::To => "To",
+            HeaderName::Unsupported => "Unsupported",
+            HeaderName::UserAgent => "User-Agent",
+            HeaderName::Via => "Via",
+            HeaderName::Warning => "Warning",
+            HeaderName::WwwAuthenticate => "WWW-Authenticate",
+        }
+    }
+
+    /// The compact form, if the header has one (RFC 3261 §7.3.3).
+    pub const fn compact(self) -> Option<char> {
+        match self {
+            HeaderName::AllowEvents => Some('u'),
+            HeaderName::CallId => Some('i'),
+            HeaderName::Contact => Some('m'),
+            HeaderName::ContentEncoding => Some('e'),
+            HeaderName::ContentLength => Some('l'),
+            HeaderName::ContentType => Some('c'),
+            HeaderName::Event => Some('o'),
+            HeaderName::From => Some('f'),
+            HeaderName::ReferredBy => Some('b'),
+            HeaderName::ReferTo => Some('r'),
+            HeaderName::SessionExpires => Some('x'),
+            HeaderName::Subject => Some('s'),
+            HeaderName::Supported => Some('k'),
+            HeaderName::To => Some('t'),
+            HeaderName::Via => Some('v'),
+            _ => None,
+        }
+    }
+
+    /// Whether the header's grammar is a comma-separated list (RFC 3261 §7.3.1), so that
+    /// several values may share one line.
+    pub const fn is_list(self) -> bool {
+        matches!(
+            self,
+            HeaderName::Accept
+                | HeaderName::AcceptEncoding
+                | HeaderName::AcceptLanguage
+                | HeaderName::AlertInfo
+                | HeaderName::Allow
+                | HeaderName::AllowEvents
+                | HeaderName::CallInfo
+                | HeaderName::Contact
+                | HeaderName::ContentEncoding
+                | HeaderName::ContentLanguage
+                | HeaderName::ErrorInfo
+                | HeaderName::InReplyTo
+                | HeaderName::Path
+                | HeaderName::ProxyRequire
+                | HeaderName::Reason
+                | HeaderName::RecordRoute
+                | HeaderName::Require
+                | HeaderName::Route
+                | HeaderName::ServiceRoute
+                | HeaderName::Supported
+                | HeaderName::Unsupported
+                | HeaderName::Via
+                | HeaderName::Warning
+        )
+    }
+
+    /// Looks a name up, case-insensitively, accepting compact forms. `None` for unknown names.
+    pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
+        let candidates: &[(&[u8], HeaderName)] = match name.len() {
+            1 => &[
+                (b"u", HeaderName::AllowEvents),
+                (b"i", HeaderName::CallId),
+                (b"m", HeaderName::Contact),
+                (b"e", HeaderName::ContentEncoding),
+                (b"l", HeaderName::ContentLength),
+                (b"c", HeaderName::ContentType),
+                (b"o", HeaderName::Event),
+                (b"f", HeaderName::From),
+                (b"b", HeaderName::ReferredBy),
+                (b"r", HeaderName::ReferTo),
+                (b"x", HeaderName::SessionExpires),
+                (b"s", HeaderName::Subject),
+                (b"k", HeaderName::Supported),
+                (b"t", HeaderName::To),
+                (b"v", HeaderName::Via),
+            ],
+            2 => &[(b"To", HeaderName::To)],
+            3 => &[(b"Via", HeaderName::Via)],
+            4 => &[
+                (b"CSeq", HeaderName::CSeq),
+                (b"Date", HeaderName::Date),
+                (b"From", HeaderName::From),
+                (b"Path", HeaderName::Path),
+                (b"RAck", HeaderName::RAck),
+                (b"RSeq", HeaderName::RSeq),
+            ],
+            5 => &[
+                (b"Allow", HeaderName::Allow),
+                (b"Event", HeaderName::Event),
+                (b"Route", HeaderName::Route),
+            ],
+            6 => &[
+                (b"Accept", HeaderName::Accept),
+                (b"Min-SE", HeaderName::MinSe),
+                (b"Reason", HeaderName::Reason),
+                (b"Server", HeaderName::Server),
+            ],
+            7 => &[
+                (b"Call-ID", HeaderName::CallId),
+                (b"Contact", HeaderName::Contact),
+                (b"Expires", HeaderName::Expires),
+                (b"Require", HeaderName::Require),
+                (b"Subject", HeaderName::Subject),
+                (b"Warning", HeaderName::Warning),
+            ],
+            8 => &[
+                (b"Priority", HeaderName::Priority),
+                (b"Refer-To", HeaderName::ReferTo),
+                (b"Replaces", HeaderName::Replaces),
+                (b"Reply-To", HeaderName::ReplyTo),
+            ],
+            9 => &[
+                (b"Call-Info", HeaderName::CallInfo),
+                (b"Supported", HeaderName::Supported),
+                (b"Timestamp", HeaderName::Timestamp),
+            ],
+            10 => &[
+                (b"Alert-Info", HeaderName::AlertInfo),
+                (b"Error-Info", HeaderName::ErrorInfo),
+                (b"User-Agent", HeaderName::UserAgent),
+            ],
+            11 => &[
+                (b"In-Reply-To", HeaderName::InReplyTo),
+                (b"Min-Expires", HeaderName::MinExpires),
+                (b"Referred-By", HeaderName::ReferredBy),
+                (b"Retry-After", HeaderName::RetryAfter),
+                (b"Unsupported", HeaderName::Unsupported),
+            ],
+            12 => &[
+                (b"Allow-Events", HeaderName::AllowEvents),
+                (b"Content-Type", HeaderName::ContentType),
+                (b"Max-Forwards", HeaderName::MaxForwards),
+                (b"MIME-Version", HeaderName::MimeVersion),
+                (b"Organization", HeaderName::Organization),
+                (b"Record-Route", HeaderName::RecordRoute),
+            ],
+            13 => &[
+                (b"Authorization", HeaderName::Authorization),
+                (b"Proxy-Require", HeaderName::ProxyRequire),
+                (b"Service-Route", HeaderName::ServiceRoute),
+            ],
+            14 => &[(b"Content-Length", HeaderName::ContentLength)],
+            15 => &[
+                (b"Accept-Encoding", HeaderName::AcceptEncoding),
+                (b"Accept-Language", HeaderName::AcceptLanguage),
+                (b"Session-Expires", HeaderName::SessionExpires),
+            ],
+            16 => &[
+                (b"Content-Encoding", HeaderName::ContentEncoding),
+                (b"Content-Language", HeaderName::ContentLanguage),
+                (b"WWW-Authenticate", HeaderName::WwwAuthenticate),
+            ],
+            18 => &[
+                (b"Proxy-Authenticate", HeaderName::ProxyAuthenticate),
+                (b"Subscription-State", HeaderName::SubscriptionState),
+            ],
+            19 => &[
+                (b"Authentication-Info", HeaderName::AuthenticationInfo),
+                (b"Content-Disposition", HeaderName::ContentDisposition),
+                (b"Proxy-Authorization", HeaderName::ProxyAuthorization),
+            ],
+            _ => return None,
+        };
+        candidates
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .map(|&(_, h)| h)
+    }
+}

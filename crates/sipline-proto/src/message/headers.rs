@@ -1,0 +1,331 @@
+//! The header section of a message (RFC 3261 §7.3): an ordered list of fields.
+//!
+//! A parsed message keeps its header section as one shared UTF-8 buffer; each field's name
+//! and value are spans into it, so parsing copies nothing. Fields added later own their text.
+//! Values are stored trimmed, with line folding (§7.3.1) already replaced by a single space,
+//! so a value never holds CR or LF.
+
+use bytestring::ByteString;
+
+use super::HeaderName;
+
+/// Text of a header field: a span of the shared buffer, owned, or static.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+    Static(&'static str),
+}
+
+impl Text {
+    #[inline]
+    fn resolve<'a>(&'a self, buf: &'a str) -> &'a str {
+        match self {
+            Text::Span(s, e) => buf.get(*s as usize..*e as usize).unwrap_or(""),
+            Text::Owned(s) => s,
+            Text::Static(s) => s,
+        }
+    }
+}
+
+/// The name of a field: a known [`HeaderName`] or an unknown name kept verbatim.
+#[derive(Debug, Clone)]
+pub(crate) enum Name {
+    Known(HeaderName),
+    Other(Text),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) name: Name,
+    pub(crate) value: Text,
+}
+
+/// One header field as seen through [`Headers::iter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// The known header, or `None` for an extension header.
+    pub known: Option<HeaderName>,
+    /// The name as it will be written: canonical for known headers, verbatim otherwise.
+    pub name: &'a str,
+    /// The value, trimmed, folding replaced by one space.
+    pub value: &'a str,
+}
+
+/// The ordered header fields of a message.
+///
+/// Lookups by [`HeaderName`] are case-insensitive by construction (names are normalised at
+/// parse time, compact forms included); unknown headers are looked up with
+/// [`Headers::get_other`], also case-insensitively, and are kept verbatim and in order.
+#[derive(Clone, Default)]
+pub struct Headers {
+    pub(crate) buf: ByteString,
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|h| (h.name, h.value)))
+            .finish()
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl Eq for Headers {}
+
+impl Headers {
+    /// An empty header section.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty header section with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            buf: ByteString::new(),
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn from_parts(buf: ByteString, entries: Vec<Entry>) -> Self {
+        Self { buf, entries }
+    }
+
+    /// Number of fields (lines, after unfolding), not of comma-separated values.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no field at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn field<'a>(&'a self, e: &'a Entry) -> Field<'a> {
+        match &e.name {
+            Name::Known(h) => Field {
+                known: Some(*h),
+                name: h.as_str(),
+                value: e.value.resolve(&self.buf),
+            },
+            Name::Other(t) => Field {
+                known: None,
+                name: t.resolve(&self.buf),
+                value: e.value.resolve(&self.buf),
+            },
+        }
+    }
+
+    /// All fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
+        self.entries.iter().map(|e| self.field(e))
+    }
+
+    /// The value of the first field named `name`.
+    pub fn get(&self, name: HeaderName) -> Option<&str> {
+        self.get_all(name).next()
+    }
+
+    /// The values of every field named `name`, one per line (see [`Headers::values`] to split
+    /// comma-separated lists).
+    pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.entries.iter().filter_map(move |e| match e.name {
+            Name::Known(h) if h == name => Some(e.value.resolve(&self.buf)),
+            _ => None,
+        })
+    }
+
+    /// Every value of `name`: each line, and for list headers ([`HeaderName::is_list`]) each
+    /// comma-separated element of each line (RFC 3261 §7.3.1). Commas inside quoted strings and
+    /// inside `<...>` do not split. Empty elements are skipped.
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        let list = name.is_list();
+        self.get_all(name).flat_map(move |v| {
+            let mut rest = if list { Some(v) } else { None };
+            let mut single = if list { None } else { Some(v) };
+            std::iter::from_fn(move || {
+                if let Some(s) = single.take() {
+                    return Some(s);
+                }
+                loop {
+                    let r = rest?;
+                    let (item, tail) = split_list_item(r);
+                    rest = tail;
+                    if !item.is_empty() {
+                        return Some(item);
+                    }
+                }
+            })
+        })
+    }
+
+    /// Number of fields named `name`.
+    pub fn count(&self, name: HeaderName) -> usize {
+        self.get_all(name).count()
+    }
+
+    /// Whether a field named `name` is present.
+    pub fn contains(&self, name: HeaderName) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The first value of an extension header, by case-insensitive name.
+    pub fn get_other(&self, name: &str) -> Option<&str> {
+        self.entries.iter().find_map(|e| match &e.name {
+            Name::Other(t) if t.resolve(&self.buf).eq_ignore_ascii_case(name) => {
+                Some(e.value.resolve(&self.buf))
+            }
+            _ => None,
+        })
+    }
+
+    /// Appends a field. Known names are normalised; unknown names are kept as given.
+    pub fn push(&mut self, name: &str, value: impl Into<Box<str>>) {
+        let name = match HeaderName::from_bytes(name.as_bytes()) {
+            Some(h) => Name::Known(h),
+            None => Name::Other(Text::Owned(name.into())),
+        };
+        self.entries.push(Entry {
+            name,
+            value: Text::Owned(value.into()),
+        });
+    }
+
+    /// Appends a field with a known name.
+    pub fn push_known(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.entries.push(Entry {
+            name: Name::Known(name),
+            value: Text::Owned(value.into()),
+        });
+    }
+
+    /// Appends a field with a known name and a static value (no allocation).
+    pub fn push_static(&mut self, name: HeaderName, value: &'static str) {
+        self.entries.push(Entry {
+            name: Name::Known(name),
+            value: Text::Static(value),
+        });
+    }
+
+    /// Inserts a field before every other one (a new top Via, RFC 3261 §16.6 step 8).
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.entries.insert(
+            0,
+            Entry {
+                name: Name::Known(name),
+                value: Text::Owned(value.into()),
+            },
+        );
+    }
+
+    /// Removes every field named `name`; returns how many were removed.
+    pub fn remove(&mut self, name: HeaderName) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| !matches!(e.name, Name::Known(h) if h == name));
+        before - self.entries.len()
+    }
+
+    /// Replaces every field named `name` by one field with `value`, at the place of the first.
+    pub fn set(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        let value = Text::Owned(value.into());
+        match self
+            .entries
+            .iter()
+            .position(|e| matches!(e.name, Name::Known(h) if h == name))
+        {
+            Some(i) => {
+                self.entries[i].value = value;
+                let mut seen = 0usize;
+                self.entries.retain(|e| {
+                    let hit = matches!(e.name, Name::Known(h) if h == name);
+                    seen += usize::from(hit);
+                    !hit || seen == 1
+                });
+            }
+            None => self.entries.push(Entry {
+                name: Name::Known(name),
+                value,
+            }),
+        }
+    }
+
+    /// Copies the fields named `name` from `other`, sharing its buffer when `self` has none yet
+    /// (so a response built from a request copies spans, not text).
+    pub(crate) fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        if self.buf.is_empty() {
+            self.buf = other.buf.clone();
+        }
+        let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
+        for e in &other.entries {
+            if matches!(e.name, Name::Known(h) if h == name) {
+                let value = match (&e.value, share) {
+                    (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
+                    (v, _) => v.clone(),
+                };
+                self.entries.push(Entry {
+                    name: Name::Known(name),
+                    value,
+                });
+            }
+        }
+    }
+}
+
+/// Splits the first element off a comma-separated header value, honouring quoted strings
+/// (with `\` escapes) and `<...>` URIs (RFC 3261 §7.3.1, §25.1).
+pub(crate) fn split_list_item(s: &str) -> (&str, Option<&str>) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut in_quote = false;
+    let mut in_angle = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_quote => i += 1,
+            b'"' if !in_angle => in_quote = !in_quote,
+            b'<' if !in_quote => in_angle = true,
+            b'>' if !in_quote => in_angle = false,
+            b',' if !in_quote && !in_angle => {
+                return (s[..i].trim_matches([' ', '\t']), Some(&s[i + 1..]));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (s.trim_matches([' ', '\t']), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_split_respects_quotes_and_angles() {
+        let mut h = Headers::new();
+        h.push("Contact", r#""A, B" <sip:a@x;p=1,2>;q=0.5, <sip:b@y>,,"#);
+        h.push("Date", "Sat, 13 Nov 2010 23:29:00 GMT");
+        let v: Vec<_> = h.values(HeaderName::Contact).collect();
+        assert_eq!(v, [r#""A, B" <sip:a@x;p=1,2>;q=0.5"#, "<sip:b@y>"]);
+        let d: Vec<_> = h.values(HeaderName::Date).collect();
+        assert_eq!(d, ["Sat, 13 Nov 2010 23:29:00 GMT"]);
+    }
+
+    #[test]
+    fn set_replaces_all_keeps_position() {
+        let mut h = Headers::new();
+        h.push("Via", "a");
+        h.push("Expires", "1");
+        h.push("X-Foo", "bar");
+        h.push("expires", "2");
+        h.set(HeaderName::Expires, "3");
+        let names: Vec<_> = h.iter().map(|f| (f.name, f.value)).collect();
+        assert_eq!(names, [("Via", "a"), ("Expires", "3"), ("X-Foo", "bar")]);
+        assert_eq!(h.get_other("x-foo"), Some("bar"));
+    }
+}

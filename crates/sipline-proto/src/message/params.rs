@@ -1,0 +1,147 @@
+//! `;name=value` parameter lists (RFC 3261 §25.1 `generic-param`, `uri-parameter`).
+
+use crate::parse::scan::{Cursor, Scan, is_token};
+
+/// A view of a parameter list, as found after a URI or a header value. The text starts at the
+/// first `;` (or is empty). Names compare case-insensitively (RFC 3261 §7.3.1, §19.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Params<'a> {
+    pub(crate) fn new(raw: &'a str) -> Self {
+        Self { raw }
+    }
+
+    /// The raw text, starting with `;` unless empty.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Whether there is no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Each parameter as `(name, value)`; the value is `None` for a flag such as `;lr`, and is
+    /// given as written (a quoted-string keeps its quotes: see [`crate::parse::unquote`]).
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        let raw = self.raw;
+        let mut rest = raw;
+        std::iter::from_fn(move || {
+            loop {
+                let r = rest.trim_start_matches([' ', '\t']);
+                let r = r.strip_prefix(';')?;
+                let end = param_end(r);
+                let (item, tail) = r.split_at(end);
+                rest = tail;
+                let (name, value) = match item.find('=') {
+                    Some(i) => (
+                        item[..i].trim_matches([' ', '\t']),
+                        Some(item[i + 1..].trim_matches([' ', '\t'])),
+                    ),
+                    None => (item.trim_matches([' ', '\t']), None),
+                };
+                if !name.is_empty() {
+                    return Some((name, value));
+                }
+            }
+        })
+    }
+
+    /// Looks a parameter up: `None` if absent, `Some(None)` for a flag, `Some(Some(v))` else.
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The value of a parameter, quotes stripped (not unescaped); `None` if absent or a flag.
+    pub fn value(&self, name: &str) -> Option<&'a str> {
+        self.get(name).flatten().map(|v| {
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+    }
+
+    /// Whether a parameter is present, with or without a value.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// End of one parameter: the next `;` outside a quoted string.
+fn param_end(r: &str) -> usize {
+    let b = r.as_bytes();
+    let mut in_quote = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_quote => i += 1,
+            b'"' => in_quote = !in_quote,
+            b';' if !in_quote => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Scans `*( SEMI generic-param )` (RFC 3261 §25.1) from the cursor; returns the raw text.
+/// gen-value = token / host / quoted-string.
+pub(crate) fn scan_generic_params<'a>(c: &mut Cursor<'a>) -> Scan<Params<'a>> {
+    let start = c.pos();
+    while c.eat_sep(b';') {
+        c.token()?;
+        if c.eat_sep(b'=') {
+            match c.peek() {
+                Some(b'"') => {
+                    c.quoted()?;
+                }
+                Some(b'[') => {
+                    let v = c.take_while(|b| b != b']' && b != b';' && b != b',' && b != b' ');
+                    c.expect(b']')?;
+                    let inner = &v[1..];
+                    if inner.parse::<std::net::Ipv6Addr>().is_err() {
+                        return c.fail();
+                    }
+                }
+                _ => {
+                    // token covers hostnames and IPv4; IPv6 without brackets (received=,
+                    // RFC 5118 §4.5) needs ':' too.
+                    let v = c.take_while(|b| is_token(b) || b == b':');
+                    if v.is_empty() {
+                        return c.fail();
+                    }
+                }
+            }
+        }
+    }
+    Ok(Params::new(c.slice(start, c.pos())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iterate_and_lookup() {
+        let p = Params::new(";tag=abc ; lr;Q=0.5;text=\"a;b\"");
+        let all: Vec<_> = p.iter().collect();
+        assert_eq!(
+            all,
+            [
+                ("tag", Some("abc")),
+                ("lr", None),
+                ("Q", Some("0.5")),
+                ("text", Some("\"a;b\""))
+            ]
+        );
+        assert_eq!(p.get("q"), Some(Some("0.5")));
+        assert_eq!(p.get("lr"), Some(None));
+        assert_eq!(p.value("text"), Some("a;b"));
+        assert_eq!(p.get("x"), None);
+    }
+}

@@ -1,0 +1,879 @@
+//! Typed views of header values (RFC 3261 §20, §25.1 and the extension RFCs).
+//!
+//! Each view borrows from the message and is parsed on demand; [`Headers::validate`] parses
+//! every known header once, for callers that want the whole message checked up front.
+
+use std::borrow::Cow;
+
+use super::params::{Params, scan_generic_params};
+use super::uri::{UriRef, valid_host};
+use super::{HeaderName, Headers, Method};
+use crate::error::{ParseError, ParseErrorKind};
+use crate::message::headers::{Entry, Name, Text};
+use crate::parse::scan::{Cursor, Scan, is_token, is_word, unquote};
+
+/// Transport of a Via (RFC 3261 §20.42 `transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// `SIP` (protocol-name, as written).
+    pub protocol: &'a str,
+    /// `2.0`.
+    pub version: &'a str,
+    /// `UDP`, `TCP`, `TLS`, `SCTP`, `WS`, `WSS`, or another token, as written.
+    pub transport: &'a str,
+    /// sent-by host (an IPv6 reference keeps its brackets).
+    pub host: &'a str,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// via-params.
+    pub params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    /// Parses one via-parm (RFC 3261 §20.42, §25.1).
+    pub fn parse(s: &'a str) -> Scan<Via<'a>> {
+        let mut c = Cursor::new(s);
+        let protocol = c.token()?;
+        if !c.eat_sep(b'/') {
+            return c.fail();
+        }
+        let version = c.token()?;
+        if !c.eat_sep(b'/') {
+            return c.fail();
+        }
+        let transport = c.token()?;
+        if !c.skip_ws() {
+            return c.fail();
+        }
+        let (host, port) = sent_by(&mut c)?;
+        let params = scan_generic_params(&mut c)?;
+        c.end()?;
+        let v = Via {
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+        };
+        if let Some(ttl) = params.get("ttl") {
+            if ttl.and_then(|t| t.parse::<u8>().ok()).is_none() {
+                return Err(0);
+            }
+        }
+        for p in ["maddr", "received"] {
+            if let Some(h) = params.get(p) {
+                let h = h.unwrap_or("");
+                let ok = valid_host(h) || h.parse::<std::net::Ipv6Addr>().is_ok();
+                if !ok {
+                    return Err(0);
+                }
+            }
+        }
+        if let Some(Some(r)) = params.get("rport") {
+            if r.parse::<u16>().is_err() {
+                return Err(0);
+            }
+        }
+        Ok(v)
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+
+    /// The `received` parameter (RFC 3261 §18.2.1).
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.value("received")
+    }
+
+    /// The `rport` parameter (RFC 3581): `None` if absent, `Some(None)` if present without
+    /// value (a request for it), `Some(Some(port))` once filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
+    }
+
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+
+    /// The `ttl` parameter.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|t| t.parse().ok())
+    }
+
+    /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
+    pub fn has_magic_cookie(&self) -> bool {
+        self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+}
+
+/// `sent-by = host [ COLON port ]`.
+fn sent_by<'a>(c: &mut Cursor<'a>) -> Scan<(&'a str, Option<u16>)> {
+    let start = c.pos();
+    let host = if c.peek() == Some(b'[') {
+        c.take_while(|b| b != b']');
+        c.expect(b']')?;
+        c.slice(start, c.pos())
+    } else {
+        c.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !valid_host(host) {
+        return Err(start);
+    }
+    let port = if c.eat_sep(b':') {
+        let at = c.pos();
+        Some(u16::try_from(c.number(65535)?).map_err(|_| at)?)
+    } else {
+        None
+    };
+    Ok((host, port))
+}
+
+/// A `name-addr` or `addr-spec` with header parameters: the value of From, To, Contact,
+/// Route, Record-Route, Reply-To, Refer-To, Referred-By (RFC 3261 §20.10, §25.1).
+#[derive(Debug, Clone, Copy)]
+pub struct NameAddr<'a> {
+    display: Option<&'a str>,
+    /// The URI.
+    pub uri: UriRef<'a>,
+    /// Header parameters after the URI (`;tag=...`, `;expires=...`).
+    pub params: Params<'a>,
+    /// Whether the URI was enclosed in `<...>`.
+    pub angle: bool,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses `( name-addr / addr-spec ) *( SEMI generic-param )`.
+    pub fn parse(s: &'a str) -> Scan<NameAddr<'a>> {
+        let mut c = Cursor::new(s);
+        let na = Self::scan(&mut c)?;
+        c.end()?;
+        Ok(na)
+    }
+
+    pub(crate) fn scan(c: &mut Cursor<'a>) -> Scan<NameAddr<'a>> {
+        c.skip_ws();
+        let start = c.pos();
+        let mut display = None;
+        // display-name = *(token LWS) / quoted-string
+        if c.peek() == Some(b'"') {
+            display = Some(c.quoted()?);
+            c.skip_ws();
+            if c.peek() != Some(b'<') {
+                return c.fail();
+            }
+        } else {
+            // Look ahead: tokens and spaces followed by '<' form a display name.
+            let mut probe = c.clone();
+            let mut end = probe.pos();
+            loop {
+                if probe.take_while(is_token).is_empty() {
+                    break;
+                }
+                end = probe.pos();
+                probe.skip_ws();
+            }
+            if probe.peek() == Some(b'<') {
+                if end > start {
+                    display = Some(c.slice(start, end));
+                }
+                *c = probe;
+            }
+        }
+        if c.eat(b'<') {
+            let u0 = c.pos();
+            c.take_while(|b| b != b'>' && b != b' ' && b != b'\t');
+            let uri_s = c.slice(u0, c.pos());
+            c.expect(b'>')?;
+            let uri = UriRef::parse(uri_s).map_err(|e| u0 + e.offset)?;
+            let params = scan_generic_params(c)?;
+            Ok(NameAddr {
+                display,
+                uri,
+                params,
+                angle: true,
+            })
+        } else {
+            // addr-spec without brackets: it may not hold ',', ';' or '?' (RFC 3261 §20.10);
+            // anything after ';' is a header parameter.
+            let u0 = c.pos();
+            c.take_while(|b| !matches!(b, b';' | b',' | b'?' | b' ' | b'\t'));
+            let uri_s = c.slice(u0, c.pos());
+            let uri = UriRef::parse(uri_s).map_err(|e| u0 + e.offset)?;
+            let params = scan_generic_params(c)?;
+            Ok(NameAddr {
+                display: None,
+                uri,
+                params,
+                angle: false,
+            })
+        }
+    }
+
+    /// The display name as written (quoted-string keeps its quotes), if any.
+    pub fn display_name_raw(&self) -> Option<&'a str> {
+        self.display
+    }
+
+    /// The display name, unquoted and unescaped.
+    pub fn display_name(&self) -> Option<Cow<'a, str>> {
+        self.display.map(unquote)
+    }
+
+    /// The `tag` parameter (RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+}
+
+/// A Contact header value (RFC 3261 §20.10): `*` or a list of addresses.
+#[derive(Debug, Clone, Copy)]
+pub enum ContactValue<'a> {
+    /// `Contact: *` (only in a REGISTER with `Expires: 0`, §10.2.2).
+    Star,
+    /// One contact.
+    Addr(NameAddr<'a>),
+}
+
+impl ContactValue<'_> {
+    /// The `expires` parameter.
+    pub fn expires(&self) -> Option<u32> {
+        match self {
+            ContactValue::Star => None,
+            ContactValue::Addr(a) => a.params.value("expires").and_then(|e| e.parse().ok()),
+        }
+    }
+
+    /// The `q` parameter (0 to 1, up to three decimals).
+    pub fn q(&self) -> Option<f32> {
+        match self {
+            ContactValue::Star => None,
+            ContactValue::Addr(a) => a.params.value("q").and_then(|e| e.parse().ok()),
+        }
+    }
+}
+
+/// The CSeq header (RFC 3261 §20.16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    /// Sequence number, below 2^31 (§8.1.1.5).
+    pub seq: u32,
+    /// Method.
+    pub method: Method,
+}
+
+impl CSeq {
+    /// Parses `1*DIGIT LWS Method`.
+    pub fn parse(s: &str) -> Scan<CSeq> {
+        let mut c = Cursor::new(s);
+        c.skip_ws();
+        let seq = c.number((1 << 31) - 1)? as u32;
+        if !c.skip_ws() {
+            return c.fail();
+        }
+        let at = c.pos();
+        let m = c.token()?;
+        c.end()?;
+        let method = Method::parse(m).ok_or(at)?;
+        Ok(CSeq { seq, method })
+    }
+}
+
+/// RAck (RFC 3262 §7.2): `response-num LWS CSeq-num LWS Method`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RAck {
+    /// The RSeq of the response being acknowledged.
+    pub rseq: u32,
+    /// The CSeq number of the request it answers.
+    pub cseq: u32,
+    /// The method of that request.
+    pub method: Method,
+}
+
+impl RAck {
+    /// Parses a RAck value.
+    pub fn parse(s: &str) -> Scan<RAck> {
+        let mut c = Cursor::new(s);
+        let rseq = c.number(u32::MAX.into())? as u32;
+        if !c.skip_ws() {
+            return c.fail();
+        }
+        let cseq = c.number((1 << 31) - 1)? as u32;
+        if !c.skip_ws() {
+            return c.fail();
+        }
+        let at = c.pos();
+        let method = Method::parse(c.token()?).ok_or(at)?;
+        c.end()?;
+        Ok(RAck { rseq, cseq, method })
+    }
+}
+
+/// A media type with parameters (Content-Type, RFC 3261 §20.15; an Accept element, §20.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType<'a> {
+    /// `application`, or `*` in Accept.
+    pub top: &'a str,
+    /// `sdp`, or `*` in Accept.
+    pub sub: &'a str,
+    /// Parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> MediaType<'a> {
+    /// Parses `m-type SLASH m-subtype *(SEMI m-parameter)`.
+    pub fn parse(s: &'a str) -> Scan<MediaType<'a>> {
+        let mut c = Cursor::new(s);
+        c.skip_ws();
+        let top = c.token()?;
+        if !c.eat_sep(b'/') {
+            return c.fail();
+        }
+        let sub = c.token()?;
+        let params = scan_generic_params(&mut c)?;
+        c.end()?;
+        Ok(MediaType { top, sub, params })
+    }
+
+    /// Whether this is `top/sub`, case-insensitively.
+    pub fn is(&self, top: &str, sub: &str) -> bool {
+        self.top.eq_ignore_ascii_case(top) && self.sub.eq_ignore_ascii_case(sub)
+    }
+}
+
+/// A value with a leading token or number and parameters: Event, Subscription-State, Reason,
+/// Session-Expires, Min-SE, Replaces (its Call-ID), Retry-After, Content-Disposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parameterized<'a> {
+    /// The leading value (`presence`, `active`, `SIP`, `1800`, a Call-ID...).
+    pub value: &'a str,
+    /// Parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> Parameterized<'a> {
+    fn scan(s: &'a str, first: impl Fn(u8) -> bool) -> Scan<Parameterized<'a>> {
+        let mut c = Cursor::new(s);
+        c.skip_ws();
+        let at = c.pos();
+        let value = c.take_while(first);
+        if value.is_empty() {
+            return Err(at);
+        }
+        let params = scan_generic_params(&mut c)?;
+        c.end()?;
+        Ok(Parameterized { value, params })
+    }
+
+    /// `token *(SEMI generic-param)`: Event, Subscription-State, Reason, Content-Disposition.
+    pub fn parse_token(s: &'a str) -> Scan<Parameterized<'a>> {
+        Self::scan(s, is_token)
+    }
+
+    /// `delta-seconds *(SEMI generic-param)`: Session-Expires, Min-SE (RFC 4028), Retry-After.
+    pub fn parse_delta(s: &'a str) -> Scan<Parameterized<'a>> {
+        let p = Self::scan(s, |b| b.is_ascii_digit())?;
+        p.value.parse::<u32>().map_err(|_| 0usize)?;
+        Ok(p)
+    }
+
+    /// `callid *(SEMI replaces-param)` (RFC 3891 §6.1).
+    pub fn parse_callid(s: &'a str) -> Scan<Parameterized<'a>> {
+        let p = Self::scan(s, |b| is_word(b) || b == b'@')?;
+        Ok(p)
+    }
+
+    /// The leading value as a number of seconds.
+    pub fn seconds(&self) -> Option<u32> {
+        self.value.parse().ok()
+    }
+}
+
+/// A challenge or credentials (RFC 3261 §20.27, §20.7, §25.1; RFC 7616): a scheme and
+/// comma-separated `name=value` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Auth<'a> {
+    /// `Digest`, as written.
+    pub scheme: &'a str,
+    params: &'a str,
+}
+
+impl<'a> Auth<'a> {
+    /// Parses `scheme LWS auth-param *(COMMA auth-param)`.
+    pub fn parse(s: &'a str) -> Scan<Auth<'a>> {
+        let mut c = Cursor::new(s);
+        c.skip_ws();
+        let scheme = c.token()?;
+        if c.end().is_ok() {
+            return Ok(Auth { scheme, params: "" });
+        }
+        if !c.skip_ws() {
+            return c.fail();
+        }
+        let p0 = c.pos();
+        loop {
+            c.token()?;
+            if !c.eat_sep(b'=') {
+                return c.fail();
+            }
+            if c.peek() == Some(b'"') {
+                c.quoted()?;
+            } else {
+                c.token()?;
+            }
+            if !c.eat_sep(b',') {
+                break;
+            }
+        }
+        let params = c.slice(p0, c.pos());
+        c.end()?;
+        Ok(Auth { scheme, params })
+    }
+
+    /// Each parameter, value unquoted.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + 'a {
+        let mut rest = Some(self.params);
+        std::iter::from_fn(move || {
+            loop {
+                let r = rest?;
+                let (item, tail) = super::headers::split_list_item(r);
+                rest = tail;
+                if let Some((n, v)) = item.split_once('=') {
+                    return Some((n.trim(), unquote(v.trim())));
+                }
+                if rest.is_none() {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// One parameter by case-insensitive name, unquoted.
+    pub fn param(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.params()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// The fields a transaction layer needs from every message, parsed in one go (the
+/// "transaction-ready" level of parsing): top Via, CSeq, Call-ID, tags, Max-Forwards.
+#[derive(Debug, Clone)]
+pub struct Essentials<'a> {
+    /// The top Via value.
+    pub via: Via<'a>,
+    /// CSeq.
+    pub cseq: CSeq,
+    /// Call-ID.
+    pub call_id: &'a str,
+    /// From tag.
+    pub from_tag: Option<&'a str>,
+    /// To tag.
+    pub to_tag: Option<&'a str>,
+    /// Max-Forwards, if present.
+    pub max_forwards: Option<u8>,
+}
+
+/// Headers that may appear at most once (RFC 3261 §7.3.1, Table 2 and 3).
+fn single_valued(h: HeaderName) -> bool {
+    use HeaderName as H;
+    matches!(
+        h,
+        H::CallId
+            | H::CSeq
+            | H::From
+            | H::To
+            | H::MaxForwards
+            | H::ContentLength
+            | H::ContentType
+            | H::Expires
+            | H::MinExpires
+            | H::RSeq
+            | H::RAck
+            | H::ReferTo
+            | H::ReferredBy
+            | H::Replaces
+            | H::Event
+            | H::SubscriptionState
+            | H::SessionExpires
+            | H::MinSe
+            | H::Date
+            | H::MimeVersion
+            | H::Timestamp
+    )
+}
+
+fn delta_seconds(s: &str) -> Scan<u32> {
+    let mut c = Cursor::new(s);
+    c.skip_ws();
+    // RFC 3261 §20.19: delta-seconds up to 2^32-1; larger values are an error here.
+    let n = c.number(u32::MAX.into())? as u32;
+    c.end()?;
+    Ok(n)
+}
+
+fn token_list(s: &str) -> Scan<()> {
+    // Allow/Require/Supported elements: a token each; the list may be empty.
+    let mut off = 0;
+    let mut rest = Some(s);
+    while let Some(r) = rest {
+        let (item, tail) = super::headers::split_list_item(r);
+        if !item.is_empty() && !item.bytes().all(is_token) {
+            return Err(off);
+        }
+        off += r.len() - tail.map_or(0, str::len);
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn call_id(s: &str) -> Scan<&str> {
+    let mut c = Cursor::new(s);
+    let w = c.take_while(is_word);
+    if w.is_empty() {
+        return c.fail();
+    }
+    if c.eat(b'@') && c.take_while(is_word).is_empty() {
+        return c.fail();
+    }
+    if !c.is_empty() {
+        return c.fail();
+    }
+    Ok(s)
+}
+
+/// Checks one value of a known header against its grammar.
+pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
+    use HeaderName as H;
+    let list = |f: &dyn Fn(&str) -> Scan<()>| -> Scan<()> {
+        let mut rest = Some(v);
+        let mut off = 0;
+        let mut any = false;
+        while let Some(r) = rest {
+            let (item, tail) = super::headers::split_list_item(r);
+            let lead = r.len() - r.trim_start_matches([' ', '\t']).len();
+            if !item.is_empty() {
+                any = true;
+                f(item).map_err(|e| off + lead + e)?;
+            }
+            off += r.len() - tail.map_or(0, str::len);
+            rest = tail;
+        }
+        if any { Ok(()) } else { Err(0) }
+    };
+    match name {
+        H::Via => list(&|i| Via::parse(i).map(drop)),
+        H::From | H::To | H::ReplyTo | H::ReferTo | H::ReferredBy => NameAddr::parse(v).map(drop),
+        H::Contact => {
+            if v.trim() == "*" {
+                Ok(())
+            } else {
+                list(&|i| NameAddr::parse(i).map(drop))
+            }
+        }
+        H::Route | H::RecordRoute | H::Path | H::ServiceRoute => list(&|i| {
+            let na = NameAddr::parse(i)?;
+            if na.angle { Ok(()) } else { Err(0) }
+        }),
+        H::CallId => call_id(v).map(drop),
+        H::CSeq => CSeq::parse(v).map(drop),
+        H::RAck => RAck::parse(v).map(drop),
+        H::MaxForwards => delta_seconds(v).and_then(|n| if n <= 255 { Ok(()) } else { Err(0) }),
+        H::ContentLength | H::Expires | H::MinExpires => delta_seconds(v).map(drop),
+        H::RSeq => delta_seconds(v).and_then(|n| if n >= 1 { Ok(()) } else { Err(0) }),
+        H::ContentType => MediaType::parse(v).map(drop),
+        H::Accept => {
+            if v.trim().is_empty() {
+                Ok(())
+            } else {
+                list(&|i| MediaType::parse(i).map(drop))
+            }
+        }
+        H::Allow
+        | H::Require
+        | H::ProxyRequire
+        | H::Supported
+        | H::Unsupported
+        | H::AllowEvents
+        | H::ContentEncoding
+        | H::AcceptEncoding
+        | H::ContentLanguage
+        | H::InReplyTo => token_list(v),
+        H::Event | H::SubscriptionState | H::ContentDisposition => {
+            Parameterized::parse_token(v).map(drop)
+        }
+        H::Reason => list(&|i| Parameterized::parse_token(i).map(drop)),
+        H::SessionExpires | H::MinSe | H::RetryAfter => {
+            let s = v.split('(').next().unwrap_or(v); // Retry-After may carry a comment
+            Parameterized::parse_delta(s).map(drop)
+        }
+        H::Replaces => Parameterized::parse_callid(v).map(drop),
+        H::WwwAuthenticate | H::ProxyAuthenticate | H::Authorization | H::ProxyAuthorization => {
+            Auth::parse(v).map(drop)
+        }
+        // Free text or grammars sipline does not interpret: any TEXT-UTF8 is fine.
+        _ => Ok(()),
+    }
+}
+
+impl Headers {
+    fn offset_of(&self, e: &Entry) -> usize {
+        match e.value {
+            Text::Span(s, _) => s as usize,
+            _ => 0,
+        }
+    }
+
+    /// Finds the first value of `name` with its offset, or a `MissingHeader` error.
+    fn required(&self, name: HeaderName) -> Result<(&str, usize), ParseError> {
+        self.entries
+            .iter()
+            .find(|e| matches!(e.name, Name::Known(h) if h == name))
+            .map(|e| (self.value_of(e), self.offset_of(e)))
+            .ok_or(ParseError::new(ParseErrorKind::MissingHeader(name), 0))
+    }
+
+    fn value_of<'a>(&'a self, e: &'a Entry) -> &'a str {
+        match &e.value {
+            Text::Span(s, t) => self.buf.get(*s as usize..*t as usize).unwrap_or(""),
+            Text::Owned(s) => s,
+            Text::Static(s) => s,
+        }
+    }
+
+    fn typed<'a, T>(
+        &'a self,
+        name: HeaderName,
+        f: impl FnOnce(&'a str) -> Scan<T>,
+    ) -> Result<T, ParseError> {
+        let (v, at) = self.required(name)?;
+        f(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), at + i))
+    }
+
+    fn typed_opt<'a, T>(
+        &'a self,
+        name: HeaderName,
+        f: impl FnOnce(&'a str) -> Scan<T>,
+    ) -> Result<Option<T>, ParseError> {
+        match self.typed(name, f) {
+            Err(ParseError {
+                kind: ParseErrorKind::MissingHeader(_),
+                ..
+            }) => Ok(None),
+            r => r.map(Some),
+        }
+    }
+
+    /// The top Via value (RFC 3261 §8.1.1.7, §18.2.2).
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        self.typed(HeaderName::Via, |v| {
+            Via::parse(super::headers::split_list_item(v).0)
+        })
+    }
+
+    /// Every Via value, top first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
+        self.values(HeaderName::Via).map(|v| {
+            Via::parse(v)
+                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), i))
+        })
+    }
+
+    /// From (RFC 3261 §20.20).
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.typed(HeaderName::From, NameAddr::parse)
+    }
+
+    /// To (RFC 3261 §20.39).
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.typed(HeaderName::To, NameAddr::parse)
+    }
+
+    /// Call-ID (RFC 3261 §20.8).
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        self.typed(HeaderName::CallId, call_id)
+    }
+
+    /// CSeq (RFC 3261 §20.16).
+    pub fn cseq(&self) -> Result<CSeq, ParseError> {
+        self.typed(HeaderName::CSeq, CSeq::parse)
+    }
+
+    /// Max-Forwards (RFC 3261 §20.22), if present.
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        self.typed_opt(HeaderName::MaxForwards, |v| {
+            delta_seconds(v).and_then(|n| u8::try_from(n).map_err(|_| 0))
+        })
+    }
+
+    /// Content-Length (RFC 3261 §20.14), if present.
+    pub fn content_length(&self) -> Result<Option<u32>, ParseError> {
+        self.typed_opt(HeaderName::ContentLength, delta_seconds)
+    }
+
+    /// Content-Type (RFC 3261 §20.15), if present.
+    pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
+        self.typed_opt(HeaderName::ContentType, MediaType::parse)
+    }
+
+    /// Expires (RFC 3261 §20.19), if present.
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.typed_opt(HeaderName::Expires, delta_seconds)
+    }
+
+    /// Every Contact value; `Contact: *` yields [`ContactValue::Star`].
+    pub fn contacts(&self) -> impl Iterator<Item = Result<ContactValue<'_>, ParseError>> + '_ {
+        self.values(HeaderName::Contact).map(|v| {
+            if v == "*" {
+                Ok(ContactValue::Star)
+            } else {
+                NameAddr::parse(v).map(ContactValue::Addr).map_err(|i| {
+                    ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Contact), i)
+                })
+            }
+        })
+    }
+
+    /// Every value of a list of name-addrs (Route, Record-Route, Path, Service-Route).
+    pub fn name_addrs(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.values(name).map(move |v| {
+            NameAddr::parse(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), i))
+        })
+    }
+
+    /// The tokens of an option-tag or method list: Require, Supported, Unsupported, Allow,
+    /// Proxy-Require, Allow-Events (RFC 3261 §20.5, §20.32, §20.37, §20.40).
+    pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.values(name)
+    }
+
+    /// Whether `tag` is listed in Supported or Require (e.g. `100rel`, `timer`, `replaces`).
+    pub fn has_option_tag(&self, name: HeaderName, tag: &str) -> bool {
+        self.values(name).any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    /// RSeq (RFC 3262 §7.1), if present.
+    pub fn rseq(&self) -> Result<Option<u32>, ParseError> {
+        self.typed_opt(HeaderName::RSeq, |v| {
+            delta_seconds(v).and_then(|n| if n >= 1 { Ok(n) } else { Err(0) })
+        })
+    }
+
+    /// RAck (RFC 3262 §7.2), if present.
+    pub fn rack(&self) -> Result<Option<RAck>, ParseError> {
+        self.typed_opt(HeaderName::RAck, RAck::parse)
+    }
+
+    /// Refer-To (RFC 3515 §2.1), if present.
+    pub fn refer_to(&self) -> Result<Option<NameAddr<'_>>, ParseError> {
+        self.typed_opt(HeaderName::ReferTo, NameAddr::parse)
+    }
+
+    /// Referred-By (RFC 3892), if present.
+    pub fn referred_by(&self) -> Result<Option<NameAddr<'_>>, ParseError> {
+        self.typed_opt(HeaderName::ReferredBy, NameAddr::parse)
+    }
+
+    /// Replaces (RFC 3891 §6.1): Call-ID with `to-tag`, `from-tag`, `early-only`.
+    pub fn replaces(&self) -> Result<Option<Parameterized<'_>>, ParseError> {
+        self.typed_opt(HeaderName::Replaces, Parameterized::parse_callid)
+    }
+
+    /// Event (RFC 6665 §8.2.1), if present.
+    pub fn event(&self) -> Result<Option<Parameterized<'_>>, ParseError> {
+        self.typed_opt(HeaderName::Event, Parameterized::parse_token)
+    }
+
+    /// Subscription-State (RFC 6665 §8.2.3), if present.
+    pub fn subscription_state(&self) -> Result<Option<Parameterized<'_>>, ParseError> {
+        self.typed_opt(HeaderName::SubscriptionState, Parameterized::parse_token)
+    }
+
+    /// Session-Expires (RFC 4028 §4), if present; `refresher` is a parameter.
+    pub fn session_expires(&self) -> Result<Option<Parameterized<'_>>, ParseError> {
+        self.typed_opt(HeaderName::SessionExpires, Parameterized::parse_delta)
+    }
+
+    /// Min-SE (RFC 4028 §5), if present.
+    pub fn min_se(&self) -> Result<Option<Parameterized<'_>>, ParseError> {
+        self.typed_opt(HeaderName::MinSe, Parameterized::parse_delta)
+    }
+
+    /// Every Reason value (RFC 3326): protocol with `cause` and `text`.
+    pub fn reasons(&self) -> impl Iterator<Item = Result<Parameterized<'_>, ParseError>> + '_ {
+        self.values(HeaderName::Reason).map(|v| {
+            Parameterized::parse_token(v)
+                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Reason), i))
+        })
+    }
+
+    /// Every challenge or credentials of an auth header (WWW-Authenticate, Proxy-Authenticate,
+    /// Authorization, Proxy-Authorization), one per field.
+    pub fn auths(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<Auth<'_>, ParseError>> + '_ {
+        self.get_all(name).map(move |v| {
+            Auth::parse(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), i))
+        })
+    }
+
+    /// User-Agent (RFC 3261 §20.41), as text.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.get(HeaderName::UserAgent)
+    }
+
+    /// Server (RFC 3261 §20.35), as text.
+    pub fn server(&self) -> Option<&str> {
+        self.get(HeaderName::Server)
+    }
+
+    /// Parses every known header against its grammar and rejects repeated single-valued
+    /// headers (the "full typed parse" level). The error points at the offending value.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        let mut seen: u128 = 0;
+        for e in &self.entries {
+            let Name::Known(h) = e.name else { continue };
+            let v = self.value_of(e);
+            let at = self.offset_of(e);
+            check_value(h, v)
+                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(h), at + i))?;
+            if single_valued(h) {
+                let bit = 1u128 << (h as u32 % 128);
+                if seen & bit != 0 {
+                    // Repeated with the same value (e.g. two equal Content-Length lines) is
+                    // tolerated by the framer; anything here is a second field.
+                    return Err(ParseError::new(ParseErrorKind::DuplicateHeader(h), at));
+                }
+                seen |= bit;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the transaction-relevant headers (see [`Essentials`]).
+    pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
+        let via = self.top_via()?;
+        let cseq = self.cseq()?;
+        let call_id = self.call_id()?;
+        let from_tag = self.from()?.tag();
+        let to_tag = self.to()?.tag();
+        let max_forwards = self.max_forwards()?;
+        Ok(Essentials {
+            via,
+            cseq,
+            call_id,
+            from_tag,
+            to_tag,
+            max_forwards,
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! Cutting messages out of a byte stream (TCP, TLS, WebSocket text frames): RFC 3261 §18.3
+//! Content-Length framing and the CRLF keep-alives of RFC 5626 §3.5.1.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::Limits;
+use crate::error::{ParseError, ParseErrorKind as K};
+
+/// What the framer found at the front of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    /// One whole message (header section and body), ready for [`super::parse_message`].
+    Message(Bytes),
+    /// A keep-alive ping, `CRLF CRLF` (RFC 5626 §3.5.1): answer with a pong (`CRLF`).
+    Ping,
+    /// A keep-alive pong, a single `CRLF`. A ping split across two reads right after its
+    /// first CRLF shows as `Pong` then `Ping`; answering the `Ping` keeps the flow alive.
+    Pong,
+}
+
+/// Accumulates stream bytes and yields whole messages.
+///
+/// Work is linear in the bytes received: the search for the end of the header section
+/// resumes where it stopped. After an error the stream cannot be resynchronised; the framer
+/// keeps returning that error and the connection should be closed.
+#[derive(Debug)]
+pub struct StreamFramer {
+    buf: BytesMut,
+    limits: Limits,
+    scanned: usize,
+    /// Total length of the message at the front, once its header section is known.
+    expected: Option<usize>,
+    failed: Option<ParseError>,
+    consumed: usize,
+    /// The last item was a lone CRLF that ended the buffer: a ping may have been split.
+    lone_crlf: bool,
+}
+
+impl StreamFramer {
+    /// A framer enforcing `limits` (the message size bounds the buffer).
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            limits,
+            scanned: 0,
+            expected: None,
+            failed: None,
+            consumed: 0,
+            lone_crlf: false,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes buffered and not yet framed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next framed item, `Ok(None)` if more bytes are needed.
+    pub fn next(&mut self) -> Result<Option<Framed>, ParseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let r = self.next_inner();
+        if let Err(e) = r {
+            self.failed = Some(e);
+            self.buf = BytesMut::new();
+        }
+        r
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        self.consumed += n;
+        self.scanned = 0;
+        self.expected = None;
+        self.buf.split_to(n).freeze()
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Framed>, ParseError> {
+        if self.expected.is_none() {
+            // Keep-alives between messages.
+            if self.buf.starts_with(b"\r\n\r\n") {
+                self.buf.advance(4);
+                self.consumed += 4;
+                return Ok(Some(Framed::Ping));
+            }
+            if self.buf.starts_with(b"\r\n") && (self.buf.len() == 2 || self.buf[2] != b'\r') {
+                // A lone CRLF is a pong, unless it completes a ping whose first half came
+                // alone (a ping split across reads).
+                let item = if self.lone_crlf {
+                    Framed::Ping
+                } else {
+                    Framed::Pong
+                };
+                self.lone_crlf = self.buf.len() == 2 && item == Framed::Pong;
+                self.buf.advance(2);
+                self.consumed += 2;
+                return Ok(Some(item));
+            }
+            if self.buf.len() < 4 && self.buf.iter().all(|&b| b == b'\r' || b == b'\n') {
+                return Ok(None);
+            }
+            self.lone_crlf = false;
+            let from = self.scanned.saturating_sub(3);
+            let Some(i) = memchr::memmem::find(&self.buf[from..], b"\r\n\r\n") else {
+                self.scanned = self.buf.len();
+                if self.buf.len() > self.limits.max_message_size {
+                    return Err(ParseError::new(
+                        K::MessageTooLarge,
+                        self.consumed + self.limits.max_message_size,
+                    ));
+                }
+                return Ok(None);
+            };
+            let head_len = from + i + 4;
+            let cl = content_length(&self.buf[..head_len])
+                .map_err(|k| ParseError::new(k, self.consumed))?;
+            let total = head_len
+                .checked_add(cl)
+                .filter(|&t| t <= self.limits.max_message_size);
+            let Some(total) = total else {
+                return Err(ParseError::new(K::MessageTooLarge, self.consumed));
+            };
+            self.expected = Some(total);
+        }
+        match self.expected {
+            Some(total) if self.buf.len() >= total => Ok(Some(Framed::Message(self.take(total)))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Finds Content-Length (or `l`) in a header section; mandatory on streams (§18.3).
+fn content_length(head: &[u8]) -> Result<usize, K> {
+    let mut found = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii_end();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let v = line[colon + 1..].trim_ascii();
+            if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+                return Err(K::InvalidContentLength);
+            }
+            let n = v.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+            if found.is_some_and(|f| f != n) {
+                return Err(K::DuplicateHeader(crate::HeaderName::ContentLength));
+            }
+            found = Some(n);
+        }
+    }
+    found.ok_or(K::MissingContentLength)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
+
+    fn frame_all(chunks: &[&[u8]]) -> Vec<Framed> {
+        let mut f = StreamFramer::new(Limits::default());
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c);
+            while let Some(x) = f.next().unwrap() {
+                out.push(x);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn keepalives_in_whole_reads() {
+        let m = Framed::Message(Bytes::from_static(MSG));
+        assert_eq!(
+            frame_all(&[b"\r\n\r\n", MSG, b"\r\n"]),
+            [Framed::Ping, m.clone(), Framed::Pong]
+        );
+        assert_eq!(frame_all(&[b"\r\n\r\n\r\n"]), [Framed::Ping, Framed::Pong]);
+    }
+
+    #[test]
+    fn frames_byte_by_byte_with_keepalives() {
+        let mut f = StreamFramer::new(Limits::default());
+        let mut stream = b"\r\n\r\n".to_vec();
+        stream.extend_from_slice(MSG);
+        stream.extend_from_slice(MSG);
+        stream.extend_from_slice(b"\r\n");
+        let mut out = Vec::new();
+        for b in &stream {
+            f.push(std::slice::from_ref(b));
+            while let Some(x) = f.next().unwrap() {
+                out.push(x);
+            }
+        }
+        assert_eq!(
+            out,
+            [
+                Framed::Pong,
+                Framed::Ping,
+                Framed::Message(Bytes::from_static(MSG)),
+                Framed::Message(Bytes::from_static(MSG)),
+                Framed::Pong
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut f = StreamFramer::new(Limits::default());
+        f.push(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n");
+        assert_eq!(f.next().unwrap_err().kind, K::MissingContentLength);
+        f.push(MSG);
+        assert!(f.next().is_err());
+        let mut g = StreamFramer::new(Limits {
+            max_message_size: 100,
+            ..Limits::default()
+        });
+        g.push(&[b'x'; 101]);
+        assert_eq!(g.next().unwrap_err().kind, K::MessageTooLarge);
+    }
+}

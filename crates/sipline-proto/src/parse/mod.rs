@@ -1,0 +1,470 @@
+//! The parser: bytes to [`Message`] (RFC 3261 §7, §25), with explicit [`Limits`].
+//!
+//! [`parse_message`] does the structural work (start line, Request-URI, header names, line
+//! folding, Content-Length framing) and copies no text: header values are spans of the input.
+//! Typed views are parsed on demand ([`Headers::essentials`](crate::Headers::essentials) for the
+//! transaction layer, [`Message::validate`] for everything).
+
+mod framer;
+pub(crate) mod scan;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+pub use framer::{Framed, StreamFramer};
+pub use scan::unquote;
+
+use crate::error::{ParseError, ParseErrorKind as K};
+use crate::message::headers::{Entry, Name, Text};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
+
+/// Explicit bounds on what the parser accepts. Exceeding one is an error, never an
+/// allocation: the parser allocates at most one entry per allowed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest whole message, header section and body, in bytes. Default 65,535 (the largest
+    /// UDP payload; RFC 3261 §18.1.1 keeps UDP messages far below it).
+    pub max_message_size: usize,
+    /// Most header fields (lines after unfolding). Default 128.
+    pub max_headers: usize,
+    /// Longest line of the header section, folded lines counted apart. Default 8,192.
+    pub max_line_length: usize,
+    /// Most Via values. Default 70 (the Max-Forwards a UAC starts with, §8.1.1.6).
+    pub max_vias: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_size: 65_535,
+            max_headers: 128,
+            max_line_length: 8_192,
+            max_vias: 70,
+        }
+    }
+}
+
+fn err(kind: K, offset: usize) -> ParseError {
+    ParseError::new(kind, offset)
+}
+
+/// Parses one message from a datagram (or a message cut out by [`StreamFramer`]).
+///
+/// Leading CRLFs are skipped (RFC 3261 §7.5). Without Content-Length the body runs to the end
+/// of the input (§18.3, datagram rule); with one, bytes past it are discarded and fewer bytes
+/// than it announces are an error ([`K::BodyTooShort`]).
+pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    let b = &input[..];
+    if b.len() > limits.max_message_size {
+        return Err(err(K::MessageTooLarge, limits.max_message_size));
+    }
+    let mut start = 0;
+    while b[start..].starts_with(b"\r\n") {
+        start += 2;
+    }
+    if start >= b.len() {
+        return Err(err(K::Empty, start));
+    }
+    // The header section ends at the first empty line.
+    let Some(blank) = memchr::memmem::find(&b[start..], b"\r\n\r\n").map(|i| start + i) else {
+        return Err(err(K::Incomplete, b.len()));
+    };
+    let head_end = blank + 2; // through the last header line's CRLF
+    let body_start = blank + 4;
+    let head = match ByteString::try_from(input.slice(..head_end)) {
+        Ok(h) => h,
+        Err(_) => {
+            let at = std::str::from_utf8(&b[..head_end])
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(err(K::InvalidUtf8, at));
+        }
+    };
+    let text: &str = &head;
+
+    // Lines: each ends in CRLF; a bare CR or LF is an error.
+    let mut lines = Lines {
+        text,
+        pos: start,
+        limit: limits.max_line_length,
+    };
+    let (line0_start, line0) = lines.next_line()?.ok_or(err(K::Incomplete, start))?;
+
+    let mut entries: Vec<Entry> = Vec::with_capacity(16);
+    let mut content_length: Option<(usize, usize)> = None;
+    let mut vias = 0usize;
+    // The entry being read, so that continuation lines can extend it: (name, value start,
+    // value end, folded).
+    let mut cur: Option<(Name, usize, usize, bool)> = None;
+    let finish = |cur: Option<(Name, usize, usize, bool)>, entries: &mut Vec<Entry>| {
+        if let Some((name, vs, ve, folded)) = cur {
+            let value = if folded {
+                Text::Owned(unfold(&text[vs..ve]).into_boxed_str())
+            } else {
+                Text::Span(vs as u32, ve as u32)
+            };
+            entries.push(Entry { name, value });
+        }
+    };
+    while let Some((ls, line)) = lines.next_line()? {
+        let lb = line.as_bytes();
+        if lb[0] == b' ' || lb[0] == b'\t' {
+            // Folding (§7.3.1): the line continues the previous field.
+            match cur.as_mut() {
+                Some((_, _, ve, folded)) => {
+                    let trimmed = line.trim_end_matches([' ', '\t']);
+                    if !trimmed.trim_start_matches([' ', '\t']).is_empty() {
+                        *ve = ls + trimmed.len();
+                    }
+                    *folded = true;
+                }
+                None => return Err(err(K::InvalidHeaderName, ls)),
+            }
+            continue;
+        }
+        finish(cur.take(), &mut entries);
+        if entries.len() >= limits.max_headers {
+            return Err(err(K::TooManyHeaders, ls));
+        }
+        let colon = memchr::memchr(b':', lb).ok_or(err(K::InvalidHeaderName, ls))?;
+        let name_s = line[..colon].trim_end_matches([' ', '\t']);
+        if name_s.is_empty() || !name_s.bytes().all(scan::is_token) {
+            return Err(err(K::InvalidHeaderName, ls));
+        }
+        let name = match HeaderName::from_bytes(name_s.as_bytes()) {
+            Some(h) => Name::Known(h),
+            None => Name::Other(Text::Span(ls as u32, (ls + name_s.len()) as u32)),
+        };
+        let raw = &line[colon + 1..];
+        let lead = raw.len() - raw.trim_start_matches([' ', '\t']).len();
+        let vs = ls + colon + 1 + lead;
+        let ve = ls
+            + line
+                .trim_end_matches([' ', '\t'])
+                .len()
+                .max(colon + 1 + lead);
+        if let Name::Known(h) = name {
+            match h {
+                HeaderName::Via => {
+                    vias += 1 + memchr::memchr_iter(b',', &lb[colon + 1..]).count();
+                    if vias > limits.max_vias {
+                        return Err(err(K::TooManyVias, ls));
+                    }
+                }
+                HeaderName::ContentLength => {
+                    if content_length.is_some() {
+                        return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
+                    }
+                    content_length = Some((vs, ve));
+                }
+                _ => {}
+            }
+        }
+        cur = Some((name, vs, ve, false));
+    }
+    finish(cur.take(), &mut entries);
+
+    // Body framing (§18.3).
+    let body = match content_length {
+        Some((vs, ve)) => {
+            let raw_cl = &text[vs..ve];
+            let len = if raw_cl.contains('\n') {
+                parse_content_length(&unfold(raw_cl), limits)
+            } else {
+                parse_content_length(raw_cl, limits)
+            }
+            .map_err(|_| err(K::InvalidContentLength, vs))?;
+            let end = body_start
+                .checked_add(len)
+                .ok_or(err(K::InvalidContentLength, vs))?;
+            if end > b.len() {
+                return Err(err(K::BodyTooShort, b.len()));
+            }
+            input.slice(body_start..end)
+        }
+        None => input.slice(body_start..),
+    };
+
+    let headers = Headers::from_parts(head.clone(), entries);
+    start_line(&head, line0_start, line0, headers, body)
+}
+
+/// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
+fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
+    let v = v.trim_matches([' ', '\t']);
+    if v.is_empty() || v.len() > 10 || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(());
+    }
+    let n: usize = v.parse().map_err(|_| ())?;
+    if n > limits.max_message_size {
+        Err(())
+    } else {
+        Ok(n)
+    }
+}
+
+/// Replaces every `*WSP CRLF 1*WSP` by one SP (RFC 3261 §7.3.1) and trims.
+fn unfold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split("\r\n").enumerate() {
+        if i == 0 {
+            out.push_str(part.trim_end_matches([' ', '\t']));
+        } else {
+            let p = part.trim_matches([' ', '\t']);
+            if !p.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(p);
+            }
+        }
+    }
+    out
+}
+
+struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+    limit: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next non-empty line (without CRLF) and its offset; `None` at the end.
+    fn next_line(&mut self) -> Result<Option<(usize, &'a str)>, ParseError> {
+        let b = self.text.as_bytes();
+        if self.pos >= b.len() {
+            return Ok(None);
+        }
+        let ls = self.pos;
+        let nl = memchr::memchr(b'\n', &b[ls..])
+            .map(|i| ls + i)
+            .ok_or(err(K::InvalidLineEnding, b.len()))?;
+        if nl == ls || b[nl - 1] != b'\r' {
+            return Err(err(K::InvalidLineEnding, nl));
+        }
+        let le = nl - 1;
+        if let Some(cr) = memchr::memchr(b'\r', &b[ls..le]) {
+            return Err(err(K::InvalidLineEnding, ls + cr));
+        }
+        if le - ls > self.limit {
+            return Err(err(K::LineTooLong, ls));
+        }
+        self.pos = nl + 1;
+        if le == ls {
+            // Only the final empty line can be empty; the caller cut the text before it.
+            return Err(err(K::InvalidLineEnding, ls));
+        }
+        Ok(Some((ls, &self.text[ls..le])))
+    }
+}
+
+/// Checks `SIP/2.0` (case-insensitive literal, §25.1); distinguishes other versions (505).
+fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
+    if v.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let well_formed = v.len() > 4
+        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v[4..].split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        });
+    Err(err(
+        if well_formed {
+            K::UnsupportedVersion
+        } else {
+            K::InvalidVersion
+        },
+        at,
+    ))
+}
+
+fn start_line(
+    head: &ByteString,
+    ls: usize,
+    line: &str,
+    headers: Headers,
+    body: Bytes,
+) -> Result<Message, ParseError> {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
+        let (version, rest) = line.split_once(' ').ok_or(err(K::InvalidStartLine, ls))?;
+        check_version(version, ls)?;
+        let at = ls + version.len() + 1;
+        let (code, reason) = match rest.split_once(' ') {
+            Some((c, r)) => (c, r),
+            None => (rest, ""),
+        };
+        if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(err(K::InvalidStatusCode, at));
+        }
+        let status = code
+            .parse()
+            .ok()
+            .and_then(StatusCode::new)
+            .ok_or(err(K::InvalidStatusCode, at))?;
+        if reason.bytes().any(|c| c < 0x20 && c != b'\t' || c == 0x7f) {
+            return Err(err(K::InvalidReasonPhrase, at + 4));
+        }
+        return Ok(Message::Response(Response {
+            status,
+            reason: head.slice_ref(reason),
+            headers,
+            body,
+        }));
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version (§7.1): single spaces, no others.
+    let sp1 = line.find(' ').ok_or(err(K::InvalidStartLine, ls))?;
+    let sp2 = line.rfind(' ').ok_or(err(K::InvalidStartLine, ls))?;
+    if sp1 == sp2 {
+        return Err(err(K::InvalidStartLine, ls + sp1));
+    }
+    let method = Method::parse_shared(head, &line[..sp1]).ok_or(err(K::InvalidMethod, ls))?;
+    let uri_s = &line[sp1 + 1..sp2];
+    let uri_at = ls + sp1 + 1;
+    if uri_s.is_empty() || uri_s.contains([' ', '\t']) || uri_s.starts_with('<') {
+        return Err(err(K::InvalidUri, uri_at));
+    }
+    check_version(&line[sp2 + 1..], ls + sp2 + 1)?;
+    let uri = Uri::parse_shared(head, uri_s).map_err(|e| e.shifted(uri_at))?;
+    Ok(Message::Request(Request {
+        method,
+        uri,
+        headers,
+        body,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Message, ParseError> {
+        parse_message(Bytes::copy_from_slice(s.as_bytes()), &Limits::default())
+    }
+
+    const INVITE: &str = "INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+v: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds, SIP/2.0/TCP p2.x.com:5061;branch=z9hG4bKx\r\n\
+Max-Forwards: 70\r\nt: Bob\r\n <sip:bob@biloxi.com>\r\n\
+From: \"Alice \\\"A\\\"\" <sip:alice@atlanta.com>;tag=1928301774\r\n\
+i: a84b4c76e66710@pc33.atlanta.com\r\nCSeq: 314159 INVITE\r\n\
+X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
+
+    #[test]
+    fn parses_request_with_compact_and_folded_headers() {
+        let Message::Request(r) = parse(INVITE).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.method, Method::Invite);
+        assert_eq!(r.uri.as_str(), "sip:bob@biloxi.com");
+        assert_eq!(
+            r.headers.get(HeaderName::To),
+            Some("Bob <sip:bob@biloxi.com>")
+        );
+        assert_eq!(r.headers.get_other("x-custom-thing"), Some("keep me"));
+        assert_eq!(&r.body[..], b"v=0\r");
+        let e = r.essentials().unwrap();
+        assert_eq!(e.via.branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(e.cseq.seq, 314159);
+        assert_eq!(e.from_tag, Some("1928301774"));
+        assert_eq!(e.to_tag, None);
+        assert_eq!(e.call_id, "a84b4c76e66710@pc33.atlanta.com");
+        assert_eq!(r.headers.vias().count(), 2);
+        assert_eq!(
+            r.headers.from().unwrap().display_name().unwrap(),
+            "Alice \"A\""
+        );
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_with_kinds() {
+        assert_eq!(parse("").unwrap_err().kind, K::Empty);
+        assert_eq!(parse("\r\n\r\n").unwrap_err().kind, K::Empty);
+        assert_eq!(
+            parse("INVITE sip:a@b SIP/2.0\r\n").unwrap_err().kind,
+            K::Incomplete
+        );
+        assert_eq!(
+            parse("INVITE sip:a@b SIP/7.0\r\n\r\n").unwrap_err().kind,
+            K::UnsupportedVersion
+        );
+        assert_eq!(
+            parse("INVITE sip:a@b SIP/2.x\r\n\r\n").unwrap_err().kind,
+            K::InvalidVersion
+        );
+        assert_eq!(
+            parse("INVITE  sip:a@b SIP/2.0\r\n\r\n").unwrap_err().kind,
+            K::InvalidUri
+        );
+        assert_eq!(
+            parse("INVITE sip:a@b SIP/2.0\nVia: x\r\n\r\n")
+                .unwrap_err()
+                .kind,
+            K::InvalidLineEnding
+        );
+        assert_eq!(
+            parse("SIP/2.0 99 Odd\r\n\r\n").unwrap_err().kind,
+            K::InvalidStatusCode
+        );
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/2.0\r\nl: 10\r\n\r\nabc")
+                .unwrap_err()
+                .kind,
+            K::BodyTooShort
+        );
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/2.0\r\nl: -1\r\n\r\n")
+                .unwrap_err()
+                .kind,
+            K::InvalidContentLength
+        );
+        let e = parse("OPTIONS sip:a@b SIP/2.0\r\nBad Name: x\r\n\r\n").unwrap_err();
+        assert_eq!((e.kind, e.offset), (K::InvalidHeaderName, 25));
+        assert_eq!(
+            e.to_string(),
+            "invalid_header_name at byte 25: malformed header name"
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let l = Limits {
+            max_headers: 2,
+            max_line_length: 40,
+            max_vias: 1,
+            max_message_size: 200,
+        };
+        let p = |s: &str| {
+            parse_message(Bytes::copy_from_slice(s.as_bytes()), &l)
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(
+            p("OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+            K::TooManyHeaders
+        );
+        assert_eq!(
+            p(&format!(
+                "OPTIONS sip:a@b SIP/2.0\r\nA: {}\r\n\r\n",
+                "x".repeat(50)
+            )),
+            K::LineTooLong
+        );
+        assert_eq!(
+            p("OPTIONS sip:a@b SIP/2.0\r\nVia: a, b\r\n\r\n"),
+            K::TooManyVias
+        );
+        assert_eq!(p(&"x".repeat(201)), K::MessageTooLarge);
+    }
+
+    #[test]
+    fn response_reason_may_be_empty() {
+        let Message::Response(r) = parse("SIP/2.0 200\r\nl: 0\r\n\r\n").unwrap() else {
+            panic!()
+        };
+        assert_eq!((r.status, &*r.reason), (StatusCode::OK, ""));
+    }
+}
