@@ -91,8 +91,7 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
     let (line0_start, line0) = lines.next_line()?.ok_or(err(K::Incomplete, start))?;
 
     let mut entries: Vec<Entry> = Vec::with_capacity(16);
-    let mut content_length: Option<(usize, usize)> = None;
-    let mut vias = 0usize;
+    let mut has_content_length = false;
     // The entry being read, so that continuation lines can extend it: (name, value start,
     // value end, folded).
     let mut cur: Option<(Name, usize, usize, bool)> = None;
@@ -145,17 +144,11 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
                 .max(colon + 1 + lead);
         if let Name::Known(h) = name {
             match h {
-                HeaderName::Via => {
-                    vias += 1 + memchr::memchr_iter(b',', &lb[colon + 1..]).count();
-                    if vias > limits.max_vias {
-                        return Err(err(K::TooManyVias, ls));
-                    }
-                }
                 HeaderName::ContentLength => {
-                    if content_length.is_some() {
+                    if has_content_length {
                         return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
                     }
-                    content_length = Some((vs, ve));
+                    has_content_length = true;
                 }
                 _ => {}
             }
@@ -164,19 +157,46 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
     }
     finish(cur.take(), &mut entries);
 
-    // Body framing (§18.3).
-    let body = match content_length {
-        Some((vs, ve)) => {
-            let raw_cl = &text[vs..ve];
-            let len = if raw_cl.contains('\n') {
-                parse_content_length(&unfold(raw_cl), limits)
-            } else {
-                parse_content_length(raw_cl, limits)
-            }
-            .map_err(|_| err(K::InvalidContentLength, vs))?;
+    // Via values, counted on the unfolded values (commas inside quoted parameters count
+    // too: the limit errs on the safe side).
+    let mut vias = 0usize;
+    for e in entries
+        .iter()
+        .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
+    {
+        let v = match &e.value {
+            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
+            Text::Owned(v) => v.as_bytes(),
+            Text::Static(v) => v.as_bytes(),
+        };
+        vias += 1 + memchr::memchr_iter(b',', v).count();
+        if vias > limits.max_vias {
+            return Err(err(
+                K::TooManyVias,
+                match e.value {
+                    Text::Span(vs, _) => vs as usize,
+                    _ => 0,
+                },
+            ));
+        }
+    }
+
+    // Body framing (§18.3), from the complete (possibly unfolded) Content-Length value.
+    let cl = entries
+        .iter()
+        .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)));
+    let body = match cl {
+        Some(e) => {
+            let (at, v) = match &e.value {
+                Text::Span(vs, ve) => (*vs as usize, &text[*vs as usize..*ve as usize]),
+                Text::Owned(v) => (0, &**v),
+                Text::Static(v) => (0, *v),
+            };
+            let len =
+                parse_content_length(v, limits).map_err(|_| err(K::InvalidContentLength, at))?;
             let end = body_start
                 .checked_add(len)
-                .ok_or(err(K::InvalidContentLength, vs))?;
+                .ok_or(err(K::InvalidContentLength, at))?;
             if end > b.len() {
                 return Err(err(K::BodyTooShort, b.len()));
             }
@@ -264,7 +284,7 @@ fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
         return Ok(());
     }
     let well_formed = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")
         && v[4..].split_once('.').is_some_and(|(a, b)| {
             !a.is_empty()
                 && !b.is_empty()
@@ -288,7 +308,7 @@ fn start_line(
     headers: Headers,
     body: Bytes,
 ) -> Result<Message, ParseError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
         let (version, rest) = line.split_once(' ').ok_or(err(K::InvalidStartLine, ls))?;
         check_version(version, ls)?;
