@@ -88,9 +88,13 @@ impl StreamFramer {
             if self.buf.starts_with(b"\r\n\r\n") {
                 self.buf.advance(4);
                 self.consumed += 4;
+                self.lone_crlf = false;
                 return Ok(Some(Framed::Ping));
             }
-            if self.buf.starts_with(b"\r\n") && (self.buf.len() == 2 || self.buf[2] != b'\r') {
+            if self.buf.starts_with(b"\r\n") {
+                if self.buf.len() == 3 && self.buf[2] == b'\r' {
+                    return Ok(None); // maybe the first three bytes of a ping
+                }
                 // A lone CRLF is a pong, unless it completes a ping whose first half came
                 // alone (a ping split across reads).
                 let item = if self.lone_crlf {
