@@ -104,7 +104,7 @@ pub(crate) fn scan_generic_params<'a>(c: &mut Cursor<'a>) -> Scan<Params<'a>> {
                     let v = c.take_while(|b| b != b']' && b != b';' && b != b',' && b != b' ');
                     c.expect(b']')?;
                     let inner = &v[1..];
-                    if inner.parse::<std::net::Ipv6Addr>().is_err() {
+                    if !super::uri::valid_ipv6(inner) {
                         return c.fail();
                     }
                 }

@@ -64,7 +64,7 @@ impl<'a> Via<'a> {
         for p in ["maddr", "received"] {
             if let Some(h) = params.get(p) {
                 let h = h.unwrap_or("");
-                let ok = valid_host(h) || h.parse::<std::net::Ipv6Addr>().is_ok();
+                let ok = valid_host(h) || super::uri::valid_ipv6(h);
                 if !ok {
                     return Err(0);
                 }
@@ -409,7 +409,7 @@ impl<'a> Auth<'a> {
         let mut c = Cursor::new(s);
         c.skip_ws();
         let scheme = c.token()?;
-        if c.end().is_ok() {
+        if c.clone().end().is_ok() {
             return Ok(Auth { scheme, params: "" });
         }
         if !c.skip_ws() {
@@ -547,6 +547,33 @@ fn call_id(s: &str) -> Scan<&str> {
     Ok(s)
 }
 
+/// `rfc1123-date = wkday "," SP date1 SP time SP "GMT"` (RFC 3261 §20.17, §25.1).
+fn rfc1123_date(v: &str) -> Scan<()> {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = v.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let ok = b.len() == 29
+        && DAYS.contains(&&v[..3])
+        && &v[3..5] == ", "
+        && digits(5..7)
+        && b[7] == b' '
+        && MONTHS.contains(&&v[8..11])
+        && b[11] == b' '
+        && digits(12..16)
+        && b[16] == b' '
+        && digits(17..19)
+        && b[19] == b':'
+        && digits(20..22)
+        && b[22] == b':'
+        && digits(23..25)
+        && &v[25..] == " GMT";
+    if ok { Ok(()) } else { Err(0) }
+}
+
 /// Checks one value of a known header against its grammar.
 pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
     use HeaderName as H;
@@ -616,6 +643,7 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::WwwAuthenticate | H::ProxyAuthenticate | H::Authorization | H::ProxyAuthorization => {
             Auth::parse(v).map(drop)
         }
+        H::Date => rfc1123_date(v),
         // Free text or grammars sipline does not interpret: any TEXT-UTF8 is fine.
         _ => Ok(()),
     }

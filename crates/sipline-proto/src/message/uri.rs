@@ -98,12 +98,21 @@ fn check(s: &str, base: usize, ok: impl Fn(u8) -> bool) -> Result<(), ParseError
     check_escaped(s, ok).map_err(|i| bad(base + i))
 }
 
+/// Validates an IPv6 address inside a reference. RFC 5118 §4.10: RFC 3261's ABNF wrongly
+/// allows `2001:db8:::192.0.2.1` (three colons) and implementations must tolerate it, so
+/// beyond what `Ipv6Addr` accepts, hex groups, `:` and a dotted IPv4 tail are allowed.
+pub(crate) fn valid_ipv6(v: &str) -> bool {
+    v.parse::<std::net::Ipv6Addr>().is_ok()
+        || (v.len() <= 45
+            && v.bytes().filter(|&b| b == b':').count() >= 2
+            && v.bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'))
+}
+
 /// Validates a host (RFC 3261 §25.1 `host`): hostname, IPv4address or IPv6reference.
 pub(crate) fn valid_host(h: &str) -> bool {
     if let Some(inner) = h.strip_prefix('[') {
-        return inner
-            .strip_suffix(']')
-            .is_some_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok());
+        return inner.strip_suffix(']').is_some_and(valid_ipv6);
     }
     !h.is_empty()
         && h.bytes()

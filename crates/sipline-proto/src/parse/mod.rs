@@ -341,6 +341,14 @@ fn start_line(
     if sp1 == sp2 {
         return Err(err(K::InvalidStartLine, ls + sp1));
     }
+    // Extra whitespace around the elements (RFC 4475 §3.1.2.9 lwsstart, §3.1.2.10 trws).
+    let lb = line.as_bytes();
+    if lb[sp1 + 1] == b' ' || lb[sp2 - 1] == b' ' || line.ends_with([' ', '\t']) {
+        return Err(err(
+            K::InvalidStartLine,
+            ls + if lb[sp1 + 1] == b' ' { sp1 + 1 } else { sp2 },
+        ));
+    }
     let method = Method::parse_shared(head, &line[..sp1]).ok_or(err(K::InvalidMethod, ls))?;
     let uri_s = &line[sp1 + 1..sp2];
     let uri_at = ls + sp1 + 1;
@@ -349,6 +357,10 @@ fn start_line(
     }
     check_version(&line[sp2 + 1..], ls + sp2 + 1)?;
     let uri = Uri::parse_shared(head, uri_s).map_err(|e| e.shifted(uri_at))?;
+    // RFC 3261 §19.1.1 Table 1: no headers component in a Request-URI (RFC 4475 §3.1.2.11).
+    if let Some(h) = uri.as_ref().headers() {
+        return Err(err(K::InvalidUri, uri_at + uri_s.len() - h.len() - 1));
+    }
     Ok(Message::Request(Request {
         method,
         uri,
