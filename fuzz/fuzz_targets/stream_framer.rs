@@ -11,7 +11,7 @@ fn run(chunks: &[&[u8]], limits: Limits) -> (Vec<Framed>, bool) {
     for c in chunks {
         f.push(c);
         loop {
-            match f.next() {
+            match f.next_frame() {
                 Ok(Some(x)) => out.push(x),
                 Ok(None) => break,
                 Err(_) => return (out, true),

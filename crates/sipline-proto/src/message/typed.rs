@@ -56,10 +56,10 @@ impl<'a> Via<'a> {
             port,
             params,
         };
-        if let Some(ttl) = params.get("ttl") {
-            if ttl.and_then(|t| t.parse::<u8>().ok()).is_none() {
-                return Err(0);
-            }
+        if let Some(ttl) = params.get("ttl")
+            && ttl.and_then(|t| t.parse::<u8>().ok()).is_none()
+        {
+            return Err(0);
         }
         for p in ["maddr", "received"] {
             if let Some(h) = params.get(p) {
@@ -70,10 +70,10 @@ impl<'a> Via<'a> {
                 }
             }
         }
-        if let Some(Some(r)) = params.get("rport") {
-            if r.parse::<u16>().is_err() {
-                return Err(0);
-            }
+        if let Some(Some(r)) = params.get("rport")
+            && r.parse::<u16>().is_err()
+        {
+            return Err(0);
         }
         Ok(v)
     }
@@ -446,9 +446,7 @@ impl<'a> Auth<'a> {
                 if let Some((n, v)) = item.split_once('=') {
                     return Some((n.trim(), unquote(v.trim())));
                 }
-                if rest.is_none() {
-                    return None;
-                }
+                rest?;
             }
         })
     }

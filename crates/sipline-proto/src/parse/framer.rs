@@ -63,7 +63,7 @@ impl StreamFramer {
     }
 
     /// The next framed item, `Ok(None)` if more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Framed>, ParseError> {
+    pub fn next_frame(&mut self) -> Result<Option<Framed>, ParseError> {
         if let Some(e) = self.failed {
             return Err(e);
         }
@@ -174,7 +174,7 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks {
             f.push(c);
-            while let Some(x) = f.next().unwrap() {
+            while let Some(x) = f.next_frame().unwrap() {
                 out.push(x);
             }
         }
@@ -201,7 +201,7 @@ mod tests {
         let mut out = Vec::new();
         for b in &stream {
             f.push(std::slice::from_ref(b));
-            while let Some(x) = f.next().unwrap() {
+            while let Some(x) = f.next_frame().unwrap() {
                 out.push(x);
             }
         }
@@ -221,14 +221,14 @@ mod tests {
     fn errors_are_sticky() {
         let mut f = StreamFramer::new(Limits::default());
         f.push(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n");
-        assert_eq!(f.next().unwrap_err().kind, K::MissingContentLength);
+        assert_eq!(f.next_frame().unwrap_err().kind, K::MissingContentLength);
         f.push(MSG);
-        assert!(f.next().is_err());
+        assert!(f.next_frame().is_err());
         let mut g = StreamFramer::new(Limits {
             max_message_size: 100,
             ..Limits::default()
         });
         g.push(&[b'x'; 101]);
-        assert_eq!(g.next().unwrap_err().kind, K::MessageTooLarge);
+        assert_eq!(g.next_frame().unwrap_err().kind, K::MessageTooLarge);
     }
 }

@@ -142,16 +142,11 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
                 .trim_end_matches([' ', '\t'])
                 .len()
                 .max(colon + 1 + lead);
-        if let Name::Known(h) = name {
-            match h {
-                HeaderName::ContentLength => {
-                    if has_content_length {
-                        return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
-                    }
-                    has_content_length = true;
-                }
-                _ => {}
+        if matches!(name, Name::Known(HeaderName::ContentLength)) {
+            if has_content_length {
+                return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
             }
+            has_content_length = true;
         }
         cur = Some((name, vs, ve, false));
     }
@@ -429,6 +424,10 @@ X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
         );
         assert_eq!(
             parse("INVITE  sip:a@b SIP/2.0\r\n\r\n").unwrap_err().kind,
+            K::InvalidStartLine
+        );
+        assert_eq!(
+            parse("INVITE sip:a@b;x y SIP/2.0\r\n\r\n").unwrap_err().kind,
             K::InvalidUri
         );
         assert_eq!(
