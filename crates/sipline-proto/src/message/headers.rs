@@ -145,24 +145,42 @@ impl Headers {
     /// comma-separated element of each line (RFC 3261 §7.3.1). Commas inside quoted strings and
     /// inside `<...>` do not split. Empty elements are skipped.
     pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.values_at(name).map(|(v, _)| v)
+    }
+
+    /// Like [`Headers::values`], with each value's byte offset in the parsed message (0 for
+    /// fields added after parsing).
+    pub(crate) fn values_at(&self, name: HeaderName) -> impl Iterator<Item = (&str, usize)> + '_ {
         let list = name.is_list();
-        self.get_all(name).flat_map(move |v| {
-            let mut rest = if list { Some(v) } else { None };
-            let mut single = if list { None } else { Some(v) };
-            std::iter::from_fn(move || {
-                if let Some(s) = single.take() {
-                    return Some(s);
-                }
-                loop {
-                    let r = rest?;
-                    let (item, tail) = split_list_item(r);
-                    rest = tail;
-                    if !item.is_empty() {
-                        return Some(item);
+        self.entries
+            .iter()
+            .filter(move |e| matches!(e.name, Name::Known(h) if h == name))
+            .flat_map(move |e| {
+                let v = e.value.resolve(&self.buf);
+                let base = match e.value {
+                    Text::Span(s, _) => s as usize,
+                    _ => 0,
+                };
+                let mut rest = list.then_some(v);
+                let mut single = (!list).then_some(v);
+                std::iter::from_fn(move || {
+                    if let Some(s) = single.take() {
+                        return Some((s, base));
                     }
-                }
+                    loop {
+                        let r = rest?;
+                        let (item, tail) = split_list_item(r);
+                        rest = tail;
+                        if !item.is_empty() {
+                            // `item` is a sub-slice of `v`: its distance from `v` is its offset.
+                            return Some((
+                                item,
+                                base + (item.as_ptr() as usize - v.as_ptr() as usize),
+                            ));
+                        }
+                    }
+                })
             })
-        })
     }
 
     /// Number of fields named `name`.

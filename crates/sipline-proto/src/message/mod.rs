@@ -96,7 +96,12 @@ impl Request {
         }
         let cseq = self.headers.cseq()?;
         if cseq.method != self.method {
-            return Err(ParseError::new(ParseErrorKind::CSeqMethodMismatch, 0));
+            let at = self
+                .headers
+                .values_at(HeaderName::CSeq)
+                .next()
+                .map_or(0, |(_, at)| at);
+            return Err(ParseError::new(ParseErrorKind::CSeqMethodMismatch, at));
         }
         Ok(())
     }

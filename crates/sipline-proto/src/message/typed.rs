@@ -551,6 +551,9 @@ fn rfc1123_date(v: &str) -> Scan<()> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    if !v.is_ascii() {
+        return Err(0);
+    }
     let b = v.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
@@ -704,9 +707,18 @@ impl Headers {
 
     /// Every Via value, top first.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
-        self.values(HeaderName::Via).map(|v| {
-            Via::parse(v)
-                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), i))
+        self.typed_values(HeaderName::Via, Via::parse)
+    }
+
+    /// Every value of `name` (as [`Headers::values`]) parsed by `f`; errors carry the offset
+    /// of the value in the message.
+    fn typed_values<'a, T: 'a>(
+        &'a self,
+        name: HeaderName,
+        f: impl Fn(&'a str) -> Scan<T> + 'a,
+    ) -> impl Iterator<Item = Result<T, ParseError>> + 'a {
+        self.values_at(name).map(move |(v, at)| {
+            f(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), at + i))
         })
     }
 
@@ -754,13 +766,11 @@ impl Headers {
 
     /// Every Contact value; `Contact: *` yields [`ContactValue::Star`].
     pub fn contacts(&self) -> impl Iterator<Item = Result<ContactValue<'_>, ParseError>> + '_ {
-        self.values(HeaderName::Contact).map(|v| {
+        self.typed_values(HeaderName::Contact, |v| {
             if v == "*" {
                 Ok(ContactValue::Star)
             } else {
-                NameAddr::parse(v).map(ContactValue::Addr).map_err(|i| {
-                    ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Contact), i)
-                })
+                NameAddr::parse(v).map(ContactValue::Addr)
             }
         })
     }
@@ -770,9 +780,7 @@ impl Headers {
         &self,
         name: HeaderName,
     ) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.values(name).map(move |v| {
-            NameAddr::parse(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), i))
-        })
+        self.typed_values(name, NameAddr::parse)
     }
 
     /// The tokens of an option-tag or method list: Require, Supported, Unsupported, Allow,
@@ -784,6 +792,11 @@ impl Headers {
     /// Whether `tag` is listed in Supported or Require (e.g. `100rel`, `timer`, `replaces`).
     pub fn has_option_tag(&self, name: HeaderName, tag: &str) -> bool {
         self.values(name).any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    /// Every media range of Accept (RFC 3261 §20.1); an empty Accept yields nothing.
+    pub fn accept(&self) -> impl Iterator<Item = Result<MediaType<'_>, ParseError>> + '_ {
+        self.typed_values(HeaderName::Accept, MediaType::parse)
     }
 
     /// RSeq (RFC 3262 §7.1), if present.
@@ -835,10 +848,7 @@ impl Headers {
 
     /// Every Reason value (RFC 3326): protocol with `cause` and `text`.
     pub fn reasons(&self) -> impl Iterator<Item = Result<Parameterized<'_>, ParseError>> + '_ {
-        self.values(HeaderName::Reason).map(|v| {
-            Parameterized::parse_token(v)
-                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Reason), i))
-        })
+        self.typed_values(HeaderName::Reason, Parameterized::parse_token)
     }
 
     /// Every challenge or credentials of an auth header (WWW-Authenticate, Proxy-Authenticate,
@@ -847,9 +857,7 @@ impl Headers {
         &self,
         name: HeaderName,
     ) -> impl Iterator<Item = Result<Auth<'_>, ParseError>> + '_ {
-        self.get_all(name).map(move |v| {
-            Auth::parse(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), i))
-        })
+        self.typed_values(name, Auth::parse)
     }
 
     /// User-Agent (RFC 3261 §20.41), as text.

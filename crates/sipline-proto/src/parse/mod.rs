@@ -427,7 +427,9 @@ X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
             K::InvalidStartLine
         );
         assert_eq!(
-            parse("INVITE sip:a@b;x y SIP/2.0\r\n\r\n").unwrap_err().kind,
+            parse("INVITE sip:a@b;x y SIP/2.0\r\n\r\n")
+                .unwrap_err()
+                .kind,
             K::InvalidUri
         );
         assert_eq!(
