@@ -368,7 +368,11 @@ fn dblreq_mpart01_reasons() {
 
     let r = request("rfc4475/mpart01.sip");
     assert_eq!(r.body.len(), 553);
-    assert_eq!(r.body.iter().filter(|&&b| b == 0).count(), 2, "two NULs in the binary part");
+    assert_eq!(
+        r.body.iter().filter(|&&b| b == 0).count(),
+        2,
+        "two NULs in the binary part"
+    );
     let ct = r.headers.content_type().unwrap().unwrap();
     assert!(ct.is("multipart", "mixed"));
     assert_eq!(ct.params.value("boundary"), Some("7a9cbec02ceef655"));
