@@ -174,3 +174,46 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// An error of a command given to the core (sending a request, answering one, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command does not fit the current state (SIP.js's INVALID_STATE_ERROR).
+    InvalidState(&'static str),
+    /// An argument is unusable (SIP.js's TypeError).
+    InvalidArgument(String),
+    /// No such transaction: it never existed, or it has terminated.
+    UnknownTransaction,
+    /// [`EndpointConfig::max_transactions`](crate::EndpointConfig) live transactions already.
+    TooManyTransactions,
+    /// A message could not be parsed.
+    Parse(ParseError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidState(s) => write!(f, "invalid state: {s}"),
+            Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
+            Error::UnknownTransaction => f.write_str("no such transaction"),
+            Error::TooManyTransactions => f.write_str("transaction limit reached"),
+            Error::Parse(e) => write!(f, "parse error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Parse(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::Parse(e)
+    }
+}

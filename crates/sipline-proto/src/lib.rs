@@ -32,13 +32,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod endpoint;
 pub mod error;
+pub mod input;
 pub mod message;
 pub mod parse;
+pub mod timer;
+pub mod transaction;
 
-pub use error::{ParseError, ParseErrorKind};
+pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
+pub use error::{Error, ParseError, ParseErrorKind};
+pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportKind};
 pub use message::{
     HeaderName, Headers, Message, Method, NameAddr, Request, RequestBuilder, Response, StatusCode,
     Uri, UriRef,
 };
 pub use parse::{Limits, StreamFramer, parse_message};
+pub use timer::{Timer, TimerConfig};
+pub use transaction::{ClientTxId, ServerTxId, TxId};

@@ -183,6 +183,31 @@ impl Headers {
             })
     }
 
+    /// A `ByteString` of `s`: shares the buffer when `s` lies in it, else copies.
+    pub(crate) fn share(&self, s: &str) -> ByteString {
+        let (b0, b1) = (
+            self.buf.as_ptr() as usize,
+            self.buf.as_ptr() as usize + self.buf.len(),
+        );
+        let p = s.as_ptr() as usize;
+        if p >= b0 && p + s.len() <= b1 && !s.is_empty() {
+            self.buf.slice_ref(s)
+        } else {
+            ByteString::from(s)
+        }
+    }
+
+    /// Replaces the value of the first field named `name` (a rewritten top Via).
+    pub(crate) fn replace_first(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| matches!(e.name, Name::Known(h) if h == name))
+        {
+            e.value = Text::Owned(value.into());
+        }
+    }
+
     /// Number of fields named `name`.
     pub fn count(&self, name: HeaderName) -> usize {
         self.get_all(name).count()
@@ -294,6 +319,11 @@ impl Headers {
             }
         }
     }
+}
+
+/// The first element of a comma-separated value (the top Via of a multi-value line).
+pub(crate) fn first_list_item(s: &str) -> &str {
+    split_list_item(s).0
 }
 
 /// Splits the first element off a comma-separated header value, honouring quoted strings

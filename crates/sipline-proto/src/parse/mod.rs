@@ -54,6 +54,16 @@ fn err(kind: K, offset: usize) -> ParseError {
 /// of the input (§18.3, datagram rule); with one, bytes past it are discarded and fewer bytes
 /// than it announces are an error ([`K::BodyTooShort`]).
 pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    parse_inner(input, limits, true)
+}
+
+/// Like [`parse_message`] but accepting any well-formed `SIP/x.y` version, so that a UAS can
+/// build the 505 that an unsupported version calls for (RFC 3261 §21.5.6).
+pub(crate) fn parse_any_version(input: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    parse_inner(input, limits, false)
+}
+
+fn parse_inner(input: Bytes, limits: &Limits, strict_version: bool) -> Result<Message, ParseError> {
     let b = &input[..];
     if b.len() > limits.max_message_size {
         return Err(err(K::MessageTooLarge, limits.max_message_size));
@@ -201,7 +211,7 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
     };
 
     let headers = Headers::from_parts(head.clone(), entries);
-    start_line(&head, line0_start, line0, headers, body)
+    start_line(&head, line0_start, line0, headers, body, strict_version)
 }
 
 /// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
@@ -302,7 +312,12 @@ fn start_line(
     line: &str,
     headers: Headers,
     body: Bytes,
+    strict_version: bool,
 ) -> Result<Message, ParseError> {
+    let check_version = |v: &str, at: usize| match check_version(v, at) {
+        Err(e) if !strict_version && e.kind == K::UnsupportedVersion => Ok(()),
+        r => r,
+    };
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
         let (version, rest) = line.split_once(' ').ok_or(err(K::InvalidStartLine, ls))?;

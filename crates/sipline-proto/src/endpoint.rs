@@ -1,0 +1,752 @@
+//! The [`Endpoint`]: owns the transactions, matches messages to them, and turns inputs into
+//! outputs (RFC 3261 §17, §18). Sans-IO: every entry point takes `now`; every effect is an
+//! [`Output`] to drain with [`Endpoint::poll_output`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use sipline_proto::{Endpoint, EndpointConfig, Output};
+//!
+//! let mut ep = Endpoint::new(EndpointConfig::default());
+//! // ... handle_input(now, Input::Receive(..)), send_request(..), respond(..) ...
+//! assert!(matches!(ep.poll_output(), Output::Timeout(None)));
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::error::{Error, ParseError, ParseErrorKind};
+use crate::input::{Flow, Input, Output, Receive, Transmit, TransportKind};
+use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
+use crate::parse::{Limits, parse_any_version, parse_message};
+use crate::timer::TimerConfig;
+use crate::transaction::client_invite::ClientInvite;
+use crate::transaction::client_non_invite::ClientNonInvite;
+use crate::transaction::key::{TxKey, client_key_of_request, client_key_of_response, server_key};
+use crate::transaction::server_invite::ServerInvite;
+use crate::transaction::server_non_invite::ServerNonInvite;
+use crate::transaction::{ClientTxId, Ctx, Life, TimerEntry, TxId};
+
+pub use crate::transaction::ServerTxId;
+
+/// How much of a request the endpoint checks before creating a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Every known header against its grammar, mandatory and single headers, CSeq method
+    /// ([`Request::validate`]). Malformed requests get a stateless 400 saying why.
+    Full,
+    /// Only what matching needs (top Via, CSeq, Call-ID, From/To); the TU checks the rest.
+    Essentials,
+}
+
+/// Configuration of an [`Endpoint`].
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// T1, T2, T4, D.
+    pub timers: TimerConfig,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Most live transactions; past it, new requests get a stateless 503 (RFC 3261 §21.5.4).
+    pub max_transactions: usize,
+    /// How much of each request to check, default [`Validation::Full`].
+    pub validation: Validation,
+    /// Send 100 Trying as soon as an INVITE arrives (RFC 3261 §17.2.1), default true.
+    pub send_trying: bool,
+    /// §18.1.1: a UDP request larger than this many bytes goes over TCP instead (its Via
+    /// rewritten). Default `Some(1300)`; `None` keeps UDP whatever the size.
+    pub udp_max_request: Option<usize>,
+    /// Host written in stateless responses' Warning header (RFC 3261 §20.43).
+    pub warning_agent: String,
+    /// Seed for branch and tag generation; the runtime gives a random one, tests a fixed one.
+    pub seed: u64,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            timers: TimerConfig::default(),
+            limits: Limits::default(),
+            max_transactions: 100_000,
+            validation: Validation::Full,
+            send_trying: true,
+            udp_max_request: Some(1300),
+            warning_agent: "sipline".into(),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Something the layer above (the TU: dialogs, sessions, registration) must know.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new request created a server transaction; answer it with [`Endpoint::respond`].
+    /// A CANCEL carries the INVITE transaction it cancels, if that still exists (§9.2).
+    Request {
+        /// The server transaction.
+        tx: ServerTxId,
+        /// The request, its top Via completed with `received`/`rport` (§18.2.1, RFC 3581).
+        request: Request,
+        /// Where it came from.
+        flow: Flow,
+        /// For a CANCEL: the INVITE transaction it targets.
+        cancels: Option<ServerTxId>,
+    },
+    /// An ACK that is not for a non-2xx response: the ACK of a 2xx (§13.2.2.4), for the dialog.
+    Ack {
+        /// The ACK.
+        request: Request,
+        /// Where it came from.
+        flow: Flow,
+    },
+    /// A response to a request sent with [`Endpoint::send_request`].
+    Response {
+        /// The client transaction.
+        tx: ClientTxId,
+        /// The response.
+        response: Response,
+    },
+    /// A response matching no client transaction, e.g. a 2xx retransmitted after the INVITE
+    /// transaction ended (§13.2.2.4: the UA core re-sends the ACK).
+    StrayResponse {
+        /// The response.
+        response: Response,
+        /// Where it came from.
+        flow: Flow,
+    },
+    /// Timer B or F fired: no final response came (§17.1.1.2, §17.1.2.2). Treat as 408.
+    Timeout {
+        /// The client transaction, now terminated.
+        tx: ClientTxId,
+    },
+    /// Timer H fired: the ACK for a non-2xx final response never came (§17.2.1).
+    AckTimeout {
+        /// The server transaction, now terminated.
+        tx: ServerTxId,
+    },
+    /// The transport failed for a client transaction (§17.1.4); treat as 503.
+    TransportError {
+        /// The client transaction, now terminated.
+        tx: ClientTxId,
+    },
+    /// A message was discarded (for logs and metrics); a stateless answer may have been sent.
+    Dropped {
+        /// Where it came from.
+        flow: Flow,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// Why a message was discarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Unparseable, or a request failing validation (answered with the status of the error,
+    /// statelessly, when the headers needed for a response were readable).
+    Malformed(ParseError),
+    /// A response lacking what matching needs (§18.1.2: silently discarded).
+    MalformedResponse(ParseError),
+    /// The transaction limit was reached (answered 503).
+    Overloaded,
+}
+
+/// The four machines. Client INVITEs keep their request (for the ACK of a non-2xx), so they
+/// are boxed to keep every slab slot small.
+#[derive(Debug)]
+#[allow(clippy::enum_variant_names)]
+enum Tx {
+    ClientInvite(Box<ClientInvite>),
+    ClientNonInvite(ClientNonInvite),
+    ServerInvite(ServerInvite),
+    ServerNonInvite(ServerNonInvite),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    key: TxKey,
+    tx: Tx,
+}
+
+/// The sans-IO SIP endpoint: transactions and their timers.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    txs: Slab<Slot>,
+    index: HashMap<TxKey, u32>,
+    timers: BinaryHeap<Reverse<TimerEntry>>,
+    out: VecDeque<Output>,
+    generation: u32,
+    counter: u64,
+}
+
+impl Endpoint {
+    /// A new endpoint.
+    pub fn new(cfg: EndpointConfig) -> Self {
+        Self {
+            cfg,
+            txs: Slab::new(),
+            index: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+            generation: 0,
+            counter: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    /// Number of live transactions.
+    pub fn transactions(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// A fresh Via branch with the RFC 3261 magic cookie (§8.1.1.7).
+    pub fn new_branch(&mut self) -> String {
+        format!("z9hG4bK{:016x}", self.next_random())
+    }
+
+    /// A fresh tag for From or To (§19.3): 64 random bits, hex.
+    pub fn new_tag(&mut self) -> String {
+        format!("{:016x}", self.next_random())
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // splitmix64 over seed + counter: unique per endpoint, unpredictable enough with a
+        // random seed, deterministic in tests.
+        self.counter = self.counter.wrapping_add(1);
+        let mut z = self
+            .cfg
+            .seed
+            .wrapping_add(self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The next output. Drain until [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        Output::Timeout(self.timers.peek().map(|Reverse(e)| e.at))
+    }
+
+    /// Feeds an input at `now`. Bad input never fails the endpoint: it is dropped (and
+    /// answered statelessly when that is possible), and reported as [`Event::Dropped`].
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Receive(r) => self.handle_receive(now, r),
+            Input::Timeout => self.handle_timeout(now),
+            Input::TransportFailed(flow) => self.handle_transport_failure(flow),
+        }
+    }
+
+    fn insert(&mut self, key: TxKey, make: impl FnOnce(&mut Ctx<'_>) -> Tx, now: Instant) -> TxId {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let entry = self.txs.vacant_entry();
+        let slot = entry.key() as u32;
+        let id = TxId { slot, generation };
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.cfg.timers,
+            out: &mut self.out,
+            timers: &mut self.timers,
+            id,
+        };
+        let tx = make(&mut ctx);
+        entry.insert(Slot {
+            generation,
+            key: key.clone(),
+            tx,
+        });
+        self.index.insert(key, slot);
+        id
+    }
+
+    fn remove(&mut self, slot: u32) {
+        if let Some(s) = self.txs.try_remove(slot as usize) {
+            self.index.remove(&s.key);
+        }
+        // Stale timer entries of removed transactions are dropped lazily; compact when they
+        // dominate, so memory stays proportional to live transactions.
+        if self.timers.len() > 4 * self.txs.len() + 1024 {
+            let txs = &self.txs;
+            self.timers.retain(|Reverse(e)| {
+                txs.get(e.tx.slot as usize)
+                    .is_some_and(|s| s.generation == e.tx.generation)
+            });
+        }
+    }
+
+    fn lookup(&self, id: TxId) -> Option<&Slot> {
+        self.txs
+            .get(id.slot as usize)
+            .filter(|s| s.generation == id.generation)
+    }
+
+    // ---- receiving -------------------------------------------------------------------
+
+    fn handle_receive(&mut self, now: Instant, r: Receive) {
+        let flow = r.flow;
+        match parse_message(r.payload.clone(), &self.cfg.limits) {
+            Ok(Message::Request(req)) => self.handle_request(now, flow, req),
+            Ok(Message::Response(resp)) => self.handle_response(now, flow, resp),
+            Err(e) => {
+                // A request we can still read enough of gets its answer (505 for a version
+                // we do not speak, §21.5.6); anything else is dropped.
+                if e.kind == ParseErrorKind::UnsupportedVersion
+                    && let Ok(Message::Request(req)) =
+                        parse_any_version(r.payload, &self.cfg.limits)
+                {
+                    self.reply_stateless(flow, &req, e.status(), Some(&e));
+                }
+                self.out.push_back(Output::Event(Event::Dropped {
+                    flow,
+                    reason: DropReason::Malformed(e),
+                }));
+            }
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, flow: Flow, mut req: Request) {
+        let check = match self.cfg.validation {
+            Validation::Full => req.validate(),
+            Validation::Essentials => req.essentials().map(drop),
+        };
+        if let Err(e) = check {
+            if req.method != Method::Ack {
+                self.reply_stateless(flow, &req, e.status(), Some(&e));
+            }
+            self.out.push_back(Output::Event(Event::Dropped {
+                flow,
+                reason: DropReason::Malformed(e),
+            }));
+            return;
+        }
+        stamp_received(&mut req, flow);
+        let Some(key) = server_key(&req, None) else {
+            let e = ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), 0);
+            self.out.push_back(Output::Event(Event::Dropped {
+                flow,
+                reason: DropReason::Malformed(e),
+            }));
+            return;
+        };
+        if let Some(&slot) = self.index.get(&key) {
+            // A retransmission, or an ACK for a non-2xx (§17.2.3).
+            let generation = self.txs[slot as usize].generation;
+            let id = TxId { slot, generation };
+            let is_ack = req.method == Method::Ack;
+            let mut ctx = Ctx {
+                now,
+                cfg: &self.cfg.timers,
+                out: &mut self.out,
+                timers: &mut self.timers,
+                id,
+            };
+            let (life, ack_to_tu) = match &mut self.txs[slot as usize].tx {
+                Tx::ServerInvite(t) if is_ack => t.on_ack(&mut ctx),
+                Tx::ServerInvite(t) => {
+                    t.on_invite(&mut ctx);
+                    (Life::Alive, false)
+                }
+                Tx::ServerNonInvite(t) => {
+                    t.on_request(&mut ctx);
+                    (Life::Alive, false)
+                }
+                _ => (Life::Alive, false),
+            };
+            if ack_to_tu {
+                self.out
+                    .push_back(Output::Event(Event::Ack { request: req, flow }));
+            }
+            if life == Life::Terminated {
+                self.remove(slot);
+            }
+            return;
+        }
+        if req.method == Method::Ack {
+            // Matches no transaction: the ACK of a 2xx (new branch, §17.1.1.3).
+            self.out
+                .push_back(Output::Event(Event::Ack { request: req, flow }));
+            return;
+        }
+        if self.txs.len() >= self.cfg.max_transactions {
+            self.reply_stateless(flow, &req, StatusCode::SERVICE_UNAVAILABLE, None);
+            self.out.push_back(Output::Event(Event::Dropped {
+                flow,
+                reason: DropReason::Overloaded,
+            }));
+            return;
+        }
+        let cancels = if req.method == Method::Cancel {
+            server_key(&req, Some(Method::Invite))
+                .and_then(|k| self.index.get(&k).copied())
+                .map(|slot| {
+                    ServerTxId(TxId {
+                        slot,
+                        generation: self.txs[slot as usize].generation,
+                    })
+                })
+        } else {
+            None
+        };
+        let is_invite = req.method == Method::Invite;
+        let id = self.insert(
+            key,
+            |_| {
+                if is_invite {
+                    Tx::ServerInvite(ServerInvite::new(flow))
+                } else {
+                    Tx::ServerNonInvite(ServerNonInvite::new(flow))
+                }
+            },
+            now,
+        );
+        let tx = ServerTxId(id);
+        if is_invite && self.cfg.send_trying {
+            let trying = Response::from_request(&req, StatusCode::TRYING, None);
+            let _ = self.respond(now, tx, trying);
+        }
+        self.out.push_back(Output::Event(Event::Request {
+            tx,
+            request: req,
+            flow,
+            cancels,
+        }));
+    }
+
+    fn handle_response(&mut self, now: Instant, flow: Flow, resp: Response) {
+        let Some(key) = client_key_of_response(&resp) else {
+            let e = resp.essentials().err().unwrap_or(ParseError::new(
+                ParseErrorKind::MissingHeader(HeaderName::Via),
+                0,
+            ));
+            self.out.push_back(Output::Event(Event::Dropped {
+                flow,
+                reason: DropReason::MalformedResponse(e),
+            }));
+            return;
+        };
+        let Some(&slot) = self.index.get(&key) else {
+            self.out.push_back(Output::Event(Event::StrayResponse {
+                response: resp,
+                flow,
+            }));
+            return;
+        };
+        let generation = self.txs[slot as usize].generation;
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.cfg.timers,
+            out: &mut self.out,
+            timers: &mut self.timers,
+            id: TxId { slot, generation },
+        };
+        let life = match &mut self.txs[slot as usize].tx {
+            Tx::ClientInvite(t) => t.on_response(&mut ctx, resp),
+            Tx::ClientNonInvite(t) => t.on_response(&mut ctx, resp),
+            _ => Life::Alive,
+        };
+        if life == Life::Terminated {
+            self.remove(slot);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse(e)) = self.timers.peek().copied() {
+            if e.at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self
+                .txs
+                .get_mut(e.tx.slot as usize)
+                .filter(|s| s.generation == e.tx.generation)
+            else {
+                continue;
+            };
+            let mut ctx = Ctx {
+                now,
+                cfg: &self.cfg.timers,
+                out: &mut self.out,
+                timers: &mut self.timers,
+                id: e.tx,
+            };
+            let life = match &mut slot.tx {
+                Tx::ClientInvite(t) => t.on_timer(&mut ctx, e.timer, e.at),
+                Tx::ClientNonInvite(t) => t.on_timer(&mut ctx, e.timer, e.at),
+                Tx::ServerInvite(t) => t.on_timer(&mut ctx, e.timer, e.at),
+                Tx::ServerNonInvite(t) => t.on_timer(e.timer, e.at),
+            };
+            if life == Life::Terminated {
+                self.remove(e.tx.slot);
+            }
+        }
+    }
+
+    fn handle_transport_failure(&mut self, flow: Flow) {
+        // §17.1.4: client transactions using the flow fail; server transactions just end.
+        let hit: Vec<(u32, u32, bool)> = self
+            .txs
+            .iter()
+            .filter_map(|(slot, s)| {
+                let (f, client) = match &s.tx {
+                    Tx::ClientInvite(t) => (t.flow(), true),
+                    Tx::ClientNonInvite(t) => (t.flow(), true),
+                    _ => return None,
+                };
+                let same = f.transport == flow.transport
+                    && (f.conn.is_some() && f.conn == flow.conn || f.remote == flow.remote);
+                same.then_some((slot as u32, s.generation, client))
+            })
+            .collect();
+        for (slot, generation, client) in hit {
+            if client {
+                self.out.push_back(Output::Event(Event::TransportError {
+                    tx: ClientTxId(TxId { slot, generation }),
+                }));
+            }
+            self.remove(slot);
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Sends a request in a new client transaction (§17.1). The top Via must carry a
+    /// magic-cookie branch ([`Endpoint::new_branch`]). ACK is not a transaction: send the ACK
+    /// of a 2xx with [`Endpoint::send_stateless`].
+    ///
+    /// On UDP, a request above [`EndpointConfig::udp_max_request`] goes over TCP (§18.1.1).
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        mut flow: Flow,
+    ) -> Result<ClientTxId, Error> {
+        if request.method == Method::Ack {
+            return Err(Error::InvalidArgument(
+                "ACK is not sent in a transaction: use send_stateless".into(),
+            ));
+        }
+        if !request.top_via().map_err(Error::Parse)?.has_magic_cookie() {
+            return Err(Error::InvalidArgument(
+                "the top Via needs a branch starting with z9hG4bK".into(),
+            ));
+        }
+        if self.txs.len() >= self.cfg.max_transactions {
+            return Err(Error::TooManyTransactions);
+        }
+        let mut wire = request.to_bytes();
+        if flow.transport == TransportKind::Udp
+            && self.cfg.udp_max_request.is_some_and(|m| wire.len() > m)
+        {
+            rewrite_via_transport(&mut request, TransportKind::Tcp);
+            flow = Flow {
+                transport: TransportKind::Tcp,
+                remote: flow.remote,
+                conn: None,
+            };
+            wire = request.to_bytes();
+        }
+        let key = client_key_of_request(&request)
+            .ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
+        if self.index.contains_key(&key) {
+            return Err(Error::InvalidArgument(
+                "a transaction with this branch exists".into(),
+            ));
+        }
+        let id = if request.method == Method::Invite {
+            self.insert(
+                key,
+                |ctx| Tx::ClientInvite(Box::new(ClientInvite::start(ctx, flow, request, wire))),
+                now,
+            )
+        } else {
+            self.insert(
+                key,
+                |ctx| Tx::ClientNonInvite(ClientNonInvite::start(ctx, flow, wire)),
+                now,
+            )
+        };
+        Ok(ClientTxId(id))
+    }
+
+    /// Answers a request in its server transaction. The response goes where §18.2.2 says
+    /// (the request's connection on stream transports; `received`/`rport` otherwise).
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        response: Response,
+    ) -> Result<(), Error> {
+        let id = tx.0;
+        let slot = self.lookup(id).ok_or(Error::UnknownTransaction)?;
+        let request_flow = match &slot.tx {
+            Tx::ServerInvite(t) => t.request_flow(),
+            Tx::ServerNonInvite(t) => t.flow(),
+            _ => return Err(Error::UnknownTransaction),
+        };
+        let flow = response_flow(&response, request_flow);
+        let status = response.status;
+        let wire = response.to_bytes();
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.cfg.timers,
+            out: &mut self.out,
+            timers: &mut self.timers,
+            id,
+        };
+        let life = match &mut self.txs[id.slot as usize].tx {
+            Tx::ServerInvite(t) => t.respond(&mut ctx, status, flow, wire)?,
+            Tx::ServerNonInvite(t) => t.respond(&mut ctx, status, flow, wire)?,
+            _ => return Err(Error::UnknownTransaction),
+        };
+        if life == Life::Terminated {
+            self.remove(id.slot);
+        }
+        Ok(())
+    }
+
+    /// Sends a message outside any transaction: the ACK of a 2xx, a 2xx retransmitted by the
+    /// UAS core (§13.3.1.4), a stateless answer.
+    pub fn send_stateless(&mut self, flow: Flow, message: &Message) {
+        self.out.push_back(Output::Transmit(Transmit {
+            flow,
+            payload: message.to_bytes(),
+        }));
+    }
+
+    /// Answers `req` without a transaction (§8.2.6), explaining an error in a Warning header
+    /// (§20.43, code 399) so the sender learns what was wrong.
+    fn reply_stateless(
+        &mut self,
+        flow: Flow,
+        req: &Request,
+        status: StatusCode,
+        why: Option<&ParseError>,
+    ) {
+        // Without the headers a response copies, there is nothing to answer.
+        if req.headers.get(HeaderName::Via).is_none() || req.headers.get(HeaderName::CSeq).is_none()
+        {
+            return;
+        }
+        let tag = self.new_tag();
+        let mut resp = Response::from_request(req, status, Some(&tag));
+        if let Some(e) = why {
+            let text = e.to_string().replace(['"', '\\'], "'");
+            resp.headers.push_known(
+                HeaderName::Warning,
+                format!("399 {} \"{text}\"", self.cfg.warning_agent),
+            );
+        }
+        let to = response_flow(&resp, flow);
+        self.out.push_back(Output::Transmit(Transmit {
+            flow: to,
+            payload: resp.to_bytes(),
+        }));
+    }
+}
+
+/// §18.2.1: note in the top Via where the request really came from: `received` when the
+/// sent-by host is not the source address, and `rport` filled when asked for (RFC 3581 §4).
+fn stamp_received(req: &mut Request, flow: Flow) {
+    let Ok(via) = req.headers.top_via() else {
+        return;
+    };
+    let src_ip = flow.remote.ip();
+    let host_ip = via
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
+    let wants_rport = matches!(via.rport(), Some(None));
+    let needs_received = host_ip != Some(src_ip) || wants_rport;
+    if !needs_received || via.received().is_some() {
+        return;
+    }
+    let Some(raw) = req.headers.get(HeaderName::Via) else {
+        return;
+    };
+    let (top, rest) = crate::message::headers::split_list_item(raw);
+    let mut v = String::with_capacity(top.len() + 40);
+    if wants_rport {
+        // Replace the bare `;rport` with `;rport=PORT`.
+        let p = top.find(";rport").map_or(top.len(), |i| i + 6);
+        v.push_str(&top[..p]);
+        v.push_str(&format!("={}", flow.remote.port()));
+        v.push_str(&top[p..]);
+    } else {
+        v.push_str(top);
+    }
+    v.push_str(&format!(";received={src_ip}"));
+    if let Some(rest) = rest {
+        v.push(',');
+        v.push_str(rest);
+    }
+    req.headers.replace_first(HeaderName::Via, v);
+}
+
+/// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable
+/// transport; else `maddr`, else the source address with `rport`, else `received` and the
+/// sent-by port.
+fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
+    if request_flow.transport.is_reliable() {
+        return request_flow;
+    }
+    let Ok(via) = resp.headers.top_via() else {
+        return request_flow;
+    };
+    let default_port = request_flow.transport.default_port();
+    if let Some(maddr) = via.maddr().and_then(|m| m.parse::<IpAddr>().ok()) {
+        return Flow {
+            remote: SocketAddr::new(maddr, via.port.unwrap_or(default_port)),
+            ..request_flow
+        };
+    }
+    let ip = via
+        .received()
+        .and_then(|r| {
+            r.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok()
+        })
+        .unwrap_or(request_flow.remote.ip());
+    let port = match via.rport() {
+        Some(Some(p)) => p,
+        _ => via.port.unwrap_or(default_port),
+    };
+    Flow {
+        remote: SocketAddr::new(ip, port),
+        ..request_flow
+    }
+}
+
+/// Rewrites the top Via's transport (UDP -> TCP for large requests, §18.1.1).
+fn rewrite_via_transport(req: &mut Request, to: TransportKind) {
+    let Some(raw) = req.headers.get(HeaderName::Via) else {
+        return;
+    };
+    let Ok(via) = req.headers.top_via() else {
+        return;
+    };
+    let at = via.transport.as_ptr() as usize - raw.as_ptr() as usize;
+    let new = format!(
+        "{}{}{}",
+        &raw[..at],
+        to.via_token(),
+        &raw[at + via.transport.len()..]
+    );
+    req.headers.replace_first(HeaderName::Via, new);
+}

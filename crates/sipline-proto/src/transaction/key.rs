@@ -1,0 +1,84 @@
+//! Matching messages to transactions (RFC 3261 §17.1.3, §17.2.3).
+
+use bytestring::ByteString;
+
+use crate::message::{Headers, Method, Request, Response};
+
+/// The identity of a transaction, as matching computes it from a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum TxKey {
+    /// §17.1.3: a response matches the client transaction whose request had the same top Via
+    /// branch, with the same CSeq method (so a CANCEL's responses do not hit its INVITE).
+    Client { branch: ByteString, method: Method },
+    /// §17.2.3 with the magic cookie: branch, sent-by and method, an ACK counting as INVITE.
+    Server {
+        branch: ByteString,
+        host: ByteString,
+        port: Option<u16>,
+        method: Method,
+    },
+    /// §17.2.3 for RFC 2543 requests (no magic cookie): Request-URI, From tag, Call-ID, CSeq
+    /// number, method (ACK counting as INVITE) and the whole top Via.
+    Legacy {
+        ruri: ByteString,
+        from_tag: ByteString,
+        call_id: ByteString,
+        cseq: u32,
+        method: Method,
+        via: ByteString,
+    },
+}
+
+fn method_for_server(m: &Method) -> Method {
+    if *m == Method::Ack {
+        Method::Invite
+    } else {
+        m.clone()
+    }
+}
+
+/// The key of the client transaction a response belongs to.
+pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
+    let via = r.headers.top_via().ok()?;
+    let branch = r.headers.share(via.branch()?);
+    let method = r.headers.cseq().ok()?.method;
+    Some(TxKey::Client { branch, method })
+}
+
+/// The key of the client transaction for a request this endpoint sends.
+pub(crate) fn client_key_of_request(r: &Request) -> Option<TxKey> {
+    let via = r.headers.top_via().ok()?;
+    let branch = r.headers.share(via.branch()?);
+    Some(TxKey::Client {
+        branch,
+        method: r.method.clone(),
+    })
+}
+
+/// The key of the server transaction a request belongs to; `as_method` overrides the method
+/// (to find the INVITE a CANCEL cancels, §9.2).
+pub(crate) fn server_key(r: &Request, as_method: Option<Method>) -> Option<TxKey> {
+    let h: &Headers = &r.headers;
+    let via = h.top_via().ok()?;
+    let method = as_method.unwrap_or_else(|| method_for_server(&r.method));
+    match via.branch() {
+        Some(b) if via.has_magic_cookie() => Some(TxKey::Server {
+            branch: h.share(b),
+            host: h.share(via.host),
+            port: via.port,
+            method,
+        }),
+        _ => {
+            let from = h.from().ok()?;
+            let raw_via = crate::message::headers::first_list_item(h.get(crate::HeaderName::Via)?);
+            Some(TxKey::Legacy {
+                ruri: ByteString::from(r.uri.as_str()),
+                from_tag: h.share(from.tag().unwrap_or("")),
+                call_id: h.share(h.call_id().ok()?),
+                cseq: h.cseq().ok()?.seq,
+                method,
+                via: h.share(raw_via),
+            })
+        }
+    }
+}
