@@ -177,7 +177,9 @@ struct Slot {
 pub struct Endpoint {
     cfg: EndpointConfig,
     txs: Slab<Slot>,
-    index: HashMap<TxKey, u32>,
+    /// Keys come from the network: a randomly seeded hasher (foldhash) keeps lookups fast
+    /// without letting a peer choose colliding branches.
+    index: HashMap<TxKey, u32, foldhash::fast::RandomState>,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     out: VecDeque<Output>,
     generation: u32,
@@ -190,7 +192,7 @@ impl Endpoint {
         Self {
             cfg,
             txs: Slab::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             generation: 0,
@@ -332,8 +334,21 @@ impl Endpoint {
             }));
             return;
         }
-        stamp_received(&mut req, flow);
-        let Some(key) = server_key(&req, None) else {
+        // The top Via, parsed once: the transaction key and the received/rport stamp.
+        let (key, cancel_key, stamp) = match req.headers.top_via() {
+            Ok(via) => {
+                let cancel_key = (req.method == Method::Cancel)
+                    .then(|| server_key(&req, &via, Some(Method::Invite)))
+                    .flatten();
+                (
+                    server_key(&req, &via, None),
+                    cancel_key,
+                    Stamp::of(&via, flow),
+                )
+            }
+            Err(_) => (None, None, None),
+        };
+        let Some(key) = key else {
             let e = ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), 0);
             self.out.push_back(Output::Event(Event::Dropped {
                 flow,
@@ -341,6 +356,9 @@ impl Endpoint {
             }));
             return;
         };
+        if let Some(stamp) = stamp {
+            stamp.apply(&mut req, flow);
+        }
         if let Some(&slot) = self.index.get(&key) {
             // A retransmission, or an ACK for a non-2xx (§17.2.3).
             let generation = self.txs[slot as usize].generation;
@@ -388,18 +406,14 @@ impl Endpoint {
             }));
             return;
         }
-        let cancels = if req.method == Method::Cancel {
-            server_key(&req, Some(Method::Invite))
-                .and_then(|k| self.index.get(&k).copied())
-                .map(|slot| {
-                    ServerTxId(TxId {
-                        slot,
-                        generation: self.txs[slot as usize].generation,
-                    })
+        let cancels = cancel_key
+            .and_then(|k| self.index.get(&k).copied())
+            .map(|slot| {
+                ServerTxId(TxId {
+                    slot,
+                    generation: self.txs[slot as usize].generation,
                 })
-        } else {
-            None
-        };
+            });
         let is_invite = req.method == Method::Invite;
         let id = self.insert(
             key,
@@ -538,10 +552,13 @@ impl Endpoint {
                 "ACK is not sent in a transaction: use send_stateless".into(),
             ));
         }
-        if !request.top_via().map_err(Error::Parse)?.has_magic_cookie() {
-            return Err(Error::InvalidArgument(
-                "the top Via needs a branch starting with z9hG4bK".into(),
-            ));
+        {
+            let via = request.top_via().map_err(Error::Parse)?;
+            if !via.has_magic_cookie() {
+                return Err(Error::InvalidArgument(
+                    "the top Via needs a branch starting with z9hG4bK".into(),
+                ));
+            }
         }
         if self.txs.len() >= self.cfg.max_transactions {
             return Err(Error::TooManyTransactions);
@@ -558,7 +575,10 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let key = client_key_of_request(&request)
+        let key = request
+            .top_via()
+            .ok()
+            .and_then(|via| client_key_of_request(&request, &via))
             .ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
         if self.index.contains_key(&key) {
             return Err(Error::InvalidArgument(
@@ -657,44 +677,50 @@ impl Endpoint {
     }
 }
 
-/// §18.2.1: note in the top Via where the request really came from: `received` when the
-/// sent-by host is not the source address, and `rport` filled when asked for (RFC 3581 §4).
-fn stamp_received(req: &mut Request, flow: Flow) {
-    let Ok(via) = req.headers.top_via() else {
-        return;
-    };
-    let src_ip = flow.remote.ip();
-    let host_ip = via
-        .host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .ok();
-    let wants_rport = matches!(via.rport(), Some(None));
-    let needs_received = host_ip != Some(src_ip) || wants_rport;
-    if !needs_received || via.received().is_some() {
-        return;
+/// §18.2.1: what to note in the top Via about where the request really came from:
+/// `received` when the sent-by host is not the source address, and `rport` filled when asked
+/// for (RFC 3581 §4).
+struct Stamp {
+    rport: bool,
+}
+
+impl Stamp {
+    fn of(via: &crate::message::Via<'_>, flow: Flow) -> Option<Stamp> {
+        let host_ip = via
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let rport = matches!(via.rport(), Some(None));
+        let needed = host_ip != Some(flow.remote.ip()) || rport;
+        (needed && via.received().is_none()).then_some(Stamp { rport })
     }
-    let Some(raw) = req.headers.get(HeaderName::Via) else {
-        return;
-    };
-    let (top, rest) = crate::message::headers::split_list_item(raw);
-    let mut v = String::with_capacity(top.len() + 40);
-    if wants_rport {
-        // Replace the bare `;rport` with `;rport=PORT`.
-        let p = top.find(";rport").map_or(top.len(), |i| i + 6);
-        v.push_str(&top[..p]);
-        v.push_str(&format!("={}", flow.remote.port()));
-        v.push_str(&top[p..]);
-    } else {
-        v.push_str(top);
+
+    fn apply(self, req: &mut Request, flow: Flow) {
+        let Some(raw) = req.headers.get(HeaderName::Via) else {
+            return;
+        };
+        let (top, rest) = crate::message::headers::split_list_item(raw);
+        let mut v = String::with_capacity(raw.len() + 40);
+        if self.rport {
+            // The bare `;rport` becomes `;rport=PORT`.
+            let p = top.find(";rport").map_or(top.len(), |i| i + 6);
+            v.push_str(&top[..p]);
+            v.push('=');
+            v.push_str(&flow.remote.port().to_string());
+            v.push_str(&top[p..]);
+        } else {
+            v.push_str(top);
+        }
+        v.push_str(";received=");
+        v.push_str(&flow.remote.ip().to_string());
+        if let Some(rest) = rest {
+            v.push(',');
+            v.push_str(rest);
+        }
+        req.headers.replace_first(HeaderName::Via, v);
     }
-    v.push_str(&format!(";received={src_ip}"));
-    if let Some(rest) = rest {
-        v.push(',');
-        v.push_str(rest);
-    }
-    req.headers.replace_first(HeaderName::Via, v);
 }
 
 /// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable

@@ -399,3 +399,48 @@ fn completion_rates_under_loss() {
     }
     println!("{report}");
 }
+
+/// A request whose Via names a port it does not listen on: with `rport` the response goes
+/// back to the source port (RFC 3581 §4); the request the TU sees carries `received` and the
+/// filled `rport` (§18.2.1).
+#[test]
+fn responses_follow_rport_and_received() {
+    let mut net = pair(11);
+    let branch = net.node_mut(A).new_branch();
+    let req = Request::builder(Method::Options, Uri::parse("sip:b@10.0.0.2").unwrap())
+        .via_rport("UDP", "client.invalid:5999", &branch)
+        .from("<sip:a@example.com>", "f")
+        .to("<sip:b@example.com>", None)
+        .call_id("rport@sim")
+        .cseq(1)
+        .build()
+        .unwrap();
+    let flow = net.flow(A, B, TransportKind::Udp);
+    let now = net.now();
+    net.node_mut(A).send_request(now, req, flow).unwrap();
+    let mut via_seen = String::new();
+    let mut got = 0;
+    net.run(|net, node, ev| match ev {
+        Event::Request { tx, request, .. } => {
+            via_seen = request
+                .headers
+                .get(sipline_proto::HeaderName::Via)
+                .unwrap()
+                .to_owned();
+            let resp = Response::from_request(&request, StatusCode::OK, Some("t"));
+            let now = net.now();
+            net.node_mut(node).respond(now, tx, resp).unwrap();
+        }
+        Event::Response { .. } => got += 1,
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(
+        via_seen,
+        format!("SIP/2.0/UDP client.invalid:5999;branch={branch};rport=5060;received=10.0.0.1")
+    );
+    assert_eq!(
+        got, 1,
+        "the 200 reached 10.0.0.1:5060, not the Via's port 5999"
+    );
+}

@@ -330,6 +330,13 @@ pub(crate) fn first_list_item(s: &str) -> &str {
 /// (with `\` escapes) and `<...>` URIs (RFC 3261 §7.3.1, §25.1).
 pub(crate) fn split_list_item(s: &str) -> (&str, Option<&str>) {
     let b = s.as_bytes();
+    // Most values hold no quote and no '<': the first comma, if any, ends the item.
+    if memchr::memchr2(b'"', b'<', b).is_none() {
+        return match memchr::memchr(b',', b) {
+            Some(i) => (s[..i].trim_matches([' ', '\t']), Some(&s[i + 1..])),
+            None => (s.trim_matches([' ', '\t']), None),
+        };
+    }
     let mut i = 0;
     let mut in_quote = false;
     let mut in_angle = false;

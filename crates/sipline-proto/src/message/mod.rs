@@ -18,7 +18,7 @@ pub use builder::{BuildError, RequestBuilder};
 pub use header_name::HeaderName;
 pub use headers::{Field, Headers};
 pub use method::Method;
-pub use params::Params;
+pub use params::{Params, ParamsIter};
 pub use status::StatusCode;
 pub use typed::{
     Auth, CSeq, ContactValue, Essentials, MediaType, NameAddr, Parameterized, RAck, Via,

@@ -26,28 +26,8 @@ impl<'a> Params<'a> {
 
     /// Each parameter as `(name, value)`; the value is `None` for a flag such as `;lr`, and is
     /// given as written (a quoted-string keeps its quotes: see [`crate::parse::unquote`]).
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        let raw = self.raw;
-        let mut rest = raw;
-        std::iter::from_fn(move || {
-            loop {
-                let r = rest.trim_start_matches([' ', '\t']);
-                let r = r.strip_prefix(';')?;
-                let end = param_end(r);
-                let (item, tail) = r.split_at(end);
-                rest = tail;
-                let (name, value) = match item.find('=') {
-                    Some(i) => (
-                        item[..i].trim_matches([' ', '\t']),
-                        Some(item[i + 1..].trim_matches([' ', '\t'])),
-                    ),
-                    None => (item.trim_matches([' ', '\t']), None),
-                };
-                if !name.is_empty() {
-                    return Some((name, value));
-                }
-            }
-        })
+    pub fn iter(&self) -> ParamsIter<'a> {
+        ParamsIter { rest: self.raw }
     }
 
     /// Looks a parameter up: `None` if absent, `Some(None)` for a flag, `Some(Some(v))` else.
@@ -72,9 +52,44 @@ impl<'a> Params<'a> {
     }
 }
 
+/// Iterator over a [`Params`] list.
+#[derive(Debug, Clone)]
+pub struct ParamsIter<'a> {
+    rest: &'a str,
+}
+
+fn trim_ws(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+impl<'a> Iterator for ParamsIter<'a> {
+    type Item = (&'a str, Option<&'a str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let b = self.rest.as_bytes();
+            let start = b.iter().position(|&c| c == b';')? + 1;
+            let r = &self.rest[start..];
+            let end = param_end(r);
+            let item = &r[..end];
+            self.rest = &r[end..];
+            let (name, value) = match memchr::memchr(b'=', item.as_bytes()) {
+                Some(i) => (trim_ws(&item[..i]), Some(trim_ws(&item[i + 1..]))),
+                None => (trim_ws(item), None),
+            };
+            if !name.is_empty() {
+                return Some((name, value));
+            }
+        }
+    }
+}
+
 /// End of one parameter: the next `;` outside a quoted string.
 fn param_end(r: &str) -> usize {
     let b = r.as_bytes();
+    if memchr::memchr(b'"', b).is_none() {
+        return memchr::memchr(b';', b).unwrap_or(b.len());
+    }
     let mut in_quote = false;
     let mut i = 0;
     while i < b.len() {

@@ -48,34 +48,29 @@ impl<'a> Via<'a> {
         let (host, port) = sent_by(&mut c)?;
         let params = scan_generic_params(&mut c)?;
         c.end()?;
-        let v = Via {
+        // One pass over the parameters checks those with a grammar (§20.42, RFC 3581).
+        for (name, value) in params.iter() {
+            let ok = if name.eq_ignore_ascii_case("ttl") {
+                value.and_then(|t| t.parse::<u8>().ok()).is_some()
+            } else if name.eq_ignore_ascii_case("maddr") || name.eq_ignore_ascii_case("received") {
+                value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
+            } else if name.eq_ignore_ascii_case("rport") {
+                value.is_none_or(|p| p.parse::<u16>().is_ok())
+            } else {
+                true
+            };
+            if !ok {
+                return Err(0);
+            }
+        }
+        Ok(Via {
             protocol,
             version,
             transport,
             host,
             port,
             params,
-        };
-        if let Some(ttl) = params.get("ttl")
-            && ttl.and_then(|t| t.parse::<u8>().ok()).is_none()
-        {
-            return Err(0);
-        }
-        for p in ["maddr", "received"] {
-            if let Some(h) = params.get(p) {
-                let h = h.unwrap_or("");
-                let ok = valid_host(h) || super::uri::valid_ipv6(h);
-                if !ok {
-                    return Err(0);
-                }
-            }
-        }
-        if let Some(Some(r)) = params.get("rport")
-            && r.parse::<u16>().is_err()
-        {
-            return Err(0);
-        }
-        Ok(v)
+        })
     }
 
     /// The `branch` parameter.

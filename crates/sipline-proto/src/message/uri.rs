@@ -114,11 +114,17 @@ pub(crate) fn valid_host(h: &str) -> bool {
     if let Some(inner) = h.strip_prefix('[') {
         return inner.strip_suffix(']').is_some_and(valid_ipv6);
     }
+    // One pass: alphanumerics, '-' and '.'; no empty label; no leading '-' or '.'.
+    let mut prev = b'.';
+    for b in h.bytes() {
+        let ok =
+            b.is_ascii_alphanumeric() || (b == b'-' && prev != b'.') || (b == b'.' && prev != b'.');
+        if !ok {
+            return false;
+        }
+        prev = b;
+    }
     !h.is_empty()
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !h.starts_with(['.', '-'])
-        && !h.contains("..")
 }
 
 fn parse_parts(s: &str) -> Result<UriParts, ParseError> {

@@ -3,46 +3,66 @@
 //! Every typed-header parser is written over [`Cursor`]; on failure it reports the byte offset
 //! (local to the scanned text) where the grammar broke.
 
+const TOKEN: u8 = 1;
+const WORD: u8 = 2;
+const UNRESERVED: u8 = 4;
+
+/// Character classes of RFC 3261 §25.1, one bit per class, looked up once per byte.
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let token = alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        let word = token
+            || matches!(
+                b,
+                b'(' | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            );
+        let unreserved = alnum
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        t[i] = (token as u8 * TOKEN) | (word as u8 * WORD) | (unreserved as u8 * UNRESERVED);
+        i += 1;
+    }
+    t
+};
+
 /// `token` characters (RFC 3261 §25.1): alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" /
 /// "`" / "'" / "~".
 #[inline]
-pub(crate) const fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+pub(crate) fn is_token(b: u8) -> bool {
+    CLASSES[b as usize] & TOKEN != 0
 }
 
 /// `word` characters (RFC 3261 §25.1), used by Call-ID.
 #[inline]
-pub(crate) const fn is_word(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
+pub(crate) fn is_word(b: u8) -> bool {
+    CLASSES[b as usize] & WORD != 0
 }
 
 /// `unreserved` (RFC 3261 §25.1): alphanum / mark.
 #[inline]
-pub(crate) const fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    CLASSES[b as usize] & UNRESERVED != 0
 }
 
 /// SP or HTAB.

@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use crate::message::{Headers, Method, Request, Response};
+use crate::message::{Headers, Method, Request, Response, Via};
 
 /// The identity of a transaction, as matching computes it from a message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -45,21 +45,19 @@ pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
     Some(TxKey::Client { branch, method })
 }
 
-/// The key of the client transaction for a request this endpoint sends.
-pub(crate) fn client_key_of_request(r: &Request) -> Option<TxKey> {
-    let via = r.headers.top_via().ok()?;
-    let branch = r.headers.share(via.branch()?);
+/// The key of the client transaction for a request this endpoint sends, given its parsed
+/// top Via.
+pub(crate) fn client_key_of_request(r: &Request, via: &Via<'_>) -> Option<TxKey> {
     Some(TxKey::Client {
-        branch,
+        branch: r.headers.share(via.branch()?),
         method: r.method.clone(),
     })
 }
 
-/// The key of the server transaction a request belongs to; `as_method` overrides the method
-/// (to find the INVITE a CANCEL cancels, §9.2).
-pub(crate) fn server_key(r: &Request, as_method: Option<Method>) -> Option<TxKey> {
+/// The key of the server transaction a request belongs to, given its parsed top Via;
+/// `as_method` overrides the method (to find the INVITE a CANCEL cancels, §9.2).
+pub(crate) fn server_key(r: &Request, via: &Via<'_>, as_method: Option<Method>) -> Option<TxKey> {
     let h: &Headers = &r.headers;
-    let via = h.top_via().ok()?;
     let method = as_method.unwrap_or_else(|| method_for_server(&r.method));
     match via.branch() {
         Some(b) if via.has_magic_cookie() => Some(TxKey::Server {
