@@ -51,6 +51,7 @@ pub struct RequestBuilder {
     uri: Uri,
     headers: Headers,
     body: Bytes,
+    error: Option<BuildError>,
 }
 
 impl RequestBuilder {
@@ -61,6 +62,7 @@ impl RequestBuilder {
             uri,
             headers: Headers::with_capacity(10),
             body: Bytes::new(),
+            error: None,
         }
     }
 
@@ -125,9 +127,12 @@ impl RequestBuilder {
         self
     }
 
-    /// Adds any header; a known name is normalised.
+    /// Adds any header; a known name is normalised. A name that is not a token, or a value
+    /// holding CR or LF (which would inject headers), makes [`RequestBuilder::build`] fail.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push(name, value);
+        if let Err(e) = self.headers.push(name, value) {
+            self.error.get_or_insert(BuildError::Invalid(e));
+        }
         self
     }
 
@@ -140,6 +145,16 @@ impl RequestBuilder {
 
     /// Checks the mandatory headers and every value's grammar, sets Content-Length.
     pub fn build(mut self) -> Result<Request, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        // RFC 3261 §19.1.1 Table 1: a Request-URI carries no headers component.
+        if self.uri.as_ref().headers().is_some() {
+            return Err(BuildError::Invalid(ParseError::new(
+                crate::ParseErrorKind::InvalidUri,
+                0,
+            )));
+        }
         for h in [
             HeaderName::Via,
             HeaderName::From,

@@ -39,6 +39,20 @@ pub(crate) enum Name {
 pub(crate) struct Entry {
     pub(crate) name: Name,
     pub(crate) value: Text,
+    /// Where the value started in the parsed message (0 for fields added later); kept for
+    /// unfolded values, whose text is owned, so errors still point into the message.
+    pub(crate) offset: u32,
+}
+
+/// Turns CR and LF into spaces and trims: a value that cannot break the header section.
+fn clean(v: Box<str>) -> Box<str> {
+    if v.contains(['\r', '\n']) || v.starts_with([' ', '\t']) || v.ends_with([' ', '\t']) {
+        v.replace(['\r', '\n'], " ")
+            .trim_matches([' ', '\t'])
+            .into()
+    } else {
+        v
+    }
 }
 
 /// One header field as seen through [`Headers::iter`].
@@ -157,10 +171,7 @@ impl Headers {
             .filter(move |e| matches!(e.name, Name::Known(h) if h == name))
             .flat_map(move |e| {
                 let v = e.value.resolve(&self.buf);
-                let base = match e.value {
-                    Text::Span(s, _) => s as usize,
-                    _ => 0,
-                };
+                let base = e.offset as usize;
                 let mut rest = list.then_some(v);
                 let mut single = (!list).then_some(v);
                 std::iter::from_fn(move || {
@@ -204,7 +215,7 @@ impl Headers {
             .iter_mut()
             .find(|e| matches!(e.name, Name::Known(h) if h == name))
         {
-            e.value = Text::Owned(value.into());
+            e.value = Text::Owned(clean(value.into()));
         }
     }
 
@@ -228,8 +239,18 @@ impl Headers {
         })
     }
 
-    /// Appends a field. Known names are normalised; unknown names are kept as given.
-    pub fn push(&mut self, name: &str, value: impl Into<Box<str>>) {
+    /// Appends a field. Known names are normalised; unknown names are kept as given. The name
+    /// must be a token and the value must not hold CR, LF or NUL (no header injection); the
+    /// value is stored trimmed, as the parser would read it.
+    pub fn push(&mut self, name: &str, value: &str) -> Result<(), crate::ParseError> {
+        use crate::{ParseError, ParseErrorKind};
+        if name.is_empty() || !name.bytes().all(crate::parse::scan::is_token) {
+            return Err(ParseError::new(ParseErrorKind::InvalidHeaderName, 0));
+        }
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(ParseError::new(ParseErrorKind::InvalidLineEnding, 0));
+        }
+        let value = value.trim_matches([' ', '\t']);
         let name = match HeaderName::from_bytes(name.as_bytes()) {
             Some(h) => Name::Known(h),
             None => Name::Other(Text::Owned(name.into())),
@@ -237,14 +258,18 @@ impl Headers {
         self.entries.push(Entry {
             name,
             value: Text::Owned(value.into()),
+            offset: 0,
         });
+        Ok(())
     }
 
-    /// Appends a field with a known name.
+    /// Appends a field with a known name. CR and LF in `value` become spaces (what a fold
+    /// means, §7.3.1), so no header can be injected.
     pub fn push_known(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
         self.entries.push(Entry {
             name: Name::Known(name),
-            value: Text::Owned(value.into()),
+            value: Text::Owned(clean(value.into())),
+            offset: 0,
         });
     }
 
@@ -253,16 +278,19 @@ impl Headers {
         self.entries.push(Entry {
             name: Name::Known(name),
             value: Text::Static(value),
+            offset: 0,
         });
     }
 
-    /// Inserts a field before every other one (a new top Via, RFC 3261 §16.6 step 8).
+    /// Inserts a field before every other one (a new top Via, RFC 3261 §16.6 step 8). CR and
+    /// LF in `value` become spaces.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
         self.entries.insert(
             0,
             Entry {
                 name: Name::Known(name),
-                value: Text::Owned(value.into()),
+                value: Text::Owned(clean(value.into())),
+                offset: 0,
             },
         );
     }
@@ -276,8 +304,9 @@ impl Headers {
     }
 
     /// Replaces every field named `name` by one field with `value`, at the place of the first.
+    /// CR and LF in `value` become spaces.
     pub fn set(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        let value = Text::Owned(value.into());
+        let value = Text::Owned(clean(value.into()));
         match self
             .entries
             .iter()
@@ -295,6 +324,7 @@ impl Headers {
             None => self.entries.push(Entry {
                 name: Name::Known(name),
                 value,
+                offset: 0,
             }),
         }
     }
@@ -315,6 +345,7 @@ impl Headers {
                 self.entries.push(Entry {
                     name: Name::Known(name),
                     value,
+                    offset: e.offset,
                 });
             }
         }
@@ -363,8 +394,9 @@ mod tests {
     #[test]
     fn list_split_respects_quotes_and_angles() {
         let mut h = Headers::new();
-        h.push("Contact", r#""A, B" <sip:a@x;p=1,2>;q=0.5, <sip:b@y>,,"#);
-        h.push("Date", "Sat, 13 Nov 2010 23:29:00 GMT");
+        h.push("Contact", r#""A, B" <sip:a@x;p=1,2>;q=0.5, <sip:b@y>,,"#)
+            .unwrap();
+        h.push("Date", "Sat, 13 Nov 2010 23:29:00 GMT").unwrap();
         let v: Vec<_> = h.values(HeaderName::Contact).collect();
         assert_eq!(v, [r#""A, B" <sip:a@x;p=1,2>;q=0.5"#, "<sip:b@y>"]);
         let d: Vec<_> = h.values(HeaderName::Date).collect();
@@ -374,10 +406,10 @@ mod tests {
     #[test]
     fn set_replaces_all_keeps_position() {
         let mut h = Headers::new();
-        h.push("Via", "a");
-        h.push("Expires", "1");
-        h.push("X-Foo", "bar");
-        h.push("expires", "2");
+        h.push("Via", "a").unwrap();
+        h.push("Expires", "1").unwrap();
+        h.push("X-Foo", "bar").unwrap();
+        h.push("expires", "2").unwrap();
         h.set(HeaderName::Expires, "3");
         let names: Vec<_> = h.iter().map(|f| (f.name, f.value)).collect();
         assert_eq!(names, [("Via", "a"), ("Expires", "3"), ("X-Foo", "bar")]);

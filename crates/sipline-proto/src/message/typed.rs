@@ -624,9 +624,26 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         | H::Unsupported
         | H::AllowEvents
         | H::ContentEncoding
-        | H::AcceptEncoding
-        | H::ContentLanguage
-        | H::InReplyTo => token_list(v),
+        | H::ContentLanguage => token_list(v),
+        // codings / language-range *(SEMI accept-param) (§20.2, §20.3); may be empty.
+        H::AcceptEncoding | H::AcceptLanguage => {
+            if v.trim().is_empty() {
+                Ok(())
+            } else {
+                list(&|i| Parameterized::parse_token(i).map(drop))
+            }
+        }
+        // In-Reply-To: callid *(COMMA callid) (§20.21).
+        // A Call-ID may hold '"' and '<' (`word`), so split on bare commas.
+        H::InReplyTo => {
+            let mut off = 0;
+            for item in v.split(',') {
+                let lead = item.len() - item.trim_start().len();
+                call_id(item.trim()).map_err(|i| off + lead + i)?;
+                off += item.len() + 1;
+            }
+            Ok(())
+        }
         H::Event | H::SubscriptionState | H::ContentDisposition => {
             Parameterized::parse_token(v).map(drop)
         }
@@ -647,10 +664,7 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
 
 impl Headers {
     fn offset_of(&self, e: &Entry) -> usize {
-        match e.value {
-            Text::Span(s, _) => s as usize,
-            _ => 0,
-        }
+        e.offset as usize
     }
 
     /// Finds the first value of `name` with its offset, or a `MissingHeader` error.

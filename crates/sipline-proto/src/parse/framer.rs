@@ -140,25 +140,39 @@ impl StreamFramer {
     }
 }
 
-/// Finds Content-Length (or `l`) in a header section; mandatory on streams (§18.3).
+/// Finds Content-Length (or `l`) in a header section; mandatory on streams (§18.3). A value
+/// folded onto continuation lines (§7.3.1) is read across them.
 fn content_length(head: &[u8]) -> Result<usize, K> {
+    let lines: Vec<&[u8]> = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
     let mut found = None;
-    for line in head.split(|&b| b == b'\n').skip(1) {
+    for (i, line) in lines.iter().enumerate().skip(1) {
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         let name = line[..colon].trim_ascii_end();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let v = line[colon + 1..].trim_ascii();
-            if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
-                return Err(K::InvalidContentLength);
-            }
-            let n = v.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-            if found.is_some_and(|f| f != n) {
-                return Err(K::DuplicateHeader(crate::HeaderName::ContentLength));
-            }
-            found = Some(n);
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
         }
+        let mut digits: Vec<u8> = line[colon + 1..].trim_ascii().to_vec();
+        for cont in lines[i + 1..]
+            .iter()
+            .take_while(|l| l.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+        {
+            digits.extend_from_slice(cont.trim_ascii());
+        }
+        if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(K::InvalidContentLength);
+        }
+        let n = digits
+            .iter()
+            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        if found.is_some() {
+            return Err(K::DuplicateHeader(crate::HeaderName::ContentLength));
+        }
+        found = Some(n);
     }
     found.ok_or(K::MissingContentLength)
 }

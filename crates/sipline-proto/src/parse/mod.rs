@@ -112,7 +112,11 @@ fn parse_inner(input: Bytes, limits: &Limits, strict_version: bool) -> Result<Me
             } else {
                 Text::Span(vs as u32, ve as u32)
             };
-            entries.push(Entry { name, value });
+            entries.push(Entry {
+                name,
+                value,
+                offset: vs as u32,
+            });
         }
     };
     while let Some((ls, line)) = lines.next_line()? {
