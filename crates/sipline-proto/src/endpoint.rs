@@ -21,7 +21,7 @@ use slab::Slab;
 use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::input::{Flow, Input, Output, Receive, Transmit, TransportKind};
 use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
-use crate::parse::{Limits, parse_any_version, parse_message};
+use crate::parse::{Limits, parse_message, parse_salvage};
 use crate::timer::TimerConfig;
 use crate::transaction::client_invite::ClientInvite;
 use crate::transaction::client_non_invite::ClientNonInvite;
@@ -303,11 +303,21 @@ impl Endpoint {
             Ok(Message::Request(req)) => self.handle_request(now, flow, req),
             Ok(Message::Response(resp)) => self.handle_response(now, flow, resp),
             Err(e) => {
-                // A request we can still read enough of gets its answer (505 for a version
-                // we do not speak, §21.5.6); anything else is dropped.
-                if e.kind == ParseErrorKind::UnsupportedVersion
-                    && let Ok(Message::Request(req)) =
-                        parse_any_version(r.payload, &self.cfg.limits)
+                // A request we can still read enough of gets its answer: 505 for a version we
+                // do not speak (§21.5.6), 400 for a Content-Length that does not frame the
+                // body (§18.3) or a broken Request-Line; anything else is dropped.
+                let salvageable = matches!(
+                    e.kind,
+                    ParseErrorKind::UnsupportedVersion
+                        | ParseErrorKind::BodyTooShort
+                        | ParseErrorKind::InvalidContentLength
+                        | ParseErrorKind::DuplicateHeader(HeaderName::ContentLength)
+                        | ParseErrorKind::InvalidStartLine
+                        | ParseErrorKind::InvalidUri
+                        | ParseErrorKind::InvalidMethod
+                );
+                if salvageable
+                    && let Ok(Message::Request(req)) = parse_salvage(r.payload, &self.cfg.limits)
                 {
                     self.reply_stateless(flow, &req, e.status(), Some(&e));
                 }

@@ -57,13 +57,15 @@ pub fn parse_message(input: Bytes, limits: &Limits) -> Result<Message, ParseErro
     parse_inner(input, limits, true)
 }
 
-/// Like [`parse_message`] but accepting any well-formed `SIP/x.y` version, so that a UAS can
-/// build the 505 that an unsupported version calls for (RFC 3261 §21.5.6).
-pub(crate) fn parse_any_version(input: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+/// Like [`parse_message`], but tolerating what a UAS must still answer rather than drop: any
+/// well-formed `SIP/x.y` version (to send 505, RFC 3261 §21.5.6) and a Content-Length that
+/// does not frame the body or appears twice (to send 400, §18.3, RFC 4475 §3.1.2.2, §3.3.9:
+/// the body is then whatever came).
+pub(crate) fn parse_salvage(input: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     parse_inner(input, limits, false)
 }
 
-fn parse_inner(input: Bytes, limits: &Limits, strict_version: bool) -> Result<Message, ParseError> {
+fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, ParseError> {
     let b = &input[..];
     if b.len() > limits.max_message_size {
         return Err(err(K::MessageTooLarge, limits.max_message_size));
@@ -157,7 +159,7 @@ fn parse_inner(input: Bytes, limits: &Limits, strict_version: bool) -> Result<Me
                 .len()
                 .max(colon + 1 + lead);
         if matches!(name, Name::Known(HeaderName::ContentLength)) {
-            if has_content_length {
+            if has_content_length && strict {
                 return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
             }
             has_content_length = true;
@@ -201,21 +203,31 @@ fn parse_inner(input: Bytes, limits: &Limits, strict_version: bool) -> Result<Me
                 Text::Owned(v) => (0, &**v),
                 Text::Static(v) => (0, *v),
             };
-            let len =
-                parse_content_length(v, limits).map_err(|_| err(K::InvalidContentLength, at))?;
-            let end = body_start
-                .checked_add(len)
-                .ok_or(err(K::InvalidContentLength, at))?;
-            if end > b.len() {
-                return Err(err(K::BodyTooShort, b.len()));
+            let framed = parse_content_length(v, limits)
+                .map_err(|_| err(K::InvalidContentLength, at))
+                .and_then(|len| {
+                    body_start
+                        .checked_add(len)
+                        .ok_or(err(K::InvalidContentLength, at))
+                })
+                .and_then(|end| {
+                    if end > b.len() {
+                        Err(err(K::BodyTooShort, b.len()))
+                    } else {
+                        Ok(end)
+                    }
+                });
+            match framed {
+                Ok(end) => input.slice(body_start..end),
+                Err(_) if !strict => input.slice(body_start..),
+                Err(e) => return Err(e),
             }
-            input.slice(body_start..end)
         }
         None => input.slice(body_start..),
     };
 
     let headers = Headers::from_parts(head.clone(), entries);
-    start_line(&head, line0_start, line0, headers, body, strict_version)
+    start_line(&head, line0_start, line0, headers, body, strict)
 }
 
 /// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
@@ -349,7 +361,38 @@ fn start_line(
             body,
         }));
     }
-    // Request-Line = Method SP Request-URI SP SIP-Version (§7.1): single spaces, no others.
+    match request_line(head, ls, line, check_version) {
+        Ok((method, uri)) => Ok(Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        })),
+        // Salvage: a request whose start line is broken still has the headers a 400 needs
+        // (RFC 4475 §3.1.2.7-11); the placeholder URI never leaves the endpoint.
+        Err(e) if !strict_version => {
+            let token = line.split(' ').next().unwrap_or("");
+            let method = Method::parse(token)
+                .unwrap_or(Method::Extension(ByteString::from_static("UNKNOWN")));
+            let uri = Uri::parse("sip:invalid.invalid").map_err(|_| e)?;
+            Ok(Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `Method SP Request-URI SP SIP-Version` (§7.1): single spaces, no others.
+fn request_line(
+    head: &ByteString,
+    ls: usize,
+    line: &str,
+    check_version: impl Fn(&str, usize) -> Result<(), ParseError>,
+) -> Result<(Method, Uri), ParseError> {
     let sp1 = line.find(' ').ok_or(err(K::InvalidStartLine, ls))?;
     let sp2 = line.rfind(' ').ok_or(err(K::InvalidStartLine, ls))?;
     if sp1 == sp2 {
@@ -375,12 +418,7 @@ fn start_line(
     if let Some(h) = uri.as_ref().headers() {
         return Err(err(K::InvalidUri, uri_at + uri_s.len() - h.len() - 1));
     }
-    Ok(Message::Request(Request {
-        method,
-        uri,
-        headers,
-        body,
-    }))
+    Ok((method, uri))
 }
 
 #[cfg(test)]
