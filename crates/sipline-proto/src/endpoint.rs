@@ -19,7 +19,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
-use crate::input::{Flow, Input, Output, Receive, Transmit, TransportKind};
+use crate::input::{Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
 use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
 use crate::parse::{Limits, parse_message, parse_salvage};
 use crate::timer::TimerConfig;
@@ -131,6 +131,8 @@ pub enum Event {
     TransportError {
         /// The client transaction, now terminated.
         tx: ClientTxId,
+        /// Why.
+        reason: TransportFailure,
     },
     /// A message was discarded (for logs and metrics); a stateless answer may have been sent.
     Dropped {
@@ -247,7 +249,7 @@ impl Endpoint {
         match input {
             Input::Receive(r) => self.handle_receive(now, r),
             Input::Timeout => self.handle_timeout(now),
-            Input::TransportFailed(flow) => self.handle_transport_failure(flow),
+            Input::TransportFailed(flow, reason) => self.handle_transport_failure(flow, reason),
         }
     }
 
@@ -518,7 +520,7 @@ impl Endpoint {
         }
     }
 
-    fn handle_transport_failure(&mut self, flow: Flow) {
+    fn handle_transport_failure(&mut self, flow: Flow, reason: TransportFailure) {
         // §17.1.4: client transactions using the flow fail; server transactions just end.
         let hit: Vec<(u32, u32, bool)> = self
             .txs
@@ -538,6 +540,7 @@ impl Endpoint {
             if client {
                 self.out.push_back(Output::Event(Event::TransportError {
                     tx: ClientTxId(TxId { slot, generation }),
+                    reason,
                 }));
             }
             self.remove(slot);

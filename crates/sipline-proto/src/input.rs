@@ -118,6 +118,38 @@ pub struct Transmit {
     pub payload: Bytes,
 }
 
+/// Why a transport failed (RFC 3261 §17.1.4, §18.4): reported with
+/// [`Input::TransportFailed`] and passed on in [`Event::TransportError`](crate::Event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportFailure {
+    /// The connection could not be opened: refused, unreachable, timed out, or the
+    /// connection limit was reached.
+    ConnectFailed,
+    /// The TLS or WebSocket handshake failed (an untrusted certificate, a refused
+    /// `sip` subprotocol).
+    HandshakeFailed,
+    /// The connection closed or broke: peer close, read or write error, unframeable stream,
+    /// idle or keep-alive timeout.
+    Closed,
+    /// The peer did not keep up: its write queue filled, and the connection was dropped.
+    Overloaded,
+    /// A datagram could not be sent.
+    SendFailed,
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ConnectFailed => "connection failed",
+            Self::HandshakeFailed => "TLS or WebSocket handshake failed",
+            Self::Closed => "connection closed",
+            Self::Overloaded => "peer too slow: write queue full",
+            Self::SendFailed => "datagram send failed",
+        })
+    }
+}
+
 /// An input to [`Endpoint::handle_input`](crate::Endpoint::handle_input).
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -125,8 +157,9 @@ pub enum Input {
     Receive(Receive),
     /// The deadline last returned by `poll_output` has passed (early calls are harmless).
     Timeout,
-    /// Sending on this flow failed, or its connection closed (RFC 3261 §17.1.4, §17.2.4).
-    TransportFailed(Flow),
+    /// Sending on this flow failed, or its connection closed, and why (RFC 3261 §17.1.4,
+    /// §17.2.4).
+    TransportFailed(Flow, TransportFailure),
 }
 
 /// What the core wants done (events carry whole messages, hence the size difference between

@@ -42,11 +42,11 @@ pub mod transaction;
 
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
 pub use error::{Error, ParseError, ParseErrorKind};
-pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportKind};
+pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
 pub use message::{
     HeaderName, Headers, Message, Method, NameAddr, Request, RequestBuilder, Response, StatusCode,
     Uri, UriRef,
 };
-pub use parse::{Limits, StreamFramer, parse_message};
+pub use parse::{Framed, Limits, StreamFramer, parse_message};
 pub use timer::{Timer, TimerConfig};
 pub use transaction::{ClientTxId, ServerTxId, TxId};

@@ -35,7 +35,8 @@ pub(crate) enum Outgoing {
     Pong,
 }
 
-/// Why a connection ended; logged, and turned into `Input::TransportFailed` by the driver.
+/// Why a connection ended; logged, and turned into `Input::TransportFailed` by the driver
+/// (see [`ConnError::failure`]).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnError {
     #[error("connect failed: {0}")]
@@ -66,6 +67,27 @@ pub(crate) enum ConnError {
     QueueFull,
     #[error("the runtime stopped")]
     Stopped,
+}
+
+impl ConnError {
+    /// The core's classification of this error.
+    pub(crate) fn failure(&self) -> sipline_proto::TransportFailure {
+        use sipline_proto::TransportFailure as F;
+        match self {
+            ConnError::Connect(_) | ConnError::SetupTimeout(_) => F::ConnectFailed,
+            ConnError::Tls(_) | ConnError::WsHandshake(_) => F::HandshakeFailed,
+            ConnError::QueueFull => F::Overloaded,
+            ConnError::PeerClosed
+            | ConnError::Read(_)
+            | ConnError::Write(_)
+            | ConnError::Framing(_)
+            | ConnError::Ws(_)
+            | ConnError::TooLarge(_)
+            | ConnError::Idle(_)
+            | ConnError::KeepaliveTimeout(_)
+            | ConnError::Stopped => F::Closed,
+        }
+    }
 }
 
 impl ConnError {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sipline_proto::{
     ClientTxId, ConnId, Endpoint, Event, Flow, Input, Limits, Message, Output, Receive, Request,
-    Response, ServerTxId, Transmit, TransportKind, parse_message,
+    Response, ServerTxId, Transmit, TransportFailure, TransportKind, parse_message,
 };
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -234,10 +234,10 @@ impl State {
         }
     }
 
-    fn fail(&mut self, flow: Flow) {
+    fn fail(&mut self, flow: Flow, reason: TransportFailure) {
         self.d
             .endpoint
-            .handle_input(now(), Input::TransportFailed(flow));
+            .handle_input(now(), Input::TransportFailed(flow, reason));
     }
 
     // ---- commands ----------------------------------------------------------------------
@@ -322,7 +322,7 @@ impl State {
                 } else {
                     tracing::warn!(transport = %flow.transport, remote = %flow.remote, conn = id.0, %reason, "connection failed");
                 }
-                self.fail(flow);
+                self.fail(flow, reason.failure());
             }
         }
     }
@@ -361,7 +361,7 @@ impl State {
         };
         if let Err(e) = result {
             tracing::warn!(remote = %flow.remote, error = %e, "UDP send failed");
-            self.fail(flow);
+            self.fail(flow, TransportFailure::SendFailed);
         }
     }
 
@@ -384,18 +384,21 @@ impl State {
                 };
                 let Some(remote) = target else {
                     tracing::warn!(%kind, remote = %flow.remote, "connection gone, message dropped");
-                    self.fail(flow);
+                    self.fail(flow, TransportFailure::Closed);
                     return;
                 };
                 match self.open_conn(kind, remote) {
                     Ok(id) => id,
                     Err(why) => {
                         tracing::warn!(%kind, %remote, why, "cannot open a connection");
-                        self.fail(Flow {
-                            transport: kind,
-                            remote,
-                            conn: None,
-                        });
+                        self.fail(
+                            Flow {
+                                transport: kind,
+                                remote,
+                                conn: None,
+                            },
+                            TransportFailure::ConnectFailed,
+                        );
                         return;
                     }
                 }
@@ -409,9 +412,11 @@ impl State {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(%kind, remote = %entry.flow.remote, conn = id.0, max = self.d.cfg.write_queue, "write queue full: the peer does not read, closing");
                 self.closed_slow += 1;
-                self.close_conn(id);
+                self.close_conn(id, TransportFailure::Overloaded);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.close_conn(id),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.close_conn(id, TransportFailure::Closed)
+            }
         }
     }
 
@@ -516,10 +521,10 @@ impl State {
     }
 
     /// Closes a connection now (its task is aborted) and fails its flow.
-    fn close_conn(&mut self, id: ConnId) {
+    fn close_conn(&mut self, id: ConnId, reason: TransportFailure) {
         if let Some(entry) = self.remove_conn(id) {
             entry.task.abort();
-            self.fail(entry.flow);
+            self.fail(entry.flow, reason);
         }
     }
 }

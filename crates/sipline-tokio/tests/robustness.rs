@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Peer, Pki, bounded, raw_options, v4};
-use sipline_proto::TransportKind;
+use sipline_proto::{TransportFailure, TransportKind};
 use sipline_tokio::{ConnectionConfig, Runtime, TlsClientConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
@@ -188,7 +188,9 @@ async fn tls_untrusted_certificate_fails() {
                 bad.handle.local_addr(TransportKind::Tls).unwrap(),
             )
             .await;
-        alice.expect_transport_error(tx).await;
+        alice
+            .expect_transport_error(tx, TransportFailure::HandshakeFailed)
+            .await;
         assert!(
             bad.requests.try_recv().is_err(),
             "the rogue server got no request"
@@ -240,9 +242,13 @@ async fn tls_pinning_and_no_client_config() {
         )
         .await;
         let tx = wrong.options(TransportKind::Tls, tls_to).await;
-        wrong.expect_transport_error(tx).await;
+        wrong
+            .expect_transport_error(tx, TransportFailure::HandshakeFailed)
+            .await;
         let tx = wrong.options(TransportKind::Wss, wss_to).await;
-        wrong.expect_transport_error(tx).await;
+        wrong
+            .expect_transport_error(tx, TransportFailure::HandshakeFailed)
+            .await;
 
         // The name checked must be in the certificate.
         let mut misnamed = Peer::start(
@@ -255,11 +261,14 @@ async fn tls_pinning_and_no_client_config() {
         )
         .await;
         let tx = misnamed.options(TransportKind::Tls, tls_to).await;
-        misnamed.expect_transport_error(tx).await;
+        misnamed
+            .expect_transport_error(tx, TransportFailure::HandshakeFailed)
+            .await;
 
         let mut none = Peer::start(Runtime::builder()).await;
         let tx = none.options(TransportKind::Tls, tls_to).await;
-        none.expect_transport_error(tx).await;
+        none.expect_transport_error(tx, TransportFailure::ConnectFailed)
+            .await;
 
         for mut p in [pinned, wrong, misnamed, none, bob] {
             p.stop().await;
@@ -279,7 +288,9 @@ async fn connect_to_closed_port_is_a_transport_error() {
         let mut alice = Peer::start(Runtime::builder()).await;
         for kind in [TransportKind::Tcp, TransportKind::Ws] {
             let tx = alice.options(kind, closed).await;
-            alice.expect_transport_error(tx).await;
+            alice
+                .expect_transport_error(tx, TransportFailure::ConnectFailed)
+                .await;
         }
         assert_eq!(alice.handle.stats().await.unwrap().connections, 0);
         alice.stop().await;
@@ -328,7 +339,9 @@ async fn connection_limit() {
             if i < 2 {
                 alice.expect_ok(tx).await;
             } else {
-                alice.expect_transport_error(tx).await;
+                alice
+                    .expect_transport_error(tx, TransportFailure::ConnectFailed)
+                    .await;
             }
         }
         alice.stop().await;

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use sipline_proto::{
-    ClientTxId, Event, Flow, Method, Request, Response, StatusCode, TransportKind, Uri,
+    ClientTxId, Event, Flow, Method, Request, Response, StatusCode, TransportFailure,
+    TransportKind, Uri,
 };
 use sipline_tokio::rustls::pki_types::CertificateDer;
 use sipline_tokio::{Handle, RuntimeBuilder, TlsServerConfig};
@@ -187,7 +188,7 @@ impl Peer {
                 Event::Response { tx: t, response } if *t == tx && response.status.is_final() => {
                     return ev;
                 }
-                Event::Timeout { tx: t } | Event::TransportError { tx: t } if *t == tx => {
+                Event::Timeout { tx: t } | Event::TransportError { tx: t, .. } if *t == tx => {
                     return ev;
                 }
                 _ => {}
@@ -203,11 +204,11 @@ impl Peer {
         }
     }
 
-    /// Asserts that `tx` failed in the transport.
-    pub async fn expect_transport_error(&mut self, tx: ClientTxId) {
+    /// Asserts that `tx` failed in the transport, for the reason given.
+    pub async fn expect_transport_error(&mut self, tx: ClientTxId, why: TransportFailure) {
         match self.outcome(tx).await {
-            Event::TransportError { .. } => {}
-            other => panic!("expected a transport error, got {other:?}"),
+            Event::TransportError { reason, .. } => assert_eq!(reason, why),
+            other => panic!("expected a transport error ({why}), got {other:?}"),
         }
     }
 
