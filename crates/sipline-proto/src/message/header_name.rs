@@ -303,114 +303,72 @@ impl HeaderName {
 
     /// Looks a name up, case-insensitively, accepting compact forms. `None` for unknown names.
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
-        let candidates: &[(&[u8], HeaderName)] = match name.len() {
-            1 => &[
-                (b"u", HeaderName::AllowEvents),
-                (b"i", HeaderName::CallId),
-                (b"m", HeaderName::Contact),
-                (b"e", HeaderName::ContentEncoding),
-                (b"l", HeaderName::ContentLength),
-                (b"c", HeaderName::ContentType),
-                (b"o", HeaderName::Event),
-                (b"f", HeaderName::From),
-                (b"b", HeaderName::ReferredBy),
-                (b"r", HeaderName::ReferTo),
-                (b"x", HeaderName::SessionExpires),
-                (b"s", HeaderName::Subject),
-                (b"k", HeaderName::Supported),
-                (b"t", HeaderName::To),
-                (b"v", HeaderName::Via),
-            ],
-            2 => &[(b"To", HeaderName::To)],
-            3 => &[(b"Via", HeaderName::Via)],
-            4 => &[
-                (b"CSeq", HeaderName::CSeq),
-                (b"Date", HeaderName::Date),
-                (b"From", HeaderName::From),
-                (b"Path", HeaderName::Path),
-                (b"RAck", HeaderName::RAck),
-                (b"RSeq", HeaderName::RSeq),
-            ],
-            5 => &[
-                (b"Allow", HeaderName::Allow),
-                (b"Event", HeaderName::Event),
-                (b"Route", HeaderName::Route),
-            ],
-            6 => &[
-                (b"Accept", HeaderName::Accept),
-                (b"Min-SE", HeaderName::MinSe),
-                (b"Reason", HeaderName::Reason),
-                (b"Server", HeaderName::Server),
-            ],
-            7 => &[
-                (b"Call-ID", HeaderName::CallId),
-                (b"Contact", HeaderName::Contact),
-                (b"Expires", HeaderName::Expires),
-                (b"Require", HeaderName::Require),
-                (b"Subject", HeaderName::Subject),
-                (b"Warning", HeaderName::Warning),
-            ],
-            8 => &[
-                (b"Priority", HeaderName::Priority),
-                (b"Refer-To", HeaderName::ReferTo),
-                (b"Replaces", HeaderName::Replaces),
-                (b"Reply-To", HeaderName::ReplyTo),
-            ],
-            9 => &[
-                (b"Call-Info", HeaderName::CallInfo),
-                (b"Supported", HeaderName::Supported),
-                (b"Timestamp", HeaderName::Timestamp),
-            ],
-            10 => &[
-                (b"Alert-Info", HeaderName::AlertInfo),
-                (b"Error-Info", HeaderName::ErrorInfo),
-                (b"User-Agent", HeaderName::UserAgent),
-            ],
-            11 => &[
-                (b"In-Reply-To", HeaderName::InReplyTo),
-                (b"Min-Expires", HeaderName::MinExpires),
-                (b"Referred-By", HeaderName::ReferredBy),
-                (b"Retry-After", HeaderName::RetryAfter),
-                (b"Unsupported", HeaderName::Unsupported),
-            ],
-            12 => &[
-                (b"Allow-Events", HeaderName::AllowEvents),
-                (b"Content-Type", HeaderName::ContentType),
-                (b"Max-Forwards", HeaderName::MaxForwards),
-                (b"MIME-Version", HeaderName::MimeVersion),
-                (b"Organization", HeaderName::Organization),
-                (b"Record-Route", HeaderName::RecordRoute),
-            ],
-            13 => &[
-                (b"Authorization", HeaderName::Authorization),
-                (b"Proxy-Require", HeaderName::ProxyRequire),
-                (b"Service-Route", HeaderName::ServiceRoute),
-            ],
-            14 => &[(b"Content-Length", HeaderName::ContentLength)],
-            15 => &[
-                (b"Accept-Encoding", HeaderName::AcceptEncoding),
-                (b"Accept-Language", HeaderName::AcceptLanguage),
-                (b"Session-Expires", HeaderName::SessionExpires),
-            ],
-            16 => &[
-                (b"Content-Encoding", HeaderName::ContentEncoding),
-                (b"Content-Language", HeaderName::ContentLanguage),
-                (b"WWW-Authenticate", HeaderName::WwwAuthenticate),
-            ],
-            18 => &[
-                (b"Proxy-Authenticate", HeaderName::ProxyAuthenticate),
-                (b"Subscription-State", HeaderName::SubscriptionState),
-            ],
-            19 => &[
-                (b"Authentication-Info", HeaderName::AuthenticationInfo),
-                (b"Content-Disposition", HeaderName::ContentDisposition),
-                (b"Proxy-Authorization", HeaderName::ProxyAuthorization),
-            ],
+        // Lower-case into a stack buffer once; the match compiles to a length switch and a
+        // few comparisons. No known name is longer than 32 bytes.
+        let mut buf = [0u8; 32];
+        let lower = buf.get_mut(..name.len())?;
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        Some(match &*lower {
+            b"u" | b"allow-events" => HeaderName::AllowEvents,
+            b"i" | b"call-id" => HeaderName::CallId,
+            b"m" | b"contact" => HeaderName::Contact,
+            b"e" | b"content-encoding" => HeaderName::ContentEncoding,
+            b"l" | b"content-length" => HeaderName::ContentLength,
+            b"c" | b"content-type" => HeaderName::ContentType,
+            b"o" | b"event" => HeaderName::Event,
+            b"f" | b"from" => HeaderName::From,
+            b"b" | b"referred-by" => HeaderName::ReferredBy,
+            b"r" | b"refer-to" => HeaderName::ReferTo,
+            b"x" | b"session-expires" => HeaderName::SessionExpires,
+            b"s" | b"subject" => HeaderName::Subject,
+            b"k" | b"supported" => HeaderName::Supported,
+            b"t" | b"to" => HeaderName::To,
+            b"v" | b"via" => HeaderName::Via,
+            b"cseq" => HeaderName::CSeq,
+            b"date" => HeaderName::Date,
+            b"path" => HeaderName::Path,
+            b"rack" => HeaderName::RAck,
+            b"rseq" => HeaderName::RSeq,
+            b"allow" => HeaderName::Allow,
+            b"route" => HeaderName::Route,
+            b"accept" => HeaderName::Accept,
+            b"min-se" => HeaderName::MinSe,
+            b"reason" => HeaderName::Reason,
+            b"server" => HeaderName::Server,
+            b"expires" => HeaderName::Expires,
+            b"require" => HeaderName::Require,
+            b"warning" => HeaderName::Warning,
+            b"priority" => HeaderName::Priority,
+            b"replaces" => HeaderName::Replaces,
+            b"reply-to" => HeaderName::ReplyTo,
+            b"call-info" => HeaderName::CallInfo,
+            b"timestamp" => HeaderName::Timestamp,
+            b"alert-info" => HeaderName::AlertInfo,
+            b"error-info" => HeaderName::ErrorInfo,
+            b"user-agent" => HeaderName::UserAgent,
+            b"in-reply-to" => HeaderName::InReplyTo,
+            b"min-expires" => HeaderName::MinExpires,
+            b"retry-after" => HeaderName::RetryAfter,
+            b"unsupported" => HeaderName::Unsupported,
+            b"max-forwards" => HeaderName::MaxForwards,
+            b"mime-version" => HeaderName::MimeVersion,
+            b"organization" => HeaderName::Organization,
+            b"record-route" => HeaderName::RecordRoute,
+            b"authorization" => HeaderName::Authorization,
+            b"proxy-require" => HeaderName::ProxyRequire,
+            b"service-route" => HeaderName::ServiceRoute,
+            b"accept-encoding" => HeaderName::AcceptEncoding,
+            b"accept-language" => HeaderName::AcceptLanguage,
+            b"content-language" => HeaderName::ContentLanguage,
+            b"www-authenticate" => HeaderName::WwwAuthenticate,
+            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
+            b"subscription-state" => HeaderName::SubscriptionState,
+            b"authentication-info" => HeaderName::AuthenticationInfo,
+            b"content-disposition" => HeaderName::ContentDisposition,
+            b"proxy-authorization" => HeaderName::ProxyAuthorization,
             _ => return None,
-        };
-        candidates
-            .iter()
-            .find(|(c, _)| c.eq_ignore_ascii_case(name))
-            .map(|&(_, h)| h)
+        })
     }
 }

@@ -472,6 +472,35 @@ pub struct Essentials<'a> {
     pub max_forwards: Option<u8>,
 }
 
+/// The `tag` of a From or To value, without parsing its URI: the header parameters follow the
+/// `>` of a name-addr, or the first `;` of a bare addr-spec (which may hold no `;`, §20.10).
+fn tag_of(v: &str) -> Scan<Option<&str>> {
+    let b = v.as_bytes();
+    let mut i = 0;
+    // A quoted display name may hold '<', '>' and ';'.
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'"') {
+        i += 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i += 1;
+    }
+    let rest = v.get(i.min(v.len())..).ok_or(i)?;
+    // A name-addr's '<' comes before any ';'; a bare addr-spec's parameters start at its ';'.
+    let params = match memchr::memchr2(b'<', b';', rest.as_bytes()) {
+        Some(lt) if rest.as_bytes()[lt] == b'<' => {
+            let gt = memchr::memchr(b'>', &rest.as_bytes()[lt..]).ok_or(i + lt)?;
+            &rest[lt + gt + 1..]
+        }
+        Some(semi) => &rest[semi..],
+        None => "",
+    };
+    Ok(Params::new(params).value("tag"))
+}
+
 /// Headers that may appear at most once (RFC 3261 §7.3.1, Table 2 and 3).
 fn single_valued(h: HeaderName) -> bool {
     use HeaderName as H;
@@ -907,8 +936,9 @@ impl Headers {
         let via = self.top_via()?;
         let cseq = self.cseq()?;
         let call_id = self.call_id()?;
-        let from_tag = self.from()?.tag();
-        let to_tag = self.to()?.tag();
+        // Tags without validating the URIs: that is `validate()`'s work.
+        let from_tag = self.typed(HeaderName::From, tag_of)?;
+        let to_tag = self.typed(HeaderName::To, tag_of)?;
         let max_forwards = self.max_forwards()?;
         Ok(Essentials {
             via,

@@ -78,7 +78,7 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
         return Err(err(K::Empty, start));
     }
     // The header section ends at the first empty line.
-    let Some(blank) = memchr::memmem::find(&b[start..], b"\r\n\r\n").map(|i| start + i) else {
+    let Some(blank) = find_blank_line(&b[start..]).map(|i| start + i) else {
         return Err(err(K::Incomplete, b.len()));
     };
     let head_end = blank + 2; // through the last header line's CRLF
@@ -102,71 +102,100 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
     };
     let (line0_start, line0) = lines.next_line()?.ok_or(err(K::Incomplete, start))?;
 
+    // Header lines, scanned byte by byte: lines are short, so one pass per line beats
+    // several SIMD searches. Each line ends in CRLF; a bare CR or LF is an error.
+    let hb = text.as_bytes();
+    let end = hb.len();
+    let is_ws = |c: u8| c == b' ' || c == b'\t';
     let mut entries: Vec<Entry> = Vec::with_capacity(16);
     let mut has_content_length = false;
-    // The entry being read, so that continuation lines can extend it: (name, value start,
-    // value end, folded).
-    let mut cur: Option<(Name, usize, usize, bool)> = None;
-    let finish = |cur: Option<(Name, usize, usize, bool)>, entries: &mut Vec<Entry>| {
-        if let Some((name, vs, ve, folded)) = cur {
-            let value = if folded {
-                Text::Owned(unfold(&text[vs..ve]).into_boxed_str())
-            } else {
-                Text::Span(vs as u32, ve as u32)
-            };
-            entries.push(Entry {
-                name,
-                value,
-                offset: vs as u32,
-            });
+    // Whether the last entry took continuation lines and must be unfolded (§7.3.1).
+    let mut folded = false;
+    let mut pos = lines.pos;
+    // The end of a line: the first CR or LF from `from`, which must be CRLF (one SIMD pass).
+    let eol = |from: usize| -> Result<usize, ParseError> {
+        let le = memchr::memchr2(b'\r', b'\n', &hb[from..]).map_or(end, |i| from + i);
+        if le >= end || hb[le] != b'\r' || hb.get(le + 1) != Some(&b'\n') {
+            return Err(err(K::InvalidLineEnding, le));
         }
+        Ok(le)
     };
-    while let Some((ls, line)) = lines.next_line()? {
-        let lb = line.as_bytes();
-        if lb[0] == b' ' || lb[0] == b'\t' {
-            // Folding (§7.3.1): the line continues the previous field.
-            match cur.as_mut() {
-                Some((_, _, ve, folded)) => {
-                    let trimmed = line.trim_end_matches([' ', '\t']);
-                    if !trimmed.trim_start_matches([' ', '\t']).is_empty() {
-                        *ve = ls + trimmed.len();
-                    }
-                    *folded = true;
-                }
-                None => return Err(err(K::InvalidHeaderName, ls)),
+    while pos < end {
+        let ls = pos;
+        if is_ws(hb[ls]) {
+            // Folding: the line continues the previous field.
+            let le = eol(ls)?;
+            if le - ls > limits.max_line_length {
+                return Err(err(K::LineTooLong, ls));
             }
+            pos = le + 2;
+            let Some(last) = entries.last_mut() else {
+                return Err(err(K::InvalidHeaderName, ls));
+            };
+            let mut te = le;
+            while te > ls && is_ws(hb[te - 1]) {
+                te -= 1;
+            }
+            if let Text::Span(_, ve) = &mut last.value
+                && te > ls
+            {
+                *ve = te as u32;
+            }
+            folded = true;
             continue;
         }
-        finish(cur.take(), &mut entries);
+        if folded {
+            unfold_last(&mut entries, text);
+            folded = false;
+        }
         if entries.len() >= limits.max_headers {
             return Err(err(K::TooManyHeaders, ls));
         }
-        let colon = memchr::memchr(b':', lb).ok_or(err(K::InvalidHeaderName, ls))?;
-        let name_s = line[..colon].trim_end_matches([' ', '\t']);
-        if name_s.is_empty() || !name_s.bytes().all(scan::is_token) {
+        // field-name HCOLON: token, optional whitespace, ':'
+        let mut i = ls;
+        while i < end && scan::is_token(hb[i]) {
+            i += 1;
+        }
+        let name_end = i;
+        while i < end && is_ws(hb[i]) {
+            i += 1;
+        }
+        if name_end == ls || i >= end || hb[i] != b':' {
             return Err(err(K::InvalidHeaderName, ls));
         }
-        let name = match HeaderName::from_bytes(name_s.as_bytes()) {
+        i += 1;
+        let le = eol(i)?;
+        if le - ls > limits.max_line_length {
+            return Err(err(K::LineTooLong, ls));
+        }
+        pos = le + 2;
+        while i < le && is_ws(hb[i]) {
+            i += 1;
+        }
+        let vs = i;
+        let mut ve = le;
+        while ve > vs && is_ws(hb[ve - 1]) {
+            ve -= 1;
+        }
+        let name = match HeaderName::from_bytes(&hb[ls..name_end]) {
             Some(h) => Name::Known(h),
-            None => Name::Other(Text::Span(ls as u32, (ls + name_s.len()) as u32)),
+            None => Name::Other(Text::Span(ls as u32, name_end as u32)),
         };
-        let raw = &line[colon + 1..];
-        let lead = raw.len() - raw.trim_start_matches([' ', '\t']).len();
-        let vs = ls + colon + 1 + lead;
-        let ve = ls
-            + line
-                .trim_end_matches([' ', '\t'])
-                .len()
-                .max(colon + 1 + lead);
         if matches!(name, Name::Known(HeaderName::ContentLength)) {
             if has_content_length && strict {
                 return Err(err(K::DuplicateHeader(HeaderName::ContentLength), ls));
             }
             has_content_length = true;
         }
-        cur = Some((name, vs, ve, false));
+        entries.push(Entry {
+            name,
+            value: Text::Span(vs as u32, ve as u32),
+            offset: vs as u32,
+        });
     }
-    finish(cur.take(), &mut entries);
+    if folded {
+        unfold_last(&mut entries, text);
+    }
 
     // Via values, counted on the unfolded values (commas inside quoted parameters count
     // too: the limit errs on the safe side).
@@ -230,6 +259,13 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
     start_line(&head, line0_start, line0, headers, body, strict)
 }
 
+/// The first `CRLF CRLF`: the end of the header section (a searcher built once, not per call).
+fn find_blank_line(b: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(b)
+}
+
 /// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
 fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
     let v = v.trim_matches([' ', '\t']);
@@ -241,6 +277,15 @@ fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
         Err(())
     } else {
         Ok(n)
+    }
+}
+
+/// Turns the last entry's span, which crosses continuation lines, into its unfolded text.
+fn unfold_last(entries: &mut [Entry], text: &str) {
+    if let Some(last) = entries.last_mut()
+        && let Text::Span(vs, ve) = last.value
+    {
+        last.value = Text::Owned(unfold(&text[vs as usize..ve as usize]).into_boxed_str());
     }
 }
 
@@ -277,16 +322,14 @@ impl<'a> Lines<'a> {
             return Ok(None);
         }
         let ls = self.pos;
-        let nl = memchr::memchr(b'\n', &b[ls..])
+        // The first CR or LF ends the line; it must be a CR followed by LF (one SIMD pass).
+        let le = memchr::memchr2(b'\r', b'\n', &b[ls..])
             .map(|i| ls + i)
             .ok_or(err(K::InvalidLineEnding, b.len()))?;
-        if nl == ls || b[nl - 1] != b'\r' {
-            return Err(err(K::InvalidLineEnding, nl));
+        if b[le] != b'\r' || b.get(le + 1) != Some(&b'\n') {
+            return Err(err(K::InvalidLineEnding, le));
         }
-        let le = nl - 1;
-        if let Some(cr) = memchr::memchr(b'\r', &b[ls..le]) {
-            return Err(err(K::InvalidLineEnding, ls + cr));
-        }
+        let nl = le + 1;
         if le - ls > self.limit {
             return Err(err(K::LineTooLong, ls));
         }
