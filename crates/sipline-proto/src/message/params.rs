@@ -107,34 +107,52 @@ fn param_end(r: &str) -> usize {
 /// Scans `*( SEMI generic-param )` (RFC 3261 §25.1) from the cursor; returns the raw text.
 /// gen-value = token / host / quoted-string.
 pub(crate) fn scan_generic_params<'a>(c: &mut Cursor<'a>) -> Scan<Params<'a>> {
+    scan_params_with(c, |_, _| Ok(()))
+}
+
+/// Scans `*( SEMI generic-param )`, calling `each(name, value)` on every parameter as it is
+/// read (one pass for typed headers that check or keep some parameters).
+pub(crate) fn scan_params_with<'a>(
+    c: &mut Cursor<'a>,
+    mut each: impl FnMut(&'a str, Option<&'a str>) -> Scan<()>,
+) -> Scan<Params<'a>> {
     let start = c.pos();
     while c.eat_sep(b';') {
-        c.token()?;
-        if c.eat_sep(b'=') {
-            match c.peek() {
-                Some(b'"') => {
-                    c.quoted()?;
-                }
-                Some(b'[') => {
-                    let v = c.take_while(|b| b != b']' && b != b';' && b != b',' && b != b' ');
-                    c.expect(b']')?;
-                    let inner = &v[1..];
-                    if !super::uri::valid_ipv6(inner) {
-                        return c.fail();
-                    }
-                }
-                _ => {
-                    // token covers hostnames and IPv4; IPv6 without brackets (received=,
-                    // RFC 5118 §4.5) needs ':' too.
-                    let v = c.take_while(|b| is_token(b) || b == b':');
-                    if v.is_empty() {
-                        return c.fail();
-                    }
-                }
+        let at = c.pos();
+        let name = c.token()?;
+        let value = if c.eat_sep(b'=') {
+            Some(gen_value(c)?)
+        } else {
+            None
+        };
+        each(name, value).map_err(|_| at)?;
+    }
+    Ok(Params::new(c.slice(start, c.pos())))
+}
+
+/// `gen-value = token / host / quoted-string` (RFC 3261 §25.1).
+fn gen_value<'a>(c: &mut Cursor<'a>) -> Scan<&'a str> {
+    let start = c.pos();
+    match c.peek() {
+        Some(b'"') => {
+            c.quoted()?;
+        }
+        Some(b'[') => {
+            let v = c.take_while(|b| b != b']' && b != b';' && b != b',' && b != b' ');
+            c.expect(b']')?;
+            if !super::uri::valid_ipv6(&v[1..]) {
+                return c.fail();
+            }
+        }
+        _ => {
+            // token covers hostnames and IPv4; IPv6 without brackets (received=, RFC 5118
+            // §4.5) needs ':' too.
+            if c.take_while(|b| is_token(b) || b == b':').is_empty() {
+                return c.fail();
             }
         }
     }
-    Ok(Params::new(c.slice(start, c.pos())))
+    Ok(c.slice(start, c.pos()))
 }
 
 #[cfg(test)]

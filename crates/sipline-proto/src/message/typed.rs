@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::params::{Params, scan_generic_params};
+use super::params::{Params, scan_generic_params, scan_params_with};
 use super::uri::{UriRef, valid_host};
 use super::{HeaderName, Headers, Method};
 use crate::error::{ParseError, ParseErrorKind};
@@ -27,6 +27,8 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// via-params.
     pub params: Params<'a>,
+    /// The branch, found while scanning the parameters.
+    branch: Option<&'a str>,
 }
 
 impl<'a> Via<'a> {
@@ -46,23 +48,37 @@ impl<'a> Via<'a> {
             return c.fail();
         }
         let (host, port) = sent_by(&mut c)?;
-        let params = scan_generic_params(&mut c)?;
-        c.end()?;
-        // One pass over the parameters checks those with a grammar (§20.42, RFC 3581).
-        for (name, value) in params.iter() {
-            let ok = if name.eq_ignore_ascii_case("ttl") {
-                value.and_then(|t| t.parse::<u8>().ok()).is_some()
-            } else if name.eq_ignore_ascii_case("maddr") || name.eq_ignore_ascii_case("received") {
-                value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
-            } else if name.eq_ignore_ascii_case("rport") {
-                value.is_none_or(|p| p.parse::<u16>().is_ok())
-            } else {
-                true
+        // One pass over the parameters checks those with a grammar (§20.42, RFC 3581) and
+        // keeps the branch.
+        let mut branch = None;
+        let params = scan_params_with(&mut c, |name, value| {
+            let ok = match name.len() {
+                6 if name.eq_ignore_ascii_case("branch") => {
+                    branch = branch.or(value);
+                    value.is_some()
+                }
+                3 if name.eq_ignore_ascii_case("ttl") => {
+                    value.and_then(|t| t.parse::<u8>().ok()).is_some()
+                }
+                5 if name.eq_ignore_ascii_case("maddr") => {
+                    value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
+                }
+                8 if name.eq_ignore_ascii_case("received") => {
+                    value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
+                }
+                5 if name.eq_ignore_ascii_case("rport") => {
+                    value.is_none_or(|p| p.parse::<u16>().is_ok())
+                }
+                _ => true,
             };
-            if !ok {
-                return Err(0);
-            }
-        }
+            if ok { Ok(()) } else { Err(0) }
+        })?;
+        c.end()?;
+        let branch = branch.map(|b| {
+            b.strip_prefix('"')
+                .and_then(|b| b.strip_suffix('"'))
+                .unwrap_or(b)
+        });
         Ok(Via {
             protocol,
             version,
@@ -70,12 +86,13 @@ impl<'a> Via<'a> {
             host,
             port,
             params,
+            branch,
         })
     }
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.value("branch")
+        self.branch
     }
 
     /// The `received` parameter (RFC 3261 §18.2.1).
