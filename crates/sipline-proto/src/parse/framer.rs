@@ -112,7 +112,7 @@ impl StreamFramer {
             }
             self.lone_crlf = false;
             let from = self.scanned.saturating_sub(3);
-            let Some(i) = memchr::memmem::find(&self.buf[from..], b"\r\n\r\n") else {
+            let Some(i) = super::find_blank_line(&self.buf[from..]) else {
                 self.scanned = self.buf.len();
                 if self.buf.len() > self.limits.max_message_size {
                     return Err(ParseError::new(
@@ -141,14 +141,16 @@ impl StreamFramer {
 }
 
 /// Finds Content-Length (or `l`) in a header section; mandatory on streams (§18.3). A value
-/// folded onto continuation lines (§7.3.1) is read across them.
+/// folded onto continuation lines (§7.3.1) is read across them. No allocation: the digits
+/// are accumulated as they are met.
 fn content_length(head: &[u8]) -> Result<usize, K> {
-    let lines: Vec<&[u8]> = head
+    let mut lines = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .collect();
+        .skip(1)
+        .peekable();
     let mut found = None;
-    for (i, line) in lines.iter().enumerate().skip(1) {
+    while let Some(line) = lines.next() {
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
@@ -156,19 +158,26 @@ fn content_length(head: &[u8]) -> Result<usize, K> {
         if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
         }
-        let mut digits: Vec<u8> = line[colon + 1..].trim_ascii().to_vec();
-        for cont in lines[i + 1..]
-            .iter()
-            .take_while(|l| l.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+        let (mut n, mut digits) = (0usize, 0usize);
+        let mut add = |part: &[u8]| -> Result<(), K> {
+            for &d in part.trim_ascii() {
+                if !d.is_ascii_digit() || digits == 10 {
+                    return Err(K::InvalidContentLength);
+                }
+                n = n * 10 + usize::from(d - b'0');
+                digits += 1;
+            }
+            Ok(())
+        };
+        add(&line[colon + 1..])?;
+        while let Some(cont) =
+            lines.next_if(|l| l.first().is_some_and(|&b| b == b' ' || b == b'\t'))
         {
-            digits.extend_from_slice(cont.trim_ascii());
+            add(cont)?;
         }
-        if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        if digits == 0 {
             return Err(K::InvalidContentLength);
         }
-        let n = digits
-            .iter()
-            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
         if found.is_some() {
             return Err(K::DuplicateHeader(crate::HeaderName::ContentLength));
         }
