@@ -194,7 +194,11 @@ impl Response {
         headers.copy_from(src, HeaderName::From);
         match (to_tag, src.get(HeaderName::To)) {
             (Some(tag), Some(to)) if status != StatusCode::TRYING && !has_tag(to) => {
-                headers.push_known(HeaderName::To, format!("{to};tag={tag}"));
+                let mut v = String::with_capacity(to.len() + 5 + tag.len());
+                v.push_str(to);
+                v.push_str(";tag=");
+                v.push_str(tag);
+                headers.push_known(HeaderName::To, v);
             }
             _ => headers.copy_from(src, HeaderName::To),
         }
@@ -221,6 +225,7 @@ impl Response {
     }
 }
 
+/// Whether a To value already carries a tag (read without parsing its URI).
 fn has_tag(to: &str) -> bool {
-    super::NameAddr::parse(to).is_ok_and(|n| n.tag().is_some())
+    super::typed::tag_of(to).is_ok_and(|t| t.is_some())
 }

@@ -491,7 +491,7 @@ pub struct Essentials<'a> {
 
 /// The `tag` of a From or To value, without parsing its URI: the header parameters follow the
 /// `>` of a name-addr, or the first `;` of a bare addr-spec (which may hold no `;`, §20.10).
-fn tag_of(v: &str) -> Scan<Option<&str>> {
+pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     let b = v.as_bytes();
     let mut i = 0;
     // A quoted display name may hold '<', '>' and ';'.
