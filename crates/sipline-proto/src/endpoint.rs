@@ -253,21 +253,27 @@ impl Endpoint {
         }
     }
 
-    fn insert(&mut self, key: TxKey, make: impl FnOnce(&mut Ctx<'_>) -> Tx, now: Instant) -> TxId {
-        self.generation = self.generation.wrapping_add(1);
-        let generation = self.generation;
-        let entry = self.txs.vacant_entry();
-        let slot = entry.key() as u32;
-        let id = TxId { slot, generation };
-        let mut ctx = Ctx {
+    /// A machine's context for transaction `id`, and the transactions, borrowed apart so a
+    /// machine stored in one can be driven with the other.
+    fn split(&mut self, now: Instant, id: TxId) -> (Ctx<'_>, &mut Slab<Slot>) {
+        let ctx = Ctx {
             now,
             cfg: &self.cfg.timers,
             out: &mut self.out,
             timers: &mut self.timers,
             id,
         };
+        (ctx, &mut self.txs)
+    }
+
+    fn insert(&mut self, key: TxKey, make: impl FnOnce(&mut Ctx<'_>) -> Tx, now: Instant) -> TxId {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let slot = self.txs.vacant_key() as u32;
+        let id = TxId { slot, generation };
+        let (mut ctx, txs) = self.split(now, id);
         let tx = make(&mut ctx);
-        entry.insert(Slot {
+        txs.insert(Slot {
             generation,
             key: key.clone(),
             tx,
@@ -376,14 +382,8 @@ impl Endpoint {
             let generation = self.txs[slot as usize].generation;
             let id = TxId { slot, generation };
             let is_ack = req.method == Method::Ack;
-            let mut ctx = Ctx {
-                now,
-                cfg: &self.cfg.timers,
-                out: &mut self.out,
-                timers: &mut self.timers,
-                id,
-            };
-            let (life, ack_to_tu) = match &mut self.txs[slot as usize].tx {
+            let (mut ctx, txs) = self.split(now, id);
+            let (life, ack_to_tu) = match &mut txs[slot as usize].tx {
                 Tx::ServerInvite(t) if is_ack => t.on_ack(&mut ctx),
                 Tx::ServerInvite(t) => {
                     t.on_invite(&mut ctx);
@@ -471,14 +471,8 @@ impl Endpoint {
             return;
         };
         let generation = self.txs[slot as usize].generation;
-        let mut ctx = Ctx {
-            now,
-            cfg: &self.cfg.timers,
-            out: &mut self.out,
-            timers: &mut self.timers,
-            id: TxId { slot, generation },
-        };
-        let life = match &mut self.txs[slot as usize].tx {
+        let (mut ctx, txs) = self.split(now, TxId { slot, generation });
+        let life = match &mut txs[slot as usize].tx {
             Tx::ClientInvite(t) => t.on_response(&mut ctx, resp),
             Tx::ClientNonInvite(t) => t.on_response(&mut ctx, resp),
             _ => Life::Alive,
@@ -494,19 +488,12 @@ impl Endpoint {
                 break;
             }
             self.timers.pop();
-            let Some(slot) = self
-                .txs
+            let (mut ctx, txs) = self.split(now, e.tx);
+            let Some(slot) = txs
                 .get_mut(e.tx.slot as usize)
                 .filter(|s| s.generation == e.tx.generation)
             else {
                 continue;
-            };
-            let mut ctx = Ctx {
-                now,
-                cfg: &self.cfg.timers,
-                out: &mut self.out,
-                timers: &mut self.timers,
-                id: e.tx,
             };
             let life = match &mut slot.tx {
                 Tx::ClientInvite(t) => t.on_timer(&mut ctx, e.timer, e.at),
@@ -632,14 +619,8 @@ impl Endpoint {
         let flow = response_flow(&response, request_flow);
         let status = response.status;
         let wire = response.to_bytes();
-        let mut ctx = Ctx {
-            now,
-            cfg: &self.cfg.timers,
-            out: &mut self.out,
-            timers: &mut self.timers,
-            id,
-        };
-        let life = match &mut self.txs[id.slot as usize].tx {
+        let (mut ctx, txs) = self.split(now, id);
+        let life = match &mut txs[id.slot as usize].tx {
             Tx::ServerInvite(t) => t.respond(&mut ctx, status, flow, wire)?,
             Tx::ServerNonInvite(t) => t.respond(&mut ctx, status, flow, wire)?,
             _ => return Err(Error::UnknownTransaction),
