@@ -747,38 +747,6 @@ impl Core {
     }
 }
 
-/// Headers that may appear once only (RFC 3261 §7.3.1 and the extension RFCs).
-fn single_valued(h: HeaderName) -> bool {
-    use HeaderName as H;
-    matches!(
-        h,
-        H::CallId
-            | H::CSeq
-            | H::From
-            | H::To
-            | H::MaxForwards
-            | H::ContentLength
-            | H::ContentType
-            | H::Expires
-            | H::MinExpires
-            | H::RSeq
-            | H::RAck
-            | H::ReferTo
-            | H::ReferredBy
-            | H::Replaces
-            | H::Event
-            | H::SubscriptionState
-            | H::SessionExpires
-            | H::MinSe
-            | H::Date
-            | H::MimeVersion
-            | H::Timestamp
-            | H::ReplyTo
-            | H::ContentDisposition
-            | H::RetryAfter
-    )
-}
-
 /// A header other than the mandatory ones, with a well-formed value.
 fn optional_core() -> BoxedStrategy<Core> {
     use HeaderName as H;
@@ -1200,7 +1168,7 @@ fn message(stream: bool) -> BoxedStrategy<GenMsg> {
                 .into();
                 for (core, layout) in optional {
                     if let FName::Known(h) = core.name
-                        && single_valued(h)
+                        && h.is_single_valued()
                         && !seen.insert(h)
                     {
                         continue;
@@ -1366,7 +1334,7 @@ fn extra_headers() -> BoxedStrategy<Vec<(String, String)>> {
             let mut seen = HashSet::new();
             hs.into_iter()
                 .filter(|(c, _)| match c.name {
-                    FName::Known(h) => !single_valued(h) || seen.insert(h),
+                    FName::Known(h) => !h.is_single_valued() || seen.insert(h),
                     FName::Other(_) => true,
                 })
                 .map(|(core, layout)| {

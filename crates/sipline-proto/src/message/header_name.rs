@@ -270,6 +270,39 @@ impl HeaderName {
         }
     }
 
+    /// Whether the header may appear at most once (RFC 3261 §7.3.1: its grammar is not a
+    /// comma-separated list), so that a second field is an error.
+    pub const fn is_single_valued(self) -> bool {
+        use HeaderName as H;
+        matches!(
+            self,
+            H::CallId
+                | H::CSeq
+                | H::From
+                | H::To
+                | H::MaxForwards
+                | H::ContentLength
+                | H::ContentType
+                | H::Expires
+                | H::MinExpires
+                | H::RSeq
+                | H::RAck
+                | H::ReferTo
+                | H::ReferredBy
+                | H::Replaces
+                | H::Event
+                | H::SubscriptionState
+                | H::SessionExpires
+                | H::MinSe
+                | H::Date
+                | H::MimeVersion
+                | H::Timestamp
+                | H::ReplyTo
+                | H::ContentDisposition
+                | H::RetryAfter
+        )
+    }
+
     /// Whether the header's grammar is a comma-separated list (RFC 3261 §7.3.1), so that
     /// several values may share one line.
     pub const fn is_list(self) -> bool {

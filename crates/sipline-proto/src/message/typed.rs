@@ -518,35 +518,6 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     Ok(Params::new(params).value("tag"))
 }
 
-/// Headers that may appear at most once (RFC 3261 §7.3.1, Table 2 and 3).
-fn single_valued(h: HeaderName) -> bool {
-    use HeaderName as H;
-    matches!(
-        h,
-        H::CallId
-            | H::CSeq
-            | H::From
-            | H::To
-            | H::MaxForwards
-            | H::ContentLength
-            | H::ContentType
-            | H::Expires
-            | H::MinExpires
-            | H::RSeq
-            | H::RAck
-            | H::ReferTo
-            | H::ReferredBy
-            | H::Replaces
-            | H::Event
-            | H::SubscriptionState
-            | H::SessionExpires
-            | H::MinSe
-            | H::Date
-            | H::MimeVersion
-            | H::Timestamp
-    )
-}
-
 fn delta_seconds(s: &str) -> Scan<u32> {
     let mut c = Cursor::new(s);
     c.skip_ws();
@@ -935,7 +906,7 @@ impl Headers {
             let at = self.offset_of(e);
             check_value(h, v)
                 .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(h), at + i))?;
-            if single_valued(h) {
+            if h.is_single_valued() {
                 let bit = 1u128 << (h as u32 % 128);
                 if seen & bit != 0 {
                     // Repeated with the same value (e.g. two equal Content-Length lines) is
