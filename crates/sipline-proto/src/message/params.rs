@@ -66,42 +66,39 @@ impl<'a> Iterator for ParamsIter<'a> {
     type Item = (&'a str, Option<&'a str>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        // One byte loop per parameter: parameters are short, so a plain scan beats setting up
+        // several SIMD searches.
         loop {
             let b = self.rest.as_bytes();
             let start = b.iter().position(|&c| c == b';')? + 1;
-            let r = &self.rest[start..];
-            let end = param_end(r);
-            let item = &r[..end];
-            self.rest = &r[end..];
-            let (name, value) = match memchr::memchr(b'=', item.as_bytes()) {
-                Some(i) => (trim_ws(&item[..i]), Some(trim_ws(&item[i + 1..]))),
-                None => (trim_ws(item), None),
+            // The end is the next ';' outside a quoted string; note the first '='.
+            let mut eq = None;
+            let mut in_quote = false;
+            let mut i = start;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if in_quote => i += 1,
+                    b'"' => in_quote = !in_quote,
+                    b';' if !in_quote => break,
+                    b'=' if eq.is_none() && !in_quote => eq = Some(i),
+                    _ => {}
+                }
+                i += 1;
+            }
+            let end = i.min(b.len());
+            let (name, value) = match eq {
+                Some(e) => (
+                    trim_ws(self.rest.get(start..e)?),
+                    Some(trim_ws(self.rest.get(e + 1..end)?)),
+                ),
+                None => (trim_ws(self.rest.get(start..end)?), None),
             };
+            self.rest = self.rest.get(end..)?;
             if !name.is_empty() {
                 return Some((name, value));
             }
         }
     }
-}
-
-/// End of one parameter: the next `;` outside a quoted string.
-fn param_end(r: &str) -> usize {
-    let b = r.as_bytes();
-    if memchr::memchr(b'"', b).is_none() {
-        return memchr::memchr(b';', b).unwrap_or(b.len());
-    }
-    let mut in_quote = false;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if in_quote => i += 1,
-            b'"' => in_quote = !in_quote,
-            b';' if !in_quote => return i,
-            _ => {}
-        }
-        i += 1;
-    }
-    b.len()
 }
 
 /// Scans `*( SEMI generic-param )` (RFC 3261 §25.1) from the cursor; returns the raw text.

@@ -921,13 +921,41 @@ impl Headers {
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
     pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
-        let via = self.top_via()?;
-        let cseq = self.cseq()?;
-        let call_id = self.call_id()?;
+        // One pass over the fields finds the first of each header needed.
+        let mut first: [Option<&Entry>; 6] = [None; 6];
+        for e in &self.entries {
+            let slot = match e.name {
+                Name::Known(HeaderName::Via) => 0,
+                Name::Known(HeaderName::CSeq) => 1,
+                Name::Known(HeaderName::CallId) => 2,
+                Name::Known(HeaderName::From) => 3,
+                Name::Known(HeaderName::To) => 4,
+                Name::Known(HeaderName::MaxForwards) => 5,
+                _ => continue,
+            };
+            if first[slot].is_none() {
+                first[slot] = Some(e);
+            }
+        }
+        let [via, cseq, call, from, to, mf] = first;
+        fn req(e: Option<&Entry>, name: HeaderName) -> Result<&Entry, ParseError> {
+            e.ok_or(ParseError::new(ParseErrorKind::MissingHeader(name), 0))
+        }
+        let via = self.parse_entry(req(via, HeaderName::Via)?, HeaderName::Via, |v| {
+            Via::parse(super::headers::split_list_item(v).0)
+        })?;
+        let cseq = self.parse_entry(req(cseq, HeaderName::CSeq)?, HeaderName::CSeq, CSeq::parse)?;
+        let call_id =
+            self.parse_entry(req(call, HeaderName::CallId)?, HeaderName::CallId, call_id)?;
         // Tags without validating the URIs: that is `validate()`'s work.
-        let from_tag = self.typed(HeaderName::From, tag_of)?;
-        let to_tag = self.typed(HeaderName::To, tag_of)?;
-        let max_forwards = self.max_forwards()?;
+        let from_tag = self.parse_entry(req(from, HeaderName::From)?, HeaderName::From, tag_of)?;
+        let to_tag = self.parse_entry(req(to, HeaderName::To)?, HeaderName::To, tag_of)?;
+        let max_forwards = match mf {
+            Some(e) => Some(self.parse_entry(e, HeaderName::MaxForwards, |v| {
+                delta_seconds(v).and_then(|n| u8::try_from(n).map_err(|_| 0))
+            })?),
+            None => None,
+        };
         Ok(Essentials {
             via,
             cseq,
@@ -936,5 +964,17 @@ impl Headers {
             to_tag,
             max_forwards,
         })
+    }
+
+    /// Parses one field's value with `f`, mapping a failure to an error at its offset.
+    fn parse_entry<'a, T>(
+        &'a self,
+        e: &'a Entry,
+        name: HeaderName,
+        f: impl FnOnce(&'a str) -> Scan<T>,
+    ) -> Result<T, ParseError> {
+        let at = self.offset_of(e);
+        f(self.value_of(e))
+            .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), at + i))
     }
 }

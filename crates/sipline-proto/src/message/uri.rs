@@ -7,7 +7,7 @@ use bytestring::ByteString;
 
 use super::params::Params;
 use crate::error::{ParseError, ParseErrorKind};
-use crate::parse::scan::{check_escaped, is_unreserved};
+use crate::parse::scan::check_escaped;
 
 /// The scheme of a [`Uri`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,27 +62,9 @@ fn bad(at: usize) -> ParseError {
     ParseError::new(ParseErrorKind::InvalidUri, at)
 }
 
-/// `user-unreserved` (RFC 3261 §25.1) plus unreserved.
-fn is_user(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
 /// `paramchar` (RFC 3261 §25.1).
 fn is_paramchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-/// `hnv-unreserved` / unreserved, plus `=` and `&` that structure the header part.
-fn is_hchar(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&'
-        )
+    URI_CLASSES[b as usize] & C_PARAM != 0
 }
 
 /// Characters allowed unescaped in an absolute URI we do not interpret (RFC 3986 §2).
@@ -96,6 +78,178 @@ fn is_uric(b: u8) -> bool {
 
 fn check(s: &str, base: usize, ok: impl Fn(u8) -> bool) -> Result<(), ParseError> {
     check_escaped(s, ok).map_err(|i| bad(base + i))
+}
+
+const C_USER: u8 = 1;
+const C_PASSWORD: u8 = 2;
+const C_PARAM: u8 = 4;
+const C_HCHAR: u8 = 8;
+const C_HOST: u8 = 16;
+
+/// The URI character classes above, one bit each, looked up once per byte.
+/// The bits: `user-unreserved` / unreserved (user), the password characters, `paramchar`,
+/// `hnv-unreserved` / unreserved plus `=` and `&` (the header part), and host characters.
+static URI_CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let unreserved = alnum
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        let user = unreserved || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/');
+        let password = unreserved || matches!(b, b'&' | b'=' | b'+' | b'$' | b',');
+        let param = unreserved || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$');
+        let hchar = unreserved
+            || matches!(
+                b,
+                b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&'
+            );
+        let host = alnum || b == b'-' || b == b'.';
+        t[i] = (user as u8 * C_USER)
+            | (password as u8 * C_PASSWORD)
+            | (param as u8 * C_PARAM)
+            | (hchar as u8 * C_HCHAR)
+            | (host as u8 * C_HOST);
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b[i]` starts a valid `%HH` escape.
+#[inline]
+fn escape_at(b: &[u8], i: usize) -> bool {
+    b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+        && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+}
+
+/// Scans `b[i..]` while bytes are in `class` (or are `%HH` escapes); returns where it stopped.
+#[inline]
+fn scan_class(b: &[u8], mut i: usize, class: u8) -> Result<usize, ParseError> {
+    while let Some(&c) = b.get(i) {
+        if URI_CLASSES[c as usize] & class != 0 {
+            i += 1;
+        } else if c == b'%' {
+            if !escape_at(b, i) {
+                return Err(bad(i));
+            }
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    Ok(i)
+}
+
+/// The parts of a `sip:`/`sips:` URI after the scheme (RFC 3261 §25.1 `SIP-URI`), in one
+/// forward pass: `[ userinfo ] hostport uri-parameters [ headers ]`.
+fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), ParseError> {
+    let end = b.len();
+    let sp = |a: usize, z: usize| Span(a as u32, z as u32);
+    // userinfo: up to the first '@' (no '@' may appear unescaped after it).
+    let mut host_start = body_start;
+    if let Some(at) = b[body_start..].iter().position(|&c| c == b'@') {
+        let at = body_start + at;
+        // user: user-unreserved / unreserved / escaped, then [ ":" password ].
+        let user_end = scan_class(&b[..at], body_start, C_USER)?;
+        if user_end == body_start {
+            return Err(bad(body_start));
+        }
+        parts.user = Some(sp(body_start, user_end));
+        if user_end < at {
+            if b[user_end] != b':' {
+                return Err(bad(user_end));
+            }
+            let p_end = scan_class(&b[..at], user_end + 1, C_PASSWORD)?;
+            if p_end < at {
+                return Err(bad(p_end));
+            }
+            parts.password = Some(sp(user_end + 1, at));
+        }
+        host_start = at + 1;
+    }
+    // host: an IPv6 reference, or labels of alphanumerics and '-' separated by '.'.
+    let host_end = if b.get(host_start) == Some(&b'[') {
+        let close = b[host_start..]
+            .iter()
+            .position(|&c| c == b']')
+            .map(|i| host_start + i + 1)
+            .ok_or(bad(host_start))?;
+        let inner =
+            std::str::from_utf8(&b[host_start + 1..close - 1]).map_err(|_| bad(host_start))?;
+        if !valid_ipv6(inner) {
+            return Err(bad(host_start));
+        }
+        close
+    } else {
+        let mut prev = b'.';
+        let mut i = host_start;
+        while let Some(&c) = b.get(i) {
+            if URI_CLASSES[c as usize] & C_HOST == 0 {
+                break;
+            }
+            // No empty label, no label starting with '-'.
+            if prev == b'.' && (c == b'.' || c == b'-') {
+                return Err(bad(host_start));
+            }
+            prev = c;
+            i += 1;
+        }
+        if i == host_start {
+            return Err(bad(host_start));
+        }
+        i
+    };
+    parts.host = sp(host_start, host_end);
+    let mut i = host_end;
+    if b.get(i) == Some(&b':') {
+        let p_start = i + 1;
+        let mut port: u32 = 0;
+        i = p_start;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            port = port * 10 + u32::from(c - b'0');
+            if i - p_start >= 5 || port > u32::from(u16::MAX) {
+                return Err(bad(p_start));
+            }
+            i += 1;
+        }
+        if i == p_start || !matches!(b.get(i), None | Some(b';' | b'?')) {
+            return Err(bad(p_start));
+        }
+        parts.port = u16::try_from(port).ok();
+    }
+    // uri-parameters: *( ";" pname [ "=" pvalue ] ), pname and pvalue 1*paramchar.
+    let params_start = i;
+    while b.get(i) == Some(&b';') {
+        let name_start = i + 1;
+        let name_end = scan_class(b, name_start, C_PARAM)?;
+        if name_end == name_start {
+            return Err(bad(name_start));
+        }
+        i = name_end;
+        if b.get(i) == Some(&b'=') {
+            i = scan_class(b, i + 1, C_PARAM)?;
+        }
+    }
+    parts.params = sp(params_start, i);
+    match b.get(i) {
+        None => {}
+        Some(b'?') => {
+            let h_end = scan_class(b, i + 1, C_HCHAR)?;
+            if h_end < end {
+                return Err(bad(h_end));
+            }
+            parts.headers = Some(sp(i + 1, end));
+        }
+        Some(_) => return Err(bad(i)),
+    }
+    Ok(())
 }
 
 /// Validates an IPv6 address inside a reference. RFC 5118 §4.10: RFC 3261's ABNF wrongly
@@ -129,7 +283,7 @@ pub(crate) fn valid_host(h: &str) -> bool {
 
 fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
     let b = s.as_bytes();
-    let colon = s.find(':').ok_or(bad(0))?;
+    let colon = b.iter().position(|&c| c == b':').ok_or(bad(0))?;
     let scheme_str = &s[..colon];
     if scheme_str.is_empty()
         || !b[0].is_ascii_alphabetic()
@@ -184,88 +338,7 @@ fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
             })?;
             parts.params = sp(num_end, end);
         }
-        Scheme::Sip | Scheme::Sips => {
-            // userinfo: up to the first '@' (no '@' may appear unescaped after it).
-            let mut host_start = body_start;
-            if let Some(at) = memchr::memchr(b'@', &b[body_start..]) {
-                let at = body_start + at;
-                let ui = &s[body_start..at];
-                let (user, pass) = match ui.find(':') {
-                    Some(i) => (&ui[..i], Some((body_start + i + 1, &ui[i + 1..]))),
-                    None => (ui, None),
-                };
-                if user.is_empty() {
-                    return Err(bad(body_start));
-                }
-                check(user, body_start, is_user)?;
-                parts.user = Some(sp(body_start, body_start + user.len()));
-                if let Some((p_at, p)) = pass {
-                    check(p, p_at, is_password)?;
-                    parts.password = Some(sp(p_at, p_at + p.len()));
-                }
-                host_start = at + 1;
-            }
-            // host
-            let host_end = if b.get(host_start) == Some(&b'[') {
-                memchr::memchr(b']', &b[host_start..])
-                    .map(|i| host_start + i + 1)
-                    .ok_or(bad(host_start))?
-            } else {
-                b[host_start..]
-                    .iter()
-                    .position(|&c| matches!(c, b':' | b';' | b'?'))
-                    .map_or(end, |i| host_start + i)
-            };
-            if !valid_host(&s[host_start..host_end]) {
-                return Err(bad(host_start));
-            }
-            parts.host = sp(host_start, host_end);
-            let mut i = host_end;
-            if b.get(i) == Some(&b':') {
-                let p_end = b[i + 1..]
-                    .iter()
-                    .position(|&c| matches!(c, b';' | b'?'))
-                    .map_or(end, |j| i + 1 + j);
-                let digits = &s[i + 1..p_end];
-                if digits.is_empty()
-                    || digits.len() > 5
-                    || !digits.bytes().all(|c| c.is_ascii_digit())
-                {
-                    return Err(bad(i + 1));
-                }
-                parts.port = Some(digits.parse::<u16>().map_err(|_| bad(i + 1))?);
-                i = p_end;
-            }
-            let hdr_start = memchr::memchr(b'?', &b[i..]).map_or(end, |j| i + j);
-            // uri-parameters: *( ";" pname [ "=" pvalue ] )
-            let params = &s[i..hdr_start];
-            for (k, p) in params.split(';').enumerate().skip(1) {
-                let (name, value) = match p.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
-                    None => (p, None),
-                };
-                let at = i + params
-                    .split(';')
-                    .take(k)
-                    .map(|x| x.len() + 1)
-                    .sum::<usize>();
-                if name.is_empty() {
-                    return Err(bad(at));
-                }
-                check(name, at, is_paramchar)?;
-                if let Some(v) = value {
-                    check(v, at + name.len() + 1, is_paramchar)?;
-                }
-            }
-            if !params.is_empty() && !params.starts_with(';') {
-                return Err(bad(i));
-            }
-            parts.params = sp(i, hdr_start);
-            if hdr_start < end {
-                check(&s[hdr_start + 1..], hdr_start + 1, is_hchar)?;
-                parts.headers = Some(sp(hdr_start + 1, end));
-            }
-        }
+        Scheme::Sip | Scheme::Sips => sip_parts(b, body_start, &mut parts)?,
     }
     Ok(parts)
 }
@@ -515,8 +588,59 @@ mod tests {
             "1sip:x",
             "sip:a@b;=x",
             "sip:a%zz@b",
+            "sip:a:p:q@b",
+            "sip:a@-b.example",
+            "sip:a@b..example",
+            "sip:a@.b",
+            "sip:b:123456",
+            "sip:b:65536",
+            "sip:b:5060x",
+            "sip:b;lr=a=b",
+            "sip:b;lr;",
+            "sip:b?x=<y>",
+            "sip:b>",
+            "sip:[zz::1]",
+            "sip:b;p=%4",
         ] {
             assert!(UriRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn accepts() {
+        for (good, user, host, port, params) in [
+            ("sip:b", None, "b", None, ""),
+            ("sip:a@b:65535", Some("a"), "b", Some(65535), ""),
+            ("sip:a:@b", Some("a"), "b", None, ""),
+            (
+                "sip:%61lice@b-c.example.;x=%41;lr",
+                Some("%61lice"),
+                "b-c.example.",
+                None,
+                ";x=%41;lr",
+            ),
+            (
+                "sip:a@[::1]:5;maddr=[::1]?h=v",
+                Some("a"),
+                "[::1]",
+                Some(5),
+                ";maddr=[::1]",
+            ),
+            ("sip:b;p=", None, "b", None, ";p="),
+        ] {
+            let u = UriRef::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(
+                (u.user(), u.host(), u.port(), u.params().as_str()),
+                (user, host, port, params),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_points_at_the_fault() {
+        assert_eq!(UriRef::parse("sip:a@b c").unwrap_err().offset, 7);
+        assert_eq!(UriRef::parse("sip:a%zz@b").unwrap_err().offset, 5);
+        assert_eq!(UriRef::parse("sip:a@b;=x").unwrap_err().offset, 8);
     }
 }

@@ -379,11 +379,15 @@ fn start_line(
     };
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
-        let (version, rest) = line.split_once(' ').ok_or(err(K::InvalidStartLine, ls))?;
+        let sp = line
+            .bytes()
+            .position(|c| c == b' ')
+            .ok_or(err(K::InvalidStartLine, ls))?;
+        let (version, rest) = (&line[..sp], &line[sp + 1..]);
         check_version(version, ls)?;
         let at = ls + version.len() + 1;
-        let (code, reason) = match rest.split_once(' ') {
-            Some((c, r)) => (c, r),
+        let (code, reason) = match rest.bytes().position(|c| c == b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, ""),
         };
         if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
@@ -436,13 +440,19 @@ fn request_line(
     line: &str,
     check_version: impl Fn(&str, usize) -> Result<(), ParseError>,
 ) -> Result<(Method, Uri), ParseError> {
-    let sp1 = line.find(' ').ok_or(err(K::InvalidStartLine, ls))?;
-    let sp2 = line.rfind(' ').ok_or(err(K::InvalidStartLine, ls))?;
+    let lb = line.as_bytes();
+    let sp1 = lb
+        .iter()
+        .position(|&c| c == b' ')
+        .ok_or(err(K::InvalidStartLine, ls))?;
+    let sp2 = lb
+        .iter()
+        .rposition(|&c| c == b' ')
+        .ok_or(err(K::InvalidStartLine, ls))?;
     if sp1 == sp2 {
         return Err(err(K::InvalidStartLine, ls + sp1));
     }
     // Extra whitespace around the elements (RFC 4475 §3.1.2.9 lwsstart, §3.1.2.10 trws).
-    let lb = line.as_bytes();
     if lb[sp1 + 1] == b' ' || lb[sp2 - 1] == b' ' || line.ends_with([' ', '\t']) {
         return Err(err(
             K::InvalidStartLine,
@@ -452,7 +462,8 @@ fn request_line(
     let method = Method::parse_shared(head, &line[..sp1]).ok_or(err(K::InvalidMethod, ls))?;
     let uri_s = &line[sp1 + 1..sp2];
     let uri_at = ls + sp1 + 1;
-    if uri_s.is_empty() || uri_s.contains([' ', '\t']) || uri_s.starts_with('<') {
+    if uri_s.is_empty() || uri_s.bytes().any(|c| c == b' ' || c == b'\t') || uri_s.starts_with('<')
+    {
         return Err(err(K::InvalidUri, uri_at));
     }
     check_version(&line[sp2 + 1..], ls + sp2 + 1)?;

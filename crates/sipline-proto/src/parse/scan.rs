@@ -5,7 +5,6 @@
 
 const TOKEN: u8 = 1;
 const WORD: u8 = 2;
-const UNRESERVED: u8 = 4;
 
 /// Character classes of RFC 3261 §25.1, one bit per class, looked up once per byte.
 static CLASSES: [u8; 256] = {
@@ -35,12 +34,7 @@ static CLASSES: [u8; 256] = {
                     | b'{'
                     | b'}'
             );
-        let unreserved = alnum
-            || matches!(
-                b,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-            );
-        t[i] = (token as u8 * TOKEN) | (word as u8 * WORD) | (unreserved as u8 * UNRESERVED);
+        t[i] = (token as u8 * TOKEN) | (word as u8 * WORD);
         i += 1;
     }
     t
@@ -57,12 +51,6 @@ pub(crate) fn is_token(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_word(b: u8) -> bool {
     CLASSES[b as usize] & WORD != 0
-}
-
-/// `unreserved` (RFC 3261 §25.1): alphanum / mark.
-#[inline]
-pub(crate) fn is_unreserved(b: u8) -> bool {
-    CLASSES[b as usize] & UNRESERVED != 0
 }
 
 /// SP or HTAB.
