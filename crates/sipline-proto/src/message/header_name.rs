@@ -336,72 +336,128 @@ impl HeaderName {
 
     /// Looks a name up, case-insensitively, accepting compact forms. `None` for unknown names.
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
-        // Lower-case into a stack buffer once; the match compiles to a length switch and a
-        // few comparisons. No known name is longer than 32 bytes.
-        let mut buf = [0u8; 32];
-        let lower = buf.get_mut(..name.len())?;
-        for (d, s) in lower.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
+        // A switch on the length, then on the first letter, then one case-insensitive
+        // comparison: no copy, and at most a few candidates per length.
+        let first = name.first()?.to_ascii_lowercase();
+        if name.len() == 1 {
+            return Some(match first {
+                b'b' => HeaderName::ReferredBy,
+                b'c' => HeaderName::ContentType,
+                b'e' => HeaderName::ContentEncoding,
+                b'f' => HeaderName::From,
+                b'i' => HeaderName::CallId,
+                b'k' => HeaderName::Supported,
+                b'l' => HeaderName::ContentLength,
+                b'm' => HeaderName::Contact,
+                b'o' => HeaderName::Event,
+                b'r' => HeaderName::ReferTo,
+                b's' => HeaderName::Subject,
+                b't' => HeaderName::To,
+                b'u' => HeaderName::AllowEvents,
+                b'v' => HeaderName::Via,
+                b'x' => HeaderName::SessionExpires,
+                _ => return None,
+            });
         }
-        Some(match &*lower {
-            b"u" | b"allow-events" => HeaderName::AllowEvents,
-            b"i" | b"call-id" => HeaderName::CallId,
-            b"m" | b"contact" => HeaderName::Contact,
-            b"e" | b"content-encoding" => HeaderName::ContentEncoding,
-            b"l" | b"content-length" => HeaderName::ContentLength,
-            b"c" | b"content-type" => HeaderName::ContentType,
-            b"o" | b"event" => HeaderName::Event,
-            b"f" | b"from" => HeaderName::From,
-            b"b" | b"referred-by" => HeaderName::ReferredBy,
-            b"r" | b"refer-to" => HeaderName::ReferTo,
-            b"x" | b"session-expires" => HeaderName::SessionExpires,
-            b"s" | b"subject" => HeaderName::Subject,
-            b"k" | b"supported" => HeaderName::Supported,
-            b"t" | b"to" => HeaderName::To,
-            b"v" | b"via" => HeaderName::Via,
-            b"cseq" => HeaderName::CSeq,
-            b"date" => HeaderName::Date,
-            b"path" => HeaderName::Path,
-            b"rack" => HeaderName::RAck,
-            b"rseq" => HeaderName::RSeq,
-            b"allow" => HeaderName::Allow,
-            b"route" => HeaderName::Route,
-            b"accept" => HeaderName::Accept,
-            b"min-se" => HeaderName::MinSe,
-            b"reason" => HeaderName::Reason,
-            b"server" => HeaderName::Server,
-            b"expires" => HeaderName::Expires,
-            b"require" => HeaderName::Require,
-            b"warning" => HeaderName::Warning,
-            b"priority" => HeaderName::Priority,
-            b"replaces" => HeaderName::Replaces,
-            b"reply-to" => HeaderName::ReplyTo,
-            b"call-info" => HeaderName::CallInfo,
-            b"timestamp" => HeaderName::Timestamp,
-            b"alert-info" => HeaderName::AlertInfo,
-            b"error-info" => HeaderName::ErrorInfo,
-            b"user-agent" => HeaderName::UserAgent,
-            b"in-reply-to" => HeaderName::InReplyTo,
-            b"min-expires" => HeaderName::MinExpires,
-            b"retry-after" => HeaderName::RetryAfter,
-            b"unsupported" => HeaderName::Unsupported,
-            b"max-forwards" => HeaderName::MaxForwards,
-            b"mime-version" => HeaderName::MimeVersion,
-            b"organization" => HeaderName::Organization,
-            b"record-route" => HeaderName::RecordRoute,
-            b"authorization" => HeaderName::Authorization,
-            b"proxy-require" => HeaderName::ProxyRequire,
-            b"service-route" => HeaderName::ServiceRoute,
-            b"accept-encoding" => HeaderName::AcceptEncoding,
-            b"accept-language" => HeaderName::AcceptLanguage,
-            b"content-language" => HeaderName::ContentLanguage,
-            b"www-authenticate" => HeaderName::WwwAuthenticate,
-            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
-            b"subscription-state" => HeaderName::SubscriptionState,
-            b"authentication-info" => HeaderName::AuthenticationInfo,
-            b"content-disposition" => HeaderName::ContentDisposition,
-            b"proxy-authorization" => HeaderName::ProxyAuthorization,
+        // `s` is lower case: a byte matches itself, or its upper-case form for a letter.
+        let is = |s: &[u8]| {
+            name.iter()
+                .zip(s)
+                .all(|(&a, &b)| a == b || (a ^ 0x20 == b && b.is_ascii_lowercase()))
+        };
+        let found = match (name.len(), first) {
+            (2, b't') if is(b"to") => HeaderName::To,
+            (3, b'v') if is(b"via") => HeaderName::Via,
+            (4, b'c') if is(b"cseq") => HeaderName::CSeq,
+            (4, b'd') if is(b"date") => HeaderName::Date,
+            (4, b'f') if is(b"from") => HeaderName::From,
+            (4, b'p') if is(b"path") => HeaderName::Path,
+            (4, b'r') if is(b"rack") => HeaderName::RAck,
+            (4, b'r') if is(b"rseq") => HeaderName::RSeq,
+            (5, b'a') if is(b"allow") => HeaderName::Allow,
+            (5, b'e') if is(b"event") => HeaderName::Event,
+            (5, b'r') if is(b"route") => HeaderName::Route,
+            (6, b'a') if is(b"accept") => HeaderName::Accept,
+            (6, b'm') if is(b"min-se") => HeaderName::MinSe,
+            (6, b'r') if is(b"reason") => HeaderName::Reason,
+            (6, b's') if is(b"server") => HeaderName::Server,
+            (7, b'c') if is(b"call-id") => HeaderName::CallId,
+            (7, b'c') if is(b"contact") => HeaderName::Contact,
+            (7, b'e') if is(b"expires") => HeaderName::Expires,
+            (7, b'r') if is(b"require") => HeaderName::Require,
+            (7, b's') if is(b"subject") => HeaderName::Subject,
+            (7, b'w') if is(b"warning") => HeaderName::Warning,
+            (8, b'p') if is(b"priority") => HeaderName::Priority,
+            (8, b'r') if is(b"refer-to") => HeaderName::ReferTo,
+            (8, b'r') if is(b"replaces") => HeaderName::Replaces,
+            (8, b'r') if is(b"reply-to") => HeaderName::ReplyTo,
+            (9, b'c') if is(b"call-info") => HeaderName::CallInfo,
+            (9, b's') if is(b"supported") => HeaderName::Supported,
+            (9, b't') if is(b"timestamp") => HeaderName::Timestamp,
+            (10, b'a') if is(b"alert-info") => HeaderName::AlertInfo,
+            (10, b'e') if is(b"error-info") => HeaderName::ErrorInfo,
+            (10, b'u') if is(b"user-agent") => HeaderName::UserAgent,
+            (11, b'i') if is(b"in-reply-to") => HeaderName::InReplyTo,
+            (11, b'm') if is(b"min-expires") => HeaderName::MinExpires,
+            (11, b'r') if is(b"referred-by") => HeaderName::ReferredBy,
+            (11, b'r') if is(b"retry-after") => HeaderName::RetryAfter,
+            (11, b'u') if is(b"unsupported") => HeaderName::Unsupported,
+            (12, b'a') if is(b"allow-events") => HeaderName::AllowEvents,
+            (12, b'c') if is(b"content-type") => HeaderName::ContentType,
+            (12, b'm') if is(b"max-forwards") => HeaderName::MaxForwards,
+            (12, b'm') if is(b"mime-version") => HeaderName::MimeVersion,
+            (12, b'o') if is(b"organization") => HeaderName::Organization,
+            (12, b'r') if is(b"record-route") => HeaderName::RecordRoute,
+            (13, b'a') if is(b"authorization") => HeaderName::Authorization,
+            (13, b'p') if is(b"proxy-require") => HeaderName::ProxyRequire,
+            (13, b's') if is(b"service-route") => HeaderName::ServiceRoute,
+            (14, b'c') if is(b"content-length") => HeaderName::ContentLength,
+            (15, b'a') if is(b"accept-encoding") => HeaderName::AcceptEncoding,
+            (15, b'a') if is(b"accept-language") => HeaderName::AcceptLanguage,
+            (15, b's') if is(b"session-expires") => HeaderName::SessionExpires,
+            (16, b'c') if is(b"content-encoding") => HeaderName::ContentEncoding,
+            (16, b'c') if is(b"content-language") => HeaderName::ContentLanguage,
+            (16, b'w') if is(b"www-authenticate") => HeaderName::WwwAuthenticate,
+            (18, b'p') if is(b"proxy-authenticate") => HeaderName::ProxyAuthenticate,
+            (18, b's') if is(b"subscription-state") => HeaderName::SubscriptionState,
+            (19, b'a') if is(b"authentication-info") => HeaderName::AuthenticationInfo,
+            (19, b'c') if is(b"content-disposition") => HeaderName::ContentDisposition,
+            (19, b'p') if is(b"proxy-authorization") => HeaderName::ProxyAuthorization,
             _ => return None,
-        })
+        };
+        Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_and_compact_form_is_found_in_any_case() {
+        for &h in HeaderName::ALL {
+            let name = h.as_str();
+            assert_eq!(HeaderName::from_bytes(name.as_bytes()), Some(h), "{name}");
+            let upper = name.to_ascii_uppercase();
+            assert_eq!(HeaderName::from_bytes(upper.as_bytes()), Some(h), "{upper}");
+            let lower = name.to_ascii_lowercase();
+            assert_eq!(HeaderName::from_bytes(lower.as_bytes()), Some(h), "{lower}");
+            if let Some(c) = h.compact() {
+                let mut b = [0u8; 4];
+                let c = c.encode_utf8(&mut b);
+                assert_eq!(HeaderName::from_bytes(c.as_bytes()), Some(h), "{c}");
+                let upper = c.to_ascii_uppercase();
+                assert_eq!(HeaderName::from_bytes(upper.as_bytes()), Some(h), "{upper}");
+            }
+        }
+        for unknown in [
+            "", "a", "x-foo", "vias", "fro", "call_id", "contact-", "to ", "call\rid",
+        ] {
+            assert_eq!(
+                HeaderName::from_bytes(unknown.as_bytes()),
+                None,
+                "{unknown}"
+            );
+        }
     }
 }
