@@ -338,23 +338,15 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, now: Instant, flow: Flow, mut req: Request) {
-        let check = match self.cfg.validation {
-            Validation::Full => req.validate(),
-            Validation::Essentials => req.essentials().map(drop),
+        // One pass checks the message and parses the top Via: the transaction key and the
+        // received/rport stamp come from it.
+        let checked = match self.cfg.validation {
+            Validation::Full => req.validated(),
+            Validation::Essentials => req.essentials(),
         };
-        if let Err(e) = check {
-            if req.method != Method::Ack {
-                self.reply_stateless(flow, &req, e.status(), Some(&e));
-            }
-            self.out.push_back(Output::Event(Event::Dropped {
-                flow,
-                reason: DropReason::Malformed(e),
-            }));
-            return;
-        }
-        // The top Via, parsed once: the transaction key and the received/rport stamp.
-        let (key, cancel_key, stamp) = match req.headers.top_via() {
-            Ok(via) => {
+        let (key, cancel_key, stamp) = match checked {
+            Ok(ess) => {
+                let via = ess.via;
                 let cancel_key = (req.method == Method::Cancel)
                     .then(|| server_key(&req, &via, Some(Method::Invite)))
                     .flatten();
@@ -364,7 +356,16 @@ impl Endpoint {
                     Stamp::of(&via, flow),
                 )
             }
-            Err(_) => (None, None, None),
+            Err(e) => {
+                if req.method != Method::Ack {
+                    self.reply_stateless(flow, &req, e.status(), Some(&e));
+                }
+                self.out.push_back(Output::Event(Event::Dropped {
+                    flow,
+                    reason: DropReason::Malformed(e),
+                }));
+                return;
+            }
         };
         let Some(key) = key else {
             let e = ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), 0);

@@ -82,7 +82,13 @@ impl Request {
     /// (To, From, CSeq, Call-ID, Via; Max-Forwards is tolerated missing, as §16.6 lets a proxy
     /// add it) and the CSeq method matching the request method (§8.1.1.5).
     pub fn validate(&self) -> Result<(), ParseError> {
-        self.headers.validate()?;
+        self.validated().map(drop)
+    }
+
+    /// [`validate`](Self::validate), returning the [`Essentials`] it parsed on the way (the
+    /// full level and the transaction-ready level in one pass).
+    pub fn validated(&self) -> Result<Essentials<'_>, ParseError> {
+        let found = self.headers.check_all()?;
         for h in [
             HeaderName::To,
             HeaderName::From,
@@ -90,12 +96,12 @@ impl Request {
             HeaderName::CallId,
             HeaderName::Via,
         ] {
-            if !self.headers.contains(h) {
+            if !found.has(h) {
                 return Err(ParseError::new(ParseErrorKind::MissingHeader(h), 0));
             }
         }
-        let cseq = self.headers.cseq()?;
-        if cseq.method != self.method {
+        let ess = found.into_essentials()?;
+        if ess.cseq.method != self.method {
             let at = self
                 .headers
                 .values_at(HeaderName::CSeq)
@@ -103,7 +109,7 @@ impl Request {
                 .map_or(0, |(_, at)| at);
             return Err(ParseError::new(ParseErrorKind::CSeqMethodMismatch, at));
         }
-        Ok(())
+        Ok(ess)
     }
 }
 
@@ -121,7 +127,12 @@ impl Response {
     /// Full check: every known header against its grammar and the headers a response must
     /// carry (Via, From, To, Call-ID, CSeq; RFC 3261 §8.2.6.2).
     pub fn validate(&self) -> Result<(), ParseError> {
-        self.headers.validate()?;
+        self.validated().map(drop)
+    }
+
+    /// [`validate`](Self::validate), returning the [`Essentials`] it parsed on the way.
+    pub fn validated(&self) -> Result<Essentials<'_>, ParseError> {
+        let found = self.headers.check_all()?;
         for h in [
             HeaderName::Via,
             HeaderName::From,
@@ -129,11 +140,11 @@ impl Response {
             HeaderName::CallId,
             HeaderName::CSeq,
         ] {
-            if !self.headers.contains(h) {
+            if !found.has(h) {
                 return Err(ParseError::new(ParseErrorKind::MissingHeader(h), 0));
             }
         }
-        Ok(())
+        found.into_essentials()
     }
 }
 
@@ -169,9 +180,14 @@ impl Message {
 
     /// Full check, see [`Request::validate`] and [`Response::validate`].
     pub fn validate(&self) -> Result<(), ParseError> {
+        self.validated().map(drop)
+    }
+
+    /// Full check returning the [`Essentials`], see [`Request::validated`].
+    pub fn validated(&self) -> Result<Essentials<'_>, ParseError> {
         match self {
-            Message::Request(r) => r.validate(),
-            Message::Response(r) => r.validate(),
+            Message::Request(r) => r.validated(),
+            Message::Response(r) => r.validated(),
         }
     }
 

@@ -489,6 +489,45 @@ pub struct Essentials<'a> {
     pub max_forwards: Option<u8>,
 }
 
+/// What [`Headers::check_all`] parsed of the transaction fields, each `None` if absent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checked<'a> {
+    pub(crate) via: Option<Via<'a>>,
+    pub(crate) cseq: Option<CSeq>,
+    pub(crate) call_id: Option<&'a str>,
+    pub(crate) from_tag: Option<Option<&'a str>>,
+    pub(crate) to_tag: Option<Option<&'a str>>,
+    pub(crate) max_forwards: Option<u8>,
+}
+
+impl<'a> Checked<'a> {
+    /// Whether `name`, one of the transaction fields, was present.
+    pub(crate) fn has(&self, name: HeaderName) -> bool {
+        match name {
+            HeaderName::Via => self.via.is_some(),
+            HeaderName::CSeq => self.cseq.is_some(),
+            HeaderName::CallId => self.call_id.is_some(),
+            HeaderName::From => self.from_tag.is_some(),
+            HeaderName::To => self.to_tag.is_some(),
+            HeaderName::MaxForwards => self.max_forwards.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The [`Essentials`], or the first of Via, CSeq, Call-ID, From, To found missing.
+    pub(crate) fn into_essentials(self) -> Result<Essentials<'a>, ParseError> {
+        let missing = |h| ParseError::new(ParseErrorKind::MissingHeader(h), 0);
+        Ok(Essentials {
+            via: self.via.ok_or(missing(HeaderName::Via))?,
+            cseq: self.cseq.ok_or(missing(HeaderName::CSeq))?,
+            call_id: self.call_id.ok_or(missing(HeaderName::CallId))?,
+            from_tag: self.from_tag.ok_or(missing(HeaderName::From))?,
+            to_tag: self.to_tag.ok_or(missing(HeaderName::To))?,
+            max_forwards: self.max_forwards,
+        })
+    }
+}
+
 /// The `tag` of a From or To value, without parsing its URI: the header parameters follow the
 /// `>` of a name-addr, or the first `;` of a bare addr-spec (which may hold no `;`, §20.10).
 pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
@@ -587,6 +626,24 @@ fn rfc1123_date(v: &str) -> Scan<()> {
     if ok { Ok(()) } else { Err(0) }
 }
 
+/// Checks a Via field value (`via-parm *(COMMA via-parm)`) and returns its first via-parm.
+fn check_vias(v: &str) -> Scan<Via<'_>> {
+    let mut rest = Some(v);
+    let mut off = 0;
+    let mut first = None;
+    while let Some(r) = rest {
+        let (item, tail) = super::headers::split_list_item(r);
+        let lead = r.len() - r.trim_start_matches([' ', '\t']).len();
+        if !item.is_empty() {
+            let via = Via::parse(item).map_err(|e| off + lead + e)?;
+            first = first.or(Some(via));
+        }
+        off += r.len() - tail.map_or(0, str::len);
+        rest = tail;
+    }
+    first.ok_or(0)
+}
+
 /// Checks one value of a known header against its grammar.
 pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
     use HeaderName as H;
@@ -607,7 +664,7 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         if any { Ok(()) } else { Err(0) }
     };
     match name {
-        H::Via => list(&|i| Via::parse(i).map(drop)),
+        H::Via => check_vias(v).map(drop),
         H::From | H::To | H::ReplyTo | H::ReferTo | H::ReferredBy => NameAddr::parse(v).map(drop),
         H::Contact => {
             if v.trim() == "*" {
@@ -899,13 +956,34 @@ impl Headers {
     /// Parses every known header against its grammar and rejects repeated single-valued
     /// headers (the "full typed parse" level). The error points at the offending value.
     pub fn validate(&self) -> Result<(), ParseError> {
+        self.check_all().map(drop)
+    }
+
+    /// [`validate`](Self::validate), keeping the transaction fields parsed on the way: the
+    /// first Via, CSeq, Call-ID, From and To tags and Max-Forwards, each `None` if absent.
+    pub(crate) fn check_all(&self) -> Result<Checked<'_>, ParseError> {
+        use HeaderName as H;
         let mut seen: u128 = 0;
+        let mut found = Checked::default();
         for e in &self.entries {
             let Name::Known(h) = e.name else { continue };
             let v = self.value_of(e);
             let at = self.offset_of(e);
-            check_value(h, v)
-                .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(h), at + i))?;
+            let fail = |i| ParseError::new(ParseErrorKind::InvalidHeader(h), at + i);
+            // The first of each transaction field is kept from its check (the grammar is the
+            // one `check_value` applies); every other value is only checked.
+            match h {
+                H::Via if found.via.is_none() => found.via = Some(check_vias(v).map_err(fail)?),
+                H::CSeq => found.cseq = Some(CSeq::parse(v).map_err(fail)?),
+                H::CallId => found.call_id = Some(call_id(v).map_err(fail)?),
+                H::From => found.from_tag = Some(NameAddr::parse(v).map_err(fail)?.tag()),
+                H::To => found.to_tag = Some(NameAddr::parse(v).map_err(fail)?.tag()),
+                H::MaxForwards => {
+                    let n = delta_seconds(v).map_err(fail)?;
+                    found.max_forwards = Some(u8::try_from(n).map_err(|_| fail(0))?);
+                }
+                _ => check_value(h, v).map_err(fail)?,
+            }
             if h.is_single_valued() {
                 let bit = 1u128 << (h as u32 % 128);
                 if seen & bit != 0 {
@@ -916,7 +994,7 @@ impl Headers {
                 seen |= bit;
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
