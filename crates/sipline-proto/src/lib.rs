@@ -41,9 +41,7 @@ pub mod parse;
 pub mod timer;
 pub mod transaction;
 
-pub use dialog::{
-    Dialog, DialogError, DialogId, DialogReject, DialogSet, DialogState, ResponseOutcome, Role,
-};
+pub use dialog::{Dialog, DialogError, DialogId, DialogReject, DialogSet, DialogState};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};

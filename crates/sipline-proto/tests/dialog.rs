@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::Bytes;
-use sipline_proto::dialog::{Dialog, DialogSet, ResponseOutcome, is_target_refresh};
+use sipline_proto::dialog::{Dialog, DialogSet, ResponseOutcome, Role, is_target_refresh};
 use sipline_proto::{
     DialogError, DialogId, DialogReject, DialogState, HeaderName, Limits, Message, Method,
-    ParseErrorKind, Request, Response, Role, StatusCode, parse_message,
+    ParseErrorKind, Request, Response, StatusCode, parse_message,
 };
 
 const CALL_ID: &str = "a84b4c76e66710@pc33.atlanta.example.com";
