@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod dialog;
 pub mod endpoint;
 pub mod error;
 pub mod input;
@@ -40,6 +41,7 @@ pub mod parse;
 pub mod timer;
 pub mod transaction;
 
+pub use dialog::{Dialog, DialogError, DialogId, DialogReject, DialogSet, DialogState};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
