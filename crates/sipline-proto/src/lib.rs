@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod endpoint;
 pub mod error;
 pub mod input;
@@ -40,6 +41,10 @@ pub mod parse;
 pub mod timer;
 pub mod transaction;
 
+pub use auth::{
+    Algorithm, AuthError, AuthKind, Challenge, Credentials, DigestClient, DigestResponse,
+    DigestServer,
+};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use input::{ConnId, Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
