@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod error;
@@ -41,6 +42,10 @@ pub mod parse;
 pub mod timer;
 pub mod transaction;
 
+pub use auth::{
+    Algorithm, AuthError, AuthKind, Challenge, Credentials, DigestClient, DigestResponse,
+    DigestServer,
+};
 pub use dialog::{Dialog, DialogError, DialogId, DialogReject, DialogSet, DialogState};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, Event, Validation};
 pub use error::{Error, ParseError, ParseErrorKind};
