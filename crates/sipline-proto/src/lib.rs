@@ -39,6 +39,7 @@ pub mod error;
 pub mod input;
 pub mod message;
 pub mod parse;
+pub mod session;
 pub mod timer;
 pub mod transaction;
 
@@ -55,5 +56,9 @@ pub use message::{
     Uri, UriRef,
 };
 pub use parse::{Framed, Limits, StreamFramer, parse_message};
+pub use session::{
+    Body, Cause, InviteParams, LocalTransport, ReplyParams, SessionId, SessionRole, SessionState,
+    UaConfig, UaCore, UaEvent, UaOutput,
+};
 pub use timer::{Timer, TimerConfig};
 pub use transaction::{ClientTxId, ServerTxId, TxId};

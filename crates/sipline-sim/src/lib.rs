@@ -28,7 +28,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sipline_proto::{Endpoint, Event, Flow, Input, Output, Receive, Transmit, TransportKind};
+use sipline_proto::{
+    Endpoint, Event, Flow, Input, Output, Receive, Transmit, TransportKind, UaCore, UaEvent,
+    UaOutput,
+};
 
 pub use rng::SimRng;
 
@@ -71,6 +74,26 @@ impl Node for Endpoint {
             Output::Transmit(t) => Poll::Transmit(t),
             Output::Event(e) => Poll::Event(e),
             Output::Timeout(t) => Poll::Timeout(t),
+        }
+    }
+}
+
+impl Node for UaCore {
+    type Event = UaEvent;
+
+    fn receive(&mut self, now: Instant, r: Receive) {
+        self.handle_input(now, Input::Receive(r));
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.handle_input(now, Input::Timeout);
+    }
+
+    fn poll(&mut self) -> Poll<UaEvent> {
+        match self.poll_output() {
+            UaOutput::Transmit(t) => Poll::Transmit(t),
+            UaOutput::Event(e) => Poll::Event(e),
+            UaOutput::Timeout(t) => Poll::Timeout(t),
         }
     }
 }

@@ -1,0 +1,1495 @@
+//! The user-agent core (RFC 3261 §8, §12-§15): INVITE sessions on top of the transaction
+//! layer, with the timers a TU owns.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+
+use super::{Body, Cause, SessionId, SessionRole, SessionState};
+use crate::dialog::{Dialog, DialogId, DialogSet, ResponseOutcome};
+use crate::endpoint::{DropReason, Endpoint, EndpointConfig, Event};
+use crate::error::Error;
+use crate::input::{Flow, Input, Output, Transmit, TransportKind};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
+use crate::transaction::{ClientTxId, ServerTxId};
+
+/// The methods this core answers or lets the application answer (RFC 3261 §20.5 Allow).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, NOTIFY, REFER";
+
+/// One transport the user agent listens on: what goes into Via and Contact for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTransport {
+    /// The transport.
+    pub kind: TransportKind,
+    /// The Via sent-by (`host[:port]`, RFC 3261 §18.1.1), e.g. `127.0.0.1:5060`.
+    pub sent_by: String,
+    /// The Contact value for this transport (§8.1.1.8), e.g.
+    /// `<sip:alice@127.0.0.1:5060;transport=tcp>`.
+    pub contact: String,
+}
+
+/// Configuration of a [`UaCore`].
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    /// Our identity, the From of requests outside a dialog (§8.1.1.3), as a name-addr:
+    /// `"Alice" <sip:alice@example.com>`.
+    pub identity: String,
+    /// The transports we can send on; a request goes out on the entry of its flow's kind.
+    pub transports: Vec<LocalTransport>,
+    /// The User-Agent (requests) and Server (responses) header value, if any.
+    pub user_agent: Option<String>,
+    /// How long an incoming INVITE may stay unanswered before it is rejected with 480
+    /// (SIP.js `noAnswerTimeout`, default 60 s); `None` waits for ever.
+    pub no_answer_timeout: Option<Duration>,
+    /// Send every request outside a dialog and every in-dialog request whose next hop is not
+    /// an IP address here (an outbound proxy, RFC 3261 §8.1.2).
+    pub outbound_proxy: Option<Flow>,
+    /// The transaction layer's configuration (timers T1/T2/T4, limits, seed).
+    pub endpoint: EndpointConfig,
+}
+
+impl UaConfig {
+    /// A configuration for `identity` with one transport and the defaults.
+    pub fn new(identity: impl Into<String>, transport: LocalTransport) -> Self {
+        Self {
+            identity: identity.into(),
+            transports: vec![transport],
+            user_agent: Some(concat!("sipline/", env!("CARGO_PKG_VERSION")).to_owned()),
+            no_answer_timeout: Some(Duration::from_secs(60)),
+            outbound_proxy: None,
+            endpoint: EndpointConfig::default(),
+        }
+    }
+}
+
+/// What [`UaCore::invite`] needs: the callee, where to send the INVITE, the offer.
+#[derive(Debug, Clone)]
+pub struct InviteParams {
+    /// The Request-URI and To (§8.1.1.1, §8.1.1.2).
+    pub target: Uri,
+    /// Where to send it: the outbound proxy, or the target resolved by the caller (RFC 3263).
+    pub flow: Flow,
+    /// The SDP offer; without one, the 2xx carries the offer and [`UaCore::ack`] the answer.
+    pub offer: Option<Body>,
+    /// Extra header fields, `(name, value)`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A response the application sends on a session: [`UaCore::progress`], [`UaCore::accept`],
+/// [`UaCore::reject`].
+#[derive(Debug, Clone)]
+pub struct ReplyParams {
+    /// The status code.
+    pub status: StatusCode,
+    /// A reason phrase; the canonical one if `None`.
+    pub reason: Option<String>,
+    /// Extra header fields, `(name, value)`.
+    pub headers: Vec<(String, String)>,
+    /// A body (the SDP answer, early media SDP, ...).
+    pub body: Option<Body>,
+}
+
+impl ReplyParams {
+    /// A reply with this status and nothing else.
+    pub fn status(status: StatusCode) -> Self {
+        Self {
+            status,
+            reason: None,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// With a body.
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// What a [`UaCore`] tells the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// A new INVITE arrived: a session in state [`SessionState::Incoming`]. Answer it with
+    /// [`UaCore::progress`], [`UaCore::accept`] or [`UaCore::reject`].
+    Incoming {
+        /// The new session.
+        session: SessionId,
+        /// The INVITE.
+        request: Request,
+    },
+    /// A provisional response to our INVITE (UAC).
+    Progress {
+        /// The session.
+        session: SessionId,
+        /// The 1xx.
+        response: Response,
+    },
+    /// The INVITE was answered with a 2xx: received (UAC, `response` is it) or sent (UAS).
+    Accepted {
+        /// The session.
+        session: SessionId,
+        /// The 2xx received, for a UAC.
+        response: Option<Response>,
+    },
+    /// The ACK was sent (UAC) or received (UAS, `ack` is it): the session is established.
+    Confirmed {
+        /// The session.
+        session: SessionId,
+        /// The ACK received, for a UAS (it carries the answer when the 2xx had the offer).
+        ack: Option<Request>,
+    },
+    /// The session failed before it was established: a final non-2xx response (UAC), a
+    /// timeout, a transport error.
+    Failed {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        cause: Cause,
+        /// The final response, if one came.
+        response: Option<Response>,
+    },
+    /// The caller canceled the INVITE (UAS, §9.2); a 487 was sent.
+    Canceled {
+        /// The session.
+        session: SessionId,
+        /// The CANCEL.
+        request: Request,
+    },
+    /// The peer ended the session with a BYE, answered 200 (§15.1.2).
+    Bye {
+        /// The session.
+        session: SessionId,
+        /// The BYE.
+        request: Request,
+    },
+    /// The session ended. Always the last event of a session.
+    Terminated {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        cause: Cause,
+    },
+    /// A request inside a session the core does not handle itself (INFO, REFER, NOTIFY,
+    /// UPDATE, MESSAGE, OPTIONS): answer it with [`UaCore::respond`].
+    InDialogRequest {
+        /// The session.
+        session: SessionId,
+        /// The server transaction.
+        tx: ServerTxId,
+        /// The request.
+        request: Request,
+    },
+    /// A request outside any dialog that is not an INVITE or OPTIONS (MESSAGE, NOTIFY,
+    /// REFER, ...): answer it with [`UaCore::respond`].
+    Request {
+        /// The server transaction.
+        tx: ServerTxId,
+        /// The request.
+        request: Request,
+        /// Where it came from.
+        flow: Flow,
+    },
+    /// The response to a request sent with [`UaCore::send_request`] (or its timeout as a
+    /// synthesized 408, transport failure as 503).
+    Response {
+        /// The client transaction.
+        tx: ClientTxId,
+        /// The response.
+        response: Result<Response, StatusCode>,
+    },
+    /// A message was discarded (for logs and metrics).
+    Dropped {
+        /// Where it came from.
+        flow: Flow,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// What [`UaCore::poll_output`] returns: drain it until [`UaOutput::Timeout`].
+#[derive(Debug)]
+pub enum UaOutput {
+    /// Bytes to send.
+    Transmit(Transmit),
+    /// Something for the application.
+    Event(UaEvent),
+    /// Nothing more now; call [`UaCore::handle_input`] with [`Input::Timeout`] at this
+    /// instant (or earlier, with a received message).
+    Timeout(Option<Instant>),
+}
+
+/// Which request of a session a client transaction carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Invite,
+    Cancel,
+    Bye,
+}
+
+/// The session timers of the TU (RFC 3261 §13.3.1.4, SIP.js `noAnswerTimeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SessionTimer {
+    /// Retransmit our 2xx (T1, doubling up to T2).
+    Retransmit2xx,
+    /// 64*T1 without ACK: BYE.
+    AckWait,
+    /// The incoming INVITE was not answered in time: 480.
+    NoAnswer,
+    /// Forget a terminated session once late retransmissions can no longer come.
+    Linger,
+}
+
+/// One INVITE session.
+#[derive(Debug)]
+struct Session {
+    role: SessionRole,
+    state: SessionState,
+    /// The INVITE we sent or received.
+    invite: Request,
+    /// Where the INVITE went (UAC) or came from (UAS).
+    flow: Flow,
+    /// Our tag: From tag as UAC, To tag as UAS.
+    local_tag: String,
+    /// UAS: the INVITE's transaction.
+    server_tx: Option<ServerTxId>,
+    /// The confirmed dialog.
+    dialog: Option<DialogId>,
+    /// UAC: a provisional response came (a CANCEL may go, §9.1).
+    provisional: bool,
+    /// UAC: cancel() was called; the CANCEL goes when a provisional response comes.
+    cancel_pending: bool,
+    /// UAC: the CANCEL was sent.
+    canceled: bool,
+    /// UAC: the offer went in the INVITE (the ACK carries no body).
+    offer_sent: bool,
+    /// UAC: the ACK of the 2xx, re-sent on every retransmission of it.
+    ack: Option<(Flow, Message)>,
+    /// UAC: extra forks already sent a BYE (§13.2.2.4).
+    forks_ended: Vec<DialogId>,
+    /// UAS: our 2xx, retransmitted until the ACK.
+    ok: Option<(Flow, Message)>,
+    /// UAS: the current 2xx retransmission interval.
+    interval: Duration,
+    /// The armed deadline of each timer (a fired heap entry counts only if it matches).
+    timers: [Option<Instant>; 4],
+}
+
+impl Session {
+    fn timer(&mut self, t: SessionTimer) -> &mut Option<Instant> {
+        &mut self.timers[t as usize]
+    }
+}
+
+/// The user-agent core: sessions over an [`Endpoint`]. See the [module docs](super).
+#[derive(Debug)]
+pub struct UaCore {
+    ep: Endpoint,
+    cfg: UaConfig,
+    sessions: HashMap<SessionId, Session>,
+    next_session: u64,
+    dialogs: DialogSet,
+    by_dialog: HashMap<DialogId, SessionId>,
+    by_client_tx: HashMap<ClientTxId, (SessionId, Purpose)>,
+    by_server_tx: HashMap<ServerTxId, SessionId>,
+    /// UAC sessions by (Call-ID, From tag), for 2xx retransmissions after the INVITE
+    /// transaction ended (§13.2.2.4).
+    by_call: HashMap<(String, String), SessionId>,
+    /// UAC: 2xx responses that carried the offer, waiting for [`UaCore::ack`].
+    pending_2xx: HashMap<SessionId, Response>,
+    timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer)>>,
+    out: VecDeque<UaOutput>,
+    ep_deadline: Option<Instant>,
+}
+
+impl UaCore {
+    /// A core with this configuration.
+    pub fn new(cfg: UaConfig) -> Self {
+        Self {
+            ep: Endpoint::new(cfg.endpoint.clone()),
+            cfg,
+            sessions: HashMap::new(),
+            next_session: 1,
+            dialogs: DialogSet::new(),
+            by_dialog: HashMap::new(),
+            by_client_tx: HashMap::new(),
+            by_server_tx: HashMap::new(),
+            by_call: HashMap::new(),
+            pending_2xx: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+            ep_deadline: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &UaConfig {
+        &self.cfg
+    }
+
+    /// The transaction layer underneath.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    /// The state of a session, `None` once it is forgotten (64*T1 after it ended).
+    pub fn state(&self, id: SessionId) -> Option<SessionState> {
+        self.sessions.get(&id).map(|s| s.state)
+    }
+
+    /// Which side of the INVITE we are on.
+    pub fn role(&self, id: SessionId) -> Option<SessionRole> {
+        self.sessions.get(&id).map(|s| s.role)
+    }
+
+    /// The INVITE that created the session.
+    pub fn invite_request(&self, id: SessionId) -> Option<&Request> {
+        self.sessions.get(&id).map(|s| &s.invite)
+    }
+
+    /// The confirmed dialog of the session, if any.
+    pub fn dialog(&self, id: SessionId) -> Option<&Dialog> {
+        let d = self.sessions.get(&id)?.dialog.as_ref()?;
+        self.dialogs.get(d)
+    }
+
+    /// Number of sessions held (including terminated ones not yet forgotten).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    // ---- inputs and outputs ----------------------------------------------------------
+
+    /// Feeds a received message, a timeout or a transport failure.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        let is_timeout = matches!(input, Input::Timeout);
+        self.ep.handle_input(now, input);
+        self.pump(now);
+        if is_timeout {
+            self.fire_timers(now);
+        }
+    }
+
+    /// The next output. Drain until [`UaOutput::Timeout`].
+    pub fn poll_output(&mut self) -> UaOutput {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        // Stale heap entries (re-armed or disarmed timers) are dropped here.
+        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+            let live = self
+                .sessions
+                .get_mut(&sid)
+                .is_some_and(|s| *s.timer(t) == Some(at));
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+        let ours = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        UaOutput::Timeout(match (ours, self.ep_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Moves the endpoint's outputs into ours, handling its events as they come.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            match self.ep.poll_output() {
+                Output::Transmit(t) => self.out.push_back(UaOutput::Transmit(t)),
+                Output::Event(e) => self.on_event(now, e),
+                Output::Timeout(d) => {
+                    self.ep_deadline = d;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, e: UaEvent) {
+        self.out.push_back(UaOutput::Event(e));
+    }
+
+    fn arm(&mut self, sid: SessionId, t: SessionTimer, at: Instant) {
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            *s.timer(t) = Some(at);
+            self.timers.push(Reverse((at, sid, t)));
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let live = self
+                .sessions
+                .get_mut(&sid)
+                .is_some_and(|s| *s.timer(t) == Some(at));
+            if !live {
+                continue;
+            }
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                *s.timer(t) = None;
+            }
+            self.on_timer(now, sid, t);
+        }
+        self.pump(now);
+    }
+
+    fn on_timer(&mut self, now: Instant, sid: SessionId, t: SessionTimer) {
+        let t2 = self.cfg.endpoint.timers.t2;
+        match t {
+            SessionTimer::Retransmit2xx => {
+                let Some(s) = self.sessions.get_mut(&sid) else {
+                    return;
+                };
+                if s.state != SessionState::Connecting {
+                    return;
+                }
+                if let Some((flow, msg)) = &s.ok {
+                    let (flow, msg) = (*flow, msg.clone());
+                    s.interval = (s.interval * 2).min(t2);
+                    let next = now + s.interval;
+                    self.ep.send_stateless(flow, &msg);
+                    self.arm(sid, SessionTimer::Retransmit2xx, next);
+                }
+            }
+            SessionTimer::AckWait => {
+                // §13.3.1.4: no ACK in 64*T1: confirm the dialog, then end it with a BYE.
+                if self.state(sid) == Some(SessionState::Connecting) {
+                    let _ = self.send_bye(now, sid, &[]);
+                    self.terminate(now, sid, Cause::NoAck);
+                }
+            }
+            SessionTimer::NoAnswer => {
+                if matches!(
+                    self.state(sid),
+                    Some(SessionState::Incoming | SessionState::Early)
+                ) {
+                    let _ = self.reply(
+                        now,
+                        sid,
+                        ReplyParams::status(StatusCode::TEMPORARILY_UNAVAILABLE),
+                    );
+                    self.terminate(now, sid, Cause::NoAnswer);
+                }
+            }
+            SessionTimer::Linger => {
+                self.forget(sid);
+            }
+        }
+    }
+
+    /// Ends a session: state Terminated, the Terminated event, timers disarmed, and the
+    /// session kept 64*T1 to absorb late retransmissions.
+    fn terminate(&mut self, now: Instant, sid: SessionId, cause: Cause) {
+        let linger = 64 * self.cfg.endpoint.timers.t1;
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if s.state == SessionState::Terminated {
+            return;
+        }
+        s.state = SessionState::Terminated;
+        s.timers = [None; 4];
+        self.emit(UaEvent::Terminated {
+            session: sid,
+            cause,
+        });
+        self.arm(sid, SessionTimer::Linger, now + linger);
+    }
+
+    fn forget(&mut self, sid: SessionId) {
+        let Some(s) = self.sessions.remove(&sid) else {
+            return;
+        };
+        if let Some(d) = &s.dialog {
+            self.by_dialog.remove(d);
+            self.dialogs.remove(d);
+        }
+        if let Ok(call_id) = s.invite.headers.call_id() {
+            for id in self.dialogs.remove_early(call_id, &s.local_tag) {
+                self.by_dialog.remove(&id);
+            }
+            self.by_call
+                .remove(&(call_id.to_owned(), s.local_tag.clone()));
+        }
+        self.by_client_tx.retain(|_, (x, _)| *x != sid);
+        self.by_server_tx.retain(|_, x| *x != sid);
+    }
+
+    // ---- helpers ---------------------------------------------------------------------
+
+    fn local(&self, kind: TransportKind) -> Result<&LocalTransport, Error> {
+        self.cfg
+            .transports
+            .iter()
+            .find(|t| t.kind == kind)
+            .ok_or_else(|| Error::InvalidArgument(format!("no local {kind} transport")))
+    }
+
+    /// Where a request for `uri` goes: an IP address in it as is, else the outbound proxy,
+    /// else `fallback` (the flow the dialog started on). Names are resolved by the runtime
+    /// (RFC 3263) before they reach the core.
+    fn resolve(&self, uri: &Uri, fallback: Flow) -> Flow {
+        let host = uri.host().trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let transport = uri
+                .as_ref()
+                .transport()
+                .and_then(TransportKind::from_via)
+                .unwrap_or(fallback.transport);
+            let port = uri.port().unwrap_or(transport.default_port());
+            let remote = SocketAddr::new(ip, port);
+            let conn = (remote == fallback.remote && transport == fallback.transport)
+                .then_some(fallback.conn)
+                .flatten();
+            return Flow {
+                transport,
+                remote,
+                conn,
+            };
+        }
+        self.cfg.outbound_proxy.unwrap_or(fallback)
+    }
+
+    fn add_headers(headers: &mut Headers, extra: &[(String, String)]) -> Result<(), Error> {
+        for (n, v) in extra {
+            headers
+                .push(n, v)
+                .map_err(|e| Error::InvalidArgument(format!("header {n}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Adds our Via (a new branch, `rport`, RFC 3261 §8.1.1.7, RFC 3581) and User-Agent.
+    fn with_via(&mut self, mut request: Request, flow: Flow) -> Result<Request, Error> {
+        let sent_by = self.local(flow.transport)?.sent_by.clone();
+        let via = format!(
+            "SIP/2.0/{} {sent_by};branch={};rport",
+            flow.transport.via_token(),
+            self.ep.new_branch()
+        );
+        request.headers.remove(HeaderName::Via);
+        request.headers.push_front(HeaderName::Via, via);
+        if let Some(ua) = &self.cfg.user_agent
+            && !request.headers.contains(HeaderName::UserAgent)
+        {
+            request
+                .headers
+                .push_known(HeaderName::UserAgent, ua.as_str());
+        }
+        Ok(request)
+    }
+
+    /// Sends `request` (its Via added here) in a new client transaction.
+    fn send_in_tx(
+        &mut self,
+        now: Instant,
+        request: Request,
+        flow: Flow,
+    ) -> Result<ClientTxId, Error> {
+        let request = self.with_via(request, flow)?;
+        self.ep.send_request(now, request, flow)
+    }
+
+    /// Finishes a request from a builder: the builder needs a Via to build, [`Self::with_via`]
+    /// replaces it.
+    fn build(b: crate::message::RequestBuilder, what: &str) -> Result<Request, Error> {
+        b.via("UDP", "invalid.invalid", "z9hG4bKplaceholder")
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
+    }
+
+    // ---- UAC ---------------------------------------------------------------------------
+
+    /// Starts an outgoing session: sends the INVITE (RFC 3261 §13.2.1).
+    pub fn invite(&mut self, now: Instant, params: InviteParams) -> Result<SessionId, Error> {
+        let local = self.local(params.flow.transport)?;
+        let contact = local.contact.clone();
+        let tag = self.ep.new_tag();
+        let call_id = format!("{}{}", self.ep.new_tag(), self.ep.new_tag());
+        let mut b = Request::builder(Method::Invite, params.target.clone())
+            .from(&self.cfg.identity, &tag)
+            .to(&format!("<{}>", params.target.as_str()), None)
+            .call_id(&call_id)
+            .cseq(1)
+            .contact(&contact)
+            .header("Allow", ALLOW)
+            .header("Supported", "replaces");
+        for (n, v) in &params.headers {
+            b = b.header(n, v);
+        }
+        if let Some(body) = &params.offer {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        let invite = Self::build(b, "INVITE")?;
+        let sid = SessionId(self.next_session);
+        self.next_session += 1;
+        // The INVITE as sent (with its Via): CANCEL copies it (§9.1).
+        let sent = self.with_via(invite, params.flow)?;
+        let tx = self.ep.send_request(now, sent.clone(), params.flow)?;
+        self.by_client_tx.insert(tx, (sid, Purpose::Invite));
+        self.by_call.insert((call_id, tag.clone()), sid);
+        self.sessions.insert(
+            sid,
+            Session {
+                role: SessionRole::Uac,
+                state: SessionState::Calling,
+                invite: sent,
+                flow: params.flow,
+                local_tag: tag,
+                server_tx: None,
+                dialog: None,
+                provisional: false,
+                cancel_pending: false,
+                canceled: false,
+                offer_sent: params.offer.is_some(),
+                ack: None,
+                forks_ended: Vec::new(),
+                ok: None,
+                interval: self.cfg.endpoint.timers.t1,
+                timers: [None; 4],
+            },
+        );
+        self.pump(now);
+        Ok(sid)
+    }
+
+    /// Cancels an outgoing INVITE (RFC 3261 §9.1): the CANCEL goes now if a provisional
+    /// response came, else as soon as one comes. A 2xx that crosses it is ACKed and ended
+    /// with a BYE.
+    pub fn cancel(&mut self, now: Instant, sid: SessionId) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        if s.role != SessionRole::Uac
+            || !matches!(s.state, SessionState::Calling | SessionState::Early)
+        {
+            return Err(Error::InvalidState(
+                "cancel needs an outgoing session not yet answered",
+            ));
+        }
+        if s.canceled || s.cancel_pending {
+            return Ok(());
+        }
+        if s.provisional {
+            self.send_cancel(now, sid)?;
+        } else {
+            s.cancel_pending = true;
+        }
+        Ok(())
+    }
+
+    fn send_cancel(&mut self, now: Instant, sid: SessionId) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        s.canceled = true;
+        s.cancel_pending = false;
+        let cancel = cancel_for(&s.invite)?;
+        let flow = s.flow;
+        // The CANCEL carries the INVITE's Via (same branch, §9.1): not send_in_tx.
+        let tx = self.ep.send_request(now, cancel, flow)?;
+        self.by_client_tx.insert(tx, (sid, Purpose::Cancel));
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Sends the ACK for a 2xx that carried the offer, with our answer (RFC 3261 §13.2.2.4,
+    /// RFC 3264 §4): only when the INVITE had no offer.
+    pub fn ack(&mut self, now: Instant, sid: SessionId, answer: Body) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        if s.role != SessionRole::Uac || s.state != SessionState::Connecting || s.ack.is_some() {
+            return Err(Error::InvalidState(
+                "ack() is for an outgoing session whose 2xx carried the offer",
+            ));
+        }
+        let pending = self
+            .pending_2xx
+            .remove(&sid)
+            .ok_or(Error::InvalidState("no 2xx waiting for its ACK"))?;
+        self.send_ack(now, sid, &pending, Some(answer))
+    }
+
+    fn send_ack(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        ok: &Response,
+        body: Option<Body>,
+    ) -> Result<(), Error> {
+        let id = DialogId::from_response_as_uac(ok)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let fallback = self
+            .sessions
+            .get(&sid)
+            .map(|s| s.flow)
+            .ok_or(Error::InvalidState("no such session"))?;
+        let dialog = self
+            .dialogs
+            .get(&id)
+            .ok_or(Error::InvalidState("no dialog for the 2xx"))?;
+        let flow = self.resolve(dialog.next_hop(), fallback);
+        let mut b = dialog
+            .ack(ok)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if let Some(body) = body {
+            b = b.body(&body.content_type, body.bytes);
+        }
+        let sent_by = self.local(flow.transport)?.sent_by.clone();
+        let branch = self.ep.new_branch();
+        let ack = b
+            .via_rport(flow.transport.via_token(), &sent_by, &branch)
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("ACK: {e}")))?;
+        let msg = Message::Request(ack);
+        self.ep.send_stateless(flow, &msg);
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.ack = Some((flow, msg));
+            if s.state == SessionState::Connecting {
+                s.state = SessionState::Confirmed;
+                self.emit(UaEvent::Confirmed {
+                    session: sid,
+                    ack: None,
+                });
+            }
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    fn on_invite_response(&mut self, now: Instant, sid: SessionId, response: Response) {
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        let invite = s.invite.clone();
+        let status = response.status;
+        let outcome = self.dialogs.handle_response(&invite, &response);
+        if status.is_provisional() {
+            if let Ok(ResponseOutcome::Early { id, .. }) = &outcome {
+                self.by_dialog.insert(id.clone(), sid);
+            }
+            let Some(s) = self.sessions.get_mut(&sid) else {
+                return;
+            };
+            if s.state == SessionState::Terminated {
+                return;
+            }
+            if status != StatusCode::TRYING {
+                s.provisional = true;
+                if matches!(outcome, Ok(ResponseOutcome::Early { .. })) {
+                    s.state = SessionState::Early;
+                }
+            } else {
+                // §9.1: a 100 also lets a CANCEL go.
+                s.provisional = true;
+            }
+            let send_cancel = s.cancel_pending;
+            if send_cancel {
+                let _ = self.send_cancel(now, sid);
+            }
+            self.emit(UaEvent::Progress {
+                session: sid,
+                response,
+            });
+            return;
+        }
+        if status.is_success() {
+            match outcome {
+                Ok(ResponseOutcome::Confirmed { id, .. }) => {
+                    self.by_dialog.insert(id.clone(), sid);
+                    let Some(s) = self.sessions.get_mut(&sid) else {
+                        return;
+                    };
+                    s.dialog = Some(id);
+                    let late = s.canceled || s.state == SessionState::Terminated;
+                    let offer_sent = s.offer_sent;
+                    s.state = SessionState::Connecting;
+                    if late {
+                        // CANCEL crossed the 2xx (§9.1, §15): ACK it, then BYE.
+                        let _ = self.send_ack(now, sid, &response, None);
+                        let _ = self.send_bye(now, sid, &[]);
+                        self.terminate(now, sid, Cause::Canceled);
+                        return;
+                    }
+                    self.emit(UaEvent::Accepted {
+                        session: sid,
+                        response: Some(response.clone()),
+                    });
+                    if offer_sent {
+                        if let Err(e) = self.send_ack(now, sid, &response, None) {
+                            self.fail_internal(now, sid, &e);
+                        }
+                    } else {
+                        self.pending_2xx.insert(sid, response);
+                    }
+                }
+                Ok(ResponseOutcome::Retransmission { .. }) => {
+                    // §13.2.2.4: every retransmission of the 2xx gets the same ACK.
+                    if let Some((flow, msg)) = self.sessions.get(&sid).and_then(|s| s.ack.clone()) {
+                        self.ep.send_stateless(flow, &msg);
+                    }
+                }
+                Ok(ResponseOutcome::ExtraFork(dialog)) => {
+                    self.end_fork(now, sid, *dialog, &response)
+                }
+                _ => {
+                    // A 2xx that cannot make a dialog (no Contact, no To tag): the session
+                    // cannot go on.
+                    let Some(s) = self.sessions.get(&sid) else {
+                        return;
+                    };
+                    if s.dialog.is_none() && s.state != SessionState::Terminated {
+                        self.emit(UaEvent::Failed {
+                            session: sid,
+                            cause: Cause::DialogError,
+                            response: Some(response),
+                        });
+                        self.terminate(now, sid, Cause::DialogError);
+                    }
+                }
+            }
+            return;
+        }
+        // 3xx-6xx (§13.2.2.3): the session fails; the transaction ACKs it.
+        if let Ok(ResponseOutcome::Terminated { ids }) = &outcome {
+            for id in ids {
+                self.by_dialog.remove(id);
+            }
+        }
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        if s.state == SessionState::Terminated {
+            return;
+        }
+        let cause = if s.canceled && status == StatusCode::REQUEST_TERMINATED {
+            Cause::Canceled
+        } else {
+            Cause::from_status(status)
+        };
+        self.emit(UaEvent::Failed {
+            session: sid,
+            cause,
+            response: Some(response),
+        });
+        self.terminate(now, sid, cause);
+    }
+
+    /// A 2xx from a second fork (§13.2.2.4): ACK it and end it with a BYE, once.
+    fn end_fork(&mut self, now: Instant, sid: SessionId, mut dialog: Dialog, ok: &Response) {
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        let fallback = s.flow;
+        let first = !s.forks_ended.contains(dialog.id());
+        let flow = self.resolve(dialog.next_hop(), fallback);
+        let Ok(local) = self.local(flow.transport).cloned() else {
+            return;
+        };
+        if let Ok(b) = dialog.ack(ok) {
+            let branch = self.ep.new_branch();
+            if let Ok(ack) = b
+                .via_rport(flow.transport.via_token(), &local.sent_by, &branch)
+                .build()
+            {
+                self.ep.send_stateless(flow, &Message::Request(ack));
+            }
+        }
+        if first {
+            if let Ok(b) = dialog.request(Method::Bye)
+                && let Ok(bye) = Self::build(b, "BYE")
+                && let Ok(tx) = self.send_in_tx(now, bye, flow)
+            {
+                self.by_client_tx.insert(tx, (sid, Purpose::Bye));
+            }
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.forks_ended.push(dialog.id().clone());
+            }
+        }
+        self.pump(now);
+    }
+
+    fn fail_internal(&mut self, now: Instant, sid: SessionId, _e: &Error) {
+        self.emit(UaEvent::Failed {
+            session: sid,
+            cause: Cause::InternalError,
+            response: None,
+        });
+        self.terminate(now, sid, Cause::InternalError);
+    }
+
+    // ---- UAS ---------------------------------------------------------------------------
+
+    /// Sends a provisional response (101-199) to an incoming INVITE (§13.3.1.1); with a To
+    /// tag it creates the early dialog.
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        params: ReplyParams,
+    ) -> Result<(), Error> {
+        status_in(params.status, 101..=199, "progress")?;
+        self.check_answerable(sid)?;
+        self.reply(now, sid, params)?;
+        if let Some(s) = self.sessions.get_mut(&sid)
+            && s.state == SessionState::Incoming
+        {
+            s.state = SessionState::Early;
+        }
+        Ok(())
+    }
+
+    /// Accepts an incoming INVITE with a 2xx (§13.3.1.4): the body is the answer (or the
+    /// offer, if the INVITE had none). The 2xx is retransmitted until the ACK; without one in
+    /// 64*T1 the session ends with a BYE.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        params: ReplyParams,
+    ) -> Result<(), Error> {
+        status_in(params.status, 200..=299, "accept")?;
+        self.check_answerable(sid)?;
+        let msg = self.reply(now, sid, params)?;
+        let t1 = self.cfg.endpoint.timers.t1;
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return Err(Error::InvalidState("no such session"));
+        };
+        s.state = SessionState::Connecting;
+        s.interval = t1;
+        *s.timer(SessionTimer::NoAnswer) = None;
+        s.ok = Some((s.flow, msg));
+        if let Some(id) = &s.dialog
+            && let Some(d) = self.dialogs.get_mut(id)
+        {
+            d.confirm();
+        }
+        self.arm(sid, SessionTimer::Retransmit2xx, now + t1);
+        self.arm(sid, SessionTimer::AckWait, now + 64 * t1);
+        self.emit(UaEvent::Accepted {
+            session: sid,
+            response: None,
+        });
+        Ok(())
+    }
+
+    /// Rejects an incoming INVITE with a final status of 300-699 (§13.3.1.3).
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        params: ReplyParams,
+    ) -> Result<(), Error> {
+        status_in(params.status, 300..=699, "reject")?;
+        self.check_answerable(sid)?;
+        self.reply(now, sid, params)?;
+        self.terminate(now, sid, Cause::Rejected);
+        Ok(())
+    }
+
+    fn check_answerable(&self, sid: SessionId) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        if s.role != SessionRole::Uas
+            || !matches!(s.state, SessionState::Incoming | SessionState::Early)
+        {
+            return Err(Error::InvalidState(
+                "the INVITE is already answered, or this is not an incoming session",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a response to the session's INVITE; creates the UAS dialog on the first 1xx/2xx
+    /// with a tag. Returns the response as sent.
+    fn reply(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        params: ReplyParams,
+    ) -> Result<Message, Error> {
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        let tx = s
+            .server_tx
+            .ok_or(Error::InvalidState("no INVITE transaction"))?;
+        let contact = self.local(s.flow.transport)?.contact.clone();
+        let mut resp = Response::from_request(&s.invite, params.status, Some(&s.local_tag));
+        if let Some(r) = &params.reason {
+            resp.reason = ByteString::from(r.replace(['\r', '\n'], " "));
+        }
+        let dialog_creating = params.status.as_u16() > 100 && params.status.as_u16() < 300;
+        if dialog_creating {
+            resp.headers
+                .push_known(HeaderName::Contact, contact.as_str());
+            resp.headers.push_known(HeaderName::Allow, ALLOW);
+        }
+        if let Some(ua) = &self.cfg.user_agent {
+            resp.headers.push_known(HeaderName::Server, ua.as_str());
+        }
+        Self::add_headers(&mut resp.headers, &params.headers)?;
+        if let Some(b) = &params.body {
+            resp.set_body(&b.content_type, b.bytes.clone());
+        }
+        let need_dialog = dialog_creating && s.dialog.is_none();
+        let invite = s.invite.clone();
+        let local_tag = s.local_tag.clone();
+        if need_dialog {
+            let d = Dialog::new_uas(&invite, &local_tag, &contact)
+                .map_err(|e| Error::InvalidArgument(format!("dialog: {e}")))?;
+            let id = d.id().clone();
+            self.dialogs.insert(d);
+            self.by_dialog.insert(id.clone(), sid);
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.dialog = Some(id);
+            }
+        }
+        let msg = Message::Response(resp.clone());
+        self.ep.respond(now, tx, resp)?;
+        self.pump(now);
+        Ok(msg)
+    }
+
+    fn on_invite(&mut self, now: Instant, tx: ServerTxId, request: Request, flow: Flow) {
+        // §8.2.2.3: extensions we do not support.
+        let unsupported: Vec<&str> = request
+            .headers
+            .tokens(HeaderName::Require)
+            .filter(|t| !t.eq_ignore_ascii_case("replaces"))
+            .collect();
+        if !unsupported.is_empty() {
+            let mut r = Response::from_request(&request, StatusCode::BAD_EXTENSION, None);
+            r.headers
+                .push_known(HeaderName::Unsupported, unsupported.join(", "));
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        }
+        // §8.2.3: a body we cannot read.
+        if !request.body.is_empty() {
+            let sdp = request
+                .headers
+                .content_type()
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.is("application", "sdp"));
+            if !sdp {
+                let mut r =
+                    Response::from_request(&request, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+                r.headers.push_known(HeaderName::Accept, "application/sdp");
+                let _ = self.ep.respond(now, tx, r);
+                return;
+            }
+        }
+        let sid = SessionId(self.next_session);
+        self.next_session += 1;
+        let tag = self.ep.new_tag();
+        self.by_server_tx.insert(tx, sid);
+        self.sessions.insert(
+            sid,
+            Session {
+                role: SessionRole::Uas,
+                state: SessionState::Incoming,
+                invite: request.clone(),
+                flow,
+                local_tag: tag,
+                server_tx: Some(tx),
+                dialog: None,
+                provisional: false,
+                cancel_pending: false,
+                canceled: false,
+                offer_sent: false,
+                ack: None,
+                forks_ended: Vec::new(),
+                ok: None,
+                interval: self.cfg.endpoint.timers.t1,
+                timers: [None; 4],
+            },
+        );
+        if let Some(d) = self.cfg.no_answer_timeout {
+            self.arm(sid, SessionTimer::NoAnswer, now + d);
+        }
+        self.emit(UaEvent::Incoming {
+            session: sid,
+            request,
+        });
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        request: Request,
+        cancels: Option<ServerTxId>,
+    ) {
+        let sid = cancels.and_then(|t| self.by_server_tx.get(&t).copied());
+        let Some(sid) = sid else {
+            // §9.2: no matching transaction.
+            let r = Response::from_request(
+                &request,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                None,
+            );
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        };
+        let tag = self.sessions.get(&sid).map(|s| s.local_tag.clone());
+        let ok = Response::from_request(&request, StatusCode::OK, tag.as_deref());
+        let _ = self.ep.respond(now, tx, ok);
+        if matches!(
+            self.state(sid),
+            Some(SessionState::Incoming | SessionState::Early)
+        ) {
+            let _ = self.reply(
+                now,
+                sid,
+                ReplyParams::status(StatusCode::REQUEST_TERMINATED),
+            );
+            self.emit(UaEvent::Canceled {
+                session: sid,
+                request,
+            });
+            self.terminate(now, sid, Cause::Canceled);
+        }
+    }
+
+    fn on_ack(&mut self, request: Request) {
+        let Ok(id) = DialogId::from_request_as_uas(&request) else {
+            return;
+        };
+        let Some(&sid) = self.by_dialog.get(&id) else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if s.state != SessionState::Connecting || s.role != SessionRole::Uas {
+            return;
+        }
+        s.state = SessionState::Confirmed;
+        *s.timer(SessionTimer::Retransmit2xx) = None;
+        *s.timer(SessionTimer::AckWait) = None;
+        self.emit(UaEvent::Confirmed {
+            session: sid,
+            ack: Some(request),
+        });
+    }
+
+    // ---- both sides --------------------------------------------------------------------
+
+    /// Ends an established session with a BYE (§15.1.1). Extra headers (a Reason, RFC 3326)
+    /// go in it.
+    pub fn bye(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        match self.state(sid) {
+            Some(SessionState::Confirmed | SessionState::Connecting) => {}
+            Some(_) => {
+                return Err(Error::InvalidState("bye needs an established session"));
+            }
+            None => return Err(Error::InvalidState("no such session")),
+        }
+        self.send_bye(now, sid, headers)?;
+        self.terminate(now, sid, Cause::Bye);
+        Ok(())
+    }
+
+    fn send_bye(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        let fallback = s.flow;
+        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
+        let dialog = self
+            .dialogs
+            .get_mut(&id)
+            .ok_or(Error::InvalidState("no dialog"))?;
+        let mut b = dialog
+            .request(Method::Bye)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let next_hop = dialog.next_hop().clone();
+        for (n, v) in headers {
+            b = b.header(n, v);
+        }
+        let flow = self.resolve(&next_hop, fallback);
+        let bye = Self::build(b, "BYE")?;
+        let tx = self.send_in_tx(now, bye, flow)?;
+        self.by_client_tx.insert(tx, (sid, Purpose::Bye));
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Answers a request handed over in [`UaEvent::InDialogRequest`] or [`UaEvent::Request`].
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        response: Response,
+    ) -> Result<(), Error> {
+        self.ep.respond(now, tx, response)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Sends a request outside any session (MESSAGE, OPTIONS, ...) from our identity; the
+    /// answer comes as [`UaEvent::Response`].
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        method: Method,
+        target: Uri,
+        flow: Flow,
+        headers: &[(String, String)],
+        body: Option<Body>,
+    ) -> Result<ClientTxId, Error> {
+        let tag = self.ep.new_tag();
+        let call_id = format!("{}{}", self.ep.new_tag(), self.ep.new_tag());
+        let mut b = Request::builder(method, target.clone())
+            .from(&self.cfg.identity, &tag)
+            .to(&format!("<{}>", target.as_str()), None)
+            .call_id(&call_id)
+            .cseq(1);
+        for (n, v) in headers {
+            b = b.header(n, v);
+        }
+        if let Some(body) = body {
+            b = b.body(&body.content_type, body.bytes);
+        }
+        let req = Self::build(b, "request")?;
+        let tx = self.send_in_tx(now, req, flow)?;
+        self.pump(now);
+        Ok(tx)
+    }
+
+    // ---- endpoint events ---------------------------------------------------------------
+
+    fn on_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Request {
+                tx,
+                request,
+                flow,
+                cancels,
+            } => self.on_request(now, tx, request, flow, cancels),
+            Event::Ack { request, .. } => self.on_ack(request),
+            Event::Response { tx, response } => match self.by_client_tx.get(&tx).copied() {
+                Some((sid, Purpose::Invite)) => self.on_invite_response(now, sid, response),
+                Some((_, Purpose::Cancel | Purpose::Bye)) => {
+                    if response.status.is_final() {
+                        self.by_client_tx.remove(&tx);
+                    }
+                }
+                None => self.emit(UaEvent::Response {
+                    tx,
+                    response: Ok(response),
+                }),
+            },
+            Event::StrayResponse { response, .. } => self.on_stray(now, response),
+            Event::Timeout { tx } | Event::TransportError { tx, .. } => {
+                let timeout = matches!(e, Event::Timeout { .. });
+                match self.by_client_tx.remove(&tx) {
+                    Some((sid, Purpose::Invite)) => {
+                        if matches!(
+                            self.state(sid),
+                            Some(SessionState::Calling | SessionState::Early)
+                        ) {
+                            let cause = if timeout {
+                                Cause::RequestTimeout
+                            } else {
+                                Cause::ConnectionError
+                            };
+                            self.emit(UaEvent::Failed {
+                                session: sid,
+                                cause,
+                                response: None,
+                            });
+                            self.terminate(now, sid, cause);
+                        }
+                    }
+                    Some(_) => {}
+                    None => self.emit(UaEvent::Response {
+                        tx,
+                        response: Err(if timeout {
+                            StatusCode::REQUEST_TIMEOUT
+                        } else {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        }),
+                    }),
+                }
+            }
+            Event::AckTimeout { .. } => {}
+            Event::Dropped { flow, reason } => self.emit(UaEvent::Dropped { flow, reason }),
+        }
+    }
+
+    fn on_stray(&mut self, now: Instant, response: Response) {
+        // A 2xx retransmitted after the INVITE transaction ended (§13.2.2.4).
+        if !response.status.is_success() {
+            return;
+        }
+        let Ok(ess) = response.essentials() else {
+            return;
+        };
+        if ess.cseq.method != Method::Invite {
+            return;
+        }
+        let Some(tag) = ess.from_tag else {
+            return;
+        };
+        let key = (ess.call_id.to_owned(), tag.to_owned());
+        if let Some(&sid) = self.by_call.get(&key) {
+            self.on_invite_response(now, sid, response);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        request: Request,
+        flow: Flow,
+        cancels: Option<ServerTxId>,
+    ) {
+        if request.method == Method::Cancel {
+            return self.on_cancel(now, tx, request, cancels);
+        }
+        let in_dialog = request.headers.to().ok().is_some_and(|t| t.tag().is_some());
+        if !in_dialog {
+            match request.method {
+                Method::Invite => return self.on_invite(now, tx, request, flow),
+                Method::Options => {
+                    let mut r = Response::from_request(&request, StatusCode::OK, None);
+                    r.headers.push_known(HeaderName::Allow, ALLOW);
+                    r.headers.push_known(HeaderName::Accept, "application/sdp");
+                    r.headers.push_known(HeaderName::Supported, "replaces");
+                    let _ = self.ep.respond(now, tx, r);
+                }
+                Method::Bye | Method::Prack | Method::Update => {
+                    let r = Response::from_request(
+                        &request,
+                        StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                        None,
+                    );
+                    let _ = self.ep.respond(now, tx, r);
+                }
+                _ => self.emit(UaEvent::Request { tx, request, flow }),
+            }
+            return;
+        }
+        // In a dialog (§12.2.2).
+        let sid = DialogId::from_request_as_uas(&request)
+            .ok()
+            .and_then(|id| self.by_dialog.get(&id).copied().map(|sid| (id, sid)));
+        let Some((id, sid)) = sid else {
+            let r = Response::from_request(
+                &request,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                None,
+            );
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        };
+        if let Some(d) = self.dialogs.get_mut(&id)
+            && let Err(reject) = d.check_request(&request)
+        {
+            let _ = self.ep.respond(now, tx, reject.response(&request, 5));
+            return;
+        }
+        match request.method {
+            Method::Bye => {
+                let ok = Response::from_request(&request, StatusCode::OK, None);
+                let _ = self.ep.respond(now, tx, ok);
+                if self.state(sid) != Some(SessionState::Terminated) {
+                    self.emit(UaEvent::Bye {
+                        session: sid,
+                        request,
+                    });
+                    self.terminate(now, sid, Cause::Bye);
+                }
+            }
+            Method::Invite => {
+                // Re-INVITE (§14.2) is not handled yet: decline it without ending the session.
+                let r = Response::from_request(&request, StatusCode::NOT_ACCEPTABLE_HERE, None);
+                let _ = self.ep.respond(now, tx, r);
+            }
+            _ => self.emit(UaEvent::InDialogRequest {
+                session: sid,
+                tx,
+                request,
+            }),
+        }
+    }
+}
+
+/// Checks that a reply's status fits the command (SIP.js throws a TypeError otherwise).
+fn status_in(
+    status: StatusCode,
+    range: std::ops::RangeInclusive<u16>,
+    what: &str,
+) -> Result<(), Error> {
+    if range.contains(&status.as_u16()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{what} needs a status in {}..={}, not {}",
+            range.start(),
+            range.end(),
+            status.as_u16()
+        )))
+    }
+}
+
+/// The CANCEL of an INVITE we sent (RFC 3261 §9.1): same Request-URI, Call-ID, To, From,
+/// CSeq number and top Via, and the INVITE's Route headers.
+fn cancel_for(invite: &Request) -> Result<Request, Error> {
+    let h = &invite.headers;
+    let cseq = h.cseq().map_err(Error::Parse)?;
+    let mut headers = Headers::with_capacity(8);
+    let via = h
+        .get(HeaderName::Via)
+        .ok_or(Error::InvalidState("the INVITE has no Via"))?;
+    headers.push_known(HeaderName::Via, via);
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(v) = h.get(name) {
+            headers.push_known(name, v);
+        }
+    }
+    for r in h.values(HeaderName::Route) {
+        headers.push_known(HeaderName::Route, r);
+    }
+    headers.push_known(HeaderName::CSeq, format!("{} CANCEL", cseq.seq));
+    headers.push_static(HeaderName::MaxForwards, "70");
+    headers.push_static(HeaderName::ContentLength, "0");
+    Ok(Request {
+        method: Method::Cancel,
+        uri: invite.uri.clone(),
+        headers,
+        body: bytes::Bytes::new(),
+    })
+}

@@ -1,0 +1,612 @@
+//! INVITE sessions (RFC 3261 §13-§15) between two [`UaCore`]s in simulated time: the basic
+//! call, lost ACKs and 2xx retransmission, the ACK timeout, CANCEL (also before any
+//! provisional response and racing the 2xx), rejection, the no-answer timer, Timer B, and a
+//! whole call under loss.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use sipline_proto::{
+    Body, Cause, EndpointConfig, InviteParams, LocalTransport, ReplyParams, SessionId,
+    SessionState, StatusCode, TransportKind, UaConfig, UaCore, UaEvent, Uri,
+};
+use sipline_sim::{Link, Net, Packet};
+
+const A: usize = 0;
+const B: usize = 1;
+
+const OFFER: &str = "v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const ANSWER: &str = "v=0\r\no=b 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Two user agents, alice at 10.0.0.1 and bob at 10.0.0.2, 10 ms apart.
+fn pair(seed: u64, transport: TransportKind) -> Net<UaCore> {
+    let mut net = Net::new(seed);
+    for (i, user) in ["alice", "bob"].into_iter().enumerate() {
+        let host = format!("10.0.0.{}:5060", i + 1);
+        let param = if transport == TransportKind::Udp {
+            String::new()
+        } else {
+            format!(";transport={}", transport.uri_param())
+        };
+        let mut cfg = UaConfig::new(
+            format!("<sip:{user}@example.com>"),
+            LocalTransport {
+                kind: transport,
+                sent_by: host.clone(),
+                contact: format!("<sip:{user}@{host}{param}>"),
+            },
+        );
+        cfg.endpoint = EndpointConfig {
+            seed: seed * 2 + i as u64,
+            ..EndpointConfig::default()
+        };
+        cfg.no_answer_timeout = Some(Duration::from_secs(60));
+        let n = net.add_node(UaCore::new(cfg));
+        assert_eq!(net.addr(n).to_string(), host);
+    }
+    net.set_default_link(Link {
+        latency: ms(10),
+        ..Link::default()
+    });
+    net
+}
+
+fn call(net: &mut Net<UaCore>, transport: TransportKind) -> SessionId {
+    let flow = net.flow(A, B, transport);
+    let now = net.now();
+    net.node_mut(A)
+        .invite(
+            now,
+            InviteParams {
+                target: Uri::parse("sip:bob@10.0.0.2").unwrap(),
+                flow,
+                offer: Some(Body::sdp(OFFER)),
+                headers: vec![("X-Test".into(), "1".into())],
+            },
+        )
+        .unwrap()
+}
+
+/// What each side saw, with the virtual instant.
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<(Duration, usize, String)>,
+    /// bob's session, from the Incoming event.
+    incoming: Option<SessionId>,
+}
+
+impl Log {
+    fn push(&mut self, t: Duration, node: usize, e: &UaEvent) {
+        let name = match e {
+            UaEvent::Incoming { session, .. } => {
+                self.incoming = Some(*session);
+                "incoming".to_owned()
+            }
+            UaEvent::Progress { response, .. } => format!("progress {}", response.status.as_u16()),
+            UaEvent::Accepted { .. } => "accepted".to_owned(),
+            UaEvent::Confirmed { .. } => "confirmed".to_owned(),
+            UaEvent::Failed { cause, .. } => format!("failed {cause}"),
+            UaEvent::Canceled { .. } => "canceled".to_owned(),
+            UaEvent::Bye { .. } => "bye".to_owned(),
+            UaEvent::Terminated { cause, .. } => format!("terminated {cause}"),
+            other => format!("{other:?}"),
+        };
+        self.events.push((t, node, name));
+    }
+
+    fn of(&self, node: usize) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|(_, n, _)| *n == node)
+            .map(|(_, _, e)| e.as_str())
+            .collect()
+    }
+
+    fn at(&self, node: usize, name: &str) -> Duration {
+        self.events
+            .iter()
+            .find(|(_, n, e)| *n == node && e == name)
+            .map(|(t, _, _)| *t)
+            .unwrap_or_else(|| panic!("node {node} never saw {name}: {:?}", self.events))
+    }
+}
+
+fn count(net: &Net<UaCore>, from: usize, first_line: &str) -> usize {
+    net.packets
+        .iter()
+        .filter(|p: &&Packet| p.from == from && p.first_line().starts_with(first_line))
+        .count()
+}
+
+/// bob rings at once and answers after `answer_after`.
+fn ring_then_answer(net: &mut Net<UaCore>, log: &mut Log, answer_after: Duration) {
+    let mut pending: Option<(SessionId, Duration)> = None;
+    loop {
+        net.run_until(net.elapsed() + ms(50), |net, node, e| {
+            log.push(net.elapsed(), node, &e);
+            if let UaEvent::Incoming { session, request } = &e {
+                assert_eq!(request.body.as_ref(), OFFER.as_bytes());
+                assert_eq!(request.headers.get_other("X-Test"), Some("1"));
+                let now = net.now();
+                net.node_mut(B)
+                    .progress(now, *session, ReplyParams::status(StatusCode::RINGING))
+                    .unwrap();
+                pending = Some((*session, net.elapsed() + answer_after));
+            }
+        })
+        .unwrap();
+        if let Some((sid, at)) = pending
+            && net.elapsed() >= at
+        {
+            let now = net.now();
+            net.node_mut(B)
+                .accept(
+                    now,
+                    sid,
+                    ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+                )
+                .unwrap();
+            pending = None;
+        }
+        let done = log.of(B).contains(&"confirmed")
+            || log.events.iter().any(|e| e.2.starts_with("terminated"));
+        if done && pending.is_none() {
+            break;
+        }
+        assert!(
+            net.elapsed() < Duration::from_secs(120),
+            "call never settled: {log:?}"
+        );
+    }
+}
+
+#[test]
+fn basic_call_then_bye_from_caller() {
+    for transport in [TransportKind::Udp, TransportKind::Tcp] {
+        let mut net = pair(1, transport);
+        let mut log = Log::default();
+        let a = call(&mut net, transport);
+        ring_then_answer(&mut net, &mut log, ms(200));
+        assert_eq!(
+            log.of(A),
+            ["progress 100", "progress 180", "accepted", "confirmed"]
+        );
+        assert_eq!(log.of(B), ["incoming", "accepted", "confirmed"]);
+        // INVITE 10 ms, 180 back at 20 ms; bob answers 200 ms after the INVITE arrived
+        // (checked at 50 ms steps), the ACK lands 10 ms after the 200.
+        assert_eq!(log.at(A, "progress 180"), ms(20));
+        let accepted = log.at(A, "accepted");
+        assert_eq!(log.at(B, "confirmed"), accepted + ms(10));
+        assert_eq!(net.node(A).state(a), Some(SessionState::Confirmed));
+        let dialog = net.node(A).dialog(a).unwrap();
+        assert_eq!(
+            dialog.remote_target().as_str(),
+            format!(
+                "sip:bob@10.0.0.2:5060{}",
+                if transport == TransportKind::Udp {
+                    String::new()
+                } else {
+                    format!(";transport={}", transport.uri_param())
+                }
+            )
+        );
+
+        let now = net.now();
+        net.node_mut(A).bye(now, a, &[]).unwrap();
+        net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+            .unwrap();
+        assert_eq!(log.of(A).last(), Some(&"terminated Terminated"));
+        assert_eq!(&log.of(B)[3..], ["bye", "terminated Terminated"]);
+        assert_eq!(count(&net, A, "BYE "), 1);
+        assert_eq!(
+            count(&net, B, "SIP/2.0 200 OK"),
+            2,
+            "the 2xx to the INVITE and to the BYE"
+        );
+        // Both sides forget the session 64*T1 after it ended.
+        assert_eq!(net.node(A).sessions(), 0);
+        assert_eq!(net.node(B).sessions(), 0);
+    }
+}
+
+#[test]
+fn bye_from_callee_and_commands_in_the_wrong_state() {
+    let mut net = pair(2, TransportKind::Udp);
+    let mut log = Log::default();
+    let a = call(&mut net, TransportKind::Udp);
+    // Before any answer: no BYE, no accept on the caller's side.
+    let now = net.now();
+    assert!(net.node_mut(A).bye(now, a, &[]).is_err());
+    assert!(
+        net.node_mut(A)
+            .accept(now, a, ReplyParams::status(StatusCode::OK))
+            .is_err()
+    );
+    ring_then_answer(&mut net, &mut log, ms(0));
+    let b = log.incoming.unwrap();
+    let now = net.now();
+    // Already answered: a second accept or a reject is an InvalidState error.
+    assert!(
+        net.node_mut(B)
+            .accept(now, b, ReplyParams::status(StatusCode::OK))
+            .is_err()
+    );
+    assert!(
+        net.node_mut(B)
+            .reject(now, b, ReplyParams::status(StatusCode::BUSY_HERE))
+            .is_err()
+    );
+    assert!(net.node_mut(A).cancel(now, a).is_err());
+    net.node_mut(B)
+        .bye(
+            now,
+            b,
+            &[("Reason".into(), "SIP;cause=200;text=\"done\"".into())],
+        )
+        .unwrap();
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(&log.of(A)[4..], ["bye", "terminated Terminated"]);
+    let bye = net
+        .packets
+        .iter()
+        .find(|p| p.from == B && p.first_line().starts_with("BYE "))
+        .unwrap();
+    let text = String::from_utf8_lossy(&bye.payload);
+    assert!(
+        text.contains("Reason: SIP;cause=200;text=\"done\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("CSeq: 1 BYE"),
+        "the UAS's first request uses CSeq 1: {text}"
+    );
+}
+
+#[test]
+fn lost_ack_is_recovered_by_2xx_retransmission() {
+    let mut net = pair(3, TransportKind::Udp);
+    let mut log = Log::default();
+    // The first ACK is lost.
+    let mut dropped = false;
+    net.drop_if(move |p| {
+        if !dropped && p.first_line().starts_with("ACK ") {
+            dropped = true;
+            return true;
+        }
+        false
+    });
+    call(&mut net, TransportKind::Udp);
+    ring_then_answer(&mut net, &mut log, ms(0));
+    // bob retransmits the 200 at T1 (500 ms) after sending it; alice ACKs it again.
+    let accepted_b = log.at(B, "accepted");
+    assert_eq!(log.at(B, "confirmed"), accepted_b + ms(500) + ms(20));
+    assert_eq!(count(&net, A, "ACK "), 2);
+    assert_eq!(count(&net, B, "SIP/2.0 200 OK"), 2);
+}
+
+#[test]
+fn no_ack_ends_the_session_with_bye_after_64_t1() {
+    let mut net = pair(4, TransportKind::Udp);
+    let mut log = Log::default();
+    net.drop_if(|p| p.first_line().starts_with("ACK "));
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            net.node_mut(B)
+                .accept(
+                    now,
+                    *session,
+                    ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+                )
+                .unwrap();
+        }
+    })
+    .unwrap();
+    let accepted = log.at(B, "accepted");
+    assert_eq!(
+        log.at(B, "terminated No ACK"),
+        accepted + Duration::from_secs(32)
+    );
+    // Retransmissions at 0.5, 1.5, 3.5, 7.5, 11.5, ... (T1 doubling, capped at T2 = 4 s).
+    let sent: Vec<Duration> = net
+        .packets
+        .iter()
+        .filter(|p| p.from == B && p.first_line().starts_with("SIP/2.0 200"))
+        .map(|p| p.sent - accepted)
+        .collect();
+    assert_eq!(
+        &sent[..6],
+        [ms(0), ms(500), ms(1500), ms(3500), ms(7500), ms(11500)]
+    );
+    assert!(sent.iter().all(|t| *t <= Duration::from_secs(32)));
+    assert_eq!(count(&net, B, "BYE "), 1);
+    // alice answered the BYE and ended too.
+    assert_eq!(log.of(A).last(), Some(&"terminated Terminated"));
+}
+
+#[test]
+fn cancel_after_ringing() {
+    let mut net = pair(5, TransportKind::Udp);
+    let mut log = Log::default();
+    let a = call(&mut net, TransportKind::Udp);
+    net.run_until(ms(100), |net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            net.node_mut(B)
+                .progress(now, *session, ReplyParams::status(StatusCode::RINGING))
+                .unwrap();
+        }
+    })
+    .unwrap();
+    let now = net.now();
+    net.node_mut(A).cancel(now, a).unwrap();
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(&log.of(B)[1..], ["canceled", "terminated Canceled"]);
+    assert_eq!(&log.of(A)[2..], ["failed Canceled", "terminated Canceled"]);
+    assert_eq!(count(&net, B, "SIP/2.0 487"), 1);
+    assert_eq!(
+        count(&net, A, "ACK "),
+        1,
+        "the 487 is ACKed by the transaction"
+    );
+}
+
+#[test]
+fn cancel_before_any_response_waits_for_the_100() {
+    let mut net = pair(6, TransportKind::Udp);
+    let mut log = Log::default();
+    let a = call(&mut net, TransportKind::Udp);
+    let now = net.now();
+    net.node_mut(A).cancel(now, a).unwrap();
+    // Nothing went yet: the CANCEL leaves when the 100 Trying arrives (§9.1), at 20 ms.
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    let cancel = net
+        .packets
+        .iter()
+        .find(|p| p.first_line().starts_with("CANCEL "))
+        .unwrap();
+    assert_eq!(cancel.sent, ms(20));
+    assert!(log.of(A).contains(&"failed Canceled"));
+    assert!(log.of(B).contains(&"canceled"));
+}
+
+#[test]
+fn cancel_crossing_the_200_is_acked_then_byed() {
+    let mut net = pair(7, TransportKind::Udp);
+    let mut log = Log::default();
+    let a = call(&mut net, TransportKind::Udp);
+    // bob rings at 10 ms; the 180 reaches alice at 20 ms and she cancels at once.
+    net.run_until(ms(20), |net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            net.node_mut(B)
+                .progress(now, *session, ReplyParams::status(StatusCode::RINGING))
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(log.of(A), ["progress 100", "progress 180"]);
+    let now = net.now();
+    net.node_mut(A).cancel(now, a).unwrap();
+    // bob answers at 25 ms, before the CANCEL reaches him at 30 ms.
+    net.run_until(ms(25), |net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    let b = log.incoming.unwrap();
+    let now = net.now();
+    net.node_mut(B)
+        .accept(
+            now,
+            b,
+            ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+        )
+        .unwrap();
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    // The CANCEL found the INVITE answered: 200 to it, no 487 (§9.2).
+    assert_eq!(count(&net, B, "SIP/2.0 487"), 0);
+    // alice ACKs the 200 that crossed her CANCEL, then ends the call with a BYE (§9.1).
+    assert_eq!(net.sent_by(A, "ACK "), [ms(35)]);
+    assert_eq!(net.sent_by(A, "BYE "), [ms(35)]);
+    assert_eq!(log.of(A).last(), Some(&"terminated Canceled"));
+    assert_eq!(
+        &log.of(B)[1..],
+        ["accepted", "confirmed", "bye", "terminated Terminated"]
+    );
+}
+
+#[test]
+fn reject_busy() {
+    let mut net = pair(8, TransportKind::Udp);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            net.node_mut(B)
+                .reject(now, *session, ReplyParams::status(StatusCode::BUSY_HERE))
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(&log.of(A)[1..], ["failed Busy", "terminated Busy"]);
+    assert_eq!(log.of(B), ["incoming", "terminated Rejected"]);
+}
+
+#[test]
+fn unanswered_invite_gets_480_after_the_no_answer_timeout() {
+    let mut net = pair(9, TransportKind::Udp);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(
+        log.at(B, "terminated No Answer"),
+        Duration::from_secs(60) + ms(10)
+    );
+    assert_eq!(
+        log.at(A, "failed Unavailable"),
+        Duration::from_secs(60) + ms(20)
+    );
+}
+
+#[test]
+fn no_response_at_all_fails_with_timer_b() {
+    let mut net = pair(10, TransportKind::Udp);
+    let mut log = Log::default();
+    net.drop_if(|p| p.from == A);
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(log.at(A, "failed Request Timeout"), Duration::from_secs(32));
+}
+
+#[test]
+fn requests_outside_any_session() {
+    let mut net = pair(11, TransportKind::Udp);
+    let now = net.now();
+    let flow = net.flow(A, B, TransportKind::Udp);
+    // An OPTIONS is answered by the core; a BYE for no dialog gets 481.
+    let tx_opt = net
+        .node_mut(A)
+        .send_request(
+            now,
+            sipline_proto::Method::Options,
+            Uri::parse("sip:bob@10.0.0.2").unwrap(),
+            flow,
+            &[],
+            None,
+        )
+        .unwrap();
+    let tx_bye = net
+        .node_mut(A)
+        .send_request(
+            now,
+            sipline_proto::Method::Bye,
+            Uri::parse("sip:bob@10.0.0.2").unwrap(),
+            flow,
+            &[],
+            None,
+        )
+        .unwrap();
+    let mut got = Vec::new();
+    net.run(|_net, _node, e| {
+        if let UaEvent::Response { tx, response } = e {
+            got.push((tx, response.map(|r| r.status.as_u16())));
+        }
+    })
+    .unwrap();
+    assert!(got.contains(&(tx_opt, Ok(200))), "{got:?}");
+    assert!(got.contains(&(tx_bye, Ok(481))), "{got:?}");
+    let ok = net
+        .packets
+        .iter()
+        .find(|p| p.from == B && p.first_line().starts_with("SIP/2.0 200"))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ok.payload).contains("Allow: INVITE, ACK, CANCEL, BYE"));
+}
+
+#[test]
+fn calls_complete_under_loss() {
+    // 200 seeds at 10% and 30% loss on both directions: the share of calls confirmed on both
+    // sides (the rest fail cleanly on Timer B or the ACK wait).
+    for (loss, min_rate) in [(0.1, 0.99), (0.3, 0.90)] {
+        let mut confirmed = 0;
+        let runs = 200;
+        for seed in 0..runs {
+            let mut net = pair(1000 + seed, TransportKind::Udp);
+            net.set_default_link(Link {
+                latency: ms(10),
+                loss,
+                ..Link::default()
+            });
+            let mut log = Log::default();
+            let a = call(&mut net, TransportKind::Udp);
+            net.run(|net, node, e| {
+                log.push(net.elapsed(), node, &e);
+                if let UaEvent::Incoming { session, .. } = &e {
+                    let now = net.now();
+                    net.node_mut(B)
+                        .accept(
+                            now,
+                            *session,
+                            ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+                        )
+                        .unwrap();
+                }
+            })
+            .unwrap();
+            let a_ok = log.of(A).contains(&"confirmed");
+            let b_ok = log.of(B).contains(&"confirmed");
+            if a_ok && b_ok {
+                confirmed += 1;
+            }
+            let _ = a;
+        }
+        let rate = confirmed as f64 / runs as f64;
+        eprintln!("loss {loss}: {confirmed}/{runs} calls confirmed on both sides");
+        assert!(
+            rate >= min_rate,
+            "loss {loss}: {confirmed}/{runs} calls confirmed"
+        );
+    }
+}
+
+impl Log {
+    #[allow(dead_code)]
+    fn dump(&self) -> String {
+        format!("{:?}", self.events)
+    }
+}
+
+#[test]
+fn failed_cause_texts() {
+    assert_eq!(Cause::Canceled.to_string(), "Canceled");
+}
+
+#[test]
+fn replies_with_a_status_of_the_wrong_class_are_refused() {
+    let mut net = pair(12, TransportKind::Udp);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    let mut errors = Vec::new();
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            let b = net.node_mut(B);
+            for r in [
+                b.progress(now, *session, ReplyParams::status(StatusCode::OK)),
+                b.progress(now, *session, ReplyParams::status(StatusCode::TRYING)),
+                b.accept(now, *session, ReplyParams::status(StatusCode::BUSY_HERE)),
+                b.reject(now, *session, ReplyParams::status(StatusCode::RINGING)),
+            ] {
+                errors.push(r.unwrap_err().to_string());
+            }
+            b.reject(now, *session, ReplyParams::status(StatusCode::DECLINE))
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        errors,
+        [
+            "invalid argument: progress needs a status in 101..=199, not 200",
+            "invalid argument: progress needs a status in 101..=199, not 100",
+            "invalid argument: accept needs a status in 200..=299, not 486",
+            "invalid argument: reject needs a status in 300..=699, not 180",
+        ]
+    );
+    assert_eq!(&log.of(A)[1..], ["failed Rejected", "terminated Rejected"]);
+}
