@@ -57,8 +57,8 @@ pub use message::{
 };
 pub use parse::{Framed, Limits, StreamFramer, parse_message};
 pub use session::{
-    Body, Cause, InviteParams, LocalTransport, ReplyParams, SessionId, SessionRole, SessionState,
-    UaConfig, UaCore, UaEvent, UaOutput,
+    Body, Cause, InviteParams, LocalTransport, Rel100, ReplyParams, SessionId, SessionRole,
+    SessionState, UaConfig, UaCore, UaEvent, UaOutput,
 };
 pub use timer::{Timer, TimerConfig};
 pub use transaction::{ClientTxId, ServerTxId, TxId};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sipline_proto::{
-    Body, Cause, EndpointConfig, InviteParams, LocalTransport, ReplyParams, SessionId,
+    Body, Cause, EndpointConfig, InviteParams, LocalTransport, Rel100, ReplyParams, SessionId,
     SessionState, StatusCode, TransportKind, UaConfig, UaCore, UaEvent, Uri,
 };
 use sipline_sim::{Link, Net, Packet};
@@ -24,6 +24,11 @@ fn ms(n: u64) -> Duration {
 
 /// Two user agents, alice at 10.0.0.1 and bob at 10.0.0.2, 10 ms apart.
 fn pair(seed: u64, transport: TransportKind) -> Net<UaCore> {
+    pair_rel100(seed, transport, [Rel100::None, Rel100::None])
+}
+
+/// [`pair`] with each side's 100rel policy.
+fn pair_rel100(seed: u64, transport: TransportKind, rel100: [Rel100; 2]) -> Net<UaCore> {
     let mut net = Net::new(seed);
     for (i, user) in ["alice", "bob"].into_iter().enumerate() {
         let host = format!("10.0.0.{}:5060", i + 1);
@@ -45,6 +50,7 @@ fn pair(seed: u64, transport: TransportKind) -> Net<UaCore> {
             ..EndpointConfig::default()
         };
         cfg.no_answer_timeout = Some(Duration::from_secs(60));
+        cfg.rel100 = rel100[i];
         let n = net.add_node(UaCore::new(cfg));
         assert_eq!(net.addr(n).to_string(), host);
     }
@@ -609,4 +615,206 @@ fn replies_with_a_status_of_the_wrong_class_are_refused() {
         ]
     );
     assert_eq!(&log.of(A)[1..], ["failed Rejected", "terminated Rejected"]);
+}
+
+const EARLY: &str = "v=0\r\no=b 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+
+/// bob sends a reliable 183 with SDP and accepts at once; returns the log.
+fn early_media_call(net: &mut Net<UaCore>) -> Log {
+    let mut log = Log::default();
+    call(net, TransportKind::Udp);
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            let b = net.node_mut(B);
+            b.progress(
+                now,
+                *session,
+                ReplyParams::status(StatusCode::SESSION_PROGRESS)
+                    .with_body(Body::sdp(EARLY))
+                    .reliable(),
+            )
+            .unwrap();
+            // Held until the PRACK: the 183 carried SDP (RFC 3262 §3).
+            b.accept(
+                now,
+                *session,
+                ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+            )
+            .unwrap();
+        }
+        if let UaEvent::Confirmed { session, .. } = &e
+            && node == A
+        {
+            let now = net.now();
+            net.node_mut(A).bye(now, *session, &[]).unwrap();
+        }
+    })
+    .unwrap();
+    log
+}
+
+#[test]
+fn reliable_183_is_pracked_before_the_200() {
+    let mut net = pair_rel100(
+        13,
+        TransportKind::Udp,
+        [Rel100::Supported, Rel100::Supported],
+    );
+    let log = early_media_call(&mut net);
+    assert_eq!(
+        log.of(A),
+        [
+            "progress 100",
+            "progress 183",
+            "accepted",
+            "confirmed",
+            "terminated Terminated"
+        ]
+    );
+    let invite = net.packets.iter().find(|p| p.from == A).unwrap();
+    assert!(String::from_utf8_lossy(&invite.payload).contains("Supported: 100rel, replaces"));
+    let p183 = net
+        .packets
+        .iter()
+        .find(|p| p.first_line().starts_with("SIP/2.0 183"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&p183.payload);
+    assert!(
+        text.contains("Require: 100rel") && text.contains("RSeq: "),
+        "{text}"
+    );
+    let rseq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RSeq: "))
+        .unwrap()
+        .to_owned();
+    // The 183 leaves at 10 ms, the PRACK at 20 ms, its 200 and the held 200 for the
+    // INVITE at 30 ms.
+    assert_eq!(net.sent_by(A, "PRACK "), [ms(20)]);
+    let prack = net
+        .packets
+        .iter()
+        .find(|p| p.first_line().starts_with("PRACK "))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&prack.payload).contains(&format!("RAck: {rseq} 1 INVITE")));
+    let oks: Vec<Duration> = net.sent_by(B, "SIP/2.0 200");
+    assert_eq!(
+        &oks[..2],
+        [ms(30), ms(30)],
+        "200 to the PRACK, then to the INVITE"
+    );
+}
+
+#[test]
+fn lost_reliable_183_is_retransmitted_and_pracked_once() {
+    let mut net = pair_rel100(
+        14,
+        TransportKind::Udp,
+        [Rel100::Supported, Rel100::Supported],
+    );
+    let mut dropped = false;
+    net.drop_if(move |p| {
+        if !dropped && p.first_line().starts_with("SIP/2.0 183") {
+            dropped = true;
+            return true;
+        }
+        false
+    });
+    let log = early_media_call(&mut net);
+    assert!(log.of(A).contains(&"confirmed"));
+    // Sent at 10 ms (lost) and again at T1 = 510 ms; one PRACK.
+    assert_eq!(&net.sent_by(B, "SIP/2.0 183")[..2], [ms(10), ms(510)]);
+    assert_eq!(net.sent_by(A, "PRACK "), [ms(520)]);
+}
+
+#[test]
+fn no_prack_rejects_the_invite_after_64_t1() {
+    let mut net = pair_rel100(
+        15,
+        TransportKind::Udp,
+        [Rel100::Supported, Rel100::Supported],
+    );
+    net.drop_if(|p| p.first_line().starts_with("PRACK "));
+    let log = early_media_call(&mut net);
+    assert_eq!(
+        log.at(B, "terminated No PRACK"),
+        ms(10) + Duration::from_secs(32)
+    );
+    assert!(
+        log.of(A).contains(&"failed SIP Failure Code"),
+        "{:?}",
+        log.of(A)
+    );
+    // 183 retransmissions at T1 doubling, no T2 cap: 10, 510, 1510, 3510, 7510, 15510 ms.
+    assert_eq!(
+        &net.sent_by(B, "SIP/2.0 183")[..6],
+        [ms(10), ms(510), ms(1510), ms(3510), ms(7510), ms(15510)]
+    );
+    assert_eq!(count(&net, B, "SIP/2.0 200"), 0, "the held 200 never went");
+}
+
+#[test]
+fn rel100_policies_mismatch_give_420_and_421() {
+    // alice requires 100rel, bob does not do it: 420 with Unsupported.
+    let mut net = pair_rel100(16, TransportKind::Udp, [Rel100::Required, Rel100::None]);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(
+        &log.of(A)[1..],
+        ["failed SIP Failure Code", "terminated SIP Failure Code"]
+    );
+    let r = net
+        .packets
+        .iter()
+        .find(|p| p.from == B && p.first_line().contains("420"))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.payload).contains("Unsupported: 100rel"));
+    assert!(log.of(B).is_empty());
+
+    // bob requires it, alice does not offer it: 421 with Require.
+    let mut net = pair_rel100(17, TransportKind::Udp, [Rel100::None, Rel100::Required]);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    let r = net
+        .packets
+        .iter()
+        .find(|p| p.from == B && p.first_line().contains("421"))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.payload).contains("Require: 100rel"));
+
+    // Both require it: every provisional response is reliable, the call completes.
+    let mut net = pair_rel100(18, TransportKind::Udp, [Rel100::Required, Rel100::Required]);
+    let mut log = Log::default();
+    call(&mut net, TransportKind::Udp);
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        if let UaEvent::Incoming { session, .. } = &e {
+            let now = net.now();
+            net.node_mut(B)
+                .progress(now, *session, ReplyParams::status(StatusCode::RINGING))
+                .unwrap();
+            // A second reliable 1xx must wait for the first one's PRACK.
+            assert!(
+                net.node_mut(B)
+                    .progress(now, *session, ReplyParams::status(StatusCode::RINGING))
+                    .is_err()
+            );
+            net.node_mut(B)
+                .accept(
+                    now,
+                    *session,
+                    ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+                )
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert!(log.of(A).contains(&"confirmed"));
+    assert_eq!(count(&net, A, "PRACK "), 1);
 }

@@ -31,6 +31,21 @@ pub struct LocalTransport {
     pub contact: String,
 }
 
+/// Reliable provisional responses (RFC 3262), SIP.js's `rel100` UA option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rel100 {
+    /// Neither offered nor accepted: an INVITE that requires `100rel` gets 420 (SIP.js's
+    /// default).
+    #[default]
+    None,
+    /// Offered (`Supported: 100rel`) and accepted; a UAS sends a provisional response
+    /// reliably when [`ReplyParams::rel100`] asks and the INVITE supports it.
+    Supported,
+    /// Required (`Require: 100rel`): a UAS sends every provisional response reliably and
+    /// answers an INVITE that does not support it with 421.
+    Required,
+}
+
 /// Configuration of a [`UaCore`].
 #[derive(Debug, Clone)]
 pub struct UaConfig {
@@ -47,6 +62,8 @@ pub struct UaConfig {
     /// Send every request outside a dialog and every in-dialog request whose next hop is not
     /// an IP address here (an outbound proxy, RFC 3261 §8.1.2).
     pub outbound_proxy: Option<Flow>,
+    /// Reliable provisional responses (RFC 3262).
+    pub rel100: Rel100,
     /// The transaction layer's configuration (timers T1/T2/T4, limits, seed).
     pub endpoint: EndpointConfig,
 }
@@ -60,6 +77,7 @@ impl UaConfig {
             user_agent: Some(concat!("sipline/", env!("CARGO_PKG_VERSION")).to_owned()),
             no_answer_timeout: Some(Duration::from_secs(60)),
             outbound_proxy: None,
+            rel100: Rel100::default(),
             endpoint: EndpointConfig::default(),
         }
     }
@@ -90,6 +108,10 @@ pub struct ReplyParams {
     pub headers: Vec<(String, String)>,
     /// A body (the SDP answer, early media SDP, ...).
     pub body: Option<Body>,
+    /// For a provisional response: send it reliably (RFC 3262) if the INVITE supports it and
+    /// [`UaConfig::rel100`] is not [`Rel100::None`]. With [`Rel100::Required`] every
+    /// provisional response is reliable anyway.
+    pub rel100: bool,
 }
 
 impl ReplyParams {
@@ -100,7 +122,14 @@ impl ReplyParams {
             reason: None,
             headers: Vec::new(),
             body: None,
+            rel100: false,
         }
+    }
+
+    /// Sent reliably (RFC 3262), see [`ReplyParams::rel100`].
+    pub fn reliable(mut self) -> Self {
+        self.rel100 = true;
+        self
     }
 
     /// With a body.
@@ -229,6 +258,7 @@ enum Purpose {
     Invite,
     Cancel,
     Bye,
+    Prack,
 }
 
 /// The session timers of the TU (RFC 3261 §13.3.1.4, SIP.js `noAnswerTimeout`).
@@ -242,6 +272,23 @@ enum SessionTimer {
     NoAnswer,
     /// Forget a terminated session once late retransmissions can no longer come.
     Linger,
+    /// Retransmit our reliable provisional response (T1, doubling; RFC 3262 §3).
+    Retransmit1xx,
+    /// 64*T1 without PRACK: reject the INVITE with a 5xx (RFC 3262 §3).
+    PrackWait,
+}
+
+/// Number of [`SessionTimer`] kinds.
+const TIMERS: usize = 6;
+
+/// UAS: a reliable provisional response waiting for its PRACK (RFC 3262 §3).
+#[derive(Debug, Clone)]
+struct Unacked {
+    rseq: u32,
+    flow: Flow,
+    message: Message,
+    interval: Duration,
+    has_body: bool,
 }
 
 /// One INVITE session.
@@ -275,8 +322,15 @@ struct Session {
     ok: Option<(Flow, Message)>,
     /// UAS: the current 2xx retransmission interval.
     interval: Duration,
+    /// UAS: the next RSeq (RFC 3262 §3), the reliable 1xx waiting for its PRACK, and an
+    /// accept() held until that PRACK comes (the 1xx carried SDP).
+    next_rseq: u32,
+    unacked: Option<Unacked>,
+    deferred_accept: Option<ReplyParams>,
+    /// UAC: the last RSeq acknowledged per early dialog (RFC 3262 §4).
+    racked: Vec<(DialogId, u32)>,
     /// The armed deadline of each timer (a fired heap entry counts only if it matches).
-    timers: [Option<Instant>; 4],
+    timers: [Option<Instant>; TIMERS],
 }
 
 impl Session {
@@ -484,7 +538,109 @@ impl UaCore {
             SessionTimer::Linger => {
                 self.forget(sid);
             }
+            SessionTimer::Retransmit1xx => {
+                let Some(s) = self.sessions.get_mut(&sid) else {
+                    return;
+                };
+                if let Some(u) = &mut s.unacked {
+                    // RFC 3262 §3: T1, doubling each time (no T2 cap).
+                    u.interval *= 2;
+                    let (flow, msg, next) = (u.flow, u.message.clone(), now + u.interval);
+                    self.ep.send_stateless(flow, &msg);
+                    self.arm(sid, SessionTimer::Retransmit1xx, next);
+                }
+            }
+            SessionTimer::PrackWait => {
+                let waiting = self.sessions.get(&sid).is_some_and(|s| s.unacked.is_some());
+                if waiting {
+                    let mut r = ReplyParams::status(StatusCode::SERVER_INTERNAL_ERROR);
+                    r.reason = Some("No PRACK".to_owned());
+                    let _ = self.reply(now, sid, r);
+                    self.emit(UaEvent::Failed {
+                        session: sid,
+                        cause: Cause::NoPrack,
+                        response: None,
+                    });
+                    self.terminate(now, sid, Cause::NoPrack);
+                }
+            }
         }
+    }
+
+    /// A PRACK in the early dialog (RFC 3262 §3): 200 if its RAck names our unacknowledged
+    /// reliable 1xx, else 481; then a held accept() goes out.
+    fn on_prack(&mut self, now: Instant, tx: ServerTxId, sid: SessionId, request: Request) {
+        let rack = request.headers.rack().ok().flatten();
+        let matched = self.sessions.get(&sid).and_then(|s| {
+            let u = s.unacked.as_ref()?;
+            let cseq = s.invite.headers.cseq().ok()?;
+            rack.filter(|r| r.rseq == u.rseq && r.cseq == cseq.seq && r.method == Method::Invite)
+                .map(|_| ())
+        });
+        if matched.is_none() {
+            let r = Response::from_request(
+                &request,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                None,
+            );
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        }
+        let ok = Response::from_request(&request, StatusCode::OK, None);
+        let _ = self.ep.respond(now, tx, ok);
+        let deferred = self.sessions.get_mut(&sid).and_then(|s| {
+            s.unacked = None;
+            *s.timer(SessionTimer::Retransmit1xx) = None;
+            *s.timer(SessionTimer::PrackWait) = None;
+            s.deferred_accept.take()
+        });
+        if let Some(params) = deferred
+            && let Err(e) = self.accept(now, sid, params)
+        {
+            self.fail_internal(now, sid, &e);
+        }
+    }
+
+    /// UAC: a reliable provisional response (RFC 3262 §4): PRACK it once, in RSeq order.
+    /// Returns false for a retransmission or an out-of-order one, which is discarded.
+    fn prack(&mut self, now: Instant, sid: SessionId, id: &DialogId, response: &Response) -> bool {
+        let Ok(Some(rseq)) = response.headers.rseq() else {
+            return true;
+        };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return false;
+        };
+        let last = s.racked.iter().find(|(d, _)| d == id).map(|(_, n)| *n);
+        match last {
+            Some(l) if rseq <= l || rseq > l.saturating_add(1) => return false,
+            Some(_) => {
+                for (d, n) in &mut s.racked {
+                    if d == id {
+                        *n = rseq;
+                    }
+                }
+            }
+            None => s.racked.push((id.clone(), rseq)),
+        }
+        let Ok(cseq) = s.invite.headers.cseq() else {
+            return true;
+        };
+        let fallback = s.flow;
+        let Some(dialog) = self.dialogs.get_mut(id) else {
+            return true;
+        };
+        let next_hop = dialog.next_hop().clone();
+        let built = dialog
+            .request(Method::Prack)
+            .map(|b| b.header("RAck", &format!("{rseq} {} INVITE", cseq.seq)));
+        let flow = self.resolve(&next_hop, fallback);
+        if let Ok(b) = built
+            && let Ok(prack) = Self::build(b, "PRACK")
+            && let Ok(tx) = self.send_in_tx(now, prack, flow)
+        {
+            self.by_client_tx.insert(tx, (sid, Purpose::Prack));
+        }
+        true
     }
 
     /// Ends a session: state Terminated, the Terminated event, timers disarmed, and the
@@ -498,7 +654,7 @@ impl UaCore {
             return;
         }
         s.state = SessionState::Terminated;
-        s.timers = [None; 4];
+        s.timers = [None; TIMERS];
         self.emit(UaEvent::Terminated {
             session: sid,
             cause,
@@ -622,8 +778,14 @@ impl UaCore {
             .call_id(&call_id)
             .cseq(1)
             .contact(&contact)
-            .header("Allow", ALLOW)
-            .header("Supported", "replaces");
+            .header("Allow", ALLOW);
+        b = match self.cfg.rel100 {
+            Rel100::None => b.header("Supported", "replaces"),
+            Rel100::Supported => b.header("Supported", "100rel, replaces"),
+            Rel100::Required => b
+                .header("Supported", "replaces")
+                .header("Require", "100rel"),
+        };
         for (n, v) in &params.headers {
             b = b.header(n, v);
         }
@@ -656,7 +818,11 @@ impl UaCore {
                 forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
-                timers: [None; 4],
+                next_rseq: 1,
+                unacked: None,
+                deferred_accept: None,
+                racked: Vec::new(),
+                timers: [None; TIMERS],
             },
         );
         self.pump(now);
@@ -781,6 +947,9 @@ impl UaCore {
         if status.is_provisional() {
             if let Ok(ResponseOutcome::Early { id, .. }) = &outcome {
                 self.by_dialog.insert(id.clone(), sid);
+                if requires_100rel_response(&response) && !self.prack(now, sid, id, &response) {
+                    return;
+                }
             }
             let Some(s) = self.sessions.get_mut(&sid) else {
                 return;
@@ -964,6 +1133,13 @@ impl UaCore {
     ) -> Result<(), Error> {
         status_in(params.status, 200..=299, "accept")?;
         self.check_answerable(sid)?;
+        // RFC 3262 §3: no 2xx before the PRACK of a reliable 1xx that carried SDP.
+        if let Some(s) = self.sessions.get_mut(&sid)
+            && s.unacked.as_ref().is_some_and(|u| u.has_body)
+        {
+            s.deferred_accept = Some(params);
+            return Ok(());
+        }
         let msg = self.reply(now, sid, params)?;
         let t1 = self.cfg.endpoint.timers.t1;
         let Some(s) = self.sessions.get_mut(&sid) else {
@@ -1049,6 +1225,28 @@ impl UaCore {
         if let Some(b) = &params.body {
             resp.set_body(&b.content_type, b.bytes.clone());
         }
+        // RFC 3262 §3: a reliable provisional response carries Require: 100rel and an RSeq.
+        let st = params.status.as_u16();
+        let reliable = (101..200).contains(&st)
+            && match self.cfg.rel100 {
+                Rel100::None => false,
+                Rel100::Required => true,
+                Rel100::Supported => {
+                    requires_100rel(&s.invite) || (params.rel100 && offers_100rel(&s.invite))
+                }
+            };
+        let mut rseq = None;
+        if reliable {
+            if s.unacked.is_some() {
+                return Err(Error::InvalidState(
+                    "a reliable provisional response still waits for its PRACK",
+                ));
+            }
+            resp.headers.push_known(HeaderName::Require, "100rel");
+            resp.headers
+                .push_known(HeaderName::RSeq, s.next_rseq.to_string());
+            rseq = Some(s.next_rseq);
+        }
         let need_dialog = dialog_creating && s.dialog.is_none();
         let invite = s.invite.clone();
         let local_tag = s.local_tag.clone();
@@ -1062,23 +1260,55 @@ impl UaCore {
                 s.dialog = Some(id);
             }
         }
+        let has_body = !resp.body.is_empty();
         let msg = Message::Response(resp.clone());
         self.ep.respond(now, tx, resp)?;
+        let t1 = self.cfg.endpoint.timers.t1;
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            if let Some(rseq) = rseq {
+                s.next_rseq = rseq.wrapping_add(1).max(1);
+                s.unacked = Some(Unacked {
+                    rseq,
+                    flow: s.flow,
+                    message: msg.clone(),
+                    interval: t1,
+                    has_body,
+                });
+                self.arm(sid, SessionTimer::Retransmit1xx, now + t1);
+                self.arm(sid, SessionTimer::PrackWait, now + 64 * t1);
+            } else if st >= 200 {
+                // A final response ends the reliable 1xx retransmissions.
+                s.unacked = None;
+                *s.timer(SessionTimer::Retransmit1xx) = None;
+                *s.timer(SessionTimer::PrackWait) = None;
+            }
+        }
         self.pump(now);
         Ok(msg)
     }
 
     fn on_invite(&mut self, now: Instant, tx: ServerTxId, request: Request, flow: Flow) {
         // §8.2.2.3: extensions we do not support.
+        let rel100 = self.cfg.rel100;
         let unsupported: Vec<&str> = request
             .headers
             .tokens(HeaderName::Require)
-            .filter(|t| !t.eq_ignore_ascii_case("replaces"))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case("replaces")
+                    && !(t.eq_ignore_ascii_case("100rel") && rel100 != Rel100::None)
+            })
             .collect();
         if !unsupported.is_empty() {
             let mut r = Response::from_request(&request, StatusCode::BAD_EXTENSION, None);
             r.headers
                 .push_known(HeaderName::Unsupported, unsupported.join(", "));
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        }
+        // RFC 3262 §3: we require reliable provisional responses; the caller cannot do them.
+        if rel100 == Rel100::Required && !offers_100rel(&request) {
+            let mut r = Response::from_request(&request, StatusCode::EXTENSION_REQUIRED, None);
+            r.headers.push_known(HeaderName::Require, "100rel");
             let _ = self.ep.respond(now, tx, r);
             return;
         }
@@ -1101,6 +1331,8 @@ impl UaCore {
         let sid = SessionId(self.next_session);
         self.next_session += 1;
         let tag = self.ep.new_tag();
+        // RFC 3262 §3: the first RSeq is random in 1..2^31-1 (kept small enough to count up).
+        let next_rseq = u32::from_str_radix(&self.ep.new_tag()[..7], 16).unwrap_or(0) + 1;
         self.by_server_tx.insert(tx, sid);
         self.sessions.insert(
             sid,
@@ -1120,7 +1352,11 @@ impl UaCore {
                 forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
-                timers: [None; 4],
+                next_rseq,
+                unacked: None,
+                deferred_accept: None,
+                racked: Vec::new(),
+                timers: [None; TIMERS],
             },
         );
         if let Some(d) = self.cfg.no_answer_timeout {
@@ -1300,7 +1536,7 @@ impl UaCore {
             Event::Ack { request, .. } => self.on_ack(request),
             Event::Response { tx, response } => match self.by_client_tx.get(&tx).copied() {
                 Some((sid, Purpose::Invite)) => self.on_invite_response(now, sid, response),
-                Some((_, Purpose::Cancel | Purpose::Bye)) => {
+                Some((_, Purpose::Cancel | Purpose::Bye | Purpose::Prack)) => {
                     if response.status.is_final() {
                         self.by_client_tx.remove(&tx);
                     }
@@ -1422,6 +1658,7 @@ impl UaCore {
             return;
         }
         match request.method {
+            Method::Prack => self.on_prack(now, tx, sid, request),
             Method::Bye => {
                 let ok = Response::from_request(&request, StatusCode::OK, None);
                 let _ = self.ep.respond(now, tx, ok);
@@ -1445,6 +1682,29 @@ impl UaCore {
             }),
         }
     }
+}
+
+/// Whether a request offers reliable provisional responses (Supported or Require: 100rel).
+fn offers_100rel(request: &Request) -> bool {
+    request
+        .headers
+        .has_option_tag(HeaderName::Supported, "100rel")
+        || requires_100rel(request)
+}
+
+/// Whether a request requires them.
+fn requires_100rel(request: &Request) -> bool {
+    request
+        .headers
+        .has_option_tag(HeaderName::Require, "100rel")
+}
+
+/// Whether a provisional response is reliable (RFC 3262 §4: Require: 100rel and an RSeq).
+fn requires_100rel_response(response: &Response) -> bool {
+    response
+        .headers
+        .has_option_tag(HeaderName::Require, "100rel")
+        && response.headers.contains(HeaderName::RSeq)
 }
 
 /// Checks that a reply's status fits the command (SIP.js throws a TypeError otherwise).

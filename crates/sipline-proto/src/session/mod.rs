@@ -38,7 +38,9 @@ use std::fmt;
 use bytes::Bytes;
 
 pub use cause::Cause;
-pub use core::{InviteParams, LocalTransport, ReplyParams, UaConfig, UaCore, UaEvent, UaOutput};
+pub use core::{
+    InviteParams, LocalTransport, Rel100, ReplyParams, UaConfig, UaCore, UaEvent, UaOutput,
+};
 
 /// Identifies a session of a [`UaCore`]; never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
