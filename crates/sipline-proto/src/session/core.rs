@@ -1294,8 +1294,9 @@ impl UaCore {
             .headers
             .tokens(HeaderName::Require)
             .filter(|t| {
-                !t.eq_ignore_ascii_case("replaces")
-                    && !(t.eq_ignore_ascii_case("100rel") && rel100 != Rel100::None)
+                let known = t.eq_ignore_ascii_case("replaces")
+                    || (t.eq_ignore_ascii_case("100rel") && rel100 != Rel100::None);
+                !known
             })
             .collect();
         if !unsupported.is_empty() {
