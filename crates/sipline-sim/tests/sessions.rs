@@ -818,3 +818,143 @@ fn rel100_policies_mismatch_give_420_and_421() {
     assert!(log.of(A).contains(&"confirmed"));
     assert_eq!(count(&net, A, "PRACK "), 1);
 }
+
+const HOLD: &str = "v=0\r\no=a 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+
+/// An established call; returns (alice's session, bob's session, the log).
+fn established(net: &mut Net<UaCore>) -> (SessionId, SessionId, Log) {
+    let mut log = Log::default();
+    let a = call(net, TransportKind::Udp);
+    ring_then_answer(net, &mut log, ms(0));
+    (a, log.incoming.unwrap(), log)
+}
+
+/// Runs to quiescence; each side accepts every re-INVITE with `answer`.
+fn run_accepting_reinvites(net: &mut Net<UaCore>, log: &mut Log) -> Vec<(Duration, usize, u16)> {
+    let mut results = Vec::new();
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        match &e {
+            UaEvent::Reinvite { session, request } => {
+                assert!(!request.body.is_empty());
+                let now = net.now();
+                net.node_mut(node)
+                    .accept_reinvite(now, *session, Some(Body::sdp(ANSWER)))
+                    .unwrap();
+            }
+            UaEvent::ReinviteAccepted { response, .. } => {
+                results.push((net.elapsed(), node, response.status.as_u16()));
+            }
+            UaEvent::ReinviteFailed { status, .. } => {
+                results.push((net.elapsed(), node, status.as_u16()));
+            }
+            _ => {}
+        }
+    })
+    .unwrap();
+    results
+}
+
+#[test]
+fn reinvite_puts_the_call_on_hold() {
+    let mut net = pair(20, TransportKind::Udp);
+    let (a, _b, mut log) = established(&mut net);
+    let start = net.elapsed();
+    let now = net.now();
+    net.node_mut(A)
+        .reinvite(now, a, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    // One INVITE transaction at a time.
+    assert!(net.node_mut(A).reinvite(now, a, None, &[]).is_err());
+    let results = run_accepting_reinvites(&mut net, &mut log);
+    assert_eq!(results, [(start + ms(20), A, 200)]);
+    let reinvite = net
+        .packets
+        .iter()
+        .filter(|p| p.from == A && p.first_line().starts_with("INVITE "))
+        .nth(1)
+        .unwrap();
+    let text = String::from_utf8_lossy(&reinvite.payload);
+    assert!(
+        text.contains("CSeq: 2 INVITE") && text.contains("a=sendonly"),
+        "{text}"
+    );
+    assert!(text.contains(";tag="), "in-dialog: To has a tag");
+    assert_eq!(
+        count(&net, A, "ACK "),
+        2,
+        "the first 2xx and the re-INVITE's"
+    );
+    assert_eq!(count(&net, B, "SIP/2.0 200 OK"), 2, "no 2xx retransmission");
+    assert_eq!(net.node(A).state(a), Some(SessionState::Confirmed));
+}
+
+#[test]
+fn rejected_reinvite_leaves_the_session_up() {
+    let mut net = pair(21, TransportKind::Udp);
+    let (a, _b, mut log) = established(&mut net);
+    let now = net.now();
+    net.node_mut(A)
+        .reinvite(now, a, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    let mut failed = Vec::new();
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        match &e {
+            UaEvent::Reinvite { session, .. } => {
+                let now = net.now();
+                net.node_mut(B)
+                    .reject_reinvite(
+                        now,
+                        *session,
+                        ReplyParams::status(StatusCode::NOT_ACCEPTABLE_HERE),
+                    )
+                    .unwrap();
+            }
+            UaEvent::ReinviteFailed { status, .. } => failed.push(status.as_u16()),
+            _ => {}
+        }
+    })
+    .unwrap();
+    assert_eq!(failed, [488]);
+    assert_eq!(net.node(A).state(a), Some(SessionState::Confirmed));
+    // And the session still works: a BYE ends it.
+    let now = net.now();
+    net.node_mut(A).bye(now, a, &[]).unwrap();
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    assert_eq!(log.of(B).last(), Some(&"terminated Terminated"));
+}
+
+#[test]
+fn reinvite_glare_is_resolved_by_491_and_retry() {
+    let mut net = pair(22, TransportKind::Udp);
+    let (a, b, mut log) = established(&mut net);
+    let start = net.elapsed();
+    let now = net.now();
+    net.node_mut(A)
+        .reinvite(now, a, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    net.node_mut(B)
+        .reinvite(now, b, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    let results = run_accepting_reinvites(&mut net, &mut log);
+    // Both got 491 at +20 ms; both retried and succeeded, bob (not the Call-ID owner) within
+    // 0-2 s, alice (the owner) after 2.1-4 s (§14.1).
+    assert_eq!(count(&net, A, "SIP/2.0 491"), 1);
+    assert_eq!(count(&net, B, "SIP/2.0 491"), 1);
+    assert_eq!(results.len(), 2, "{results:?}");
+    let (t_b, _, s_b) = results.iter().find(|r| r.1 == B).copied().unwrap();
+    let (t_a, _, s_a) = results.iter().find(|r| r.1 == A).copied().unwrap();
+    assert_eq!((s_a, s_b), (200, 200));
+    let retry_b = t_b - start - ms(40);
+    let retry_a = t_a - start - ms(40);
+    assert!(
+        retry_b <= Duration::from_secs(2),
+        "bob retried after {retry_b:?}"
+    );
+    assert!(
+        retry_a >= ms(2100) && retry_a <= Duration::from_secs(4),
+        "alice retried after {retry_a:?}"
+    );
+}

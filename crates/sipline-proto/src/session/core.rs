@@ -203,6 +203,30 @@ pub enum UaEvent {
         /// Why.
         cause: Cause,
     },
+    /// The peer sent a re-INVITE (RFC 3261 §14.2): answer it with [`UaCore::accept_reinvite`]
+    /// (the body is the answer to its offer, or our offer if it had none) or
+    /// [`UaCore::reject_reinvite`]. The session goes on either way.
+    Reinvite {
+        /// The session.
+        session: SessionId,
+        /// The re-INVITE.
+        request: Request,
+    },
+    /// Our re-INVITE was accepted (2xx, ACKed): its body is the answer.
+    ReinviteAccepted {
+        /// The session.
+        session: SessionId,
+        /// The 2xx.
+        response: Response,
+    },
+    /// Our re-INVITE failed (§14.1): the session goes on as it was, except after a 481 or
+    /// 408, which end it. A 491 is retried by the core and not reported.
+    ReinviteFailed {
+        /// The session.
+        session: SessionId,
+        /// The final status (408 for a timeout, 503 for a transport failure).
+        status: StatusCode,
+    },
     /// A request inside a session the core does not handle itself (INFO, REFER, NOTIFY,
     /// UPDATE, MESSAGE, OPTIONS): answer it with [`UaCore::respond`].
     InDialogRequest {
@@ -259,6 +283,7 @@ enum Purpose {
     Cancel,
     Bye,
     Prack,
+    Reinvite,
 }
 
 /// The session timers of the TU (RFC 3261 §13.3.1.4, SIP.js `noAnswerTimeout`).
@@ -276,10 +301,21 @@ enum SessionTimer {
     Retransmit1xx,
     /// 64*T1 without PRACK: reject the INVITE with a 5xx (RFC 3262 §3).
     PrackWait,
+    /// Send our re-INVITE again after a 491 (§14.1).
+    ReinviteRetry,
 }
 
 /// Number of [`SessionTimer`] kinds.
-const TIMERS: usize = 6;
+const TIMERS: usize = 7;
+
+/// Our re-INVITE (RFC 3261 §14.1): in flight, or waiting to be retried after a 491.
+#[derive(Debug, Clone)]
+struct ReinviteOut {
+    offer: Option<Body>,
+    headers: Vec<(String, String)>,
+    /// The client transaction while in flight.
+    tx: Option<ClientTxId>,
+}
 
 /// UAS: a reliable provisional response waiting for its PRACK (RFC 3262 §3).
 #[derive(Debug, Clone)]
@@ -329,6 +365,13 @@ struct Session {
     deferred_accept: Option<ReplyParams>,
     /// UAC: the last RSeq acknowledged per early dialog (RFC 3262 §4).
     racked: Vec<(DialogId, u32)>,
+    /// UAS: our 2xx (to the INVITE or a re-INVITE) waits for its ACK.
+    awaiting_ack: bool,
+    /// Our re-INVITE, and the ACK of its 2xx (re-sent on retransmissions of that 2xx).
+    reinvite_out: Option<ReinviteOut>,
+    reinvite_ack: Option<(Flow, Message)>,
+    /// The peer's re-INVITE we have not answered yet.
+    reinvite_in: Option<(ServerTxId, Request)>,
     /// The armed deadline of each timer (a fired heap entry counts only if it matches).
     timers: [Option<Instant>; TIMERS],
 }
@@ -504,7 +547,7 @@ impl UaCore {
                 let Some(s) = self.sessions.get_mut(&sid) else {
                     return;
                 };
-                if s.state != SessionState::Connecting {
+                if !s.awaiting_ack || s.state == SessionState::Terminated {
                     return;
                 }
                 if let Some((flow, msg)) = &s.ok {
@@ -517,7 +560,11 @@ impl UaCore {
             }
             SessionTimer::AckWait => {
                 // §13.3.1.4: no ACK in 64*T1: confirm the dialog, then end it with a BYE.
-                if self.state(sid) == Some(SessionState::Connecting) {
+                let waiting = self
+                    .sessions
+                    .get(&sid)
+                    .is_some_and(|s| s.awaiting_ack && s.state != SessionState::Terminated);
+                if waiting {
                     let _ = self.send_bye(now, sid, &[]);
                     self.terminate(now, sid, Cause::NoAck);
                 }
@@ -548,6 +595,19 @@ impl UaCore {
                     let (flow, msg, next) = (u.flow, u.message.clone(), now + u.interval);
                     self.ep.send_stateless(flow, &msg);
                     self.arm(sid, SessionTimer::Retransmit1xx, next);
+                }
+            }
+            SessionTimer::ReinviteRetry => {
+                if self.state(sid) == Some(SessionState::Confirmed)
+                    && self.send_reinvite(now, sid).is_err()
+                {
+                    if let Some(s) = self.sessions.get_mut(&sid) {
+                        s.reinvite_out = None;
+                    }
+                    self.emit(UaEvent::ReinviteFailed {
+                        session: sid,
+                        status: StatusCode::SERVER_INTERNAL_ERROR,
+                    });
                 }
             }
             SessionTimer::PrackWait => {
@@ -822,6 +882,10 @@ impl UaCore {
                 unacked: None,
                 deferred_accept: None,
                 racked: Vec::new(),
+                awaiting_ack: false,
+                reinvite_out: None,
+                reinvite_ack: None,
+                reinvite_in: None,
                 timers: [None; TIMERS],
             },
         );
@@ -1147,6 +1211,7 @@ impl UaCore {
         };
         s.state = SessionState::Connecting;
         s.interval = t1;
+        s.awaiting_ack = true;
         *s.timer(SessionTimer::NoAnswer) = None;
         s.ok = Some((s.flow, msg));
         if let Some(id) = &s.dialog
@@ -1357,6 +1422,10 @@ impl UaCore {
                 unacked: None,
                 deferred_accept: None,
                 racked: Vec::new(),
+                awaiting_ack: false,
+                reinvite_out: None,
+                reinvite_ack: None,
+                reinvite_in: None,
                 timers: [None; TIMERS],
             },
         );
@@ -1417,16 +1486,291 @@ impl UaCore {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
-        if s.state != SessionState::Connecting || s.role != SessionRole::Uas {
+        if !s.awaiting_ack || s.state == SessionState::Terminated {
             return;
         }
-        s.state = SessionState::Confirmed;
+        // The ACK of the 2xx we are retransmitting: to the INVITE, or to a re-INVITE.
+        let acked_cseq = match &s.ok {
+            Some((_, Message::Response(r))) => r.headers.cseq().ok().map(|c| c.seq),
+            _ => None,
+        };
+        if request.headers.cseq().ok().map(|c| c.seq) != acked_cseq {
+            return;
+        }
+        s.awaiting_ack = false;
         *s.timer(SessionTimer::Retransmit2xx) = None;
         *s.timer(SessionTimer::AckWait) = None;
-        self.emit(UaEvent::Confirmed {
-            session: sid,
-            ack: Some(request),
+        if s.state == SessionState::Connecting {
+            s.state = SessionState::Confirmed;
+            self.emit(UaEvent::Confirmed {
+                session: sid,
+                ack: Some(request),
+            });
+        }
+    }
+
+    // ---- re-INVITE (§14) ---------------------------------------------------------------
+
+    /// Sends a re-INVITE in an established session (RFC 3261 §14.1): a new offer (hold,
+    /// resume, new media), or none to ask the peer for one. A 491 (glare) is retried after
+    /// the random wait §14.1 prescribes; the result comes as [`UaEvent::ReinviteAccepted`]
+    /// or [`UaEvent::ReinviteFailed`].
+    pub fn reinvite(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        offer: Option<Body>,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        if s.state != SessionState::Confirmed {
+            return Err(Error::InvalidState(
+                "re-INVITE needs an established session",
+            ));
+        }
+        if s.reinvite_out.is_some() || s.reinvite_in.is_some() || s.awaiting_ack {
+            return Err(Error::InvalidState(
+                "another INVITE transaction is in progress",
+            ));
+        }
+        s.reinvite_out = Some(ReinviteOut {
+            offer,
+            headers: headers.to_vec(),
+            tx: None,
         });
+        self.send_reinvite(now, sid)
+    }
+
+    fn send_reinvite(&mut self, now: Instant, sid: SessionId) -> Result<(), Error> {
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        let out = s
+            .reinvite_out
+            .clone()
+            .ok_or(Error::InvalidState("no re-INVITE to send"))?;
+        let fallback = s.flow;
+        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
+        let dialog = self
+            .dialogs
+            .get_mut(&id)
+            .ok_or(Error::InvalidState("no dialog"))?;
+        let mut b = dialog
+            .request(Method::Invite)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?
+            .header("Allow", ALLOW);
+        let next_hop = dialog.next_hop().clone();
+        for (n, v) in &out.headers {
+            b = b.header(n, v);
+        }
+        if let Some(body) = &out.offer {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        let flow = self.resolve(&next_hop, fallback);
+        let req = Self::build(b, "re-INVITE")?;
+        let tx = self.send_in_tx(now, req, flow)?;
+        self.by_client_tx.insert(tx, (sid, Purpose::Reinvite));
+        if let Some(o) = self
+            .sessions
+            .get_mut(&sid)
+            .and_then(|s| s.reinvite_out.as_mut())
+        {
+            o.tx = Some(tx);
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    /// A response to our re-INVITE (§14.1).
+    fn on_reinvite_response(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        tx: ClientTxId,
+        response: Response,
+    ) {
+        let status = response.status;
+        if status.is_provisional() {
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        let current = s.reinvite_out.as_ref().and_then(|o| o.tx) == Some(tx);
+        if status.is_success() {
+            if !current {
+                // A retransmission of a 2xx already ACKed (§13.2.2.4).
+                if let Some((flow, msg)) = s.reinvite_ack.clone() {
+                    self.ep.send_stateless(flow, &msg);
+                }
+                return;
+            }
+            s.reinvite_out = None;
+            let Some(id) = s.dialog.clone() else {
+                return;
+            };
+            let fallback = s.flow;
+            let Some(dialog) = self.dialogs.get_mut(&id) else {
+                return;
+            };
+            let _ = dialog.refresh_target_from_response(&response);
+            let next_hop = dialog.next_hop().clone();
+            let ack = dialog.ack(&response);
+            let flow = self.resolve(&next_hop, fallback);
+            let Ok(sent_by) = self.local(flow.transport).map(|l| l.sent_by.clone()) else {
+                return;
+            };
+            let branch = self.ep.new_branch();
+            if let Ok(b) = ack
+                && let Ok(ack) = b
+                    .via_rport(flow.transport.via_token(), &sent_by, &branch)
+                    .build()
+            {
+                let msg = Message::Request(ack);
+                self.ep.send_stateless(flow, &msg);
+                if let Some(s) = self.sessions.get_mut(&sid) {
+                    s.reinvite_ack = Some((flow, msg));
+                }
+            }
+            self.emit(UaEvent::ReinviteAccepted {
+                session: sid,
+                response,
+            });
+            return;
+        }
+        if !current {
+            return;
+        }
+        if status == StatusCode::REQUEST_PENDING {
+            // §14.1 glare: the owner of the Call-ID (the UAC of the dialog) waits 2.1-4 s,
+            // the other side 0-2 s, in units of 10 ms.
+            let r = u64::from_str_radix(&self.ep.new_tag()[..4], 16).unwrap_or(0);
+            let owner = s.role == SessionRole::Uac;
+            let wait = if owner {
+                Duration::from_millis(2100 + (r % 191) * 10)
+            } else {
+                Duration::from_millis((r % 201) * 10)
+            };
+            if let Some(o) = s.reinvite_out.as_mut() {
+                o.tx = None;
+            }
+            self.arm(sid, SessionTimer::ReinviteRetry, now + wait);
+            return;
+        }
+        s.reinvite_out = None;
+        self.emit(UaEvent::ReinviteFailed {
+            session: sid,
+            status,
+        });
+        if status == StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
+            // §14.1: the dialog is gone.
+            let _ = self.send_bye(now, sid, &[]);
+            self.terminate(now, sid, Cause::DialogError);
+        }
+    }
+
+    /// The peer's re-INVITE (§14.2): 491 if ours is in flight, 500 with Retry-After if
+    /// another of theirs is not answered yet, else handed to the application.
+    fn on_reinvite(&mut self, now: Instant, tx: ServerTxId, sid: SessionId, request: Request) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        let ours_in_flight = s.reinvite_out.as_ref().is_some_and(|o| o.tx.is_some())
+            || (s.role == SessionRole::Uac && s.state != SessionState::Confirmed);
+        if ours_in_flight {
+            let r = Response::from_request(&request, StatusCode::REQUEST_PENDING, None);
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        }
+        if s.reinvite_in.is_some() || s.awaiting_ack || s.state != SessionState::Confirmed {
+            let mut r = Response::from_request(&request, StatusCode::SERVER_INTERNAL_ERROR, None);
+            r.headers.push_known(HeaderName::RetryAfter, "3");
+            let _ = self.ep.respond(now, tx, r);
+            return;
+        }
+        s.reinvite_in = Some((tx, request.clone()));
+        self.emit(UaEvent::Reinvite {
+            session: sid,
+            request,
+        });
+    }
+
+    /// Accepts the peer's re-INVITE with a 2xx carrying `body` (the answer, or our offer when
+    /// the re-INVITE had none); retransmitted until the ACK like the first 2xx (§14.2).
+    pub fn accept_reinvite(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        body: Option<Body>,
+    ) -> Result<(), Error> {
+        let (tx, request, flow) = {
+            let s = self
+                .sessions
+                .get_mut(&sid)
+                .ok_or(Error::InvalidState("no such session"))?;
+            let (tx, request) = s
+                .reinvite_in
+                .take()
+                .ok_or(Error::InvalidState("no re-INVITE to answer"))?;
+            (tx, request, s.flow)
+        };
+        let contact = self.local(flow.transport)?.contact.clone();
+        let mut resp = Response::from_request(&request, StatusCode::OK, None);
+        resp.headers
+            .push_known(HeaderName::Contact, contact.as_str());
+        resp.headers.push_known(HeaderName::Allow, ALLOW);
+        if let Some(b) = body {
+            resp.set_body(&b.content_type, b.bytes);
+        }
+        let msg = Message::Response(resp.clone());
+        self.ep.respond(now, tx, resp)?;
+        let t1 = self.cfg.endpoint.timers.t1;
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            if let Some(id) = &s.dialog
+                && let Some(d) = self.dialogs.get_mut(id)
+            {
+                let _ = d.refresh_target_from_request(&request);
+            }
+            s.ok = Some((s.flow, msg));
+            s.awaiting_ack = true;
+            s.interval = t1;
+        }
+        self.arm(sid, SessionTimer::Retransmit2xx, now + t1);
+        self.arm(sid, SessionTimer::AckWait, now + 64 * t1);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Rejects the peer's re-INVITE (e.g. 488); the session goes on unchanged (§14.2).
+    pub fn reject_reinvite(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        params: ReplyParams,
+    ) -> Result<(), Error> {
+        status_in(params.status, 300..=699, "reject_reinvite")?;
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        let (tx, request) = s
+            .reinvite_in
+            .take()
+            .ok_or(Error::InvalidState("no re-INVITE to answer"))?;
+        let mut resp = Response::from_request(&request, params.status, None);
+        if let Some(r) = &params.reason {
+            resp.reason = ByteString::from(r.replace(['\r', '\n'], " "));
+        }
+        Self::add_headers(&mut resp.headers, &params.headers)?;
+        self.ep.respond(now, tx, resp)?;
+        self.pump(now);
+        Ok(())
     }
 
     // ---- both sides --------------------------------------------------------------------
@@ -1537,6 +1881,9 @@ impl UaCore {
             Event::Ack { request, .. } => self.on_ack(request),
             Event::Response { tx, response } => match self.by_client_tx.get(&tx).copied() {
                 Some((sid, Purpose::Invite)) => self.on_invite_response(now, sid, response),
+                Some((sid, Purpose::Reinvite)) => {
+                    self.on_reinvite_response(now, sid, tx, response);
+                }
                 Some((_, Purpose::Cancel | Purpose::Bye | Purpose::Prack)) => {
                     if response.status.is_final() {
                         self.by_client_tx.remove(&tx);
@@ -1567,6 +1914,18 @@ impl UaCore {
                                 response: None,
                             });
                             self.terminate(now, sid, cause);
+                        }
+                    }
+                    Some((sid, Purpose::Reinvite)) => {
+                        let status = if timeout {
+                            StatusCode::REQUEST_TIMEOUT
+                        } else {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        };
+                        // A final status with no response: synthesized from our INVITE.
+                        if let Some(s) = self.sessions.get(&sid) {
+                            let r = Response::from_request(&s.invite, status, None);
+                            self.on_reinvite_response(now, sid, tx, r);
                         }
                     }
                     Some(_) => {}
@@ -1671,11 +2030,7 @@ impl UaCore {
                     self.terminate(now, sid, Cause::Bye);
                 }
             }
-            Method::Invite => {
-                // Re-INVITE (§14.2) is not handled yet: decline it without ending the session.
-                let r = Response::from_request(&request, StatusCode::NOT_ACCEPTABLE_HERE, None);
-                let _ = self.ep.respond(now, tx, r);
-            }
+            Method::Invite => self.on_reinvite(now, tx, sid, request),
             _ => self.emit(UaEvent::InDialogRequest {
                 session: sid,
                 tx,
