@@ -958,3 +958,76 @@ fn reinvite_glare_is_resolved_by_491_and_retry() {
         "alice retried after {retry_a:?}"
     );
 }
+
+#[test]
+fn info_and_refer_inside_the_dialog() {
+    let mut net = pair(23, TransportKind::Udp);
+    let (a, _b, mut log) = established(&mut net);
+    let now = net.now();
+    let relay = Body {
+        content_type: "application/dtmf-relay".into(),
+        bytes: "Signal=5\r\nDuration=160\r\n".into(),
+    };
+    let info = net
+        .node_mut(A)
+        .request_in_dialog(now, a, sipline_proto::Method::Info, &[], Some(relay))
+        .unwrap();
+    let refer = net
+        .node_mut(A)
+        .request_in_dialog(
+            now,
+            a,
+            sipline_proto::Method::Refer,
+            &[("Refer-To".into(), "<sip:carol@10.0.0.3>".into())],
+            None,
+        )
+        .unwrap();
+    assert!(
+        net.node_mut(A)
+            .request_in_dialog(now, a, sipline_proto::Method::Bye, &[], None)
+            .is_err()
+    );
+    let mut seen = Vec::new();
+    let mut answers = Vec::new();
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        match e {
+            UaEvent::InDialogRequest { tx, request, .. } => {
+                seen.push((
+                    request.method.to_string(),
+                    String::from_utf8_lossy(&request.body).into_owned(),
+                ));
+                let status = if request.method == sipline_proto::Method::Refer {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::OK
+                };
+                let r = sipline_proto::Response::from_request(&request, status, None);
+                let now = net.now();
+                net.node_mut(node).respond(now, tx, r).unwrap();
+            }
+            UaEvent::Response { tx, response } => {
+                answers.push((tx, response.map(|r| r.status.as_u16())));
+            }
+            _ => {}
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            ("INFO".to_owned(), "Signal=5\r\nDuration=160\r\n".to_owned()),
+            ("REFER".to_owned(), String::new())
+        ]
+    );
+    assert!(
+        answers.contains(&(info, Ok(200))) && answers.contains(&(refer, Ok(202))),
+        "{answers:?}"
+    );
+    let sent = net
+        .packets
+        .iter()
+        .find(|p| p.first_line().starts_with("INFO "))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&sent.payload).contains("CSeq: 2 INFO"));
+}

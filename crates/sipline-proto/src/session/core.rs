@@ -1826,6 +1826,58 @@ impl UaCore {
         Ok(())
     }
 
+    /// Sends a request inside the session's dialog (SIP.js `sendRequest`): INFO (DTMF,
+    /// RFC 6086), REFER (RFC 3515), NOTIFY, MESSAGE, UPDATE... The answer comes as
+    /// [`UaEvent::Response`]. INVITE, ACK, CANCEL, BYE and PRACK have their own commands.
+    pub fn request_in_dialog(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        method: Method,
+        headers: &[(String, String)],
+        body: Option<Body>,
+    ) -> Result<ClientTxId, Error> {
+        if matches!(
+            method,
+            Method::Invite | Method::Ack | Method::Cancel | Method::Bye | Method::Prack
+        ) {
+            return Err(Error::InvalidArgument(format!(
+                "{method} has its own command (reinvite, bye, cancel)"
+            )));
+        }
+        let s = self
+            .sessions
+            .get(&sid)
+            .ok_or(Error::InvalidState("no such session"))?;
+        if !matches!(
+            s.state,
+            SessionState::Confirmed | SessionState::Connecting | SessionState::Early
+        ) {
+            return Err(Error::InvalidState("the session has no dialog to send in"));
+        }
+        let fallback = s.flow;
+        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
+        let dialog = self
+            .dialogs
+            .get_mut(&id)
+            .ok_or(Error::InvalidState("no dialog"))?;
+        let mut b = dialog
+            .request(method)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let next_hop = dialog.next_hop().clone();
+        for (n, v) in headers {
+            b = b.header(n, v);
+        }
+        if let Some(body) = body {
+            b = b.body(&body.content_type, body.bytes);
+        }
+        let flow = self.resolve(&next_hop, fallback);
+        let req = Self::build(b, "request")?;
+        let tx = self.send_in_tx(now, req, flow)?;
+        self.pump(now);
+        Ok(tx)
+    }
+
     /// Answers a request handed over in [`UaEvent::InDialogRequest`] or [`UaEvent::Request`].
     pub fn respond(
         &mut self,
