@@ -499,6 +499,12 @@ impl SessionDescription {
             }
         }
 
+        // Keep extra lines in the order the writer puts them (RFC 8866 §5), so a parsed
+        // description writes back and parses to itself.
+        extra.sort_by_key(|l| session_rank(l.kind));
+        for m in &mut media {
+            m.extra.sort_by_key(|l| l.kind != 'i');
+        }
         let origin = origin.ok_or(SdpError::new(SdpErrorKind::MissingOrigin, 0))?;
         let session_name = session_name
             .filter(|s| !s.is_empty())
@@ -558,22 +564,17 @@ impl fmt::Display for SessionDescription {
             o.address
         )?;
         write!(f, "s={}\r\n", self.session_name)?;
-        let before_c = |k: char| matches!(k, 'i' | 'u' | 'e' | 'p');
-        for l in self.extra.iter().filter(|l| before_c(l.kind)) {
+        for l in self.extra.iter().filter(|l| session_rank(l.kind) == 0) {
             write!(f, "{}={}\r\n", l.kind, l.value)?;
         }
         if let Some(c) = &self.connection {
             write!(f, "c=IN {} {}\r\n", c.addr_type.as_str(), c.address)?;
         }
-        for l in self.extra.iter().filter(|l| l.kind == 'b') {
+        for l in self.extra.iter().filter(|l| session_rank(l.kind) == 1) {
             write!(f, "b={}\r\n", l.value)?;
         }
         write!(f, "t={} {}\r\n", self.timing.0, self.timing.1)?;
-        for l in self
-            .extra
-            .iter()
-            .filter(|l| !before_c(l.kind) && l.kind != 'b')
-        {
+        for l in self.extra.iter().filter(|l| session_rank(l.kind) == 2) {
             write!(f, "{}={}\r\n", l.kind, l.value)?;
         }
         write_attributes(f, &self.attributes)?;
@@ -599,6 +600,15 @@ impl fmt::Display for SessionDescription {
             write_attributes(f, &m.attributes)?;
         }
         Ok(())
+    }
+}
+
+/// Where a session-level extra line goes: before `c=`, between `c=` and `t=`, or after `t=`.
+fn session_rank(kind: char) -> u8 {
+    match kind {
+        'i' | 'u' | 'e' | 'p' => 0,
+        'b' => 1,
+        _ => 2,
     }
 }
 
@@ -779,6 +789,24 @@ mod tests {
                 .unwrap_err()
                 .kind,
             SdpErrorKind::TooLarge
+        );
+    }
+
+    #[test]
+    fn out_of_order_and_duplicate_lines_round_trip() {
+        // Found by proptest: extras out of RFC 8866 §5 order, a second c= at session level.
+        let body = "v=0\nc=IN IP4 .\no=- 0 0 IN IP4 0\nb=AS:1\nc=IN IP4 .\ne=\nm=audio 1 RTP/AVP 0\nb=x\ni=y\n";
+        let sdp = SessionDescription::parse(body).unwrap();
+        let written = sdp.to_string();
+        assert_eq!(
+            SessionDescription::parse(&written).unwrap(),
+            sdp,
+            "{written}"
+        );
+        assert!(written.starts_with("v=0\r\no=- 0 0 IN IP4 0\r\ns=-\r\ne=\r\nc=IN IP4 .\r\nb=AS:1\r\nt=0 0\r\nc=IN IP4 .\r\n"), "{written}");
+        assert!(
+            written.ends_with("m=audio 1 RTP/AVP 0\r\ni=y\r\nb=x\r\n"),
+            "{written}"
         );
     }
 
