@@ -1,0 +1,70 @@
+//! G.711 encode/decode and RTP packetisation per 20 ms frame.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sipline_media::{
+    AudioSource, MediaInput, MediaOutput, MediaSession, RtpConfig, RtpMedia, ToneSource, g711,
+};
+
+fn frame() -> Vec<i16> {
+    let mut f = vec![0i16; 160];
+    ToneSource::new(8000, 440.0, -10.0).read(&mut f);
+    f
+}
+
+fn g711_bench(c: &mut Criterion) {
+    let pcm = frame();
+    let mut enc = Vec::with_capacity(160);
+    let mut dec = Vec::with_capacity(160);
+    c.bench_function("ulaw_encode_160", |b| {
+        b.iter(|| g711::encode_ulaw(black_box(&pcm), &mut enc))
+    });
+    c.bench_function("alaw_encode_160", |b| {
+        b.iter(|| g711::encode_alaw(black_box(&pcm), &mut enc))
+    });
+    g711::encode_ulaw(&pcm, &mut enc);
+    c.bench_function("ulaw_decode_160", |b| {
+        b.iter(|| g711::decode_ulaw(black_box(&enc), &mut dec))
+    });
+    g711::encode_alaw(&pcm, &mut enc);
+    c.bench_function("alaw_decode_160", |b| {
+        b.iter(|| g711::decode_alaw(black_box(&enc), &mut dec))
+    });
+}
+
+fn packetise_bench(c: &mut Criterion) {
+    let mut a = RtpMedia::new(RtpConfig::new(
+        "127.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!()),
+        1,
+    ));
+    let mut b = RtpMedia::new(RtpConfig::new(
+        "127.0.0.1:40002".parse().unwrap_or_else(|_| unreachable!()),
+        2,
+    ));
+    let _ = a.set_audio_source(Box::new(ToneSource::new(8000, 440.0, -10.0)));
+    let mut now = Instant::now();
+    let offer = a.create_offer(now).unwrap_or_default();
+    let answer = b.accept_offer(now, &offer).unwrap_or_default();
+    let _ = a.accept_answer(now, &answer);
+    c.bench_function("rtp_packetise_frame", |bench| {
+        bench.iter(|| {
+            now += Duration::from_millis(20);
+            a.handle_input(now, MediaInput::Timeout);
+            loop {
+                match a.poll_output() {
+                    MediaOutput::Timeout(_) => break,
+                    other => {
+                        black_box(other);
+                    }
+                }
+            }
+        })
+    });
+}
+
+criterion_group!(benches, g711_bench, packetise_bench);
+criterion_main!(benches);

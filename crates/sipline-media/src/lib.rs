@@ -1,0 +1,87 @@
+//! # sipline-media
+//!
+//! Sans-IO media for sipline calls: an SDP model ([`sdp`], RFC 8866), the offer/answer model
+//! for one audio stream ([`offer_answer`], RFC 3264), the [`MediaSession`] seam the SIP session
+//! layer drives, and [`RtpMedia`], its plain RTP/AVP implementation (RFC 3550/3551) with
+//! G.711 ([`g711`]), RFC 4733 DTMF ([`dtmf`]) and symmetric RTP (RFC 4961). Audio comes from
+//! an [`AudioSource`] and goes to an [`AudioSink`] ([`audio`]).
+//!
+//! Nothing here opens a socket or reads the clock: the runtime passes datagrams and instants
+//! in and sends what [`MediaSession::poll_output`] returns. A WebRTC offer
+//! (`UDP/TLS/RTP/SAVPF`) is refused with [`MediaError::UnsupportedProfile`] so the caller can
+//! hand it to the WebRTC implementation instead.
+//!
+//! Two sessions wired back to back, one second of virtual time:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sipline_media::{
+//!     tone_frequency, BufferSink, MediaInput, MediaOutput, MediaSession, RtpConfig, RtpMedia,
+//!     ToneSource,
+//! };
+//!
+//! let addr_a = "127.0.0.1:40000".parse()?;
+//! let addr_b = "127.0.0.1:40002".parse()?;
+//! let mut a = RtpMedia::new(RtpConfig::new(addr_a, 1))
+//!     .with_audio(Box::new(ToneSource::new(8000, 440.0, -10.0)), Box::new(BufferSink::new(8000)))?;
+//! let sink_b = BufferSink::new(8000);
+//! let heard_by_b = sink_b.handle();
+//! let mut b = RtpMedia::new(RtpConfig::new(addr_b, 2))
+//!     .with_audio(Box::new(ToneSource::new(8000, 880.0, -10.0)), Box::new(sink_b))?;
+//!
+//! let start = Instant::now();
+//! let offer = a.create_offer(start)?;
+//! let answer = b.accept_offer(start, &offer)?; // RFC 3264 §6
+//! a.accept_answer(start, &answer)?;
+//!
+//! // The runtime's job, here a loop in memory: drain one side's outputs into the other and
+//! // return its next deadline.
+//! fn pump(from: &mut RtpMedia, to: &mut RtpMedia, now: Instant) -> Option<Instant> {
+//!     loop {
+//!         match from.poll_output() {
+//!             MediaOutput::Transmit(t) => {
+//!                 to.handle_input(now, MediaInput::Receive { source: t.source, contents: &t.contents })
+//!             }
+//!             MediaOutput::Event(_) => {}
+//!             MediaOutput::Timeout(deadline) => return deadline,
+//!         }
+//!     }
+//! }
+//!
+//! let mut now = start;
+//! while now < start + Duration::from_secs(1) {
+//!     let da = pump(&mut a, &mut b, now);
+//!     let db = pump(&mut b, &mut a, now);
+//!     now = [da, db].into_iter().flatten().min().unwrap_or(now).max(now);
+//!     a.handle_input(now, MediaInput::Timeout);
+//!     b.handle_input(now, MediaInput::Timeout);
+//! }
+//! let f = tone_frequency(&heard_by_b.samples(), 8000).unwrap_or(0.0);
+//! assert!((f - 440.0).abs() < 5.0, "B heard {f} Hz");
+//! assert!(a.stats().packets_sent >= 49);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod audio;
+pub mod dtmf;
+pub mod error;
+pub mod g711;
+pub mod offer_answer;
+pub mod rtp;
+pub mod rtp_media;
+pub mod sdp;
+pub mod session;
+
+pub use audio::{
+    AudioError, AudioSink, AudioSource, BufferHandle, BufferSink, NullSink, SilenceSource,
+    ToneSource, WavRecorder, WavSource, goertzel_power, tone_frequency,
+};
+pub use dtmf::DtmfTone;
+pub use error::MediaError;
+pub use offer_answer::{AudioOptions, Codec, Negotiated, is_webrtc};
+pub use rtp_media::{MuteMode, RtpConfig, RtpMedia};
+pub use sdp::{Direction, SdpError, SdpErrorKind, SessionDescription};
+pub use session::{
+    MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
+};
