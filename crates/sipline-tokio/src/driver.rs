@@ -1,4 +1,5 @@
-//! The driver task: owns the [`Endpoint`], feeds it what the sockets received, the commands of
+//! The driver task: owns the sans-IO [`Core`] (an [`Endpoint`](sipline_proto::Endpoint), a
+//! [`UaCore`](sipline_proto::UaCore), ...), feeds it what the sockets received, the commands of
 //! the [`Handle`](crate::Handle)s and its deadline, and carries out its outputs: transmits to
 //! sockets and connections, events to the [`EventStream`](crate::EventStream).
 //!
@@ -19,8 +20,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sipline_proto::{
-    ClientTxId, ConnId, Endpoint, Event, Flow, Input, Limits, Message, Output, Receive, Request,
-    Response, ServerTxId, Transmit, TransportFailure, TransportKind, parse_message,
+    ConnId, Flow, Input, Limits, Message, Receive, Transmit, TransportFailure, TransportKind,
+    parse_message,
 };
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +31,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ConnectionConfig;
 use crate::conn::{Conn, ConnError, Outgoing, Setup};
+use crate::core::{Core, CoreOutput};
 use crate::tls::TlsClient;
 
 /// What socket and connection tasks tell the driver.
@@ -47,24 +49,14 @@ pub(crate) enum NetEvent {
     Closed { flow: Flow, reason: ConnError },
 }
 
+/// A closure run on the core inside the driver task, with the current instant; it sends its
+/// own result back.
+pub(crate) type CoreFn<C> = Box<dyn FnOnce(&mut C, std::time::Instant) + Send>;
+
 /// What a [`Handle`](crate::Handle) asks of the driver.
-pub(crate) enum Command {
-    SendRequest {
-        request: Request,
-        flow: Flow,
-        reply: oneshot::Sender<Result<ClientTxId, sipline_proto::Error>>,
-    },
-    Respond {
-        tx: ServerTxId,
-        response: Response,
-        reply: oneshot::Sender<Result<(), sipline_proto::Error>>,
-    },
-    SendStateless {
-        flow: Flow,
-        message: Message,
-    },
-    NewBranch(oneshot::Sender<String>),
-    NewTag(oneshot::Sender<String>),
+pub(crate) enum Command<C> {
+    /// Run a closure on the core (every core-specific command).
+    Run(CoreFn<C>),
     Stats(oneshot::Sender<Stats>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -89,14 +81,14 @@ struct ConnEntry {
 }
 
 /// Everything the driver is made of; built by [`RuntimeBuilder::start`](crate::RuntimeBuilder::start).
-pub(crate) struct Driver {
-    pub(crate) endpoint: Endpoint,
+pub(crate) struct Driver<C: Core> {
+    pub(crate) core: C,
     pub(crate) cfg: Arc<ConnectionConfig>,
     pub(crate) limits: Limits,
-    pub(crate) cmd_rx: mpsc::Receiver<Command>,
+    pub(crate) cmd_rx: mpsc::Receiver<Command<C>>,
     pub(crate) net_rx: mpsc::Receiver<NetEvent>,
     pub(crate) net_tx: mpsc::Sender<NetEvent>,
-    pub(crate) events_tx: mpsc::Sender<Event>,
+    pub(crate) events_tx: mpsc::Sender<C::Event>,
     pub(crate) udp: Vec<Arc<UdpSocket>>,
     pub(crate) tls_client: Option<TlsClient>,
     /// Socket, listener and connection tasks; aborted and awaited on shutdown.
@@ -104,22 +96,22 @@ pub(crate) struct Driver {
 }
 
 /// What woke the driver up.
-enum Step {
-    Command(Option<Command>),
+enum Step<C> {
+    Command(Option<Command<C>>),
     Net(NetEvent),
     Timeout,
     Nothing,
 }
 
 /// The driver's running state.
-struct State {
-    d: Driver,
+struct State<C: Core> {
+    d: Driver<C>,
     conns: HashMap<ConnId, ConnEntry>,
     by_remote: HashMap<(TransportKind, SocketAddr), Vec<ConnId>>,
     next_conn: u64,
     /// Events waiting for room in the event channel; while any wait, no network input is
     /// read, so a slow application slows the peers down instead of growing this queue.
-    pending: VecDeque<Event>,
+    pending: VecDeque<C::Event>,
     sleep: Pin<Box<Sleep>>,
     deadline: Option<std::time::Instant>,
     closed_slow: u64,
@@ -129,7 +121,7 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-impl Driver {
+impl<C: Core> Driver<C> {
     /// Runs until shutdown, or until every [`Handle`](crate::Handle) is gone.
     pub(crate) async fn run(self) {
         let mut st = State {
@@ -152,7 +144,7 @@ impl Driver {
     }
 }
 
-impl State {
+impl<C: Core> State<C> {
     async fn main_loop(&mut self) -> Option<oneshot::Sender<()>> {
         loop {
             self.drain();
@@ -191,7 +183,7 @@ impl State {
                 Step::Net(ev) => self.net(ev),
                 Step::Timeout => {
                     self.deadline = None;
-                    self.d.endpoint.handle_input(now(), Input::Timeout);
+                    self.d.core.handle_input(now(), Input::Timeout);
                 }
                 Step::Nothing => {}
             }
@@ -202,10 +194,10 @@ impl State {
     /// it.
     fn drain(&mut self) {
         loop {
-            match self.d.endpoint.poll_output() {
-                Output::Transmit(t) => self.transmit(t),
-                Output::Event(ev) => self.emit(ev),
-                Output::Timeout(deadline) => {
+            match self.d.core.poll_output() {
+                CoreOutput::Transmit(t) => self.transmit(t),
+                CoreOutput::Event(ev) => self.emit(ev),
+                CoreOutput::Timeout(deadline) => {
                     if deadline != self.deadline {
                         if let Some(at) = deadline {
                             self.sleep
@@ -220,10 +212,7 @@ impl State {
         }
     }
 
-    fn emit(&mut self, ev: Event) {
-        if let Event::Dropped { flow, reason } = &ev {
-            tracing::debug!(transport = %flow.transport, remote = %flow.remote, ?reason, "message dropped");
-        }
+    fn emit(&mut self, ev: C::Event) {
         if !self.pending.is_empty() {
             self.pending.push_back(ev);
             return;
@@ -236,40 +225,19 @@ impl State {
 
     fn fail(&mut self, flow: Flow, reason: TransportFailure) {
         self.d
-            .endpoint
+            .core
             .handle_input(now(), Input::TransportFailed(flow, reason));
     }
 
     // ---- commands ----------------------------------------------------------------------
 
-    fn command(&mut self, cmd: Command) {
-        let ep = &mut self.d.endpoint;
+    fn command(&mut self, cmd: Command<C>) {
         match cmd {
-            Command::SendRequest {
-                request,
-                flow,
-                reply,
-            } => {
-                let _ = reply.send(ep.send_request(now(), request, flow));
-            }
-            Command::Respond {
-                tx,
-                response,
-                reply,
-            } => {
-                let _ = reply.send(ep.respond(now(), tx, response));
-            }
-            Command::SendStateless { flow, message } => ep.send_stateless(flow, &message),
-            Command::NewBranch(reply) => {
-                let _ = reply.send(ep.new_branch());
-            }
-            Command::NewTag(reply) => {
-                let _ = reply.send(ep.new_tag());
-            }
+            Command::Run(f) => f(&mut self.d.core, now()),
             Command::Stats(reply) => {
                 let _ = reply.send(Stats {
                     connections: self.conns.len(),
-                    transactions: ep.transactions(),
+                    transactions: self.d.core.transactions(),
                     closed_slow: self.closed_slow,
                 });
             }
@@ -296,7 +264,7 @@ impl State {
                     String::from_utf8_lossy(&payload)
                 );
                 self.d
-                    .endpoint
+                    .core
                     .handle_input(now(), Input::Receive(Receive { flow, payload }));
             }
             NetEvent::Accepted {

@@ -66,6 +66,7 @@
 
 mod config;
 mod conn;
+mod core;
 mod driver;
 mod error;
 mod runtime;
@@ -75,6 +76,7 @@ mod udp;
 mod ws;
 
 pub use config::ConnectionConfig;
+pub use core::{BoundAddrs, Core, CoreOutput};
 pub use driver::Stats;
 pub use error::Error;
 pub use runtime::{EventStream, Handle, Runtime, RuntimeBuilder};

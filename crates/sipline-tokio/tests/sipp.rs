@@ -8,68 +8,16 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::sipp::{free_port, scenario, screen_counts, sipp_path, tempdir};
 use common::{Peer, bounded};
 use sipline_proto::TransportKind;
 use sipline_tokio::Runtime;
 
 const CALLS: u32 = 200;
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../interop/sipp")
-        .join(name)
-}
-
-fn sipp_path() -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("sipp"))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!("sipp is not installed: `apt-get install sip-tester` (scripts/test does it for you)")
-    })
-}
-
-/// A local port free for both UDP and TCP (sipp binds both kinds).
-fn free_port() -> u16 {
-    loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// sipp's final screen: per message line, (retransmissions, unexpected messages).
-fn screen_counts(screen: &str) -> (u64, u64) {
-    // The last screen dump wins; message lines look like
-    //   "  OPTIONS ---------->         200       0" (sent: count, retrans)
-    //   "       200 <----------        200       0       0       0" (recv: count, retrans, timeout, unexpected)
-    let last = screen.rsplit("Messages  Retrans").next().unwrap_or(screen);
-    let (mut retrans, mut unexpected) = (0, 0);
-    for line in last.lines() {
-        let nums: Vec<u64> = line
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        if line.contains("---------->") {
-            // A request name has no digit; a status sent would be first (not in our scenarios).
-            retrans += nums.get(1).copied().unwrap_or(0);
-        } else if line.contains("<----------") {
-            // The status code is the first number.
-            retrans += nums.get(2).copied().unwrap_or(0);
-            unexpected += nums.get(4).copied().unwrap_or(0);
-        }
-    }
-    (retrans, unexpected)
-}
 
 async fn run_sipp(
     target: SocketAddr,
@@ -126,16 +74,6 @@ async fn run_sipp(
     (status, screen, errors)
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sipline-sipp-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 async fn interop(kind: TransportKind, sipp_transport: &str, xml: &str) {
     bounded(async {
         let builder = match kind {
@@ -145,7 +83,7 @@ async fn interop(kind: TransportKind, sipp_transport: &str, xml: &str) {
         let mut sipline = Peer::start(builder).await;
         let target = sipline.handle.local_addr(kind).unwrap();
         let (status, screen, errors) = run_sipp(target, sipp_transport, xml).await;
-        let (retrans, unexpected) = screen_counts(&screen);
+        let (retrans, _, unexpected) = screen_counts(&screen);
         let lines = screen.lines().filter(|l| l.contains("---------->") || l.contains("<----------")).count();
         assert!(lines >= 2, "sipp's screen shows no message lines:\n{screen}");
         assert!(
@@ -188,5 +126,11 @@ fn screen_parsing_counts_retransmissions_and_unexpected() {
     let screen = "junk\n                                 Messages  Retrans   Timeout   Unexpected-Msg\n\
       OPTIONS ---------->         200       3     \n\
           200 <----------         200       0         0         2   \n";
-    assert_eq!(screen_counts(screen), (3, 2));
+    assert_eq!(screen_counts(screen), (3, 0, 2));
+    let uas = "                                 Messages  Retrans   Timeout   Unexpected-Msg\n\
+      ----------> INVITE             5         1         0         4\n\
+      <---------- 200                5         2         0\n\
+      ----------> ACK         E-RTD1 5         0         3         0\n\
+      [   4000ms] Pause              5                             0\n";
+    assert_eq!(screen_counts(uas), (3, 3, 4));
 }

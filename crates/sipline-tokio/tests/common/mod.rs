@@ -9,6 +9,8 @@
     clippy::panic
 )]
 
+pub mod sipp;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
