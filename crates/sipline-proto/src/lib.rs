@@ -60,6 +60,7 @@ pub use parse::{Framed, Limits, StreamFramer, parse_message};
 pub use registration::{
     RegisterParams, Registration, RegistrationError, RegistrationState, RegistrationStep,
 };
+pub use session::dtmf::{DtmfError, DtmfInfo, DtmfTone, ToneQueue};
 pub use session::{
     Body, Cause, InviteParams, LocalTransport, ReplyParams, SessionId, SessionRole, SessionState,
     UaConfig, UaCore, UaEvent, UaOutput,

@@ -32,6 +32,7 @@
 
 mod cause;
 mod core;
+pub mod dtmf;
 
 use std::fmt;
 
