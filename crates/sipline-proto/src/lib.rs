@@ -61,6 +61,7 @@ pub use registration::{
     RegisterParams, Registration, RegistrationError, RegistrationState, RegistrationStep,
 };
 pub use session::dtmf::{DtmfError, DtmfInfo, DtmfTone, ToneQueue};
+pub use session::refer::{ReferError, ReferNotify, ReferTo, Replaces, SipFrag};
 pub use session::{
     Body, Cause, InviteParams, LocalTransport, ReplyParams, SessionId, SessionRole, SessionState,
     UaConfig, UaCore, UaEvent, UaOutput,

@@ -33,6 +33,7 @@
 mod cause;
 mod core;
 pub mod dtmf;
+pub mod refer;
 
 use std::fmt;
 
