@@ -39,6 +39,7 @@ pub mod error;
 pub mod input;
 pub mod message;
 pub mod parse;
+pub mod registration;
 pub mod session;
 pub mod timer;
 pub mod transaction;
@@ -56,6 +57,11 @@ pub use message::{
     Uri, UriRef,
 };
 pub use parse::{Framed, Limits, StreamFramer, parse_message};
+pub use registration::{
+    RegisterParams, Registration, RegistrationError, RegistrationState, RegistrationStep,
+};
+pub use session::dtmf::{DtmfError, DtmfInfo, DtmfTone, ToneQueue};
+pub use session::refer::{ReferError, ReferNotify, ReferTo, Replaces, SipFrag};
 pub use session::{
     Body, Cause, InviteParams, LocalTransport, Rel100, ReplyParams, SessionId, SessionRole,
     SessionState, UaConfig, UaCore, UaEvent, UaOutput,

@@ -32,6 +32,8 @@
 
 mod cause;
 mod core;
+pub mod dtmf;
+pub mod refer;
 
 use std::fmt;
 
