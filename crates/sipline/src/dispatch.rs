@@ -1,0 +1,237 @@
+//! The dispatcher task: turns the core's events into session and UA events, and does the
+//! media work they call for (applying answers, answering re-INVITEs) without waiting for the
+//! application to poll.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use sipline_media::MediaEvent;
+use sipline_proto::{Body, DtmfInfo, Method, SessionId, StatusCode, UaCore};
+use sipline_tokio::EventStream;
+use tokio::sync::mpsc;
+
+use crate::session::{Role, Session, SessionEvent, Shared, State};
+use crate::ua::{Entry, Ua, UaEvent, UaShared, lock, media_event};
+
+/// Forwards a media task's events (RFC 4733 DTMF) into the session's event channel.
+pub(crate) fn forward_media_events(
+    mut rx: mpsc::UnboundedReceiver<MediaEvent>,
+    to: mpsc::UnboundedSender<SessionEvent>,
+) {
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if let Some(e) = media_event(e)
+                && to.send(e).is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+pub(crate) async fn run(
+    ua: Weak<UaShared>,
+    mut events: EventStream<sipline_proto::UaEvent>,
+    ua_tx: mpsc::UnboundedSender<UaEvent>,
+) {
+    while let Some(e) = events.next_event().await {
+        let Some(shared) = ua.upgrade() else {
+            return;
+        };
+        handle(&Ua { shared }, e, &ua_tx).await;
+    }
+}
+
+fn entry(ua: &Ua, id: SessionId) -> Option<(Arc<Shared>, mpsc::UnboundedSender<SessionEvent>)> {
+    lock(&ua.shared.sessions)
+        .get(&id)
+        .map(|e| (Arc::clone(&e.shared), e.events.clone()))
+}
+
+/// Applies the peer's SDP answer once (RFC 3264): from a reliable 18x, the 2xx or the ACK.
+async fn apply_answer(shared: &Shared, body: &[u8]) {
+    if body.is_empty() || *lock(&shared.negotiated) {
+        return;
+    }
+    if let Some(media) = shared.media() {
+        match media
+            .accept_answer(String::from_utf8_lossy(body).into_owned())
+            .await
+        {
+            Ok(()) => *lock(&shared.negotiated) = true,
+            Err(e) => tracing::warn!(error = %e, "the peer's SDP answer is unusable"),
+        }
+    }
+}
+
+async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSender<UaEvent>) {
+    use sipline_proto::UaEvent as E;
+    match e {
+        E::Incoming { session, request } => {
+            let shared = Arc::new(Shared::new(Role::Uas, None));
+            shared.set_request(request);
+            let (tx, rx) = mpsc::unbounded_channel();
+            lock(&ua.shared.sessions).insert(
+                session,
+                Entry {
+                    shared: Arc::clone(&shared),
+                    events: tx.clone(),
+                },
+            );
+            let s = Session::new(ua.clone(), session, shared, rx, tx);
+            // Nobody listening: the session is dropped, which declines the call (480).
+            let _ = ua_tx.send(UaEvent::Invite(s));
+        }
+        E::Progress { session, response } => {
+            let Some((shared, tx)) = entry(ua, session) else {
+                return;
+            };
+            if response.status != StatusCode::TRYING {
+                shared.set_state(State::Early);
+            }
+            apply_answer(&shared, &response.body).await;
+            let _ = tx.send(SessionEvent::Progress { response });
+        }
+        E::Accepted {
+            session,
+            response: Some(response),
+        } => {
+            let Some((shared, tx)) = entry(ua, session) else {
+                return;
+            };
+            apply_answer(&shared, &response.body).await;
+            shared.set_state(State::Answered);
+            *lock(&shared.start_time) = Some(SystemTime::now());
+            let _ = tx.send(SessionEvent::Accepted {
+                code: response.status,
+                response: Some(response),
+            });
+        }
+        E::Confirmed {
+            session,
+            ack: Some(ack),
+        } => {
+            // Inbound: the call is up once our 2xx is ACKed.
+            let Some((shared, tx)) = entry(ua, session) else {
+                return;
+            };
+            apply_answer(&shared, &ack.body).await;
+            shared.set_state(State::Answered);
+            *lock(&shared.start_time) = Some(SystemTime::now());
+            let _ = tx.send(SessionEvent::Accepted {
+                code: StatusCode::OK,
+                response: None,
+            });
+        }
+        E::Failed {
+            session,
+            cause,
+            response,
+        } => {
+            let Some((_, tx)) = entry(ua, session) else {
+                return;
+            };
+            if let Some(r) = &response {
+                let _ = tx.send(SessionEvent::Rejected {
+                    response: r.clone(),
+                    cause: r.reason.to_string(),
+                });
+            }
+            let _ = tx.send(SessionEvent::Failed {
+                code: response.as_ref().map(|r| r.status),
+                response,
+                cause,
+            });
+        }
+        E::Canceled { session, .. } => {
+            if let Some((_, tx)) = entry(ua, session) {
+                let _ = tx.send(SessionEvent::Cancel);
+            }
+        }
+        E::Bye { session, request } => {
+            if let Some((_, tx)) = entry(ua, session) {
+                let _ = tx.send(SessionEvent::Bye { request });
+            }
+        }
+        E::Terminated { session, cause } => {
+            let removed = lock(&ua.shared.sessions).remove(&session);
+            if let Some(Entry { shared, events }) = removed {
+                shared.set_state(State::Terminated);
+                *lock(&shared.end_time) = Some(SystemTime::now());
+                // Dropping the last media handle stops the RTP task.
+                lock(&shared.media).take();
+                let _ = events.send(SessionEvent::Terminated { cause });
+            }
+        }
+        E::Reinvite { session, request } => {
+            let Some((shared, _)) = entry(ua, session) else {
+                return;
+            };
+            let answer = match shared.media() {
+                Some(m) if !request.body.is_empty() => m
+                    .accept_offer(String::from_utf8_lossy(&request.body).into_owned())
+                    .await
+                    .map(Some),
+                Some(m) => m.create_offer().await.map(Some),
+                None => Ok(None),
+            };
+            let _ = ua
+                .core(move |c: &mut UaCore, now| match answer {
+                    Ok(sdp) => c.accept_reinvite(now, session, sdp.map(Body::sdp)),
+                    Err(_) => c.reject_reinvite(
+                        now,
+                        session,
+                        sipline_proto::ReplyParams::status(StatusCode::NOT_ACCEPTABLE_HERE),
+                    ),
+                })
+                .await;
+        }
+        E::InDialogRequest {
+            session,
+            tx,
+            request,
+        } => {
+            let Some((_, events)) = entry(ua, session) else {
+                ua.reply_later(tx, &request, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
+                return;
+            };
+            match request.method {
+                Method::Info => {
+                    let ct = request.headers.get(sipline_proto::HeaderName::ContentType);
+                    match DtmfInfo::parse(ct.unwrap_or(""), &request.body) {
+                        Ok(info) => {
+                            ua.reply_later(tx, &request, StatusCode::OK);
+                            let _ = events.send(SessionEvent::Dtmf {
+                                tone: info.tone.as_char(),
+                                duration: info.duration.unwrap_or(Duration::from_millis(100)),
+                                request: Some(request),
+                            });
+                        }
+                        // RFC 6086 §4.2.2: an INFO package we do not read.
+                        Err(_) => ua.reply_later(tx, &request, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                    }
+                }
+                Method::Refer => {
+                    ua.reply_later(tx, &request, StatusCode::ACCEPTED);
+                    let _ = events.send(SessionEvent::Refer { request });
+                }
+                Method::Notify | Method::Message | Method::Options => {
+                    ua.reply_later(tx, &request, StatusCode::OK);
+                }
+                _ => ua.reply_later(tx, &request, StatusCode::NOT_IMPLEMENTED),
+            }
+        }
+        E::Request { tx, request, .. } => {
+            ua.reply_later(tx, &request, StatusCode::NOT_IMPLEMENTED);
+        }
+        E::Response { tx, response } => {
+            if let Some(w) = lock(&ua.shared.pending).remove(&tx) {
+                let _ = w.send(response);
+            }
+        }
+        E::Dropped { flow, reason } => {
+            tracing::debug!(remote = %flow.remote, ?reason, "message dropped");
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,167 @@
+//! The media task of a session: owns the RTP socket and a [`MediaSession`] (sans-IO), feeds
+//! it datagrams and instants, sends what it asks, and carries out the session's media
+//! commands (offer/answer, mute, RFC 4733 DTMF, stats).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use sipline_media::{
+    AudioSink, AudioSource, DtmfTone, MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession,
+    MediaStats, RtpConfig, RtpMedia,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What a session asks of its media task.
+pub(crate) enum MediaCommand {
+    CreateOffer(Reply<String>),
+    AcceptOffer(String, Reply<String>),
+    AcceptAnswer(String, Reply<()>),
+    Mute(MediaKind, bool),
+    Dtmf(DtmfTone, Duration, Reply<()>),
+    Stats(oneshot::Sender<MediaStats>),
+}
+
+/// A handle on a session's media task; the task stops when every handle is dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct Media {
+    cmd: mpsc::Sender<MediaCommand>,
+}
+
+impl Media {
+    /// Binds an RTP socket on `ip` (any port) and starts the task with an RTP/AVP session
+    /// playing `source` and recording into `sink`; media events go to `events`.
+    pub(crate) async fn start(
+        ip: IpAddr,
+        seed: u64,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> Result<Media, Error> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(|e| Error::Media(format!("binding the RTP socket: {e}")))?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| Error::Media(format!("RTP socket address: {e}")))?;
+        let media = RtpMedia::new(RtpConfig::new(local, seed))
+            .with_audio(source, sink)
+            .map_err(|e| Error::Media(e.to_string()))?;
+        let (cmd, rx) = mpsc::channel(16);
+        tokio::spawn(run(Box::new(media), socket, rx, events));
+        Ok(Media { cmd })
+    }
+
+    async fn ask<T>(&self, f: impl FnOnce(Reply<T>) -> MediaCommand) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(f(tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    pub(crate) async fn create_offer(&self) -> Result<String, Error> {
+        self.ask(MediaCommand::CreateOffer).await
+    }
+
+    pub(crate) async fn accept_offer(&self, offer: String) -> Result<String, Error> {
+        self.ask(|r| MediaCommand::AcceptOffer(offer, r)).await
+    }
+
+    pub(crate) async fn accept_answer(&self, answer: String) -> Result<(), Error> {
+        self.ask(|r| MediaCommand::AcceptAnswer(answer, r)).await
+    }
+
+    pub(crate) async fn mute(&self, kind: MediaKind, muted: bool) -> Result<(), Error> {
+        self.cmd
+            .send(MediaCommand::Mute(kind, muted))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    pub(crate) async fn dtmf(&self, tone: DtmfTone, duration: Duration) -> Result<(), Error> {
+        self.ask(|r| MediaCommand::Dtmf(tone, duration, r)).await
+    }
+
+    pub(crate) async fn stats(&self) -> Result<MediaStats, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(MediaCommand::Stats(tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+}
+
+fn media_err(e: sipline_media::MediaError) -> Error {
+    Error::Media(e.to_string())
+}
+
+async fn run(
+    mut media: Box<dyn MediaSession>,
+    socket: UdpSocket,
+    mut cmds: mpsc::Receiver<MediaCommand>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) {
+    let mut buf = vec![0u8; 2048];
+    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    let mut deadline: Option<Instant> = None;
+    loop {
+        // Drain the media session's outputs; arm the one timer at its deadline.
+        loop {
+            match media.poll_output() {
+                MediaOutput::Transmit(t) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                MediaOutput::Event(e) => {
+                    let _ = events.send(e);
+                }
+                MediaOutput::Timeout(d) => {
+                    if d != deadline {
+                        if let Some(at) = d {
+                            sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                        }
+                        deadline = d;
+                    }
+                    break;
+                }
+            }
+        }
+        let now = || tokio::time::Instant::now().into_std();
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(cmd) = cmd else { return };
+                match cmd {
+                    MediaCommand::CreateOffer(r) => {
+                        let _ = r.send(media.create_offer(now()).map_err(media_err));
+                    }
+                    MediaCommand::AcceptOffer(o, r) => {
+                        let _ = r.send(media.accept_offer(now(), &o).map_err(media_err));
+                    }
+                    MediaCommand::AcceptAnswer(a, r) => {
+                        let _ = r.send(media.accept_answer(now(), &a).map_err(media_err));
+                    }
+                    MediaCommand::Mute(kind, muted) => media.set_muted(kind, muted),
+                    MediaCommand::Dtmf(tone, d, r) => {
+                        let _ = r.send(media.send_dtmf(now(), tone, d).map_err(media_err));
+                    }
+                    MediaCommand::Stats(r) => {
+                        let _ = r.send(media.stats());
+                    }
+                }
+            }
+            recv = socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = recv {
+                    media.handle_input(now(), MediaInput::Receive { source, contents: &buf[..n] });
+                }
+            }
+            () = &mut sleep, if deadline.is_some() => {
+                deadline = None;
+                media.handle_input(now(), MediaInput::Timeout);
+            }
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! A call: SIP.js's `SIP.Session`, its methods, options, events and attributes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use sipline_media::{AudioSink, AudioSource, MediaKind, MediaStats, NullSink, SilenceSource};
+use sipline_proto::{
+    Body, Cause, DtmfInfo, Method, Request, Response, SessionId, StatusCode, ToneQueue, UaCore,
+};
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::media::Media;
+use crate::ua::{Ua, lock, reply};
+
+/// Which side of the call we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Uac,
+    Uas,
+}
+
+/// Where a session is, as the API sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// UAC: INVITE sent; UAS: INVITE received, unanswered.
+    Initial,
+    /// A provisional response went or came.
+    Early,
+    /// A 2xx went or came.
+    Answered,
+    /// Ended.
+    Terminated,
+}
+
+/// What a session's handle and the dispatcher share.
+pub(crate) struct Shared {
+    pub(crate) role: Role,
+    pub(crate) state: Mutex<State>,
+    pub(crate) request: Mutex<Option<Request>>,
+    pub(crate) media: Mutex<Option<Media>>,
+    /// The SDP offer/answer exchange completed (RFC 3264).
+    pub(crate) negotiated: Mutex<bool>,
+    pub(crate) start_time: Mutex<Option<SystemTime>>,
+    pub(crate) end_time: Mutex<Option<SystemTime>>,
+}
+
+impl Shared {
+    pub(crate) fn new(role: Role, media: Option<Media>) -> Self {
+        Self {
+            role,
+            state: Mutex::new(State::Initial),
+            request: Mutex::new(None),
+            media: Mutex::new(media),
+            negotiated: Mutex::new(false),
+            start_time: Mutex::new(None),
+            end_time: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_request(&self, r: Request) {
+        *lock(&self.request) = Some(r);
+    }
+
+    pub(crate) fn set_state(&self, s: State) {
+        let mut st = lock(&self.state);
+        if *st != State::Terminated {
+            *st = s;
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        *lock(&self.state)
+    }
+
+    pub(crate) fn media(&self) -> Option<Media> {
+        lock(&self.media).clone()
+    }
+}
+
+/// What a [`Session`] reports, from [`Session::next_event`] (SIP.js's Session events).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A provisional response arrived (outbound).
+    Progress {
+        /// The 1xx.
+        response: Response,
+    },
+    /// The call was answered: a 2xx arrived (outbound), or the ACK of ours (inbound).
+    Accepted {
+        /// The 2xx status.
+        code: StatusCode,
+        /// The 2xx, for an outbound session.
+        response: Option<Response>,
+    },
+    /// A final failure response arrived (outbound); [`SessionEvent::Failed`] follows.
+    Rejected {
+        /// The response.
+        response: Response,
+        /// Its reason phrase.
+        cause: String,
+    },
+    /// The call could not be set up.
+    Failed {
+        /// The final status, if a response came.
+        code: Option<StatusCode>,
+        /// The response, if one came.
+        response: Option<Response>,
+        /// Why (SIP.js `SIP.C.causes`).
+        cause: Cause,
+    },
+    /// The caller canceled the call (inbound).
+    Cancel,
+    /// The peer asked us to call someone else (REFER, RFC 3515); answered 202.
+    Refer {
+        /// The REFER.
+        request: Request,
+    },
+    /// A DTMF tone, received by INFO (`request` is it) or RFC 4733 (`request` is `None`).
+    Dtmf {
+        /// `0-9`, `*`, `#`, `A-D`.
+        tone: char,
+        /// Its duration.
+        duration: Duration,
+        /// The INFO that carried it.
+        request: Option<Request>,
+    },
+    /// [`Session::mute`] took effect.
+    Muted {
+        /// Audio is muted.
+        audio: bool,
+        /// Video is muted.
+        video: bool,
+    },
+    /// [`Session::unmute`] took effect.
+    Unmuted {
+        /// Audio is unmuted.
+        audio: bool,
+        /// Video is unmuted.
+        video: bool,
+    },
+    /// The peer hung up (BYE received, answered 200).
+    Bye {
+        /// The BYE.
+        request: Request,
+    },
+    /// The session ended; always the last event.
+    Terminated {
+        /// Why.
+        cause: Cause,
+    },
+}
+
+/// Options of [`Session::progress`] (SIP.js `progress(options)`).
+#[derive(Debug, Clone)]
+pub struct ProgressOptions {
+    /// 101-199; default 180.
+    pub status_code: StatusCode,
+    /// A reason phrase other than the canonical one.
+    pub reason_phrase: Option<String>,
+    /// Extra header fields.
+    pub extra_headers: Vec<(String, String)>,
+    /// Send it reliably (RFC 3262) if the UA's `rel100` and the INVITE allow.
+    pub rel100: bool,
+    /// Early media: the SDP answer goes in this response (183 Session Progress).
+    pub media: bool,
+}
+
+impl Default for ProgressOptions {
+    fn default() -> Self {
+        Self {
+            status_code: StatusCode::RINGING,
+            reason_phrase: None,
+            extra_headers: Vec::new(),
+            rel100: false,
+            media: false,
+        }
+    }
+}
+
+/// Options of [`Session::accept`] (SIP.js `accept(options)`): the media to play and record.
+pub struct AcceptOptions {
+    /// Extra header fields for the 2xx.
+    pub extra_headers: Vec<(String, String)>,
+    /// What we send (default: silence).
+    pub audio_source: Box<dyn AudioSource>,
+    /// Where what we hear goes (default: nowhere).
+    pub audio_sink: Box<dyn AudioSink>,
+}
+
+impl Default for AcceptOptions {
+    fn default() -> Self {
+        Self {
+            extra_headers: Vec::new(),
+            audio_source: Box::new(SilenceSource::new(8000)),
+            audio_sink: Box::new(NullSink::new(8000)),
+        }
+    }
+}
+
+impl std::fmt::Debug for AcceptOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptOptions")
+            .field("extra_headers", &self.extra_headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of [`Session::reject`] (SIP.js `reject(options)`).
+#[derive(Debug, Clone)]
+pub struct RejectOptions {
+    /// 300-699; default 480.
+    pub status_code: StatusCode,
+    /// A reason phrase other than the canonical one.
+    pub reason_phrase: Option<String>,
+    /// Extra header fields.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl Default for RejectOptions {
+    fn default() -> Self {
+        Self {
+            status_code: StatusCode::TEMPORARILY_UNAVAILABLE,
+            reason_phrase: None,
+            extra_headers: Vec::new(),
+        }
+    }
+}
+
+/// Options of [`Session::bye`] (SIP.js `bye(options)`): a status code and reason go into a
+/// Reason header (RFC 3326).
+#[derive(Debug, Clone, Default)]
+pub struct ByeOptions {
+    /// The status code for the Reason header.
+    pub status_code: Option<StatusCode>,
+    /// The reason text.
+    pub reason_phrase: Option<String>,
+    /// Extra header fields.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// How [`Session::dtmf`] sends tones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfTransport {
+    /// SIP INFO with `application/dtmf-relay` (SIP.js's way).
+    #[default]
+    Info,
+    /// RFC 4733 telephone-event packets in the RTP stream.
+    Rtp,
+}
+
+/// Options of [`Session::dtmf`] (SIP.js `dtmf(tone, options)`).
+#[derive(Debug, Clone)]
+pub struct DtmfOptions {
+    /// Tone duration: default 100 ms, clamped to 70-6000 ms.
+    pub duration: Duration,
+    /// Gap between tones: default 500 ms, at least 50 ms.
+    pub inter_tone_gap: Duration,
+    /// Extra header fields for each INFO.
+    pub extra_headers: Vec<(String, String)>,
+    /// INFO or RFC 4733.
+    pub transport: DtmfTransport,
+}
+
+impl Default for DtmfOptions {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_millis(100),
+            inter_tone_gap: Duration::from_millis(500),
+            extra_headers: Vec::new(),
+            transport: DtmfTransport::Info,
+        }
+    }
+}
+
+/// Options of [`Session::mute`] and [`Session::unmute`].
+#[derive(Debug, Clone, Copy)]
+pub struct MuteOptions {
+    /// Mute (unmute) audio.
+    pub audio: bool,
+    /// Mute (unmute) video.
+    pub video: bool,
+}
+
+impl Default for MuteOptions {
+    fn default() -> Self {
+        Self {
+            audio: true,
+            video: true,
+        }
+    }
+}
+
+/// Options of [`Session::refer`].
+#[derive(Debug, Clone, Default)]
+pub struct ReferOptions {
+    /// Extra header fields for the REFER.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// A call (SIP.js `SIP.Session`). Events come from [`Session::next_event`]; an incoming
+/// session dropped unanswered is rejected with 480.
+pub struct Session {
+    ua: Ua,
+    id: SessionId,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedReceiver<SessionEvent>,
+    own: mpsc::UnboundedSender<SessionEvent>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("role", &self.shared.role)
+            .field("state", &self.shared.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        ua: Ua,
+        id: SessionId,
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedReceiver<SessionEvent>,
+        own: mpsc::UnboundedSender<SessionEvent>,
+    ) -> Self {
+        Self {
+            ua,
+            id,
+            shared,
+            events,
+            own,
+            done: false,
+        }
+    }
+
+    /// The next event; `None` after [`SessionEvent::Terminated`].
+    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+        if self.done {
+            return None;
+        }
+        let e = self.events.recv().await;
+        if matches!(e, Some(SessionEvent::Terminated { .. }) | None) {
+            self.done = true;
+        }
+        e
+    }
+
+    // ---- attributes --------------------------------------------------------------------
+
+    /// The user agent (SIP.js `ua`).
+    pub fn ua(&self) -> &Ua {
+        &self.ua
+    }
+
+    /// The core's id for this session.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Always INVITE (SIP.js `method`).
+    pub fn method(&self) -> Method {
+        Method::Invite
+    }
+
+    /// The INVITE, sent or received (SIP.js `request`).
+    pub fn request(&self) -> Option<Request> {
+        lock(&self.shared.request).clone()
+    }
+
+    /// Our identity: the From of our INVITE, the To of theirs (SIP.js `localIdentity`).
+    pub fn local_identity(&self) -> Option<String> {
+        let r = self.request()?;
+        let h = match self.shared.role {
+            Role::Uac => r.headers.from().ok()?,
+            Role::Uas => r.headers.to().ok()?,
+        };
+        Some(h.uri.as_str().to_owned())
+    }
+
+    /// The peer's identity (SIP.js `remoteIdentity`).
+    pub fn remote_identity(&self) -> Option<String> {
+        let r = self.request()?;
+        let h = match self.shared.role {
+            Role::Uac => r.headers.to().ok()?,
+            Role::Uas => r.headers.from().ok()?,
+        };
+        Some(h.uri.as_str().to_owned())
+    }
+
+    /// When the call was answered (SIP.js `startTime`).
+    pub fn start_time(&self) -> Option<SystemTime> {
+        *lock(&self.shared.start_time)
+    }
+
+    /// When it ended (SIP.js `endTime`).
+    pub fn end_time(&self) -> Option<SystemTime> {
+        *lock(&self.shared.end_time)
+    }
+
+    /// RTP statistics of the call, if media started.
+    pub async fn stats(&self) -> Option<MediaStats> {
+        self.shared.media()?.stats().await.ok()
+    }
+
+    // ---- inbound -----------------------------------------------------------------------
+
+    fn require_inbound(&self) -> Result<(), Error> {
+        if self.shared.role != Role::Uas {
+            return Err(Error::InvalidState(
+                "only an incoming session can be answered".into(),
+            ));
+        }
+        match self.shared.state() {
+            State::Initial | State::Early => Ok(()),
+            _ => Err(Error::InvalidState(
+                "the session is already answered or ended".into(),
+            )),
+        }
+    }
+
+    /// Creates the media (if not yet) and answers the INVITE's offer, or makes an offer if
+    /// the INVITE had none.
+    async fn local_sdp(
+        &self,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<String, Error> {
+        let media = match self.shared.media() {
+            Some(m) => m,
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let m = Media::start(
+                    self.ua.shared.media_ip,
+                    self.ua.shared.next_seed(),
+                    source,
+                    sink,
+                    tx,
+                )
+                .await?;
+                crate::dispatch::forward_media_events(rx, self.own.clone());
+                *lock(&self.shared.media) = Some(m.clone());
+                m
+            }
+        };
+        let offer = self.request().map(|r| r.body).filter(|b| !b.is_empty());
+        match offer {
+            Some(o) if !*lock(&self.shared.negotiated) => {
+                let answer = media
+                    .accept_offer(String::from_utf8_lossy(&o).into_owned())
+                    .await?;
+                *lock(&self.shared.negotiated) = true;
+                Ok(answer)
+            }
+            Some(_) => media.create_offer().await,
+            None => media.create_offer().await,
+        }
+    }
+
+    /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes
+    /// in it (early media).
+    pub async fn progress(&self, opts: ProgressOptions) -> Result<(), Error> {
+        self.require_inbound()?;
+        let body = if opts.media {
+            Some(Body::sdp(
+                self.local_sdp(
+                    Box::new(SilenceSource::new(8000)),
+                    Box::new(NullSink::new(8000)),
+                )
+                .await?,
+            ))
+        } else {
+            None
+        };
+        let id = self.id;
+        let p = reply(
+            opts.status_code,
+            opts.reason_phrase,
+            opts.extra_headers,
+            body,
+            opts.rel100,
+        );
+        self.ua
+            .core(move |c: &mut UaCore, now| c.progress(now, id, p))
+            .await?;
+        self.shared.set_state(State::Early);
+        Ok(())
+    }
+
+    /// Answers the call (SIP.js `accept`): 200 with the SDP answer; media starts.
+    pub async fn accept(&self, opts: AcceptOptions) -> Result<(), Error> {
+        self.require_inbound()?;
+        let sdp = self.local_sdp(opts.audio_source, opts.audio_sink).await?;
+        let id = self.id;
+        let p = reply(
+            StatusCode::OK,
+            None,
+            opts.extra_headers,
+            Some(Body::sdp(sdp)),
+            false,
+        );
+        self.ua
+            .core(move |c: &mut UaCore, now| c.accept(now, id, p))
+            .await?;
+        self.shared.set_state(State::Answered);
+        Ok(())
+    }
+
+    /// Declines the call (SIP.js `reject`), 480 by default.
+    pub async fn reject(&self, opts: RejectOptions) -> Result<(), Error> {
+        self.require_inbound()?;
+        let id = self.id;
+        let p = reply(
+            opts.status_code,
+            opts.reason_phrase,
+            opts.extra_headers,
+            None,
+            false,
+        );
+        self.ua
+            .core(move |c: &mut UaCore, now| c.reject(now, id, p))
+            .await?;
+        self.shared.set_state(State::Terminated);
+        Ok(())
+    }
+
+    /// Sends any response to the INVITE (SIP.js `reply`): 1xx as [`Session::progress`], 2xx
+    /// as [`Session::accept`] (with silence), else as [`Session::reject`].
+    pub async fn reply(
+        &self,
+        status_code: StatusCode,
+        reason_phrase: Option<String>,
+        extra_headers: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        match status_code.as_u16() {
+            101..=199 => {
+                self.progress(ProgressOptions {
+                    status_code,
+                    reason_phrase,
+                    extra_headers,
+                    ..ProgressOptions::default()
+                })
+                .await
+            }
+            200..=299 => {
+                self.accept(AcceptOptions {
+                    extra_headers,
+                    ..AcceptOptions::default()
+                })
+                .await
+            }
+            _ => {
+                self.reject(RejectOptions {
+                    status_code,
+                    reason_phrase,
+                    extra_headers,
+                })
+                .await
+            }
+        }
+    }
+
+    // ---- outbound ----------------------------------------------------------------------
+
+    /// Cancels an outgoing call not yet answered (SIP.js `cancel`).
+    pub async fn cancel(&self) -> Result<(), Error> {
+        if self.shared.role != Role::Uac {
+            return Err(Error::InvalidState(
+                "only an outgoing session can be canceled".into(),
+            ));
+        }
+        let id = self.id;
+        self.ua
+            .core(move |c: &mut UaCore, now| c.cancel(now, id))
+            .await
+    }
+
+    // ---- both --------------------------------------------------------------------------
+
+    /// Hangs up an established call (SIP.js `bye`).
+    pub async fn bye(&self, opts: ByeOptions) -> Result<(), Error> {
+        let mut headers = opts.extra_headers;
+        if let Some(code) = opts.status_code {
+            if !(200..700).contains(&code.as_u16()) {
+                return Err(Error::InvalidArgument(format!(
+                    "bye status code must be 200-699, not {}",
+                    code.as_u16()
+                )));
+            }
+            let text = opts
+                .reason_phrase
+                .unwrap_or_else(|| code.canonical_reason().to_owned())
+                .replace(['"', '\\', '\r', '\n'], "");
+            headers.push((
+                "Reason".into(),
+                format!("SIP;cause={};text=\"{text}\"", code.as_u16()),
+            ));
+        }
+        let id = self.id;
+        self.ua
+            .core(move |c: &mut UaCore, now| c.bye(now, id, &headers))
+            .await
+    }
+
+    /// Ends the call whatever its state (SIP.js `terminate`): cancel, reject or bye.
+    pub async fn terminate(&self) -> Result<(), Error> {
+        match (self.shared.role, self.shared.state()) {
+            (_, State::Terminated) => Ok(()),
+            (Role::Uac, State::Initial | State::Early) => self.cancel().await,
+            (Role::Uas, State::Initial | State::Early) => {
+                self.reject(RejectOptions::default()).await
+            }
+            (_, State::Answered) => self.bye(ByeOptions::default()).await,
+        }
+    }
+
+    /// Sends DTMF tones one after another (SIP.js `dtmf`): `tones` holds `0-9 * # A-D`
+    /// (and `,` for a 2 s pause); by INFO (default) or RFC 4733.
+    pub async fn dtmf(&self, tones: &str, opts: DtmfOptions) -> Result<(), Error> {
+        if self.shared.state() != State::Answered {
+            return Err(Error::InvalidState("DTMF needs an established call".into()));
+        }
+        let mut queue = ToneQueue::new();
+        let start = std::time::Instant::now();
+        queue
+            .dtmf(start, tones, Some(opts.duration), Some(opts.inter_tone_gap))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        loop {
+            let now = std::time::Instant::now();
+            if let Some((tone, duration)) = queue.next_tone(now) {
+                match opts.transport {
+                    DtmfTransport::Info => {
+                        let body = DtmfInfo::new(tone, duration).to_body();
+                        self.ua
+                            .request_in_dialog(
+                                self.id,
+                                Method::Info,
+                                opts.extra_headers.clone(),
+                                Some(body),
+                            )
+                            .await?;
+                    }
+                    DtmfTransport::Rtp => {
+                        let media = self
+                            .shared
+                            .media()
+                            .ok_or_else(|| Error::InvalidState("no media".into()))?;
+                        let t = sipline_media::DtmfTone::from_char(tone.as_char())
+                            .ok_or_else(|| Error::InvalidArgument(format!("tone {tone:?}")))?;
+                        media.dtmf(t, duration).await?;
+                    }
+                }
+                continue;
+            }
+            match queue.next_deadline() {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Mutes our audio (SIP.js `mute`); emits [`SessionEvent::Muted`].
+    pub async fn mute(&self, opts: MuteOptions) -> Result<(), Error> {
+        self.set_muted(opts, true).await
+    }
+
+    /// Unmutes (SIP.js `unmute`); emits [`SessionEvent::Unmuted`].
+    pub async fn unmute(&self, opts: MuteOptions) -> Result<(), Error> {
+        self.set_muted(opts, false).await
+    }
+
+    async fn set_muted(&self, opts: MuteOptions, muted: bool) -> Result<(), Error> {
+        let media = self
+            .shared
+            .media()
+            .ok_or_else(|| Error::InvalidState("the call has no media yet".into()))?;
+        if opts.audio {
+            media.mute(MediaKind::Audio, muted).await?;
+        }
+        if opts.video {
+            media.mute(MediaKind::Video, muted).await?;
+        }
+        let e = if muted {
+            SessionEvent::Muted {
+                audio: opts.audio,
+                video: opts.video,
+            }
+        } else {
+            SessionEvent::Unmuted {
+                audio: opts.audio,
+                video: opts.video,
+            }
+        };
+        let _ = self.own.send(e);
+        Ok(())
+    }
+
+    /// Asks the peer to call `target` (SIP.js `refer`, blind transfer, RFC 3515); resolves
+    /// when the REFER is accepted (202).
+    pub async fn refer(&self, target: &str, opts: ReferOptions) -> Result<(), Error> {
+        if self.shared.state() != State::Answered {
+            return Err(Error::InvalidState(
+                "REFER needs an established call".into(),
+            ));
+        }
+        let uri = sipline_proto::Uri::parse(target.trim_start_matches('<').trim_end_matches('>'))
+            .map_err(|e| Error::InvalidArgument(format!("refer target {target}: {e}")))?;
+        let mut headers = opts.extra_headers;
+        headers.push(("Refer-To".into(), format!("<{}>", uri.as_str())));
+        headers.push(("Referred-By".into(), self.ua.identity().to_owned()));
+        self.ua
+            .request_in_dialog(self.id, Method::Refer, headers, None)
+            .await
+            .map(drop)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // An incoming call nobody answered is declined, never left ringing.
+        if self.shared.role == Role::Uas
+            && matches!(self.shared.state(), State::Initial | State::Early)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let handle = self.ua.shared.handle.clone();
+            let id = self.id;
+            rt.spawn(async move {
+                let _ = handle
+                    .with_nowait(move |c: &mut UaCore, now| {
+                        let p = reply(
+                            StatusCode::TEMPORARILY_UNAVAILABLE,
+                            None,
+                            Vec::new(),
+                            None,
+                            false,
+                        );
+                        let _ = c.reject(now, id, p);
+                    })
+                    .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The user agent: configuration, transports, `invite`, and the incoming-invite event.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use sipline_media::{AudioSink, AudioSource, MediaEvent, NullSink, SilenceSource};
+use sipline_proto::{
+    Body, ClientTxId, Flow, InviteParams, Method, Rel100, ReplyParams, Request, Response,
+    SessionId, StatusCode, TransportKind, UaCore, Uri,
+};
+use sipline_tokio::{Handle, Runtime};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use crate::media::Media;
+use crate::session::{Role, Session, SessionEvent, Shared};
+
+/// The answer to a request sent inside a session, as the core reports it.
+pub(crate) type TxResult = Result<Response, StatusCode>;
+
+/// What the dispatcher keeps per session.
+pub(crate) struct Entry {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) events: mpsc::UnboundedSender<SessionEvent>,
+}
+
+/// State shared by the [`Ua`] handles, its sessions and the dispatcher task.
+pub(crate) struct UaShared {
+    pub(crate) handle: Handle<UaCore>,
+    pub(crate) sessions: Mutex<HashMap<SessionId, Entry>>,
+    pub(crate) pending: Mutex<HashMap<ClientTxId, oneshot::Sender<TxResult>>>,
+    pub(crate) media_ip: IpAddr,
+    pub(crate) seed: AtomicU64,
+    pub(crate) identity: String,
+    pub(crate) events: tokio::sync::Mutex<mpsc::UnboundedReceiver<UaEvent>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl UaShared {
+    pub(crate) fn next_seed(&self) -> u64 {
+        self.seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+    }
+}
+
+/// What a [`Ua`] reports (SIP.js's UA events).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// An incoming call (SIP.js `ua.on('invite', fn(session))`). Answer it with
+    /// [`Session::progress`], [`Session::accept`] or [`Session::reject`]; a `Session` dropped
+    /// unanswered is rejected with 480.
+    Invite(Session),
+}
+
+/// Where to listen and who we are: the SIP.js UA configuration. Build with [`Ua::builder`].
+#[derive(Debug, Clone)]
+pub struct UaBuilder {
+    uri: Option<String>,
+    display_name: Option<String>,
+    listen: Vec<(TransportKind, SocketAddr)>,
+    user_agent: Option<String>,
+    no_answer_timeout: Duration,
+    rel100: Rel100,
+    seed: Option<u64>,
+}
+
+impl Default for UaBuilder {
+    fn default() -> Self {
+        Self {
+            uri: None,
+            display_name: None,
+            listen: Vec::new(),
+            user_agent: None,
+            no_answer_timeout: Duration::from_secs(60),
+            rel100: Rel100::None,
+            seed: None,
+        }
+    }
+}
+
+impl UaBuilder {
+    /// Our address of record (SIP.js `uri`), e.g. `sip:alice@example.com`.
+    pub fn uri(mut self, uri: impl Into<String>) -> Self {
+        self.uri = Some(uri.into());
+        self
+    }
+
+    /// The display name in From (SIP.js `displayName`).
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// Listens on UDP at `addr` (port 0 picks one).
+    pub fn udp(mut self, addr: SocketAddr) -> Self {
+        self.listen.push((TransportKind::Udp, addr));
+        self
+    }
+
+    /// Listens on TCP at `addr`.
+    pub fn tcp(mut self, addr: SocketAddr) -> Self {
+        self.listen.push((TransportKind::Tcp, addr));
+        self
+    }
+
+    /// The User-Agent / Server header value (SIP.js `userAgentString`).
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = Some(ua.into());
+        self
+    }
+
+    /// How long an incoming call may ring unanswered before it is rejected with 480 (SIP.js
+    /// `noAnswerTimeout`, default 60 s).
+    pub fn no_answer_timeout(mut self, d: Duration) -> Self {
+        self.no_answer_timeout = d;
+        self
+    }
+
+    /// Reliable provisional responses (SIP.js `rel100`; default [`Rel100::None`]).
+    pub fn rel100(mut self, rel100: Rel100) -> Self {
+        self.rel100 = rel100;
+        self
+    }
+
+    /// A fixed seed for tags, branches and RTP identifiers (reproducible tests).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Binds the transports and starts the user agent.
+    pub async fn build(self) -> Result<Ua, Error> {
+        let uri = self
+            .uri
+            .ok_or_else(|| Error::InvalidArgument("the UA needs a uri (sip:user@host)".into()))?;
+        let parsed =
+            Uri::parse(&uri).map_err(|e| Error::InvalidArgument(format!("uri {uri}: {e}")))?;
+        let user = parsed.user().unwrap_or("sipline").to_owned();
+        let identity = match &self.display_name {
+            Some(n) => format!("\"{}\" <{uri}>", n.replace(['"', '\\', '\r', '\n'], "")),
+            None => format!("<{uri}>"),
+        };
+        if self.listen.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the UA needs at least one transport (udp or tcp)".into(),
+            ));
+        }
+        let mut rt = Runtime::builder();
+        for (kind, addr) in &self.listen {
+            rt = match kind {
+                TransportKind::Tcp => rt.tcp(*addr),
+                _ => rt.udp(*addr),
+            };
+        }
+        if let Some(seed) = self.seed {
+            rt = rt.seed(seed);
+        }
+        let media_ip = self.listen[0].1.ip();
+        let (user_agent, no_answer, rel100) =
+            (self.user_agent.clone(), self.no_answer_timeout, self.rel100);
+        let id2 = identity.clone();
+        let (handle, events) = rt
+            .start_with(move |bound| {
+                let mut cfg = bound.ua_config(id2, &user);
+                if let Some(ua) = user_agent {
+                    cfg.user_agent = Some(ua);
+                }
+                cfg.no_answer_timeout = Some(no_answer);
+                cfg.rel100 = rel100;
+                UaCore::new(cfg)
+            })
+            .await?;
+        let seed = self.seed.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+        let (ua_tx, ua_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(UaShared {
+            handle,
+            sessions: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            media_ip,
+            seed: AtomicU64::new(seed),
+            identity,
+            events: tokio::sync::Mutex::new(ua_rx),
+        });
+        // The dispatcher holds the user agent weakly: when the application drops every Ua
+        // and Session, the runtime and the dispatcher stop.
+        tokio::spawn(crate::dispatch::run(Arc::downgrade(&shared), events, ua_tx));
+        Ok(Ua { shared })
+    }
+}
+
+/// Options of [`Ua::invite`] (SIP.js `ua.invite(target, options)`).
+pub struct InviteOptions {
+    /// Extra header fields for the INVITE.
+    pub extra_headers: Vec<(String, String)>,
+    /// What we send: a tone, a WAV file, silence (default).
+    pub audio_source: Box<dyn AudioSource>,
+    /// Where what we hear goes (default: nowhere).
+    pub audio_sink: Box<dyn AudioSink>,
+}
+
+impl Default for InviteOptions {
+    fn default() -> Self {
+        Self {
+            extra_headers: Vec::new(),
+            audio_source: Box::new(SilenceSource::new(8000)),
+            audio_sink: Box::new(NullSink::new(8000)),
+        }
+    }
+}
+
+impl std::fmt::Debug for InviteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteOptions")
+            .field("extra_headers", &self.extra_headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A SIP user agent (SIP.js `SIP.UA`): cheap to clone; stops when the last clone and every
+/// session are dropped, or with [`Ua::stop`].
+#[derive(Clone)]
+pub struct Ua {
+    pub(crate) shared: Arc<UaShared>,
+}
+
+impl std::fmt::Debug for Ua {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ua")
+            .field("identity", &self.shared.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ua {
+    /// Starts configuring a user agent.
+    pub fn builder() -> UaBuilder {
+        UaBuilder::default()
+    }
+
+    /// The address a transport listens on.
+    pub fn local_addr(&self, kind: TransportKind) -> Option<SocketAddr> {
+        self.shared.handle.local_addr(kind)
+    }
+
+    /// Our identity (the From of our requests).
+    pub fn identity(&self) -> &str {
+        &self.shared.identity
+    }
+
+    /// The next event (an incoming call); `None` once the user agent has stopped.
+    pub async fn next_event(&self) -> Option<UaEvent> {
+        self.shared.events.lock().await.recv().await
+    }
+
+    /// Calls `target` (SIP.js `ua.invite`): a `sip:` URI whose host is an IP address or a
+    /// name resolved with the system resolver (A/AAAA; RFC 3263 SRV/NAPTR is not done), on
+    /// the URI's `transport` (UDP by default). The INVITE carries an RTP/AVP offer (G.711,
+    /// RFC 4733 events).
+    pub async fn invite(&self, target: &str, opts: InviteOptions) -> Result<Session, Error> {
+        let uri = Uri::parse(target.trim_start_matches('<').trim_end_matches('>'))
+            .map_err(|e| Error::InvalidArgument(format!("target {target}: {e}")))?;
+        let flow = self.resolve(&uri).await?;
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let media = Media::start(
+            self.shared.media_ip,
+            self.shared.next_seed(),
+            opts.audio_source,
+            opts.audio_sink,
+            media_tx,
+        )
+        .await?;
+        let offer = media.create_offer().await?;
+        let shared = Arc::new(Shared::new(Role::Uac, Some(media)));
+        let params = InviteParams {
+            target: uri,
+            flow,
+            offer: Some(Body::sdp(offer)),
+            headers: opts.extra_headers,
+        };
+        let ua = Arc::clone(&self.shared);
+        let entry_shared = Arc::clone(&shared);
+        let ev_tx2 = ev_tx.clone();
+        // Registered while the core runs the command, so no event of the session can reach
+        // the dispatcher before it knows the session.
+        let (id, request) = self
+            .shared
+            .handle
+            .with(move |core: &mut UaCore, now| {
+                let id = core.invite(now, params)?;
+                lock(&ua.sessions).insert(
+                    id,
+                    Entry {
+                        shared: entry_shared,
+                        events: ev_tx2,
+                    },
+                );
+                let request = core.invite_request(id).cloned();
+                Ok::<_, sipline_proto::Error>((id, request))
+            })
+            .await??;
+        let request = request.ok_or(Error::Closed)?;
+        shared.set_request(request);
+        crate::dispatch::forward_media_events(media_rx, ev_tx.clone());
+        Ok(Session::new(self.clone(), id, shared, ev_rx, ev_tx))
+    }
+
+    async fn resolve(&self, uri: &Uri) -> Result<Flow, Error> {
+        let transport = uri
+            .as_ref()
+            .transport()
+            .and_then(TransportKind::from_via)
+            .unwrap_or(TransportKind::Udp);
+        if self.local_addr(transport).is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "no {transport} transport configured for {}",
+                uri.as_str()
+            )));
+        }
+        let host = uri.host().trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port().unwrap_or(transport.default_port());
+        let remote = match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| Error::InvalidArgument(format!("resolving {host}: {e}")))?
+                .next()
+                .ok_or_else(|| Error::InvalidArgument(format!("{host} has no address")))?,
+        };
+        Ok(Flow {
+            transport,
+            remote,
+            conn: None,
+        })
+    }
+
+    /// Stops the transports; every session ends.
+    pub async fn stop(&self) {
+        self.shared.handle.shutdown().await;
+    }
+
+    /// Runs a command on the core and waits for it.
+    pub(crate) async fn core<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        F: FnOnce(&mut UaCore, std::time::Instant) -> Result<R, sipline_proto::Error>
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        Ok(self.shared.handle.with(f).await??)
+    }
+
+    /// Sends a request in a session's dialog and waits for its final response.
+    pub(crate) async fn request_in_dialog(
+        &self,
+        id: SessionId,
+        method: Method,
+        headers: Vec<(String, String)>,
+        body: Option<Body>,
+    ) -> Result<Response, Error> {
+        let (tx, rx) = oneshot::channel();
+        let ua = Arc::clone(&self.shared);
+        self.core(move |core, now| {
+            let t = core.request_in_dialog(now, id, method, &headers, body)?;
+            lock(&ua.pending).insert(t, tx);
+            Ok(())
+        })
+        .await?;
+        match rx.await.map_err(|_| Error::Closed)? {
+            Ok(r) if r.status.is_success() => Ok(r),
+            Ok(r) => Err(Error::Rejected(r.status)),
+            Err(status) => Err(Error::Rejected(status)),
+        }
+    }
+
+    /// Answers a request the dispatcher received in a session.
+    pub(crate) fn reply_later(
+        &self,
+        tx: sipline_proto::ServerTxId,
+        request: &Request,
+        status: StatusCode,
+    ) {
+        let resp = Response::from_request(request, status, None);
+        let handle = self.shared.handle.clone();
+        tokio::spawn(async move {
+            let _ = handle
+                .with_nowait(move |core: &mut UaCore, now| {
+                    let _ = core.respond(now, tx, resp);
+                })
+                .await;
+        });
+    }
+}
+
+/// A reply to an incoming INVITE, for the core.
+pub(crate) fn reply(
+    status: StatusCode,
+    reason: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<Body>,
+    rel100: bool,
+) -> ReplyParams {
+    ReplyParams {
+        status,
+        reason,
+        headers,
+        body,
+        rel100,
+    }
+}
+
+/// Media events of a session become session events (RFC 4733 DTMF received).
+pub(crate) fn media_event(e: MediaEvent) -> Option<SessionEvent> {
+    match e {
+        MediaEvent::DtmfReceived { tone, duration } => Some(SessionEvent::Dtmf {
+            tone: tone.to_char(),
+            duration,
+            request: None,
+        }),
+        _ => None,
+    }
+}

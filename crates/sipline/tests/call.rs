@@ -1,0 +1,341 @@
+//! Two sipline user agents call each other over UDP and TCP on 127.0.0.1 through the public
+//! API: ringing, answer, real RTP audio both ways (each side plays a tone, the other side
+//! hears it at the right frequency), DTMF by INFO and by RFC 4733 both ways, mute/unmute,
+//! REFER, hang-up; cancel, reject, and an unanswered call dropped (480).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use sipline::{
+    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, InviteOptions,
+    MuteOptions, ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent, StatusCode,
+    ToneSource, TransportKind, Ua, UaEvent, tone_frequency,
+};
+use tokio::time::timeout;
+
+async fn ua(user: &str) -> Ua {
+    let any = "127.0.0.1:0".parse().unwrap();
+    Ua::builder()
+        .uri(format!("sip:{user}@127.0.0.1"))
+        .udp(any)
+        .tcp(any)
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn next(s: &mut Session) -> SessionEvent {
+    timeout(Duration::from_secs(10), s.next_event())
+        .await
+        .expect("no session event within 10 s")
+        .expect("the session ended without Terminated")
+}
+
+async fn incoming(ua: &Ua) -> Session {
+    match timeout(Duration::from_secs(10), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!("no incoming call: {other:?}"),
+    }
+}
+
+fn target(ua: &Ua, user: &str, transport: TransportKind) -> String {
+    let addr = ua.local_addr(transport).unwrap();
+    match transport {
+        TransportKind::Udp => format!("sip:{user}@{addr}"),
+        t => format!("sip:{user}@{addr};transport={}", t.uri_param()),
+    }
+}
+
+/// The next event that is not a provisional response.
+async fn next_after_progress(s: &mut Session) -> SessionEvent {
+    loop {
+        match next(s).await {
+            SessionEvent::Progress { .. } => {}
+            e => return e,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
+    for transport in [TransportKind::Udp, TransportKind::Tcp] {
+        let alice = ua("alice").await;
+        let bob = ua("bob").await;
+        let alice_hears = BufferSink::new(8000);
+        let alice_ear = alice_hears.handle();
+        let mut call = alice
+            .invite(
+                &target(&bob, "bob", transport),
+                InviteOptions {
+                    audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                    audio_sink: Box::new(alice_hears),
+                    extra_headers: vec![("X-Call".into(), "demo".into())],
+                },
+            )
+            .await
+            .unwrap();
+        let mut answer = incoming(&bob).await;
+        assert_eq!(
+            answer.request().unwrap().headers.get_other("X-Call"),
+            Some("demo")
+        );
+        assert_eq!(
+            answer.remote_identity().as_deref(),
+            Some("sip:alice@127.0.0.1")
+        );
+        answer.progress(ProgressOptions::default()).await.unwrap();
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Progress { .. }
+        ));
+        let bob_hears = BufferSink::new(8000);
+        let bob_ear = bob_hears.handle();
+        answer
+            .accept(AcceptOptions {
+                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+                audio_sink: Box::new(bob_hears),
+                ..AcceptOptions::default()
+            })
+            .await
+            .unwrap();
+        let accepted = next_after_progress(&mut call).await;
+        assert!(
+            matches!(accepted, SessionEvent::Accepted { code, .. } if code == StatusCode::OK),
+            "{accepted:?}"
+        );
+        assert!(matches!(
+            next(&mut answer).await,
+            SessionEvent::Accepted { response: None, .. }
+        ));
+        assert!(call.start_time().is_some() && answer.start_time().is_some());
+
+        // One second of audio each way.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let heard_by_bob = tone_frequency(&bob_ear.take(), 8000).unwrap();
+        let heard_by_alice = tone_frequency(&alice_ear.take(), 8000).unwrap();
+        assert!(
+            (heard_by_bob - 440.0).abs() < 5.0,
+            "bob heard {heard_by_bob} Hz"
+        );
+        assert!(
+            (heard_by_alice - 880.0).abs() < 5.0,
+            "alice heard {heard_by_alice} Hz"
+        );
+        let stats = call.stats().await.unwrap();
+        assert!(
+            stats.packets_received > 30 && stats.packets_sent > 30,
+            "{stats:?}"
+        );
+
+        // DTMF: INFO from alice, RFC 4733 from bob.
+        call.dtmf(
+            "1#",
+            DtmfOptions {
+                inter_tone_gap: Duration::from_millis(100),
+                ..DtmfOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        for want in ['1', '#'] {
+            match next(&mut answer).await {
+                SessionEvent::Dtmf { tone, request, .. } => {
+                    assert_eq!(tone, want);
+                    assert!(request.is_some(), "by INFO");
+                }
+                e => panic!("{e:?}"),
+            }
+        }
+        answer
+            .dtmf(
+                "9",
+                DtmfOptions {
+                    transport: DtmfTransport::Rtp,
+                    ..DtmfOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        match next(&mut call).await {
+            SessionEvent::Dtmf { tone, request, .. } => {
+                assert_eq!(tone, '9');
+                assert!(request.is_none(), "by RFC 4733");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(
+            call.dtmf("x", DtmfOptions::default()).await,
+            Err(sipline::Error::InvalidArgument(_))
+        ));
+
+        // Mute: the events, and silence reaches bob.
+        call.mute(MuteOptions::default()).await.unwrap();
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Muted { audio: true, .. }
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        bob_ear.take();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let quiet = bob_ear.take();
+        assert!(!quiet.is_empty());
+        assert!(
+            quiet.iter().all(|s| s.abs() < 100),
+            "bob still hears alice while muted"
+        );
+        call.unmute(MuteOptions::default()).await.unwrap();
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Unmuted { audio: true, .. }
+        ));
+
+        // REFER: bob is asked to call carol; the 202 resolves refer().
+        call.refer("sip:carol@127.0.0.1", ReferOptions::default())
+            .await
+            .unwrap();
+        match next(&mut answer).await {
+            SessionEvent::Refer { request } => {
+                let to = request.headers.refer_to().unwrap().unwrap();
+                assert_eq!(to.uri.as_str(), "sip:carol@127.0.0.1");
+            }
+            e => panic!("{e:?}"),
+        }
+
+        // Bob hangs up with a reason.
+        answer
+            .bye(ByeOptions {
+                status_code: Some(StatusCode::OK),
+                reason_phrase: Some("done".into()),
+                ..ByeOptions::default()
+            })
+            .await
+            .unwrap();
+        match next(&mut call).await {
+            SessionEvent::Bye { request } => {
+                let reason = request.headers.get(sipline::HeaderName::Reason).unwrap();
+                assert!(reason.contains("text=\"done\""), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Terminated { cause: Cause::Bye }
+        ));
+        assert!(matches!(
+            next(&mut answer).await,
+            SessionEvent::Terminated { cause: Cause::Bye }
+        ));
+        assert!(call.next_event().await.is_none());
+        assert!(call.end_time().is_some());
+        // After the end, methods say so.
+        assert!(call.bye(ByeOptions::default()).await.is_err());
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reject_and_an_unanswered_call_dropped() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+
+    // Cancel while ringing.
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut answer = incoming(&bob).await;
+    answer.progress(ProgressOptions::default()).await.unwrap();
+    loop {
+        if let SessionEvent::Progress { response } = next(&mut call).await
+            && response.status == StatusCode::RINGING
+        {
+            break;
+        }
+    }
+    call.cancel().await.unwrap();
+    assert!(matches!(next(&mut answer).await, SessionEvent::Cancel));
+    assert!(matches!(
+        next(&mut answer).await,
+        SessionEvent::Terminated {
+            cause: Cause::Canceled
+        }
+    ));
+    let mut saw_rejected = false;
+    loop {
+        match next_after_progress(&mut call).await {
+            SessionEvent::Rejected { .. } => saw_rejected = true,
+            SessionEvent::Failed { cause, code, .. } => {
+                assert_eq!(cause, Cause::Canceled);
+                assert_eq!(code, Some(StatusCode::REQUEST_TERMINATED));
+                break;
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    assert!(saw_rejected);
+
+    // Reject busy.
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    answer
+        .reject(RejectOptions {
+            status_code: StatusCode::BUSY_HERE,
+            ..RejectOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        answer.accept(AcceptOptions::default()).await.is_err(),
+        "already answered"
+    );
+    loop {
+        match next_after_progress(&mut call).await {
+            SessionEvent::Rejected { response, .. } => {
+                assert_eq!(response.status, StatusCode::BUSY_HERE);
+            }
+            SessionEvent::Failed { cause, .. } => {
+                assert_eq!(cause, Cause::Busy);
+                break;
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    // bob drops the session without answering: 480.
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    drop(incoming(&bob).await);
+    loop {
+        match next_after_progress(&mut call).await {
+            SessionEvent::Rejected { .. } => {}
+            SessionEvent::Failed { cause, code, .. } => {
+                assert_eq!(code, Some(StatusCode::TEMPORARILY_UNAVAILABLE));
+                assert_eq!(cause, Cause::Unavailable);
+                break;
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    // A bad target is an InvalidArgument.
+    assert!(matches!(
+        alice.invite("not a uri", InviteOptions::default()).await,
+        Err(sipline::Error::InvalidArgument(_))
+    ));
+    alice.stop().await;
+    bob.stop().await;
+}
