@@ -89,6 +89,8 @@ enum App {
     CancelOnRinging,
     /// Ring on every incoming call, never answer.
     RingOnly,
+    /// Answer every incoming call like `Answer`, and end it once confirmed.
+    AnswerThenHangUp,
 }
 
 /// Runs the test application until the runtime stops; `seen` is updated as events come.
@@ -137,7 +139,7 @@ fn spawn_app(
                     })
                     .await
                 }
-                (App::Answer, App::Answer) => {
+                (App::Answer | App::AnswerThenHangUp, App::Answer) => {
                     ua.with(move |core: &mut UaCore, now| {
                         core.progress(now, session, ReplyParams::status(StatusCode::RINGING))?;
                         core.accept(
@@ -148,9 +150,14 @@ fn spawn_app(
                     })
                     .await
                 }
-                (App::HangUp, App::HangUp) => {
+                (App::HangUp | App::AnswerThenHangUp, App::HangUp) => {
                     ua.with(move |core: &mut UaCore, now| {
-                        if core.role(session) == Some(SessionRole::Uac) {
+                        let mine = if matches!(app, App::HangUp) {
+                            SessionRole::Uac
+                        } else {
+                            SessionRole::Uas
+                        };
+                        if core.role(session) == Some(mine) {
                             core.bye(now, session, &[])
                         } else {
                             Ok(())
@@ -334,6 +341,27 @@ async fn sipp_cancels_ringing_sipline(kind: TransportKind) {
     .await;
 }
 
+/// sipline answers sipp's calls and hangs up (the BYE goes to sipp's Contact).
+async fn sipline_hangs_up_on_sipp(kind: TransportKind) {
+    bounded(async {
+        let xml = scenario("uac_callee_hangs_up.xml");
+        let xml = xml.to_str().unwrap();
+        let (seen, run) =
+            sipp_calls_sipline_with(kind, App::AnswerThenHangUp, &["-sf", xml], CALLS).await;
+        let what = format!("sipline hangs up on sipp over {kind}");
+        run.assert_clean(CALLS, &what);
+        assert!(seen.errors.is_empty(), "{what}: {seen:?}");
+        assert_eq!(
+            (seen.incoming, seen.confirmed, seen.bye),
+            (CALLS, CALLS, 0),
+            "{what}: incoming, confirmed, bye received: {seen:?}\n{}",
+            run.report()
+        );
+        assert_eq!(seen.terminated_by(Cause::Bye), CALLS, "{what}: {seen:?}");
+    })
+    .await;
+}
+
 async fn sipline_cancels_ringing_sipp(kind: TransportKind) {
     bounded(async {
         const N: u64 = 10;
@@ -393,4 +421,14 @@ async fn sipp_cancels_ringing_sipline_over_udp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_cancels_ringing_sipline_over_tcp() {
     sipp_cancels_ringing_sipline(TransportKind::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_hangs_up_on_sipp_over_udp() {
+    sipline_hangs_up_on_sipp(TransportKind::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_hangs_up_on_sipp_over_tcp() {
+    sipline_hangs_up_on_sipp(TransportKind::Tcp).await;
 }
