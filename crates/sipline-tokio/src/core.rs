@@ -185,3 +185,66 @@ impl BoundAddrs {
         cfg
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> BoundAddrs {
+        let local: Vec<(TransportKind, SocketAddr)> = vec![
+            (TransportKind::Udp, "127.0.0.1:5062".parse().unwrap()),
+            (TransportKind::Tcp, "[::1]:5063".parse().unwrap()),
+            (TransportKind::Udp, "127.0.0.1:5064".parse().unwrap()),
+            (TransportKind::Tls, "127.0.0.1:5065".parse().unwrap()),
+        ];
+        BoundAddrs {
+            local: local.into(),
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn local_transports_take_the_first_listener_of_each_kind() {
+        let ts = bound().local_transports("bob");
+        let got: Vec<(TransportKind, &str, &str)> = ts
+            .iter()
+            .map(|t| (t.kind, t.sent_by.as_str(), t.contact.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    TransportKind::Udp,
+                    "127.0.0.1:5062",
+                    "<sip:bob@127.0.0.1:5062>"
+                ),
+                (
+                    TransportKind::Tcp,
+                    "[::1]:5063",
+                    "<sip:bob@[::1]:5063;transport=tcp>"
+                ),
+                (
+                    TransportKind::Tls,
+                    "127.0.0.1:5065",
+                    "<sip:bob@127.0.0.1:5065;transport=tls>"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn ua_config_carries_the_transports_and_the_seed() {
+        let b = bound();
+        let cfg = b.ua_config("<sip:bob@example.com>", "bob");
+        assert_eq!(cfg.identity, "<sip:bob@example.com>");
+        assert_eq!(cfg.transports, b.local_transports("bob"));
+        assert_eq!(cfg.endpoint.seed, 7);
+        let none = BoundAddrs {
+            local: Vec::new().into(),
+            seed: 1,
+        };
+        assert!(none.ua_config("<sip:x@y>", "x").transports.is_empty());
+        assert_eq!(b.local_addrs(TransportKind::Udp).count(), 2);
+        assert_eq!(b.local_addr(TransportKind::Ws), None);
+    }
+}

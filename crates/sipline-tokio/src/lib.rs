@@ -2,10 +2,13 @@
 //!
 //! The tokio runtime of sipline: UDP, TCP, TLS, WebSocket and secure WebSocket transports
 //! (RFC 3261 §18, RFC 7118) and the driver task that moves bytes and instants between the
-//! operating system and the sans-IO [`sipline_proto::Endpoint`]. It does nothing clever: the
-//! protocol lives in the core.
+//! operating system and a sans-IO [`Core`]: the transaction layer [`sipline_proto::Endpoint`]
+//! ([`RuntimeBuilder::start`]) or the user-agent core [`sipline_proto::UaCore`]
+//! ([`RuntimeBuilder::start_with`], which builds the core once the sockets are bound, so its
+//! Via and Contact carry the real ports). It does nothing clever: the protocol lives in the
+//! core; [`Handle::with`] runs a command on it inside the driver task.
 //!
-//! - One driver task owns the endpoint and one timer reset to the endpoint's next deadline.
+//! - One driver task owns the core and one timer reset to the core's next deadline.
 //! - Each socket and each connection has its own task; received messages reach the driver
 //!   through a channel, and each connection has a bounded write queue: a peer that does not
 //!   read is disconnected rather than buffered for.

@@ -131,6 +131,6 @@ fn screen_parsing_counts_retransmissions_and_unexpected() {
       ----------> INVITE             5         1         0         4\n\
       <---------- 200                5         2         0\n\
       ----------> ACK         E-RTD1 5         0         3         0\n\
-      [   4000ms] Pause              5                             0\n";
-    assert_eq!(screen_counts(uas), (3, 3, 4));
+      [   4000ms] Pause              5                             2\n";
+    assert_eq!(screen_counts(uas), (3, 3, 6));
 }

@@ -1,13 +1,17 @@
 //! INVITE sessions with sipp (Debian `sip-tester`) over real sockets, the [`UaCore`] driven by
-//! the runtime ([`RuntimeBuilder::start_with`]):
+//! the runtime ([`RuntimeBuilder::start_with`](sipline_tokio::RuntimeBuilder::start_with)):
 //! - sipp's built-in UAC calls sipline, which rings and answers with an SDP answer; sipp
 //!   ends each call with a BYE;
 //! - sipline calls sipp's built-in UAS and ends each call with a BYE;
-//! - sipline calls a sipp UAS that rings for ever (`interop/sipp/cancel_uas.xml`) and
-//!   cancels after the 180.
+//! - sipline answers sipp and hangs up (`uac_callee_hangs_up.xml`);
+//! - sipline cancels a sipp UAS that rings for ever (`cancel_uas.xml`), and sipp cancels a
+//!   ringing sipline (`cancel_uac.xml`);
+//! - sipp holds its ACK back and sipline retransmits its 200 exactly once (`uac_late_ack.xml`,
+//!   UDP).
 //!
-//! Over UDP and TCP. sipp must count every call successful, with no retransmission, no
-//! timeout and no unexpected message; sipline must see every session through.
+//! Over UDP and TCP. sipp must count every call successful, with no retransmission (but the
+//! one expected), no timeout and no unexpected message; sipline must see every session
+//! through. Scenarios live in `interop/sipp/`.
 //!
 //! sipp is required: if it is missing the tests fail and say how to install it.
 
@@ -89,6 +93,8 @@ enum App {
     CancelOnRinging,
     /// Ring on every incoming call, never answer.
     RingOnly,
+    /// Answer every incoming call like `Answer`, and end it once confirmed.
+    AnswerThenHangUp,
 }
 
 /// Runs the test application until the runtime stops; `seen` is updated as events come.
@@ -137,7 +143,7 @@ fn spawn_app(
                     })
                     .await
                 }
-                (App::Answer, App::Answer) => {
+                (App::Answer | App::AnswerThenHangUp, App::Answer) => {
                     ua.with(move |core: &mut UaCore, now| {
                         core.progress(now, session, ReplyParams::status(StatusCode::RINGING))?;
                         core.accept(
@@ -148,9 +154,14 @@ fn spawn_app(
                     })
                     .await
                 }
-                (App::HangUp, App::HangUp) => {
+                (App::HangUp | App::AnswerThenHangUp, App::HangUp) => {
                     ua.with(move |core: &mut UaCore, now| {
-                        if core.role(session) == Some(SessionRole::Uac) {
+                        let mine = if matches!(app, App::HangUp) {
+                            SessionRole::Uac
+                        } else {
+                            SessionRole::Uas
+                        };
+                        if core.role(session) == Some(mine) {
                             core.bye(now, session, &[])
                         } else {
                             Ok(())
@@ -334,6 +345,53 @@ async fn sipp_cancels_ringing_sipline(kind: TransportKind) {
     .await;
 }
 
+/// sipline answers sipp's calls and hangs up (the BYE goes to sipp's Contact).
+async fn sipline_hangs_up_on_sipp(kind: TransportKind) {
+    bounded(async {
+        let xml = scenario("uac_callee_hangs_up.xml");
+        let xml = xml.to_str().unwrap();
+        let (seen, run) =
+            sipp_calls_sipline_with(kind, App::AnswerThenHangUp, &["-sf", xml], CALLS).await;
+        let what = format!("sipline hangs up on sipp over {kind}");
+        run.assert_clean(CALLS, &what);
+        assert!(seen.errors.is_empty(), "{what}: {seen:?}");
+        assert_eq!(
+            (seen.incoming, seen.confirmed, seen.bye),
+            (CALLS, CALLS, 0),
+            "{what}: incoming, confirmed, bye received: {seen:?}\n{}",
+            run.report()
+        );
+        assert_eq!(seen.terminated_by(Cause::Bye), CALLS, "{what}: {seen:?}");
+    })
+    .await;
+}
+
+/// sipp holds its ACK back for 1.2 s: sipline retransmits its 200 once (at T1) and stops
+/// at the ACK (RFC 3261 §13.3.1.4).
+///
+/// UDP only: §13.3.1.4 has the UAS core retransmit its 2xx on reliable transports too (for
+/// UDP hops further on), which sipline does, but sipp over TCP counts such a retransmission
+/// as an unexpected message and fails the call.
+async fn sipline_retransmits_its_200_until_the_ack(kind: TransportKind) {
+    bounded(async {
+        const N: u64 = 5;
+        let xml = scenario("uac_late_ack.xml");
+        let xml = xml.to_str().unwrap();
+        let (seen, run) = sipp_calls_sipline_with(kind, App::Answer, &["-sf", xml], N).await;
+        let what = format!("sipp acks late over {kind}");
+        run.assert_calls(N, N, &what);
+        assert!(seen.errors.is_empty(), "{what}: {seen:?}");
+        assert_eq!(
+            (seen.confirmed, seen.bye),
+            (N, N),
+            "{what}: confirmed, bye: {seen:?}\n{}",
+            run.report()
+        );
+        assert_eq!(seen.terminated_by(Cause::Bye), N, "{what}: {seen:?}");
+    })
+    .await;
+}
+
 async fn sipline_cancels_ringing_sipp(kind: TransportKind) {
     bounded(async {
         const N: u64 = 10;
@@ -393,4 +451,19 @@ async fn sipp_cancels_ringing_sipline_over_udp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_cancels_ringing_sipline_over_tcp() {
     sipp_cancels_ringing_sipline(TransportKind::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_hangs_up_on_sipp_over_udp() {
+    sipline_hangs_up_on_sipp(TransportKind::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_hangs_up_on_sipp_over_tcp() {
+    sipline_hangs_up_on_sipp(TransportKind::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_retransmits_its_200_until_the_ack_over_udp() {
+    sipline_retransmits_its_200_until_the_ack(TransportKind::Udp).await;
 }

@@ -61,6 +61,17 @@ pub fn screen_counts(screen: &str) -> (u64, u64, u64) {
     let last = screen.rsplit("Messages  Retrans").next().unwrap_or(screen);
     let (mut retrans, mut timeouts, mut unexpected) = (0, 0, 0);
     for line in last.lines() {
+        // "       Pause [   1200ms]         5                             1": count, unexpected.
+        if line.contains("Pause")
+            && let Some((_, after)) = line.split_once(']')
+        {
+            let nums: Vec<u64> = after
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            unexpected += nums.get(1).copied().unwrap_or(0);
+            continue;
+        }
         let Some((before, after)) = line
             .split_once("---------->")
             .or_else(|| line.split_once("<----------"))
@@ -92,7 +103,7 @@ pub fn message_lines(screen: &str) -> usize {
 pub fn stat(csv: &str, name: &str) -> Option<u64> {
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split(';').collect();
-    let last: Vec<&str> = lines.last()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
     let i = header.iter().position(|h| *h == name)?;
     last.get(i)?.trim().parse().ok()
 }
@@ -131,6 +142,11 @@ impl SippRun {
     /// Asserts that sipp ran `calls` calls, all successful, with no retransmission, no
     /// timeout, no unexpected message and no message outside a call.
     pub fn assert_clean(&self, calls: u64, what: &str) {
+        self.assert_calls(calls, 0, what);
+    }
+
+    /// Like [`SippRun::assert_clean`], with exactly `expected_retrans` retransmissions.
+    pub fn assert_calls(&self, calls: u64, expected_retrans: u64, what: &str) {
         let report = self.report();
         let counter = |name: &str| {
             stat(&self.stats, name)
@@ -154,12 +170,13 @@ impl SippRun {
             self.status.success()
                 && ok == calls
                 && failed == 0
-                && retrans == 0
+                && retrans == expected_retrans
                 && timeouts == 0
                 && unexpected == 0
                 && out_of_call == 0
                 && dead == 0,
-            "{what}: {ok}/{calls} calls successful, {failed} failed, {retrans} retransmissions, \
+            "{what}: {ok}/{calls} calls successful, {failed} failed, {retrans} retransmissions \
+             ({expected_retrans} expected), \
              {timeouts} timeouts, {unexpected} unexpected, {out_of_call} out-of-call, \
              {dead} dead-call messages\n{report}"
         );
