@@ -63,8 +63,8 @@ pub use registration::{
 pub use session::dtmf::{DtmfError, DtmfInfo, DtmfTone, ToneQueue};
 pub use session::refer::{ReferError, ReferNotify, ReferTo, Replaces, SipFrag};
 pub use session::{
-    Body, Cause, InviteParams, LocalTransport, Rel100, ReplyParams, SessionId, SessionRole,
-    SessionState, UaConfig, UaCore, UaEvent, UaOutput,
+    Body, Cause, InviteParams, LocalTransport, RegistrationId, Rel100, ReplyParams, SessionId,
+    SessionRole, SessionState, UaConfig, UaCore, UaEvent, UaOutput,
 };
 pub use timer::{Timer, TimerConfig};
 pub use transaction::{ClientTxId, ServerTxId, TxId};

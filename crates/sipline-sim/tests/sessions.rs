@@ -1031,3 +1031,155 @@ fn info_and_refer_inside_the_dialog() {
         .unwrap();
     assert!(String::from_utf8_lossy(&sent.payload).contains("CSeq: 2 INFO"));
 }
+
+/// bob as a registrar with digest auth (user alice, password `secret`), granting 60 s.
+fn registrar_app(
+    net: &mut Net<UaCore>,
+    node: usize,
+    e: &UaEvent,
+    server: &sipline_proto::DigestServer,
+) {
+    let UaEvent::Request { tx, request, .. } = e else {
+        return;
+    };
+    assert_eq!(request.method, sipline_proto::Method::Register);
+    let now_s = net.elapsed().as_secs();
+    let lookup = |user: &str, _hashed: bool| {
+        (user == "alice").then(|| sipline_proto::Credentials::new("alice", "secret"))
+    };
+    let resp = match server.verify_request(now_s, request, sipline_proto::AuthKind::Www, lookup) {
+        Ok(_) => {
+            let mut r = sipline_proto::Response::from_request(request, StatusCode::OK, Some("reg"));
+            let contact = request
+                .headers
+                .get(sipline_proto::HeaderName::Contact)
+                .unwrap();
+            let expires = if request.headers.get(sipline_proto::HeaderName::Expires) == Some("0") {
+                0
+            } else {
+                60
+            };
+            if expires > 0 {
+                let bare = contact.split(';').next().unwrap().to_owned();
+                r.headers
+                    .push("Contact", &format!("{bare};expires={expires}"))
+                    .unwrap();
+            }
+            r
+        }
+        Err(e) => {
+            let mut r = sipline_proto::Response::from_request(
+                request,
+                StatusCode::UNAUTHORIZED,
+                Some("reg"),
+            );
+            server.add_challenges(&mut r, sipline_proto::AuthKind::Www, now_s, e.is_stale());
+            r
+        }
+    };
+    let now = net.now();
+    net.node_mut(node).respond(now, *tx, resp).unwrap();
+}
+
+fn register(net: &mut Net<UaCore>, password: &str) -> sipline_proto::RegistrationId {
+    let mut params = sipline_proto::RegisterParams::new(
+        Uri::parse("sip:10.0.0.2").unwrap(),
+        "<sip:alice@example.com>",
+        "<sip:alice@10.0.0.1:5060>",
+    );
+    params.expires = 60;
+    params.credentials = Some(sipline_proto::Credentials::new("alice", password));
+    let flow = net.flow(A, B, TransportKind::Udp);
+    let now = net.now();
+    net.node_mut(A).register(now, params, flow).unwrap()
+}
+
+#[test]
+fn register_with_digest_refresh_and_unregister() {
+    let mut net = pair(30, TransportKind::Udp);
+    let server = sipline_proto::DigestServer::new("sipline.test", b"registrar secret".to_vec());
+    let id = register(&mut net, "secret");
+    let mut seen = Vec::new();
+    net.run_until(Duration::from_secs(40), |net, node, e| {
+        if node == B {
+            registrar_app(net, B, &e, &server);
+        } else if let UaEvent::Registered {
+            registration,
+            expires,
+        } = e
+        {
+            assert_eq!(registration, id);
+            seen.push((net.elapsed(), expires));
+        }
+    })
+    .unwrap();
+    // 401 at 20 ms, 200 at 40 ms; a binding shorter than 64 s is refreshed half-way, 30 s
+    // after the REGISTER that won it was sent (20 ms), with cached credentials (no 401).
+    assert_eq!(seen, [(ms(40), 60), (Duration::from_secs(30) + ms(40), 60)]);
+    assert_eq!(count(&net, B, "SIP/2.0 401"), 1);
+    let registers: Vec<String> = net
+        .packets
+        .iter()
+        .filter(|p| p.first_line().starts_with("REGISTER"))
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect();
+    assert_eq!(registers.len(), 3);
+    assert!(
+        registers[2].contains("CSeq: 3 REGISTER") && registers[2].contains("Authorization: Digest")
+    );
+    let call_ids: Vec<&str> = registers
+        .iter()
+        .map(|r| r.lines().find(|l| l.starts_with("Call-ID:")).unwrap())
+        .collect();
+    assert!(
+        call_ids.iter().all(|c| *c == call_ids[0]),
+        "one Call-ID (§10.2.4)"
+    );
+
+    let now = net.now();
+    net.node_mut(A).unregister(now, id).unwrap();
+    let mut gone = false;
+    net.run_until(Duration::from_secs(200), |net, node, e| {
+        if node == B {
+            registrar_app(net, B, &e, &server);
+        } else if let UaEvent::Unregistered { .. } = e {
+            gone = true;
+        }
+    })
+    .unwrap();
+    assert!(gone);
+    assert_eq!(
+        count(&net, A, "REGISTER"),
+        4,
+        "no refresh after unregistering"
+    );
+}
+
+#[test]
+fn register_with_a_wrong_password_or_no_registrar_fails() {
+    let mut net = pair(31, TransportKind::Udp);
+    let server = sipline_proto::DigestServer::new("sipline.test", b"registrar secret".to_vec());
+    register(&mut net, "wrong");
+    let mut failed = Vec::new();
+    net.run(|net, node, e| {
+        if node == B {
+            registrar_app(net, B, &e, &server);
+        } else if let UaEvent::RegistrationFailed { status, .. } = e {
+            failed.push((net.elapsed(), status.map(|s| s.as_u16())));
+        }
+    })
+    .unwrap();
+    assert_eq!(failed, [(ms(40), Some(401))], "the second 401 is final");
+
+    let mut net = pair(32, TransportKind::Udp);
+    net.drop_if(|p| p.from == A);
+    register(&mut net, "secret");
+    let mut failed = Vec::new();
+    net.run(|net, _node, e| {
+        if let UaEvent::RegistrationFailed { status, .. } = e {
+            failed.push((net.elapsed(), status));
+        }
+    })
+    .unwrap();
+    assert_eq!(failed, [(Duration::from_secs(32), None)], "Timer F");
+}

@@ -10,6 +10,7 @@ use sipline_proto::{Body, DtmfInfo, Method, SessionId, StatusCode, UaCore};
 use sipline_tokio::EventStream;
 use tokio::sync::mpsc;
 
+use crate::Error;
 use crate::session::{Role, Session, SessionEvent, Shared, State};
 use crate::ua::{Entry, Ua, UaEvent, UaShared, lock, media_event};
 
@@ -27,6 +28,23 @@ pub(crate) fn forward_media_events(
             }
         }
     });
+}
+
+/// Resolves whoever waits in [`Ua::register`] or [`Ua::unregister`].
+fn wake_registration(ua: &Ua, result: Result<(), Error>) {
+    let waiters = std::mem::take(&mut *lock(&ua.shared.reg_waiters));
+    let mut result = Some(result);
+    for w in waiters {
+        let r = match &result {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Error::Rejected(s))) => Err(Error::Rejected(*s)),
+            _ => match result.take() {
+                Some(Err(e)) => Err(e),
+                _ => Err(Error::Closed),
+            },
+        };
+        let _ = w.send(r);
+    }
 }
 
 pub(crate) async fn run(
@@ -228,6 +246,22 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             if let Some(w) = lock(&ua.shared.pending).remove(&tx) {
                 let _ = w.send(response);
             }
+        }
+        E::Registered { expires, .. } => {
+            wake_registration(ua, Ok(()));
+            let _ = ua_tx.send(UaEvent::Registered { expires });
+        }
+        E::Unregistered { .. } => {
+            wake_registration(ua, Ok(()));
+            let _ = ua_tx.send(UaEvent::Unregistered);
+        }
+        E::RegistrationFailed { status, reason, .. } => {
+            let why = match status {
+                Some(s) => Error::Rejected(s),
+                None => Error::InvalidState(format!("registration failed: {reason}")),
+            };
+            wake_registration(ua, Err(why));
+            let _ = ua_tx.send(UaEvent::RegistrationFailed { status, reason });
         }
         E::Dropped { flow, reason } => {
             tracing::debug!(remote = %flow.remote, ?reason, "message dropped");

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use sipline_media::{AudioSink, AudioSource, MediaEvent, NullSink, SilenceSource};
 use sipline_proto::{
-    Body, ClientTxId, Flow, InviteParams, Method, Rel100, ReplyParams, Request, Response,
-    SessionId, StatusCode, TransportKind, UaCore, Uri,
+    Body, ClientTxId, Flow, InviteParams, Method, RegistrationId, Rel100, ReplyParams, Request,
+    Response, SessionId, StatusCode, TransportKind, UaCore, Uri,
 };
 use sipline_tokio::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
@@ -36,6 +36,11 @@ pub(crate) struct UaShared {
     pub(crate) seed: AtomicU64,
     pub(crate) identity: String,
     pub(crate) events: tokio::sync::Mutex<mpsc::UnboundedReceiver<UaEvent>>,
+    pub(crate) registration: Mutex<Option<RegistrationId>>,
+    /// Callers of register()/unregister() waiting for the outcome.
+    pub(crate) reg_waiters: Mutex<Vec<oneshot::Sender<Result<(), Error>>>>,
+    /// Registrar, credentials, expiry, address of record.
+    reg_config: Option<(Uri, Option<sipline_proto::Credentials>, u32, String)>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,6 +62,20 @@ pub enum UaEvent {
     /// [`Session::progress`], [`Session::accept`] or [`Session::reject`]; a `Session` dropped
     /// unanswered is rejected with 480.
     Invite(Session),
+    /// The registration is in place (and after each refresh).
+    Registered {
+        /// The granted expiry, in seconds.
+        expires: u32,
+    },
+    /// [`Ua::unregister`] succeeded.
+    Unregistered,
+    /// Registering or refreshing failed.
+    RegistrationFailed {
+        /// The final status, if a response came.
+        status: Option<StatusCode>,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Where to listen and who we are: the SIP.js UA configuration. Build with [`Ua::builder`].
@@ -69,6 +88,11 @@ pub struct UaBuilder {
     no_answer_timeout: Duration,
     rel100: Rel100,
     seed: Option<u64>,
+    registrar: Option<String>,
+    authorization_user: Option<String>,
+    password: Option<String>,
+    register: bool,
+    register_expires: u32,
 }
 
 impl Default for UaBuilder {
@@ -81,6 +105,11 @@ impl Default for UaBuilder {
             no_answer_timeout: Duration::from_secs(60),
             rel100: Rel100::None,
             seed: None,
+            registrar: None,
+            authorization_user: None,
+            password: None,
+            register: true,
+            register_expires: 600,
         }
     }
 }
@@ -135,7 +164,40 @@ impl UaBuilder {
         self
     }
 
-    /// Binds the transports and starts the user agent.
+    /// The registrar (SIP.js `registrarServer`), e.g. `sip:127.0.0.1:5060`; without one, the
+    /// UA does not register.
+    pub fn registrar(mut self, uri: impl Into<String>) -> Self {
+        self.registrar = Some(uri.into());
+        self
+    }
+
+    /// The digest username (SIP.js `authorizationUser`; default: the user part of the uri).
+    pub fn authorization_user(mut self, user: impl Into<String>) -> Self {
+        self.authorization_user = Some(user.into());
+        self
+    }
+
+    /// The digest password (SIP.js `password`).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Whether [`UaBuilder::build`] registers at once (SIP.js `register`, default true; only
+    /// with a registrar).
+    pub fn register(mut self, register: bool) -> Self {
+        self.register = register;
+        self
+    }
+
+    /// The expiry asked for, in seconds (SIP.js `registerExpires`, default 600).
+    pub fn register_expires(mut self, secs: u32) -> Self {
+        self.register_expires = secs;
+        self
+    }
+
+    /// Binds the transports and starts the user agent (and registers, see
+    /// [`UaBuilder::register`]).
     pub async fn build(self) -> Result<Ua, Error> {
         let uri = self
             .uri
@@ -143,6 +205,20 @@ impl UaBuilder {
         let parsed =
             Uri::parse(&uri).map_err(|e| Error::InvalidArgument(format!("uri {uri}: {e}")))?;
         let user = parsed.user().unwrap_or("sipline").to_owned();
+        let registrar = match &self.registrar {
+            Some(r) => Some(
+                Uri::parse(r).map_err(|e| Error::InvalidArgument(format!("registrar {r}: {e}")))?,
+            ),
+            None => None,
+        };
+        let credentials = self.password.clone().map(|p| {
+            sipline_proto::Credentials::new(
+                self.authorization_user
+                    .clone()
+                    .unwrap_or_else(|| user.clone()),
+                p,
+            )
+        });
         let identity = match &self.display_name {
             Some(n) => format!("\"{}\" <{uri}>", n.replace(['"', '\\', '\r', '\n'], "")),
             None => format!("<{uri}>"),
@@ -191,11 +267,18 @@ impl UaBuilder {
             seed: AtomicU64::new(seed),
             identity,
             events: tokio::sync::Mutex::new(ua_rx),
+            registration: Mutex::new(None),
+            reg_waiters: Mutex::new(Vec::new()),
+            reg_config: registrar.map(|r| (r, credentials, self.register_expires, uri.clone())),
         });
         // The dispatcher holds the user agent weakly: when the application drops every Ua
         // and Session, the runtime and the dispatcher stop.
         tokio::spawn(crate::dispatch::run(Arc::downgrade(&shared), events, ua_tx));
-        Ok(Ua { shared })
+        let ua = Ua { shared };
+        if self.register && ua.shared.reg_config.is_some() {
+            ua.register().await?;
+        }
+        Ok(ua)
     }
 }
 
@@ -343,6 +426,52 @@ impl Ua {
             remote,
             conn: None,
         })
+    }
+
+    /// Registers with the configured registrar (REGISTER with digest authentication,
+    /// refreshed before expiry); resolves when the registrar accepted it.
+    pub async fn register(&self) -> Result<(), Error> {
+        let (registrar, credentials, expires, aor) = self
+            .shared
+            .reg_config
+            .clone()
+            .ok_or_else(|| Error::InvalidState("no registrar configured".into()))?;
+        let flow = self.resolve(&registrar).await?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.reg_waiters).push(tx);
+        let ua = Arc::clone(&self.shared);
+        self.core(move |c: &mut UaCore, now| {
+            let contact = c
+                .config()
+                .transports
+                .iter()
+                .find(|t| t.kind == flow.transport)
+                .map(|t| t.contact.clone())
+                .ok_or(sipline_proto::Error::InvalidState(
+                    "no transport for the registrar",
+                ))?;
+            let mut params =
+                sipline_proto::RegisterParams::new(registrar, format!("<{aor}>"), contact);
+            params.expires = expires;
+            params.credentials = credentials;
+            let id = c.register(now, params, flow)?;
+            *lock(&ua.registration) = Some(id);
+            Ok(())
+        })
+        .await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Removes our registration (REGISTER with expires 0); resolves when it is done.
+    pub async fn unregister(&self) -> Result<(), Error> {
+        let id = lock(&self.shared.registration)
+            .take()
+            .ok_or_else(|| Error::InvalidState("not registered".into()))?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.reg_waiters).push(tx);
+        self.core(move |c: &mut UaCore, now| c.unregister(now, id))
+            .await?;
+        rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Stops the transports; every session ends.

@@ -14,6 +14,7 @@ use crate::endpoint::{DropReason, Endpoint, EndpointConfig, Event};
 use crate::error::Error;
 use crate::input::{Flow, Input, Output, Transmit, TransportKind};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
+use crate::registration::{RegisterParams, Registration, RegistrationStep};
 use crate::transaction::{ClientTxId, ServerTxId};
 
 /// The methods this core answers or lets the application answer (RFC 3261 §20.5 Allow).
@@ -255,6 +256,28 @@ pub enum UaEvent {
         /// The response.
         response: Result<Response, StatusCode>,
     },
+    /// A registration is in place (RFC 3261 §10.2.4); it is refreshed before it expires.
+    Registered {
+        /// The registration.
+        registration: RegistrationId,
+        /// The granted expiry, in seconds.
+        expires: u32,
+    },
+    /// [`UaCore::unregister`] succeeded (§10.2.2).
+    Unregistered {
+        /// The registration.
+        registration: RegistrationId,
+    },
+    /// Registering (or refreshing) failed: a final failure response, a timeout, a transport
+    /// error, a challenge that could not be answered.
+    RegistrationFailed {
+        /// The registration.
+        registration: RegistrationId,
+        /// The final status, if a response came.
+        status: Option<StatusCode>,
+        /// Why, in words.
+        reason: String,
+    },
     /// A message was discarded (for logs and metrics).
     Dropped {
         /// Where it came from.
@@ -262,6 +285,21 @@ pub enum UaEvent {
         /// Why.
         reason: DropReason,
     },
+}
+
+/// Identifies a registration of a [`UaCore`] ([`UaCore::register`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationId(u64);
+
+/// A REGISTER client and where its requests go.
+#[derive(Debug)]
+struct Reg {
+    reg: Registration,
+    flow: Flow,
+    /// The refresh instant armed in the heap (an entry counts only if it matches).
+    refresh: Option<Instant>,
+    /// Unregistering was asked: no refresh.
+    stopping: bool,
 }
 
 /// What [`UaCore::poll_output`] returns: drain it until [`UaOutput::Timeout`].
@@ -398,6 +436,11 @@ pub struct UaCore {
     by_call: HashMap<(String, String), SessionId>,
     /// UAC: 2xx responses that carried the offer, waiting for [`UaCore::ack`].
     pending_2xx: HashMap<SessionId, Response>,
+    /// REGISTER clients (§10.2), their transactions and refresh timers.
+    regs: HashMap<RegistrationId, Reg>,
+    reg_by_tx: HashMap<ClientTxId, RegistrationId>,
+    reg_timers: BinaryHeap<Reverse<(Instant, RegistrationId)>>,
+    next_reg: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer)>>,
     out: VecDeque<UaOutput>,
     ep_deadline: Option<Instant>,
@@ -417,6 +460,10 @@ impl UaCore {
             by_server_tx: HashMap::new(),
             by_call: HashMap::new(),
             pending_2xx: HashMap::new(),
+            regs: HashMap::new(),
+            reg_by_tx: HashMap::new(),
+            reg_timers: BinaryHeap::new(),
+            next_reg: 1,
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             ep_deadline: None,
@@ -487,7 +534,17 @@ impl UaCore {
             }
             self.timers.pop();
         }
-        let ours = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        while let Some(Reverse((at, id))) = self.reg_timers.peek().copied() {
+            if self.regs.get(&id).is_some_and(|r| r.refresh == Some(at)) {
+                break;
+            }
+            self.reg_timers.pop();
+        }
+        let regs = self.reg_timers.peek().map(|Reverse((at, _))| *at);
+        let ours = match (self.timers.peek().map(|Reverse((at, _, _))| *at), regs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         UaOutput::Timeout(match (ours, self.ep_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -520,6 +577,26 @@ impl UaCore {
     }
 
     fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.reg_timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.reg_timers.pop();
+            let due = self.regs.get_mut(&id).is_some_and(|r| {
+                let live = r.refresh == Some(at) && !r.stopping;
+                if live {
+                    r.refresh = None;
+                }
+                live
+            });
+            if due && let Err(e) = self.send_register(now, id, false) {
+                self.emit(UaEvent::RegistrationFailed {
+                    registration: id,
+                    status: None,
+                    reason: e.to_string(),
+                });
+            }
+        }
         while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -1920,6 +1997,125 @@ impl UaCore {
         Ok(tx)
     }
 
+    // ---- registration (§10.2) -----------------------------------------------------------
+
+    /// Registers a contact with a registrar (RFC 3261 §10.2), answering digest challenges
+    /// with the credentials of `params` and refreshing before expiry; `flow` is where the
+    /// registrar is. The outcome comes as [`UaEvent::Registered`] or
+    /// [`UaEvent::RegistrationFailed`].
+    pub fn register(
+        &mut self,
+        now: Instant,
+        params: RegisterParams,
+        flow: Flow,
+    ) -> Result<RegistrationId, Error> {
+        let call_id = format!("{}{}", self.ep.new_tag(), self.ep.new_tag());
+        let tag = self.ep.new_tag();
+        // The digest client is seeded from the Call-ID and tag, both from our generator.
+        let reg = Registration::new(params, call_id, tag)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let id = RegistrationId(self.next_reg);
+        self.next_reg += 1;
+        self.regs.insert(
+            id,
+            Reg {
+                reg,
+                flow,
+                refresh: None,
+                stopping: false,
+            },
+        );
+        self.send_register(now, id, false)?;
+        Ok(id)
+    }
+
+    /// Removes the registration's binding (REGISTER with expires 0, §10.2.2); reported as
+    /// [`UaEvent::Unregistered`]. No refresh follows.
+    pub fn unregister(&mut self, now: Instant, id: RegistrationId) -> Result<(), Error> {
+        let r = self
+            .regs
+            .get_mut(&id)
+            .ok_or(Error::InvalidState("no such registration"))?;
+        r.stopping = true;
+        r.refresh = None;
+        self.send_register(now, id, true)
+    }
+
+    fn send_register(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        remove: bool,
+    ) -> Result<(), Error> {
+        let r = self
+            .regs
+            .get_mut(&id)
+            .ok_or(Error::InvalidState("no such registration"))?;
+        let req = if remove {
+            r.reg.unregister(now)
+        } else {
+            r.reg.register(now)
+        }
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let flow = r.flow;
+        self.send_register_request(now, id, req, flow)
+    }
+
+    fn send_register_request(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        req: Request,
+        flow: Flow,
+    ) -> Result<(), Error> {
+        let tx = self.send_in_tx(now, req, flow)?;
+        self.reg_by_tx.insert(tx, id);
+        self.pump(now);
+        Ok(())
+    }
+
+    fn on_register_step(&mut self, now: Instant, id: RegistrationId, step: RegistrationStep) {
+        match step {
+            RegistrationStep::Registered { expires, .. } => {
+                if let Some(r) = self.regs.get_mut(&id)
+                    && !r.stopping
+                    && let Some(at) = r.reg.refresh_at()
+                {
+                    r.refresh = Some(at);
+                    self.reg_timers.push(Reverse((at, id)));
+                }
+                self.emit(UaEvent::Registered {
+                    registration: id,
+                    expires,
+                });
+            }
+            RegistrationStep::Unregistered => {
+                self.regs.remove(&id);
+                self.emit(UaEvent::Unregistered { registration: id });
+            }
+            RegistrationStep::Retry(req) => {
+                let Some(flow) = self.regs.get(&id).map(|r| r.flow) else {
+                    return;
+                };
+                if let Err(e) = self.send_register_request(now, id, req, flow) {
+                    self.emit(UaEvent::RegistrationFailed {
+                        registration: id,
+                        status: None,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            RegistrationStep::Failed { status, reason, .. } => {
+                self.emit(UaEvent::RegistrationFailed {
+                    registration: id,
+                    status,
+                    reason: reason.to_string(),
+                });
+            }
+            RegistrationStep::Ignore => {}
+        }
+    }
+
     // ---- endpoint events ---------------------------------------------------------------
 
     fn on_event(&mut self, now: Instant, e: Event) {
@@ -1931,6 +2127,33 @@ impl UaCore {
                 cancels,
             } => self.on_request(now, tx, request, flow, cancels),
             Event::Ack { request, .. } => self.on_ack(request),
+            Event::Response { tx, response } if self.reg_by_tx.contains_key(&tx) => {
+                let Some(&id) = self.reg_by_tx.get(&tx) else {
+                    return;
+                };
+                if response.status.is_final() {
+                    self.reg_by_tx.remove(&tx);
+                }
+                let step = match self.regs.get_mut(&id) {
+                    Some(r) => r.reg.on_response(now, &response),
+                    None => return,
+                };
+                self.on_register_step(now, id, step);
+            }
+            Event::Timeout { tx } | Event::TransportError { tx, .. }
+                if self.reg_by_tx.contains_key(&tx) =>
+            {
+                let Some(id) = self.reg_by_tx.remove(&tx) else {
+                    return;
+                };
+                let timeout = matches!(e, Event::Timeout { .. });
+                let step = match self.regs.get_mut(&id) {
+                    Some(r) if timeout => r.reg.on_timeout(now),
+                    Some(r) => r.reg.on_failure(now, "transport failure"),
+                    None => return,
+                };
+                self.on_register_step(now, id, step);
+            }
             Event::Response { tx, response } => match self.by_client_tx.get(&tx).copied() {
                 Some((sid, Purpose::Invite)) => self.on_invite_response(now, sid, response),
                 Some((sid, Purpose::Reinvite)) => {

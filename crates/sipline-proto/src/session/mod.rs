@@ -41,7 +41,8 @@ use bytes::Bytes;
 
 pub use cause::Cause;
 pub use core::{
-    InviteParams, LocalTransport, Rel100, ReplyParams, UaConfig, UaCore, UaEvent, UaOutput,
+    InviteParams, LocalTransport, RegistrationId, Rel100, ReplyParams, UaConfig, UaCore, UaEvent,
+    UaOutput,
 };
 
 /// Identifies a session of a [`UaCore`]; never reused.
