@@ -60,6 +60,48 @@ pub(crate) async fn run(
     }
 }
 
+/// The task that reports a referred call's progress to the session that sent the REFER,
+/// one NOTIFY at a time so they arrive in order: each a `message/sipfrag` of the status
+/// (RFC 3515 §2.4.4, §2.4.5); a final status ends the implicit subscription and the task.
+pub(crate) fn referrer_notifier(ua: Ua, referrer: SessionId) -> mpsc::UnboundedSender<StatusCode> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<StatusCode>();
+    tokio::spawn(async move {
+        while let Some(status) = rx.recv().await {
+            let n = sipline_proto::ReferNotify::for_status(status, None, 60);
+            let headers = n
+                .headers()
+                .into_iter()
+                .map(|(h, v)| (h.as_str().to_owned(), v))
+                .collect();
+            if let Err(e) = ua
+                .request_in_dialog(referrer, Method::Notify, headers, Some(n.body()))
+                .await
+            {
+                tracing::debug!(error = %e, "NOTIFY to the referrer failed");
+                return;
+            }
+            if status.is_final() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+/// Queues a NOTIFY for the referrer of `session`, if it was made by a REFER.
+pub(crate) fn notify_referrer(ua: &Ua, session: SessionId, status: StatusCode) {
+    let mut sessions = lock(&ua.shared.sessions);
+    let Some(e) = sessions.get_mut(&session) else {
+        return;
+    };
+    if let Some(tx) = &e.notify {
+        let _ = tx.send(status);
+    }
+    if status.is_final() {
+        e.notify = None;
+    }
+}
+
 fn entry(ua: &Ua, id: SessionId) -> Option<(Arc<Shared>, mpsc::UnboundedSender<SessionEvent>)> {
     lock(&ua.shared.sessions)
         .get(&id)
@@ -94,6 +136,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 Entry {
                     shared: Arc::clone(&shared),
                     events: tx.clone(),
+                    notify: None,
                 },
             );
             let s = Session::new(ua.clone(), session, shared, rx, tx);
@@ -106,6 +149,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             };
             if response.status != StatusCode::TRYING {
                 shared.set_state(State::Early);
+                notify_referrer(ua, session, response.status);
             }
             apply_answer(&shared, &response.body).await;
             let _ = tx.send(SessionEvent::Progress { response });
@@ -120,6 +164,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             apply_answer(&shared, &response.body).await;
             shared.set_state(State::Answered);
             *lock(&shared.start_time) = Some(SystemTime::now());
+            notify_referrer(ua, session, response.status);
             let _ = tx.send(SessionEvent::Accepted {
                 code: response.status,
                 response: Some(response),
@@ -149,6 +194,13 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             let Some((_, tx)) = entry(ua, session) else {
                 return;
             };
+            notify_referrer(
+                ua,
+                session,
+                response
+                    .as_ref()
+                    .map_or(StatusCode::SERVICE_UNAVAILABLE, |r| r.status),
+            );
             if let Some(r) = &response {
                 let _ = tx.send(SessionEvent::Rejected {
                     response: r.clone(),
@@ -173,7 +225,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
         }
         E::Terminated { session, cause } => {
             let removed = lock(&ua.shared.sessions).remove(&session);
-            if let Some(Entry { shared, events }) = removed {
+            if let Some(Entry { shared, events, .. }) = removed {
                 shared.set_state(State::Terminated);
                 *lock(&shared.end_time) = Some(SystemTime::now());
                 // Dropping the last media handle stops the RTP task.
@@ -233,7 +285,18 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                     ua.reply_later(tx, &request, StatusCode::ACCEPTED);
                     let _ = events.send(SessionEvent::Refer { request });
                 }
-                Method::Notify | Method::Message | Method::Options => {
+                Method::Notify => match sipline_proto::ReferNotify::parse(&request) {
+                    Ok(n) => {
+                        ua.reply_later(tx, &request, StatusCode::OK);
+                        let _ = events.send(SessionEvent::ReferProgress {
+                            status: n.frag.status,
+                            request,
+                        });
+                    }
+                    // RFC 6665 §8.3.1: an event package we do not know.
+                    Err(_) => ua.reply_later(tx, &request, StatusCode::BAD_EVENT),
+                },
+                Method::Message | Method::Options => {
                     ua.reply_later(tx, &request, StatusCode::OK);
                 }
                 _ => ua.reply_later(tx, &request, StatusCode::NOT_IMPLEMENTED),

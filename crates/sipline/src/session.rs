@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::media::Media;
-use crate::ua::{Ua, lock, reply};
+use crate::ua::{InviteOptions, Ua, lock, reply};
 
 /// Which side of the call we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +115,14 @@ pub enum SessionEvent {
     /// The peer asked us to call someone else (REFER, RFC 3515); answered 202.
     Refer {
         /// The REFER.
+        request: Request,
+    },
+    /// How the call we asked the peer to make with [`Session::refer`] goes: the status of a
+    /// NOTIFY's `message/sipfrag` (RFC 3515 §2.4.5): 100, 180, 200, or the failure.
+    ReferProgress {
+        /// The referred call's status.
+        status: StatusCode,
+        /// The NOTIFY.
         request: Request,
     },
     /// A DTMF tone, received by INFO (`request` is it) or RFC 4733 (`request` is `None`).
@@ -716,6 +724,38 @@ impl Session {
             .request_in_dialog(self.id, Method::Refer, headers, None)
             .await
             .map(drop)
+    }
+}
+
+impl Session {
+    /// Follows a REFER received in this session (SIP.js `followRefer`, RFC 3515): calls its
+    /// Refer-To target and reports that call's progress to the referrer in NOTIFYs (100
+    /// now, then the 18x, 200 or failure). Returns the new session.
+    pub async fn follow_refer(
+        &self,
+        refer: &Request,
+        opts: InviteOptions,
+    ) -> Result<Session, Error> {
+        if refer.method != Method::Refer {
+            return Err(Error::InvalidArgument(
+                "follow_refer takes the REFER request".into(),
+            ));
+        }
+        let to = sipline_proto::ReferTo::from_request(refer)
+            .map_err(|e| Error::InvalidArgument(format!("Refer-To: {e}")))?;
+        // RFC 3515 §2.4.4: the first NOTIFY says the REFER is being acted on.
+        let n = sipline_proto::ReferNotify::for_status(StatusCode::TRYING, None, 60);
+        let headers = n
+            .headers()
+            .into_iter()
+            .map(|(h, v)| (h.as_str().to_owned(), v))
+            .collect();
+        self.ua
+            .request_in_dialog(self.id, Method::Notify, headers, Some(n.body()))
+            .await?;
+        self.ua
+            .invite_notifying(to.uri.as_str(), opts, Some(self.id))
+            .await
     }
 }
 

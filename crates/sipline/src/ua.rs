@@ -25,6 +25,9 @@ pub(crate) type TxResult = Result<Response, StatusCode>;
 pub(crate) struct Entry {
     pub(crate) shared: Arc<Shared>,
     pub(crate) events: mpsc::UnboundedSender<SessionEvent>,
+    /// A session made by [`Session::follow_refer`]: its progress goes to the task that
+    /// sends the referrer's NOTIFYs in order (RFC 3515 §2.4.4).
+    pub(crate) notify: Option<mpsc::UnboundedSender<StatusCode>>,
 }
 
 /// State shared by the [`Ua`] handles, its sessions and the dispatcher task.
@@ -351,6 +354,17 @@ impl Ua {
     /// the URI's `transport` (UDP by default). The INVITE carries an RTP/AVP offer (G.711,
     /// RFC 4733 events).
     pub async fn invite(&self, target: &str, opts: InviteOptions) -> Result<Session, Error> {
+        self.invite_notifying(target, opts, None).await
+    }
+
+    /// [`Ua::invite`], reporting the call's progress to the session `notify` (a REFER's
+    /// sender) when set.
+    pub(crate) async fn invite_notifying(
+        &self,
+        target: &str,
+        opts: InviteOptions,
+        notify: Option<SessionId>,
+    ) -> Result<Session, Error> {
         let uri = Uri::parse(target.trim_start_matches('<').trim_end_matches('>'))
             .map_err(|e| Error::InvalidArgument(format!("target {target}: {e}")))?;
         let flow = self.resolve(&uri).await?;
@@ -372,6 +386,8 @@ impl Ua {
             offer: Some(Body::sdp(offer)),
             headers: opts.extra_headers,
         };
+        let notify =
+            notify.map(|referrer| crate::dispatch::referrer_notifier(self.clone(), referrer));
         let ua = Arc::clone(&self.shared);
         let entry_shared = Arc::clone(&shared);
         let ev_tx2 = ev_tx.clone();
@@ -387,6 +403,7 @@ impl Ua {
                     Entry {
                         shared: entry_shared,
                         events: ev_tx2,
+                        notify,
                     },
                 );
                 let request = core.invite_request(id).cloned();

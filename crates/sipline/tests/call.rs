@@ -339,3 +339,85 @@ async fn cancel_reject_and_an_unanswered_call_dropped() {
     alice.stop().await;
     bob.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_transfer_with_follow_refer_and_sipfrag_notifies() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let carol = ua("carol").await;
+    let mut a_call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut b_call = incoming(&bob).await;
+    b_call.accept(AcceptOptions::default()).await.unwrap();
+    assert!(matches!(
+        next_after_progress(&mut a_call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    assert!(matches!(
+        next(&mut b_call).await,
+        SessionEvent::Accepted { .. }
+    ));
+
+    // alice transfers bob to carol (RFC 3515); bob follows the REFER.
+    a_call
+        .refer(
+            &target(&carol, "carol", TransportKind::Udp),
+            ReferOptions::default(),
+        )
+        .await
+        .unwrap();
+    let refer = match next(&mut b_call).await {
+        SessionEvent::Refer { request } => request,
+        e => panic!("{e:?}"),
+    };
+    let (b_to_c, c_call) = tokio::join!(
+        b_call.follow_refer(&refer, InviteOptions::default()),
+        incoming(&carol)
+    );
+    let mut b_to_c = b_to_c.unwrap();
+    let mut c_call = c_call;
+    assert_eq!(
+        c_call.remote_identity().as_deref(),
+        Some("sip:bob@127.0.0.1")
+    );
+    c_call.progress(ProgressOptions::default()).await.unwrap();
+    c_call.accept(AcceptOptions::default()).await.unwrap();
+    assert!(matches!(
+        next_after_progress(&mut b_to_c).await,
+        SessionEvent::Accepted { .. }
+    ));
+
+    // alice hears how it went: 100 Trying, 180 Ringing, 200 OK in sipfrag NOTIFYs.
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&200) {
+        match next(&mut a_call).await {
+            SessionEvent::ReferProgress { status, request } => {
+                assert_eq!(
+                    request.headers.get(sipline::HeaderName::Event),
+                    Some("refer")
+                );
+                statuses.push(status.as_u16());
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(statuses, [100, 180, 200]);
+
+    // alice leaves; bob and carol stay connected.
+    a_call.bye(ByeOptions::default()).await.unwrap();
+    assert!(matches!(next(&mut b_call).await, SessionEvent::Bye { .. }));
+    b_to_c.bye(ByeOptions::default()).await.unwrap();
+    assert!(matches!(
+        next(&mut c_call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    assert!(matches!(next(&mut c_call).await, SessionEvent::Bye { .. }));
+    for ua in [alice, bob, carol] {
+        ua.stop().await;
+    }
+}
