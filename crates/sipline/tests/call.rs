@@ -83,6 +83,21 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             answer.remote_identity().as_deref(),
             Some("sip:alice@127.0.0.1")
         );
+        assert_eq!(
+            answer.local_identity().as_deref(),
+            Some(target(&bob, "bob", transport).as_str())
+        );
+        assert_eq!(
+            call.local_identity().as_deref(),
+            Some("sip:alice@127.0.0.1")
+        );
+        assert_eq!(answer.method(), sipline::Method::Invite);
+        assert_eq!(call.ua().identity(), "<sip:alice@127.0.0.1>");
+        // Not yet established: DTMF is refused (SIP.js INVALID_STATE_ERROR).
+        assert!(matches!(
+            call.dtmf("1", DtmfOptions::default()).await,
+            Err(sipline::Error::InvalidState(_))
+        ));
         answer.progress(ProgressOptions::default()).await.unwrap();
         assert!(matches!(
             next(&mut call).await,
@@ -132,6 +147,8 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             "1#",
             DtmfOptions {
                 inter_tone_gap: Duration::from_millis(100),
+                duration: Duration::from_millis(250),
+                extra_headers: vec![("X-Digit".into(), "yes".into())],
                 ..DtmfOptions::default()
             },
         )
@@ -139,9 +156,15 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
         .unwrap();
         for want in ['1', '#'] {
             match next(&mut answer).await {
-                SessionEvent::Dtmf { tone, request, .. } => {
+                SessionEvent::Dtmf {
+                    tone,
+                    request,
+                    duration,
+                } => {
                     assert_eq!(tone, want);
-                    assert!(request.is_some(), "by INFO");
+                    assert_eq!(duration, Duration::from_millis(250));
+                    let info = request.expect("by INFO");
+                    assert_eq!(info.headers.get_other("X-Digit"), Some("yes"));
                 }
                 e => panic!("{e:?}"),
             }
@@ -201,6 +224,16 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             e => panic!("{e:?}"),
         }
 
+        // A BYE status code outside 200-699 is an InvalidArgument (SIP.js TypeError).
+        assert!(matches!(
+            answer
+                .bye(ByeOptions {
+                    status_code: Some(StatusCode::RINGING),
+                    ..ByeOptions::default()
+                })
+                .await,
+            Err(sipline::Error::InvalidArgument(_))
+        ));
         // Bob hangs up with a reason.
         answer
             .bye(ByeOptions {
