@@ -55,4 +55,5 @@ pub use sipline_media::{
 pub use sipline_proto::{
     Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,
 };
+pub use sipline_tokio::{TlsClientConfig, TlsServerConfig};
 pub use ua::{InviteOptions, Ua, UaBuilder, UaEvent};

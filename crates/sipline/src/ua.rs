@@ -11,7 +11,7 @@ use sipline_proto::{
     Body, ClientTxId, Flow, InviteParams, Method, RegistrationId, Rel100, ReplyParams, Request,
     Response, SessionId, StatusCode, TransportKind, UaCore, Uri,
 };
-use sipline_tokio::{Handle, Runtime};
+use sipline_tokio::{Handle, Runtime, TlsClientConfig, TlsServerConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -86,7 +86,8 @@ pub enum UaEvent {
 pub struct UaBuilder {
     uri: Option<String>,
     display_name: Option<String>,
-    listen: Vec<(TransportKind, SocketAddr)>,
+    listen: Vec<(TransportKind, SocketAddr, Option<TlsServerConfig>)>,
+    tls_client: Option<TlsClientConfig>,
     user_agent: Option<String>,
     no_answer_timeout: Duration,
     rel100: Rel100,
@@ -104,6 +105,7 @@ impl Default for UaBuilder {
             uri: None,
             display_name: None,
             listen: Vec::new(),
+            tls_client: None,
             user_agent: None,
             no_answer_timeout: Duration::from_secs(60),
             rel100: Rel100::None,
@@ -132,13 +134,38 @@ impl UaBuilder {
 
     /// Listens on UDP at `addr` (port 0 picks one).
     pub fn udp(mut self, addr: SocketAddr) -> Self {
-        self.listen.push((TransportKind::Udp, addr));
+        self.listen.push((TransportKind::Udp, addr, None));
         self
     }
 
     /// Listens on TCP at `addr`.
     pub fn tcp(mut self, addr: SocketAddr) -> Self {
-        self.listen.push((TransportKind::Tcp, addr));
+        self.listen.push((TransportKind::Tcp, addr, None));
+        self
+    }
+
+    /// Listens on TLS at `addr`, presenting `cfg`'s certificate.
+    pub fn tls(mut self, addr: SocketAddr, cfg: TlsServerConfig) -> Self {
+        self.listen.push((TransportKind::Tls, addr, Some(cfg)));
+        self
+    }
+
+    /// Listens on WebSocket at `addr` (RFC 7118).
+    pub fn ws(mut self, addr: SocketAddr) -> Self {
+        self.listen.push((TransportKind::Ws, addr, None));
+        self
+    }
+
+    /// Listens on secure WebSocket at `addr`, presenting `cfg`'s certificate.
+    pub fn wss(mut self, addr: SocketAddr, cfg: TlsServerConfig) -> Self {
+        self.listen.push((TransportKind::Wss, addr, Some(cfg)));
+        self
+    }
+
+    /// How our TLS and WSS connections verify servers (a CA, or a pinned certificate);
+    /// without it, they fail: nothing trusts any certificate by default.
+    pub fn tls_client(mut self, cfg: TlsClientConfig) -> Self {
+        self.tls_client = Some(cfg);
         self
     }
 
@@ -232,11 +259,17 @@ impl UaBuilder {
             ));
         }
         let mut rt = Runtime::builder();
-        for (kind, addr) in &self.listen {
-            rt = match kind {
-                TransportKind::Tcp => rt.tcp(*addr),
+        for (kind, addr, tls) in &self.listen {
+            rt = match (kind, tls.clone()) {
+                (TransportKind::Tcp, _) => rt.tcp(*addr),
+                (TransportKind::Ws, _) => rt.ws(*addr),
+                (TransportKind::Tls, Some(cfg)) => rt.tls(*addr, cfg),
+                (TransportKind::Wss, Some(cfg)) => rt.wss(*addr, cfg),
                 _ => rt.udp(*addr),
             };
+        }
+        if let Some(c) = self.tls_client.clone() {
+            rt = rt.tls_client(c);
         }
         if let Some(seed) = self.seed {
             rt = rt.seed(seed);

@@ -831,7 +831,23 @@ impl UaCore {
     /// Where a request for `uri` goes: an IP address in it as is, else the outbound proxy,
     /// else `fallback` (the flow the dialog started on). Names are resolved by the runtime
     /// (RFC 3263) before they reach the core.
+    ///
+    /// On a stream transport, a request of the dialog goes back over the connection the
+    /// dialog was set up on when the next hop uses that same transport (RFC 5923-style
+    /// reuse; RFC 7118 §5 makes it the only way to reach a WebSocket client, whose Contact
+    /// is not reachable, and it spares a TLS peer from needing to trust our certificate).
     fn resolve(&self, uri: &Uri, fallback: Flow) -> Flow {
+        let uri_transport = uri
+            .as_ref()
+            .transport()
+            .and_then(TransportKind::from_via)
+            .unwrap_or(TransportKind::Udp);
+        if fallback.conn.is_some()
+            && fallback.transport.is_reliable()
+            && uri_transport == fallback.transport
+        {
+            return fallback;
+        }
         let host = uri.host().trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
             let transport = uri
