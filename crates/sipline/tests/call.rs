@@ -386,6 +386,13 @@ async fn blind_transfer_with_follow_refer_and_sipfrag_notifies() {
         .await
         .unwrap();
     let mut b_call = incoming(&bob).await;
+    // Not established yet: REFER is refused (INVALID_STATE_ERROR).
+    assert!(matches!(
+        a_call
+            .refer("sip:carol@127.0.0.1", ReferOptions::default())
+            .await,
+        Err(sipline::Error::InvalidState(_))
+    ));
     b_call.accept(AcceptOptions::default()).await.unwrap();
     assert!(matches!(
         next_after_progress(&mut a_call).await,
@@ -396,11 +403,18 @@ async fn blind_transfer_with_follow_refer_and_sipfrag_notifies() {
         SessionEvent::Accepted { .. }
     ));
 
+    // A target that is no URI is a TypeError's InvalidArgument.
+    assert!(matches!(
+        a_call.refer("not a uri", ReferOptions::default()).await,
+        Err(sipline::Error::InvalidArgument(_))
+    ));
     // alice transfers bob to carol (RFC 3515); bob follows the REFER.
     a_call
         .refer(
             &target(&carol, "carol", TransportKind::Udp),
-            ReferOptions::default(),
+            ReferOptions {
+                extra_headers: vec![("X-Transfer".into(), "blind".into())],
+            },
         )
         .await
         .unwrap();
@@ -408,6 +422,7 @@ async fn blind_transfer_with_follow_refer_and_sipfrag_notifies() {
         SessionEvent::Refer { request } => request,
         e => panic!("{e:?}"),
     };
+    assert_eq!(refer.headers.get_other("X-Transfer"), Some("blind"));
     let (b_to_c, c_call) = tokio::join!(
         b_call.follow_refer(&refer, InviteOptions::default()),
         incoming(&carol)
