@@ -1,5 +1,7 @@
 //! A call: SIP.js's `SIP.Session`, its methods, options, events and attributes.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -43,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) negotiated: Mutex<bool>,
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
+    /// Application data (SIP.js `data`), one value per type.
+    pub(crate) data: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
 }
 
 impl Shared {
@@ -55,6 +59,7 @@ impl Shared {
             negotiated: Mutex::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
+            data: Mutex::new(HashMap::new()),
         }
     }
 
@@ -408,6 +413,20 @@ impl Session {
     /// When it ended (SIP.js `endTime`).
     pub fn end_time(&self) -> Option<SystemTime> {
         *lock(&self.shared.end_time)
+    }
+
+    /// Stores application data on the session (SIP.js `data`): one value per type, replacing
+    /// any earlier value of that type.
+    pub fn set_data<T: Any + Send>(&self, value: T) {
+        lock(&self.shared.data).insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// A copy of the application data of type `T`, if set (SIP.js `data`).
+    pub fn data<T: Any + Send + Clone>(&self) -> Option<T> {
+        lock(&self.shared.data)
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .cloned()
     }
 
     /// RTP statistics of the call, if media started.

@@ -92,6 +92,10 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             Some("sip:alice@127.0.0.1")
         );
         assert_eq!(answer.method(), sipline::Method::Invite);
+        // Application data rides on the session (SIP.js `data`).
+        answer.set_data(String::from("from the lobby"));
+        assert_eq!(answer.data::<String>().as_deref(), Some("from the lobby"));
+        assert_eq!(answer.data::<u32>(), None);
         assert_eq!(call.ua().identity(), "<sip:alice@127.0.0.1>");
         // Not yet established: DTMF is refused (SIP.js INVALID_STATE_ERROR).
         assert!(matches!(
@@ -239,12 +243,13 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             .bye(ByeOptions {
                 status_code: Some(StatusCode::OK),
                 reason_phrase: Some("done".into()),
-                ..ByeOptions::default()
+                extra_headers: vec![("X-Bye".into(), "1".into())],
             })
             .await
             .unwrap();
         match next(&mut call).await {
             SessionEvent::Bye { request } => {
+                assert_eq!(request.headers.get_other("X-Bye"), Some("1"));
                 let reason = request.headers.get(sipline::HeaderName::Reason).unwrap();
                 assert!(reason.contains("text=\"done\""), "{reason}");
             }
