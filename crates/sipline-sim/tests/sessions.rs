@@ -1183,3 +1183,87 @@ fn register_with_a_wrong_password_or_no_registrar_fails() {
     .unwrap();
     assert_eq!(failed, [(Duration::from_secs(32), None)], "Timer F");
 }
+
+#[test]
+fn invite_challenged_with_401_is_sent_again_with_credentials() {
+    for (password, want_confirmed) in [("secret", true), ("wrong", false)] {
+        let mut net = Net::new(33);
+        for (i, user) in ["alice", "bob"].into_iter().enumerate() {
+            let host = format!("10.0.0.{}:5060", i + 1);
+            let mut cfg = UaConfig::new(
+                format!("<sip:{user}@example.com>"),
+                LocalTransport {
+                    kind: TransportKind::Udp,
+                    sent_by: host.clone(),
+                    contact: format!("<sip:{user}@{host}>"),
+                },
+            );
+            cfg.endpoint.seed = 66 + i as u64;
+            if i == A {
+                cfg.credentials = Some(sipline_proto::Credentials::new("alice", password));
+            }
+            net.add_node(UaCore::new(cfg));
+        }
+        net.set_default_link(Link {
+            latency: ms(10),
+            ..Link::default()
+        });
+        let server = sipline_proto::DigestServer::new("sipline.test", b"s".to_vec());
+        let mut log = Log::default();
+        call(&mut net, TransportKind::Udp);
+        net.run(|net, node, e| {
+            log.push(net.elapsed(), node, &e);
+            if let UaEvent::Incoming { session, request } = &e {
+                let now = net.now();
+                let lookup = |u: &str, _| {
+                    (u == "alice").then(|| sipline_proto::Credentials::new("alice", "secret"))
+                };
+                match server.verify_request(0, request, sipline_proto::AuthKind::Www, lookup) {
+                    Ok(_) => net
+                        .node_mut(B)
+                        .accept(
+                            now,
+                            *session,
+                            ReplyParams::status(StatusCode::OK).with_body(Body::sdp(ANSWER)),
+                        )
+                        .unwrap(),
+                    Err(_) => {
+                        let mut r = ReplyParams::status(StatusCode::UNAUTHORIZED);
+                        for c in server.challenges(0, false) {
+                            r.headers.push(("WWW-Authenticate".into(), c.to_string()));
+                        }
+                        net.node_mut(B).reject(now, *session, r).unwrap();
+                    }
+                }
+            }
+        })
+        .unwrap();
+        let invites: Vec<String> = net
+            .packets
+            .iter()
+            .filter(|p| p.from == A && p.first_line().starts_with("INVITE"))
+            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+            .collect();
+        assert_eq!(invites.len(), 2, "one retry, with or without success");
+        assert!(
+            invites[1].contains("Authorization: Digest") && invites[1].contains("CSeq: 2 INVITE")
+        );
+        let call_id = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("Call-ID"))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(call_id(&invites[0]), call_id(&invites[1]));
+        if want_confirmed {
+            assert!(log.of(A).contains(&"confirmed"), "{:?}", log.of(A));
+            assert!(!log.of(A).iter().any(|e| e.starts_with("failed")));
+        } else {
+            assert!(
+                log.of(A).contains(&"failed Authentication Error"),
+                "{:?}",
+                log.of(A)
+            );
+        }
+    }
+}

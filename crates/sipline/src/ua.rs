@@ -278,6 +278,7 @@ impl UaBuilder {
         let (user_agent, no_answer, rel100) =
             (self.user_agent.clone(), self.no_answer_timeout, self.rel100);
         let id2 = identity.clone();
+        let core_credentials = credentials.clone();
         let (handle, events) = rt
             .start_with(move |bound| {
                 let mut cfg = bound.ua_config(id2, &user);
@@ -286,6 +287,7 @@ impl UaBuilder {
                 }
                 cfg.no_answer_timeout = Some(no_answer);
                 cfg.rel100 = rel100;
+                cfg.credentials = core_credentials;
                 UaCore::new(cfg)
             })
             .await?;

@@ -65,6 +65,9 @@ pub struct UaConfig {
     pub outbound_proxy: Option<Flow>,
     /// Reliable provisional responses (RFC 3262).
     pub rel100: Rel100,
+    /// Credentials to answer a 401/407 to our INVITEs and in-dialog requests with (RFC 3261
+    /// §22.2, RFC 7616); without them such a response fails the request.
+    pub credentials: Option<crate::auth::Credentials>,
     /// The transaction layer's configuration (timers T1/T2/T4, limits, seed).
     pub endpoint: EndpointConfig,
 }
@@ -79,6 +82,7 @@ impl UaConfig {
             no_answer_timeout: Some(Duration::from_secs(60)),
             outbound_proxy: None,
             rel100: Rel100::default(),
+            credentials: None,
             endpoint: EndpointConfig::default(),
         }
     }
@@ -436,6 +440,8 @@ pub struct UaCore {
     by_call: HashMap<(String, String), SessionId>,
     /// UAC: 2xx responses that carried the offer, waiting for [`UaCore::ack`].
     pending_2xx: HashMap<SessionId, Response>,
+    /// Answers 401/407 to INVITEs (RFC 3261 §22.2); remembers realms for later requests.
+    digest: Option<crate::auth::DigestClient>,
     /// REGISTER clients (§10.2), their transactions and refresh timers.
     regs: HashMap<RegistrationId, Reg>,
     reg_by_tx: HashMap<ClientTxId, RegistrationId>,
@@ -449,8 +455,14 @@ pub struct UaCore {
 impl UaCore {
     /// A core with this configuration.
     pub fn new(cfg: UaConfig) -> Self {
+        let mut ep = Endpoint::new(cfg.endpoint.clone());
+        let digest = cfg
+            .credentials
+            .clone()
+            .map(|c| crate::auth::DigestClient::new(c, ep.new_tag().as_bytes()));
         Self {
-            ep: Endpoint::new(cfg.endpoint.clone()),
+            digest,
+            ep,
             cfg,
             sessions: HashMap::new(),
             next_session: 1,
@@ -1190,6 +1202,13 @@ impl UaCore {
             }
             return;
         }
+        // 401/407 (§22.2): the same INVITE again with credentials, CSeq + 1, a new branch.
+        if (status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+            && self.retry_with_credentials(now, sid, &response)
+        {
+            return;
+        }
         // 3xx-6xx (§13.2.2.3): the session fails; the transaction ACKs it.
         if let Ok(ResponseOutcome::Terminated { ids }) = &outcome {
             for id in ids {
@@ -1213,6 +1232,50 @@ impl UaCore {
             response: Some(response),
         });
         self.terminate(now, sid, cause);
+    }
+
+    /// Answers a challenge to our INVITE: re-sends it with Authorization/Proxy-Authorization
+    /// (RFC 3261 §22.2; same Call-ID and From tag, CSeq + 1, new branch). False when there
+    /// are no credentials, the session is being canceled or ended, or the credentials were
+    /// already refused ([`crate::AuthError::Rejected`]): the caller then fails the session.
+    fn retry_with_credentials(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        challenge: &Response,
+    ) -> bool {
+        let Some(s) = self.sessions.get(&sid) else {
+            return false;
+        };
+        if s.canceled || s.cancel_pending || s.state == SessionState::Terminated {
+            return false;
+        }
+        let (sent, flow) = (s.invite.clone(), s.flow);
+        let Some(digest) = self.digest.as_mut() else {
+            return false;
+        };
+        let Ok(headers) = digest.handle_challenge(&sent, challenge) else {
+            return false;
+        };
+        let mut again = sent;
+        crate::auth::apply_auth_headers(&mut again, &headers);
+        let Ok(cseq) = again.headers.cseq() else {
+            return false;
+        };
+        let next = format!("{} INVITE", cseq.seq.saturating_add(1));
+        again.headers.set(HeaderName::CSeq, next);
+        let Ok(again) = self.with_via(again, flow) else {
+            return false;
+        };
+        let Ok(tx) = self.ep.send_request(now, again.clone(), flow) else {
+            return false;
+        };
+        self.by_client_tx.insert(tx, (sid, Purpose::Invite));
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.invite = again;
+        }
+        self.pump(now);
+        true
     }
 
     /// A 2xx from a second fork (§13.2.2.4): ACK it and end it with a BYE, once.
