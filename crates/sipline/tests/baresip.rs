@@ -3,7 +3,12 @@
 //! - baresip calls sipline: sipline rings, answers playing 440 Hz, hears baresip's 880 Hz
 //!   sine (`ausine`), gets DTMF from baresip (RFC 4733), hangs up with BYE;
 //! - sipline calls baresip (`answermode=auto`): the same audio checks both ways, DTMF to
-//!   baresip by RFC 4733 and by INFO, DTMF from baresip (RFC 4733), BYE from sipline.
+//!   baresip by RFC 4733 and by INFO, DTMF from baresip (RFC 4733), BYE from sipline;
+//! - baresip calls sipline over TCP, holds and resumes (two re-INVITEs), hangs up (BYE);
+//! - baresip cancels a ringing call, sipline rejects one (486), sipline cancels one.
+//!
+//! `SIPLINE_BARESIP_TRACE=1` makes baresip print every SIP message (`-s`) and the tests
+//! print baresip's output.
 //!
 //! What baresip heard is read from its `sndfile` dump of the decoded audio (a WAV).
 //! baresip runs with its own config directory, is driven through stdin (`stdio` module),
@@ -84,6 +89,11 @@ impl Baresip {
     /// Starts baresip as `bob` on 127.0.0.1 (auto-answering), playing an 880 Hz sine,
     /// dumping the decoded audio to WAV; `dial` is a URI to call at once.
     fn start(dial: Option<&str>) -> Baresip {
+        Self::start_with(dial, "auto")
+    }
+
+    /// [`Baresip::start`] with an `answermode` (`auto` or `manual`).
+    fn start_with(dial: Option<&str>, answermode: &str) -> Baresip {
         let binary = baresip_path();
         let port = free_sip_port();
         let dir =
@@ -117,13 +127,16 @@ impl Baresip {
         std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(
             dir.join("accounts"),
-            format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
+            format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode={answermode}\n"),
         )
         .unwrap();
         std::fs::write(dir.join("contacts"), "").unwrap();
         let log = File::create(dir.join("out.log")).unwrap();
         let mut cmd = Command::new(binary);
         cmd.arg("-f").arg(&dir).args(["-t", "60"]);
+        if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+            cmd.arg("-s"); // baresip prints every SIP message it sends and receives
+        }
         if let Some(uri) = dial {
             cmd.arg("-e").arg(format!("/dial {uri}"));
         }
@@ -441,5 +454,159 @@ async fn sipline_calls_baresip() {
     assert!(status.success(), "baresip exited with {status}");
     let (samples, rate) = baresip.decoded_audio();
     assert_tone("baresip heard sipline", &samples, rate, SIPLINE_HZ);
+    ua.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_over_tcp_holds_resumes_and_hangs_up() {
+    let ua = Ua::builder()
+        .uri("sip:alice@127.0.0.1")
+        .udp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .tcp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let addr = ua.local_addr(TransportKind::Tcp).unwrap();
+    let mut baresip = Baresip::start(Some(&format!("sip:alice@{addr};transport=tcp")));
+    let mut call = match timeout(Duration::from_secs(15), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!(
+            "no call from baresip: {other:?}\n--- baresip ---\n{}",
+            baresip.log()
+        ),
+    };
+    let sink = BufferSink::new(8000);
+    let ear = sink.handle();
+    call.accept(AcceptOptions {
+        audio_source: Box::new(ToneSource::new(8000, SIPLINE_HZ, -10.0)),
+        audio_sink: Box::new(sink),
+        ..AcceptOptions::default()
+    })
+    .await
+    .unwrap();
+    match next(&mut call).await {
+        SessionEvent::Accepted { .. } => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    baresip
+        .wait_for("Call established", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_tone("sipline heard baresip", &ear.take(), 8000, BARESIP_HZ);
+    // baresip puts the call on hold and resumes it: two re-INVITEs.
+    baresip.type_keys("/hold\n").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    baresip.type_keys("/resume\n").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ear.take();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_tone(
+        "sipline heard baresip after resume",
+        &ear.take(),
+        8000,
+        BARESIP_HZ,
+    );
+    if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+        eprintln!("{}", baresip.log());
+    }
+    // baresip hangs up.
+    baresip.type_keys("/hangup\n").await;
+    match next(&mut call).await {
+        SessionEvent::Bye { .. } => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    match next(&mut call).await {
+        SessionEvent::Terminated { cause } => assert_eq!(cause, Cause::Bye),
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
+    ua.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_cancels_and_sipline_rejects_and_cancels() {
+    let ua = ua().await;
+    let addr = ua.local_addr(TransportKind::Udp).unwrap();
+    let mut baresip = Baresip::start_with(None, "manual");
+    baresip
+        .wait_for("baresip is ready", Duration::from_secs(10))
+        .await;
+
+    // baresip calls and gives up while sipline rings: CANCEL.
+    baresip
+        .type_keys(&format!("/dial sip:alice@{addr}\n"))
+        .await;
+    let mut call = match timeout(Duration::from_secs(10), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!("no call: {other:?}\n--- baresip ---\n{}", baresip.log()),
+    };
+    call.progress(ProgressOptions::default()).await.unwrap();
+    baresip
+        .wait_for("180 Ringing", Duration::from_secs(5))
+        .await;
+    baresip.type_keys("/hangup\n").await;
+    match next(&mut call).await {
+        SessionEvent::Cancel => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    match next(&mut call).await {
+        SessionEvent::Terminated { cause } => assert_eq!(cause, Cause::Canceled),
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+
+    // baresip calls again; sipline is busy.
+    baresip
+        .type_keys(&format!("/dial sip:alice@{addr}\n"))
+        .await;
+    let call = match timeout(Duration::from_secs(10), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!("no call: {other:?}\n--- baresip ---\n{}", baresip.log()),
+    };
+    call.reject(sipline::RejectOptions {
+        status_code: StatusCode::BUSY_HERE,
+        ..sipline::RejectOptions::default()
+    })
+    .await
+    .unwrap();
+    baresip
+        .wait_for("486 Busy Here", Duration::from_secs(5))
+        .await;
+
+    // sipline calls baresip, which rings (manual answer), and cancels.
+    let mut call = ua
+        .invite(
+            &format!("sip:bob@127.0.0.1:{}", baresip.port),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    loop {
+        match next(&mut call).await {
+            SessionEvent::Progress { response } if response.status == StatusCode::RINGING => {
+                break;
+            }
+            SessionEvent::Progress { .. } => {}
+            e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+        }
+    }
+    call.cancel().await.unwrap();
+    loop {
+        match next(&mut call).await {
+            SessionEvent::Rejected { response, .. } => {
+                assert_eq!(response.status, StatusCode::REQUEST_TERMINATED);
+            }
+            SessionEvent::Failed { cause, .. } => {
+                assert_eq!(cause, Cause::Canceled);
+                break;
+            }
+            e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+        }
+    }
+    if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+        eprintln!("{}", baresip.log());
+    }
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
     ua.stop().await;
 }
