@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // The sipp runner and its screen/statistics parsing, shared with sipline-tokio's tests.
-#[allow(dead_code, unreachable_pub, clippy::double_ended_iterator_last)]
+#[allow(dead_code, unreachable_pub)]
 #[path = "../../sipline-tokio/tests/common/sipp.rs"]
 mod sipp;
 
