@@ -1,0 +1,612 @@
+//! Interop of the public API with baresip (Debian `baresip-core`), a real SIP phone, on
+//! 127.0.0.1:
+//! - baresip calls sipline: sipline rings, answers playing 440 Hz, hears baresip's 880 Hz
+//!   sine (`ausine`), gets DTMF from baresip (RFC 4733), hangs up with BYE;
+//! - sipline calls baresip (`answermode=auto`): the same audio checks both ways, DTMF to
+//!   baresip by RFC 4733 and by INFO, DTMF from baresip (RFC 4733), BYE from sipline;
+//! - baresip calls sipline over TCP, holds and resumes (two re-INVITEs), hangs up (BYE);
+//! - baresip cancels a ringing call, sipline rejects one (486), sipline cancels one.
+//!
+//! `SIPLINE_BARESIP_TRACE=1` makes baresip print every SIP message (`-s`) and the tests
+//! print baresip's output.
+//!
+//! What baresip heard is read from its `sndfile` dump of the decoded audio (a WAV).
+//! baresip runs with its own config directory, is driven through stdin (`stdio` module),
+//! and is killed by its pid when the test ends on any path; its output is printed when a
+//! test fails. baresip is required: when it is missing the tests fail with how to install it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use sipline::{
+    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, InviteOptions,
+    ProgressOptions, Session, SessionEvent, StatusCode, ToneSource, TransportKind, Ua, UaEvent,
+    tone_frequency,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::time::timeout;
+
+/// The tone sipline plays.
+const SIPLINE_HZ: f32 = 440.0;
+/// The sine baresip plays (its `ausine` source).
+const BARESIP_HZ: f32 = 880.0;
+
+/// The baresip binary; a test fails with how to install it when it is missing.
+fn baresip_path() -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("baresip"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "baresip is not installed: `apt-get install baresip-core` \
+                 (scripts/test does it for you)"
+            )
+        })
+}
+
+/// The directory of baresip's modules.
+fn module_path() -> PathBuf {
+    ["/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("g711.so").is_file())
+        .unwrap_or_else(|| {
+            panic!("baresip's modules (g711.so) are missing: `apt-get install baresip-core`")
+        })
+}
+
+/// A port free for UDP and TCP whose next port is free too (baresip binds TLS on port + 1).
+fn free_sip_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if port < u16::MAX
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
+/// A running baresip with its own config directory, killed by its pid when dropped.
+struct Baresip {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Baresip {
+    /// Starts baresip as `bob` on 127.0.0.1 (auto-answering), playing an 880 Hz sine,
+    /// dumping the decoded audio to WAV; `dial` is a URI to call at once.
+    fn start(dial: Option<&str>) -> Baresip {
+        Self::start_with(dial, "auto")
+    }
+
+    /// [`Baresip::start`] with an `answermode` (`auto` or `manual`).
+    fn start_with(dial: Option<&str>, answermode: &str) -> Baresip {
+        let binary = baresip_path();
+        let port = free_sip_port();
+        let dir =
+            std::env::temp_dir().join(format!("sipline-baresip-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("snd")).unwrap();
+        let config = format!(
+            "poll_method epoll\n\
+             module_path {modules}\n\
+             sip_listen 127.0.0.1:{port}\n\
+             net_interface 127.0.0.1\n\
+             call_local_timeout 120\n\
+             audio_player alsa,null\n\
+             audio_alert alsa,null\n\
+             audio_source ausine,{hz}\n\
+             ausrc_srate 48000\n\
+             ausrc_channels 2\n\
+             jitter_buffer_delay 1-10\n\
+             snd_path {snd}\n\
+             module stdio.so\n\
+             module g711.so\n\
+             module sndfile.so\n\
+             module alsa.so\n\
+             module ausine.so\n\
+             module_tmp account.so\n\
+             module_app menu.so\n",
+            modules = module_path().display(),
+            hz = BARESIP_HZ as u32,
+            snd = dir.join("snd").display(),
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode={answermode}\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("contacts"), "").unwrap();
+        let log = File::create(dir.join("out.log")).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.arg("-f").arg(&dir).args(["-t", "60"]);
+        if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+            cmd.arg("-s"); // baresip prints every SIP message it sends and receives
+        }
+        if let Some(uri) = dial {
+            cmd.arg("-e").arg(format!("/dial {uri}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start baresip");
+        let stdin = child.stdin.take();
+        Baresip {
+            child: Some(child),
+            stdin,
+            dir,
+            port,
+        }
+    }
+
+    /// Everything baresip printed so far (colour codes removed).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("out.log"))
+            .unwrap_or_default()
+            .replace('\u{1b}', "")
+    }
+
+    /// Waits at most `limit` for `needle` in baresip's output.
+    async fn wait_for(&self, needle: &str, limit: Duration) {
+        let found = timeout(limit, async {
+            while !self.log().contains(needle) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "baresip did not print {needle:?} within {limit:?}\n--- baresip ---\n{}",
+            self.log()
+        );
+    }
+
+    /// Types keys on baresip's console (its `stdio` module reads stdin): a digit during a
+    /// call sends DTMF, `/command\n` runs a command.
+    async fn type_keys(&mut self, keys: &str) {
+        let stdin = self.stdin.as_mut().expect("baresip's stdin");
+        stdin.write_all(keys.as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Tells baresip to quit and waits at most `limit` for it to exit.
+    async fn quit(&mut self, limit: Duration) -> ExitStatus {
+        self.type_keys("/quit\n").await;
+        let child = self.child.as_mut().expect("baresip already stopped");
+        match timeout(limit, child.wait()).await {
+            Ok(status) => {
+                self.child = None;
+                status.unwrap()
+            }
+            Err(_) => panic!(
+                "baresip did not exit within {limit:?} of /quit\n--- baresip ---\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    /// The audio baresip decoded from what it received (its sndfile `*-dec.wav`), mono.
+    fn decoded_audio(&self) -> (Vec<i16>, u32) {
+        let wav = std::fs::read_dir(self.dir.join("snd"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "baresip wrote no decoded-audio WAV\n--- baresip ---\n{}",
+                    self.log()
+                )
+            });
+        read_wav(&wav)
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            // By pid (tokio's Child), never by name.
+            let _ = child.start_kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- baresip output ---\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A WAV's first channel as 16-bit samples, and its rate.
+fn read_wav(path: &Path) -> (Vec<i16>, u32) {
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let spec = reader.spec();
+    assert_eq!(spec.bits_per_sample, 16, "{spec:?}");
+    let channels = usize::from(spec.channels);
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .step_by(channels)
+        .collect();
+    (samples, spec.sample_rate)
+}
+
+/// The frequency of the tone in `samples`, after the leading silence (jitter buffers fill
+/// with silence before the first packet plays out) and 100 ms more.
+fn heard(samples: &[i16], rate: u32) -> Option<f32> {
+    let start = samples.iter().position(|s| s.unsigned_abs() > 500)?;
+    let skip = (start + rate as usize / 10).min(samples.len());
+    tone_frequency(&samples[skip..], rate)
+}
+
+fn assert_tone(what: &str, samples: &[i16], rate: u32, want: f32) -> f32 {
+    let got = heard(samples, rate);
+    match got {
+        Some(hz) if (hz - want).abs() <= 5.0 => {
+            eprintln!("{what}: {hz} Hz (want {want} Hz ± 5)");
+            hz
+        }
+        _ => panic!(
+            "{what}: heard {got:?} Hz, want {want} Hz ± 5 ({} samples at {rate} Hz)",
+            samples.len()
+        ),
+    }
+}
+
+async fn ua() -> Ua {
+    Ua::builder()
+        .uri("sip:alice@127.0.0.1")
+        .udp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn next(s: &mut Session) -> SessionEvent {
+    timeout(Duration::from_secs(10), s.next_event())
+        .await
+        .expect("no session event within 10 s")
+        .expect("the session ended without Terminated")
+}
+
+/// The next event that is not a provisional response.
+async fn next_after_progress(s: &mut Session) -> SessionEvent {
+    loop {
+        match next(s).await {
+            SessionEvent::Progress { .. } => {}
+            e => return e,
+        }
+    }
+}
+
+/// Checks the RTP statistics of an established call: packets flowed both ways.
+async fn assert_rtp_both_ways(call: &Session) {
+    let stats = call.stats().await.expect("the call has media");
+    eprintln!("sipline RTP stats: {stats:?}");
+    assert!(
+        stats.packets_received >= 50 && stats.packets_sent >= 50,
+        "too few RTP packets after 1.5 s: {stats:?}"
+    );
+    assert_eq!(stats.packets_invalid, 0, "{stats:?}");
+}
+
+/// A digit typed on baresip's console goes out as RFC 4733 events; sipline reports it.
+async fn dtmf_from_baresip(call: &mut Session, baresip: &mut Baresip) {
+    baresip.type_keys("4").await;
+    match next(call).await {
+        SessionEvent::Dtmf { tone, request, .. } => {
+            assert_eq!(tone, '4');
+            assert!(request.is_none(), "by RFC 4733");
+        }
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+}
+
+/// sipline hangs up: the call ends by our BYE, and baresip sees it end.
+async fn hang_up(call: &mut Session, baresip: &Baresip) {
+    call.bye(ByeOptions::default()).await.unwrap();
+    match next(call).await {
+        SessionEvent::Terminated { cause } => assert_eq!(cause, Cause::Bye),
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    assert!(call.next_event().await.is_none());
+    assert!(call.end_time().is_some());
+    baresip.wait_for("terminated", Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_sipline() {
+    let ua = ua().await;
+    let addr = ua.local_addr(TransportKind::Udp).unwrap();
+    let mut baresip = Baresip::start(Some(&format!("sip:alice@{addr}")));
+    let mut call = match timeout(Duration::from_secs(15), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!(
+            "no call from baresip: {other:?}\n--- baresip ---\n{}",
+            baresip.log()
+        ),
+    };
+    let from = call.remote_identity().unwrap();
+    assert!(from.starts_with("sip:bob@127.0.0.1"), "{from}");
+    call.progress(ProgressOptions::default()).await.unwrap();
+    baresip
+        .wait_for("180 Ringing", Duration::from_secs(5))
+        .await;
+    let sink = BufferSink::new(8000);
+    let ear = sink.handle();
+    call.accept(AcceptOptions {
+        audio_source: Box::new(ToneSource::new(8000, SIPLINE_HZ, -10.0)),
+        audio_sink: Box::new(sink),
+        ..AcceptOptions::default()
+    })
+    .await
+    .unwrap();
+    match next(&mut call).await {
+        SessionEvent::Accepted { code, response } => {
+            assert_eq!(code, StatusCode::OK);
+            assert!(response.is_none(), "inbound: accepted by the ACK");
+        }
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    baresip
+        .wait_for("Call established", Duration::from_secs(5))
+        .await;
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_rtp_both_ways(&call).await;
+    assert_tone("sipline heard baresip", &ear.take(), 8000, BARESIP_HZ);
+
+    dtmf_from_baresip(&mut call, &mut baresip).await;
+
+    hang_up(&mut call, &baresip).await;
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
+    let (samples, rate) = baresip.decoded_audio();
+    assert_tone("baresip heard sipline", &samples, rate, SIPLINE_HZ);
+    ua.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_calls_baresip() {
+    let ua = ua().await;
+    let mut baresip = Baresip::start(None);
+    baresip
+        .wait_for("baresip is ready", Duration::from_secs(10))
+        .await;
+    let sink = BufferSink::new(8000);
+    let ear = sink.handle();
+    let mut call = ua
+        .invite(
+            &format!("sip:bob@127.0.0.1:{}", baresip.port),
+            InviteOptions {
+                audio_source: Box::new(ToneSource::new(8000, SIPLINE_HZ, -10.0)),
+                audio_sink: Box::new(sink),
+                extra_headers: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    match next_after_progress(&mut call).await {
+        SessionEvent::Accepted { code, response } => {
+            assert_eq!(code, StatusCode::OK);
+            let sdp = String::from_utf8_lossy(&response.unwrap().body).into_owned();
+            assert!(sdp.contains("RTP/AVP"), "{sdp}");
+        }
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    baresip
+        .wait_for("Call established", Duration::from_secs(5))
+        .await;
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_rtp_both_ways(&call).await;
+    assert_tone("sipline heard baresip", &ear.take(), 8000, BARESIP_HZ);
+
+    // DTMF to baresip by RFC 4733: baresip logs each telephone-event it receives.
+    call.dtmf(
+        "15#",
+        DtmfOptions {
+            transport: DtmfTransport::Rtp,
+            inter_tone_gap: Duration::from_millis(100),
+            ..DtmfOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for tone in ['1', '5', '#'] {
+        baresip
+            .wait_for(&format!("received event: '{tone}'"), Duration::from_secs(5))
+            .await;
+    }
+    // DTMF to baresip by SIP INFO (application/dtmf-relay).
+    call.dtmf(
+        "7",
+        DtmfOptions {
+            transport: DtmfTransport::Info,
+            ..DtmfOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    baresip
+        .wait_for("received DTMF: '7'", Duration::from_secs(5))
+        .await;
+
+    dtmf_from_baresip(&mut call, &mut baresip).await;
+
+    hang_up(&mut call, &baresip).await;
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
+    let (samples, rate) = baresip.decoded_audio();
+    assert_tone("baresip heard sipline", &samples, rate, SIPLINE_HZ);
+    ua.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_over_tcp_holds_resumes_and_hangs_up() {
+    let ua = Ua::builder()
+        .uri("sip:alice@127.0.0.1")
+        .udp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .tcp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let addr = ua.local_addr(TransportKind::Tcp).unwrap();
+    let mut baresip = Baresip::start(Some(&format!("sip:alice@{addr};transport=tcp")));
+    let mut call = match timeout(Duration::from_secs(15), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!(
+            "no call from baresip: {other:?}\n--- baresip ---\n{}",
+            baresip.log()
+        ),
+    };
+    let sink = BufferSink::new(8000);
+    let ear = sink.handle();
+    call.accept(AcceptOptions {
+        audio_source: Box::new(ToneSource::new(8000, SIPLINE_HZ, -10.0)),
+        audio_sink: Box::new(sink),
+        ..AcceptOptions::default()
+    })
+    .await
+    .unwrap();
+    match next(&mut call).await {
+        SessionEvent::Accepted { .. } => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    baresip
+        .wait_for("Call established", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_tone("sipline heard baresip", &ear.take(), 8000, BARESIP_HZ);
+    // baresip puts the call on hold and resumes it: two re-INVITEs.
+    baresip.type_keys("/hold\n").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    baresip.type_keys("/resume\n").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ear.take();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_tone(
+        "sipline heard baresip after resume",
+        &ear.take(),
+        8000,
+        BARESIP_HZ,
+    );
+    if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+        eprintln!("{}", baresip.log());
+    }
+    // baresip hangs up.
+    baresip.type_keys("/hangup\n").await;
+    match next(&mut call).await {
+        SessionEvent::Bye { .. } => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    match next(&mut call).await {
+        SessionEvent::Terminated { cause } => assert_eq!(cause, Cause::Bye),
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
+    ua.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_cancels_and_sipline_rejects_and_cancels() {
+    let ua = ua().await;
+    let addr = ua.local_addr(TransportKind::Udp).unwrap();
+    let mut baresip = Baresip::start_with(None, "manual");
+    baresip
+        .wait_for("baresip is ready", Duration::from_secs(10))
+        .await;
+
+    // baresip calls and gives up while sipline rings: CANCEL.
+    baresip
+        .type_keys(&format!("/dial sip:alice@{addr}\n"))
+        .await;
+    let mut call = match timeout(Duration::from_secs(10), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!("no call: {other:?}\n--- baresip ---\n{}", baresip.log()),
+    };
+    call.progress(ProgressOptions::default()).await.unwrap();
+    baresip
+        .wait_for("180 Ringing", Duration::from_secs(5))
+        .await;
+    baresip.type_keys("/hangup\n").await;
+    match next(&mut call).await {
+        SessionEvent::Cancel => {}
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+    match next(&mut call).await {
+        SessionEvent::Terminated { cause } => assert_eq!(cause, Cause::Canceled),
+        e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+    }
+
+    // baresip calls again; sipline is busy.
+    baresip
+        .type_keys(&format!("/dial sip:alice@{addr}\n"))
+        .await;
+    let call = match timeout(Duration::from_secs(10), ua.next_event()).await {
+        Ok(Some(UaEvent::Invite(s))) => s,
+        other => panic!("no call: {other:?}\n--- baresip ---\n{}", baresip.log()),
+    };
+    call.reject(sipline::RejectOptions {
+        status_code: StatusCode::BUSY_HERE,
+        ..sipline::RejectOptions::default()
+    })
+    .await
+    .unwrap();
+    baresip
+        .wait_for("486 Busy Here", Duration::from_secs(5))
+        .await;
+
+    // sipline calls baresip, which rings (manual answer), and cancels.
+    let mut call = ua
+        .invite(
+            &format!("sip:bob@127.0.0.1:{}", baresip.port),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    loop {
+        match next(&mut call).await {
+            SessionEvent::Progress { response } if response.status == StatusCode::RINGING => {
+                break;
+            }
+            SessionEvent::Progress { .. } => {}
+            e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+        }
+    }
+    call.cancel().await.unwrap();
+    loop {
+        match next(&mut call).await {
+            SessionEvent::Rejected { response, .. } => {
+                assert_eq!(response.status, StatusCode::REQUEST_TERMINATED);
+            }
+            SessionEvent::Failed { cause, .. } => {
+                assert_eq!(cause, Cause::Canceled);
+                break;
+            }
+            e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
+        }
+    }
+    if std::env::var_os("SIPLINE_BARESIP_TRACE").is_some() {
+        eprintln!("{}", baresip.log());
+    }
+    let status = baresip.quit(Duration::from_secs(10)).await;
+    assert!(status.success(), "baresip exited with {status}");
+    ua.stop().await;
+}
