@@ -257,7 +257,9 @@ async fn handle(
             ..ProgressOptions::default()
         };
         match session.progress(opts).await {
-            Ok(()) if cfg.rel100 => println!("call {n}: ringing (180, reliable if allowed)"),
+            Ok(()) if cfg.rel100 && offers_100rel(&session) => {
+                println!("call {n}: ringing (180, reliable)");
+            }
             Ok(()) => println!("call {n}: ringing (180)"),
             Err(e) => println!("call {n}: 180 failed: {e}"),
         }
@@ -323,6 +325,16 @@ async fn handle(
         r.finish();
     }
     ok
+}
+
+/// Whether the INVITE supports or requires reliable provisional responses (RFC 3262).
+fn offers_100rel(session: &Session) -> bool {
+    session.request().is_some_and(|r| {
+        r.headers
+            .values(HeaderName::Supported)
+            .chain(r.headers.values(HeaderName::Require))
+            .any(|v| v.trim().eq_ignore_ascii_case("100rel"))
+    })
 }
 
 /// Prints a call event that needs no action.

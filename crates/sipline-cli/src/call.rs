@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sipline::{
-    ByeOptions, Cause, DtmfOptions, DtmfTransport, HeaderName, InviteOptions, ReferOptions,
+    ByeOptions, Cause, DtmfOptions, DtmfTransport, HeaderName, InviteOptions, ReferOptions, Rel100,
     Response, Session, SessionEvent,
 };
 use tokio::sync::mpsc;
@@ -58,7 +58,13 @@ pub(crate) struct CallArgs {
 
 /// What woke the call loop.
 enum Step {
-    Event(Option<SessionEvent>),
+    Event(Option<Box<SessionEvent>>),
+    Interrupt,
+    Deadline,
+}
+
+/// What cut the actions after the answer short.
+enum Cut {
     Interrupt,
     Deadline,
 }
@@ -87,7 +93,8 @@ async fn call(args: &CallArgs) -> Result<bool, CliError> {
     let needs = UaNeeds {
         transports: vec![common::uri_transport(&target)],
         default_registrar: Some(format!("sip:{}", common::uri_hostport(&target))),
-        ..UaNeeds::default()
+        // Offer 100rel (RFC 3262): reliable provisional responses are PRACKed.
+        rel100: Rel100::Supported,
     };
     if let Some(tones) = &args.dtmf
         && let Some(bad) = tones
@@ -141,7 +148,7 @@ async fn follow(mut session: Session, args: &CallArgs) -> bool {
     let mut deadline: Option<Instant> = None;
     loop {
         let step = tokio::select! {
-            ev = session.next_event() => Step::Event(ev),
+            ev = session.next_event() => Step::Event(ev.map(Box::new)),
             _ = ctrl_c.recv() => Step::Interrupt,
             _ = common::sleep_until(deadline) => Step::Deadline,
         };
@@ -150,7 +157,7 @@ async fn follow(mut session: Session, args: &CallArgs) -> bool {
                 println!("ended (the user agent stopped)");
                 return false;
             }
-            Step::Event(Some(ev)) => match ev {
+            Step::Event(Some(ev)) => match *ev {
                 SessionEvent::Progress { response } => {
                     println!("progress: {}", status_line(&response));
                 }
@@ -163,10 +170,10 @@ async fn follow(mut session: Session, args: &CallArgs) -> bool {
                     deadline = args.duration.map(|d| Instant::now() + d);
                     match after_answer(&session, args, &mut ctrl_c, deadline).await {
                         Ok(()) => {}
-                        Err(Step::Interrupt) => {
+                        Err(Cut::Interrupt) => {
                             hang_up(&session, "interrupted", &mut hung_up).await;
                         }
-                        Err(_) => {
+                        Err(Cut::Deadline) => {
                             hang_up(&session, "duration reached", &mut hung_up).await;
                             deadline = None;
                         }
@@ -256,7 +263,7 @@ async fn after_answer(
     args: &CallArgs,
     ctrl_c: &mut mpsc::UnboundedReceiver<()>,
     deadline: Option<Instant>,
-) -> Result<(), Step> {
+) -> Result<(), Cut> {
     let actions = async {
         if let Some(tones) = &args.dtmf {
             let transport = match args.dtmf_mode {
@@ -284,7 +291,7 @@ async fn after_answer(
     };
     tokio::select! {
         () = actions => Ok(()),
-        _ = ctrl_c.recv() => Err(Step::Interrupt),
-        () = common::sleep_until(deadline) => Err(Step::Deadline),
+        _ = ctrl_c.recv() => Err(Cut::Interrupt),
+        () = common::sleep_until(deadline) => Err(Cut::Deadline),
     }
 }

@@ -164,24 +164,89 @@ pub(crate) struct UaArgs {
     pub(crate) trace: bool,
 }
 
-/// Installs the log output: SIP messages (`sipline::wire`, debug) with `--trace`, warnings
-/// always; on standard error.
+/// Installs the log output on standard error: warnings always, and with `--trace` each SIP
+/// message sent or received (the runtime logs them at debug level, target `sipline::wire`),
+/// printed as a header line and the message as is.
 pub(crate) fn init_tracing(trace: bool) {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let mut targets = Targets::new().with_default(LevelFilter::WARN);
-    if trace {
-        targets = targets.with_target("sipline::wire", LevelFilter::DEBUG);
-    }
-    let fmt = tracing_subscriber::fmt::layer()
+    let warnings = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        .with_filter(LevelFilter::WARN);
+    let wire = trace.then(|| {
+        WireTrace.with_filter(Targets::new().with_target("sipline::wire", LevelFilter::DEBUG))
+    });
     // A second initialisation (none here) would only be ignored.
     let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(targets)
+        .with(warnings)
+        .with(wire)
         .try_init();
+}
+
+/// Prints the runtime's `sipline::wire` events: one header line (direction, transport,
+/// peer, size) and the message.
+struct WireTrace;
+
+/// The fields of one `sipline::wire` event.
+#[derive(Default)]
+struct WireFields {
+    message: String,
+    transport: String,
+    remote: String,
+    len: String,
+}
+
+impl tracing_subscriber::field::Visit for WireFields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        let v = format!("{value:?}");
+        match field.name() {
+            "message" => self.message = v,
+            "transport" => self.transport = v,
+            "remote" => self.remote = v,
+            "len" => self.len = v,
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WireTrace {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        use std::io::Write;
+        let mut f = WireFields::default();
+        event.record(&mut f);
+        let (dir, text) = match f.message.split_once('\n') {
+            Some((d, t)) => (d.to_owned(), t.replace("\r\n", "\n")),
+            None => (f.message.clone(), String::new()),
+        };
+        let arrow = if dir == "send" {
+            format!("sent to {}", f.remote)
+        } else {
+            format!("received from {}", f.remote)
+        };
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(
+            out,
+            "----- {arrow} over {} ({} bytes)\n{}",
+            f.transport,
+            f.len,
+            text.trim_end_matches('\n')
+        );
+    }
 }
 
 /// A `--proxy` value as a `sip:` URI with a `transport` parameter.
