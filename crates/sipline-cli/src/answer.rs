@@ -167,7 +167,7 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
                     calls.spawn(handle(started, session, Arc::clone(&cfg), stop_rx.clone()));
                 }
                 Some(UaEvent::Registered { expires }) => {
-                    println!("registration refreshed (expires in {expires} s)");
+                    println!("registered (expires in {expires} s)");
                 }
                 Some(UaEvent::RegistrationFailed { status, reason }) => {
                     match status {
@@ -200,7 +200,7 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
         println!("some calls did not end within 10 s");
         all_ok = false;
     }
-    common::stop(&ua).await;
+    common::stop(&ua, args.ua.register).await;
     Ok(all_ok)
 }
 

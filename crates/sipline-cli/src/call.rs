@@ -135,7 +135,7 @@ async fn call(args: &CallArgs) -> Result<bool, CliError> {
     if let Some(r) = &recorder {
         r.finish();
     }
-    common::stop(&ua).await;
+    common::stop(&ua, args.ua.register).await;
     Ok(ok)
 }
 

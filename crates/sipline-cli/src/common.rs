@@ -578,8 +578,16 @@ pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Stops the user agent, bounded: the process exits anyway.
-pub(crate) async fn stop(ua: &Ua) {
+/// Removes our registration if we made one (bounded: 3 s), then stops the user agent
+/// (bounded too: the process exits anyway).
+pub(crate) async fn stop(ua: &Ua, registered: bool) {
+    if registered {
+        match tokio::time::timeout(Duration::from_secs(3), ua.unregister()).await {
+            Ok(Ok(())) => println!("unregistered"),
+            Ok(Err(e)) => println!("unregistering failed: {e}"),
+            Err(_) => println!("unregistering: no answer within 3 s"),
+        }
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), ua.stop()).await;
 }
 

@@ -375,3 +375,53 @@ async fn sipline_call_to_sipp_uas() {
         run.report()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_registers_with_digest_then_unregisters() {
+    // sipp plays a registrar checking alice/secret (MD5 digest), then expects expires 0.
+    let port = sipp::free_port();
+    let scenario = sipp::scenario("registrar_digest.xml");
+    let sipp = sipp::Sipp::spawn(
+        port,
+        &[
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+        ],
+    );
+    sipp.ready("u1").await;
+    let mut answer = Sipline::spawn(&["answer", "--max-calls", "1"]);
+    let callee = tokio::task::block_in_place(|| answer.udp_port());
+    let mut call = Sipline::spawn(&[
+        "call",
+        &format!("sip:bob@127.0.0.1:{callee}"),
+        "--uri",
+        "sip:alice@sipline.test",
+        "--register",
+        "--registrar",
+        &format!("sip:127.0.0.1:{port}"),
+        "--password",
+        "secret",
+        "--duration",
+        "300ms",
+    ]);
+    let (status, out) = tokio::task::block_in_place(|| call.finish(Duration::from_secs(30)));
+    assert!(status.success(), "{}", call.output());
+    assert!(
+        out.contains("registered as <sip:alice@sipline.test>"),
+        "{out}"
+    );
+    assert!(out.contains("unregistered"), "{out}");
+    let run = sipp.finish(Duration::from_secs(30)).await;
+    assert_eq!(
+        sipp::stat(&run.stats, "SuccessfulCall(C)"),
+        Some(1),
+        "{}",
+        run.report()
+    );
+    let (status, _) = tokio::task::block_in_place(|| answer.finish(Duration::from_secs(15)));
+    assert!(status.success(), "{}", answer.output());
+}
