@@ -6,9 +6,22 @@
 //!   for `-`), runs the full check (`Message::validate`) and prints a summary of it, as aligned
 //!   `key: value` lines or, with `--json`, as one JSON object.
 //!
-//! Exit status: 0 on success, 1 when the message is invalid, 2 when the input cannot be read
-//! (or exceeds the input size limit) or the command line is wrong.
+//!   Exit status: 0 on success, 1 when the message is invalid, 2 when the input cannot be
+//!   read (or exceeds the input size limit) or the command line is wrong.
+//! - `sipline call TARGET [OPTIONS]`: places one call (see [`call`]); exit status 0 when it
+//!   was answered and ended normally, 1 when it failed.
+//! - `sipline answer [OPTIONS]`: answers (or rejects) incoming calls until Ctrl-C or
+//!   `--max-calls` (see [`answer`]); exit status 0 when every call ended normally.
+//!
+//! `call` and `answer` share the user-agent options: `--listen udp:|tcp:|tls:|ws:|wss:HOST:PORT`
+//! (repeatable), `--uri`, `--tls-cert/--tls-key/--tls-ca`, `--proxy`, `--register` with
+//! `--registrar/--user/--password`, `--play tone:HZ|FILE.wav`, `--record FILE.wav` and
+//! `--trace` (each SIP message on standard error). Both exit with status 2 when the command
+//! line or the setup (a port in use, an unreadable file) is wrong.
 
+mod answer;
+mod call;
+mod common;
 mod parse;
 
 use std::process::ExitCode;
@@ -29,11 +42,41 @@ struct Cli {
 enum Command {
     /// Parse and validate one SIP message and print a summary of it.
     Parse(parse::ParseArgs),
+    /// Call someone: play, record, send DTMF, transfer, hang up after a duration.
+    Call(call::CallArgs),
+    /// Answer (or reject) incoming calls and print one line per call event.
+    Answer(answer::AnswerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Call(args) => with_runtime(|| call::run(args)),
+        Command::Answer(args) => with_runtime(|| answer::run(args)),
+    }
+}
+
+/// Runs a command on a multi-threaded tokio runtime.
+fn with_runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            let code = rt.block_on(f());
+            // Tasks still running (media, timers) must not hold the exit up.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            code
+        }
+        Err(e) => {
+            eprintln!("sipline: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct UaShared {
     pub(crate) registration: Mutex<Option<RegistrationId>>,
     /// Callers of register()/unregister() waiting for the outcome.
     pub(crate) reg_waiters: Mutex<Vec<oneshot::Sender<Result<(), Error>>>>,
+    /// Where requests outside a dialog go (INVITE, REGISTER), if not to their target.
+    outbound_proxy: Option<Flow>,
     /// Registrar, credentials, expiry, address of record.
     reg_config: Option<(Uri, Option<sipline_proto::Credentials>, u32, String)>,
 }
@@ -97,6 +99,7 @@ pub struct UaBuilder {
     password: Option<String>,
     register: bool,
     register_expires: u32,
+    outbound_proxy: Option<String>,
 }
 
 impl Default for UaBuilder {
@@ -115,6 +118,7 @@ impl Default for UaBuilder {
             password: None,
             register: true,
             register_expires: 600,
+            outbound_proxy: None,
         }
     }
 }
@@ -226,6 +230,17 @@ impl UaBuilder {
         self
     }
 
+    /// Sends every request outside a dialog (INVITE, REGISTER) to this outbound proxy
+    /// (RFC 3261 §8.1.2) instead of its target, e.g. `sip:proxy.example.com:5060` or
+    /// `sip:127.0.0.1:8089;transport=ws`; in-dialog requests whose next hop is a name go
+    /// there too. The host is an IP address or a name resolved once, at
+    /// [`UaBuilder::build`], with the system resolver; the transport (the URI's `transport`
+    /// parameter, UDP by default) needs a listener of that kind.
+    pub fn outbound_proxy(mut self, uri: impl Into<String>) -> Self {
+        self.outbound_proxy = Some(uri.into());
+        self
+    }
+
     /// Binds the transports and starts the user agent (and registers, see
     /// [`UaBuilder::register`]).
     pub async fn build(self) -> Result<Ua, Error> {
@@ -258,6 +273,21 @@ impl UaBuilder {
                 "the UA needs at least one transport (udp or tcp)".into(),
             ));
         }
+        let outbound_proxy = match &self.outbound_proxy {
+            Some(p) => {
+                let uri = Uri::parse(p.trim_start_matches('<').trim_end_matches('>'))
+                    .map_err(|e| Error::InvalidArgument(format!("outbound proxy {p}: {e}")))?;
+                let flow = resolve_uri(&uri).await?;
+                if !self.listen.iter().any(|(k, _, _)| *k == flow.transport) {
+                    return Err(Error::InvalidArgument(format!(
+                        "no {} transport configured for the outbound proxy {p}",
+                        flow.transport
+                    )));
+                }
+                Some(flow)
+            }
+            None => None,
+        };
         let mut rt = Runtime::builder();
         for (kind, addr, tls) in &self.listen {
             rt = match (kind, tls.clone()) {
@@ -288,6 +318,7 @@ impl UaBuilder {
                 cfg.no_answer_timeout = Some(no_answer);
                 cfg.rel100 = rel100;
                 cfg.credentials = core_credentials;
+                cfg.outbound_proxy = outbound_proxy;
                 UaCore::new(cfg)
             })
             .await?;
@@ -307,6 +338,7 @@ impl UaBuilder {
             events: tokio::sync::Mutex::new(ua_rx),
             registration: Mutex::new(None),
             reg_waiters: Mutex::new(Vec::new()),
+            outbound_proxy,
             reg_config: registrar.map(|r| (r, credentials, self.register_expires, uri.clone())),
         });
         // The dispatcher holds the user agent weakly: when the application drops every Ua
@@ -402,7 +434,10 @@ impl Ua {
     ) -> Result<Session, Error> {
         let uri = Uri::parse(target.trim_start_matches('<').trim_end_matches('>'))
             .map_err(|e| Error::InvalidArgument(format!("target {target}: {e}")))?;
-        let flow = self.resolve(&uri).await?;
+        let flow = match self.shared.outbound_proxy {
+            Some(proxy) => proxy,
+            None => self.resolve(&uri).await?,
+        };
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let media = Media::start(
@@ -463,21 +498,7 @@ impl Ua {
                 uri.as_str()
             )));
         }
-        let host = uri.host().trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port().unwrap_or(transport.default_port());
-        let remote = match host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, port),
-            Err(_) => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| Error::InvalidArgument(format!("resolving {host}: {e}")))?
-                .next()
-                .ok_or_else(|| Error::InvalidArgument(format!("{host} has no address")))?,
-        };
-        Ok(Flow {
-            transport,
-            remote,
-            conn: None,
-        })
+        resolve_uri(uri).await
     }
 
     /// Registers with the configured registrar (REGISTER with digest authentication,
@@ -488,7 +509,10 @@ impl Ua {
             .reg_config
             .clone()
             .ok_or_else(|| Error::InvalidState("no registrar configured".into()))?;
-        let flow = self.resolve(&registrar).await?;
+        let flow = match self.shared.outbound_proxy {
+            Some(proxy) => proxy,
+            None => self.resolve(&registrar).await?,
+        };
         let (tx, rx) = oneshot::channel();
         lock(&self.shared.reg_waiters).push(tx);
         let ua = Arc::clone(&self.shared);
@@ -582,6 +606,32 @@ impl Ua {
                 .await;
         });
     }
+}
+
+/// Where a request for `uri` goes: its host (an IP address, or a name resolved with the
+/// system resolver, A/AAAA), its port or the transport's default, on its `transport` (UDP by
+/// default).
+async fn resolve_uri(uri: &Uri) -> Result<Flow, Error> {
+    let transport = uri
+        .as_ref()
+        .transport()
+        .and_then(TransportKind::from_via)
+        .unwrap_or(TransportKind::Udp);
+    let host = uri.host().trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port().unwrap_or(transport.default_port());
+    let remote = match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Error::InvalidArgument(format!("resolving {host}: {e}")))?
+            .next()
+            .ok_or_else(|| Error::InvalidArgument(format!("{host} has no address")))?,
+    };
+    Ok(Flow {
+        transport,
+        remote,
+        conn: None,
+    })
 }
 
 /// A reply to an incoming INVITE, for the core.

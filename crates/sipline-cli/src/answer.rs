@@ -1,0 +1,405 @@
+//! `sipline answer`: serves incoming calls until stopped (Ctrl-C) or `--max-calls` calls
+//! ended, answering each (after an optional 180, reliable with `--rel100`, and a ring time)
+//! or rejecting it with `--reject CODE`, and prints one line per call event:
+//!
+//! ```text
+//! call 1 from sip:alice@127.0.0.1: incoming
+//! call 1: accepted
+//! call 1: dtmf 5
+//! call 1: the caller hung up
+//! call 1: ended (Bye)
+//! ```
+//!
+//! Exit status: 0 when every call ended normally (answered and ended with a BYE, or rejected
+//! as `--reject` asked); 1 otherwise (a call canceled by the caller, not acknowledged,
+//! failed, or cut by Ctrl-C); 2 when the command line or the setup is wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use sipline::{
+    AcceptOptions, ByeOptions, Cause, HeaderName, NullSink, ProgressOptions, RejectOptions, Rel100,
+    Session, SessionEvent, SilenceSource, StatusCode, UaEvent,
+};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::common::{self, CliError, Recorder, UaArgs, UaNeeds};
+
+/// What `--media` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MediaMode {
+    /// Play `--play` and record `--record`.
+    Normal,
+    /// For signalling load tests: answer with an ordinary SDP answer but play silence and
+    /// discard what arrives (`--play` and `--record` are ignored). sipline has no answer
+    /// without RTP yet, so silence packets still go out.
+    None,
+}
+
+/// Arguments of `sipline answer`.
+#[derive(Debug, Args)]
+pub(crate) struct AnswerArgs {
+    /// The user agent's options.
+    #[command(flatten)]
+    pub(crate) ua: UaArgs,
+
+    /// Exit after this many calls ended [default: serve until Ctrl-C]. Calls beyond it get
+    /// 486 Busy Here.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_calls: Option<u64>,
+
+    /// Reject every call with this status (300-699), e.g. 486 or 603.
+    #[arg(long, value_name = "CODE", value_parser = parse_reject)]
+    pub(crate) reject: Option<StatusCode>,
+
+    /// Send 180 Ringing before answering.
+    #[arg(long)]
+    pub(crate) progress: bool,
+
+    /// Send the 180 reliably (RFC 3262, 100rel; implies --progress).
+    #[arg(long)]
+    pub(crate) rel100: bool,
+
+    /// Ring this long before answering (500ms, 1s).
+    #[arg(long, value_name = "DURATION", value_parser = common::parse_duration)]
+    pub(crate) ring_for: Option<Duration>,
+
+    /// Hang up each call this long after it was answered [default: wait for the caller's
+    /// BYE].
+    #[arg(long, value_parser = common::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+
+    /// `none`: play silence and drop what arrives, for signalling load tests.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub(crate) media: MediaMode,
+}
+
+fn parse_reject(s: &str) -> Result<StatusCode, String> {
+    s.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (300..700).contains(c))
+        .and_then(StatusCode::new)
+        .ok_or_else(|| format!("{s:?}: a status code from 300 to 699, e.g. 486"))
+}
+
+/// What every call handler needs.
+struct CallConfig {
+    reject: Option<StatusCode>,
+    progress: bool,
+    rel100: bool,
+    ring_for: Option<Duration>,
+    duration: Option<Duration>,
+    media: MediaMode,
+    play: Option<String>,
+    record: Option<PathBuf>,
+}
+
+/// Runs `sipline answer`.
+pub(crate) async fn run(args: AnswerArgs) -> ExitCode {
+    common::init_tracing(args.ua.trace);
+    match serve(&args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => e.exit(),
+    }
+}
+
+async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
+    if args.max_calls == Some(0) {
+        return common::err("--max-calls must be at least 1");
+    }
+    // Fail on a bad --play before listening.
+    if args.media == MediaMode::Normal {
+        common::audio_source(args.ua.play.as_deref())?;
+    }
+    let needs = UaNeeds {
+        rel100: if args.rel100 {
+            Rel100::Supported
+        } else {
+            Rel100::None
+        },
+        ..UaNeeds::default()
+    };
+    let ua = common::build_ua(&args.ua, needs).await?;
+    let cfg = Arc::new(CallConfig {
+        reject: args.reject,
+        progress: args.progress || args.rel100,
+        rel100: args.rel100,
+        ring_for: args.ring_for,
+        duration: args.duration,
+        media: args.media,
+        play: args.ua.play.clone(),
+        record: args.ua.record.clone(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut ctrl_c = common::interrupts();
+    let mut calls = JoinSet::new();
+    let (mut started, mut ended, mut all_ok) = (0u64, 0u64, true);
+    loop {
+        if args.max_calls.is_some_and(|m| ended >= m) {
+            break;
+        }
+        tokio::select! {
+            ev = ua.next_event() => match ev {
+                None => {
+                    println!("the user agent stopped");
+                    all_ok = false;
+                    break;
+                }
+                Some(UaEvent::Invite(session)) => {
+                    if args.max_calls.is_some_and(|m| started >= m) {
+                        let from = session.remote_identity().unwrap_or_default();
+                        println!("call from {from}: busy (--max-calls reached)");
+                        let opts = RejectOptions {
+                            status_code: StatusCode::BUSY_HERE,
+                            ..RejectOptions::default()
+                        };
+                        let _ = session.reject(opts).await;
+                        continue;
+                    }
+                    started += 1;
+                    calls.spawn(handle(started, session, Arc::clone(&cfg), stop_rx.clone()));
+                }
+                Some(UaEvent::Registered { expires }) => {
+                    println!("registered (expires in {expires} s)");
+                }
+                Some(UaEvent::RegistrationFailed { status, reason }) => {
+                    match status {
+                        Some(s) => println!("registration failed: {s} {reason}"),
+                        None => println!("registration failed: {reason}"),
+                    }
+                }
+                Some(_) => {}
+            },
+            Some(done) = calls.join_next() => {
+                ended += 1;
+                all_ok &= done.unwrap_or(false);
+            }
+            _ = ctrl_c.recv() => {
+                println!("stopping: hanging up {} call(s)", calls.len());
+                let _ = stop_tx.send(true);
+                break;
+            }
+        }
+    }
+    // The calls still going end now (Ctrl-C), or have ended (--max-calls).
+    let _ = stop_tx.send(true);
+    let wait = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(done) = calls.join_next().await {
+            all_ok &= done.unwrap_or(false);
+        }
+    })
+    .await;
+    if wait.is_err() {
+        println!("some calls did not end within 10 s");
+        all_ok = false;
+    }
+    common::stop(&ua, args.ua.register).await;
+    Ok(all_ok)
+}
+
+/// The recording file of call `n`: `--record` itself for the first, `NAME-n.wav` after.
+fn record_path(path: &Path, n: u64) -> PathBuf {
+    if n == 1 {
+        return path.to_owned();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "wav".to_owned());
+    path.with_file_name(format!("{stem}-{n}.{ext}"))
+}
+
+/// Serves one call; true when it ended normally.
+async fn handle(
+    n: u64,
+    mut session: Session,
+    cfg: Arc<CallConfig>,
+    mut stop: watch::Receiver<bool>,
+) -> bool {
+    let from = session.remote_identity().unwrap_or_else(|| "?".into());
+    println!("call {n} from {from}: incoming");
+    if let Some(code) = cfg.reject {
+        let opts = RejectOptions {
+            status_code: code,
+            ..RejectOptions::default()
+        };
+        if let Err(e) = session.reject(opts).await {
+            println!("call {n}: reject failed: {e}");
+            return false;
+        }
+        println!("call {n}: rejected with {code} {}", code.canonical_reason());
+        // Absorb the ACK before the process may exit.
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(ev) = session.next_event().await {
+                if let SessionEvent::Terminated { cause } = ev {
+                    println!("call {n}: ended ({cause:?})");
+                    break;
+                }
+            }
+        });
+        let _ = end.await;
+        return true;
+    }
+    if cfg.progress {
+        let opts = ProgressOptions {
+            rel100: cfg.rel100,
+            ..ProgressOptions::default()
+        };
+        match session.progress(opts).await {
+            Ok(()) if cfg.rel100 && offers_100rel(&session) => {
+                println!("call {n}: ringing (180, reliable)");
+            }
+            Ok(()) => println!("call {n}: ringing (180)"),
+            Err(e) => println!("call {n}: 180 failed: {e}"),
+        }
+    }
+    if let Some(ring) = cfg.ring_for {
+        let until = Instant::now() + ring;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                ev = session.next_event() => match ev {
+                    Some(SessionEvent::Terminated { cause }) => {
+                        println!("call {n}: ended ({cause:?})");
+                        return false;
+                    }
+                    None => return false,
+                    Some(ev) => report(n, &ev),
+                },
+                _ = stop.changed() => {
+                    println!("call {n}: declined (stopping)");
+                    let _ = session.reject(RejectOptions::default()).await;
+                    return false;
+                }
+            }
+        }
+    }
+    let recorder = match (&cfg.record, cfg.media) {
+        (Some(path), MediaMode::Normal) => match Recorder::create(&record_path(path, n)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                println!("call {n}: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
+    let opts = match cfg.media {
+        MediaMode::None => AcceptOptions {
+            audio_source: Box::new(SilenceSource::new(common::RATE)),
+            audio_sink: Box::new(NullSink::new(common::RATE)),
+            ..AcceptOptions::default()
+        },
+        MediaMode::Normal => AcceptOptions {
+            audio_source: match common::audio_source(cfg.play.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    println!("call {n}: {e}");
+                    Box::new(SilenceSource::new(common::RATE))
+                }
+            },
+            audio_sink: match &recorder {
+                Some(r) => r.sink(),
+                None => Box::new(NullSink::new(common::RATE)),
+            },
+            ..AcceptOptions::default()
+        },
+    };
+    if let Err(e) = session.accept(opts).await {
+        println!("call {n}: accept failed: {e}");
+        return false;
+    }
+    let ok = converse(n, &mut session, &cfg, &mut stop).await;
+    if let Some(r) = &recorder {
+        r.finish();
+    }
+    ok
+}
+
+/// Whether the INVITE supports or requires reliable provisional responses (RFC 3262).
+fn offers_100rel(session: &Session) -> bool {
+    session.request().is_some_and(|r| {
+        r.headers
+            .values(HeaderName::Supported)
+            .chain(r.headers.values(HeaderName::Require))
+            .any(|v| v.trim().eq_ignore_ascii_case("100rel"))
+    })
+}
+
+/// Prints a call event that needs no action.
+fn report(n: u64, ev: &SessionEvent) {
+    match ev {
+        SessionEvent::Accepted { .. } => println!("call {n}: accepted"),
+        SessionEvent::Dtmf { tone, .. } => println!("call {n}: dtmf {tone}"),
+        SessionEvent::Cancel => println!("call {n}: canceled by the caller"),
+        SessionEvent::Bye { .. } => println!("call {n}: the caller hung up"),
+        SessionEvent::Refer { request } => println!(
+            "call {n}: transfer to {} asked (not followed)",
+            request.headers.get(HeaderName::ReferTo).unwrap_or("?")
+        ),
+        SessionEvent::Failed { code, cause, .. } => match code {
+            Some(c) => println!("call {n}: failed: {c} ({cause:?})"),
+            None => println!("call {n}: failed ({cause:?})"),
+        },
+        _ => {}
+    }
+}
+
+/// The answered call, until it ends; true when it was confirmed and ended with a BYE.
+async fn converse(
+    n: u64,
+    session: &mut Session,
+    cfg: &CallConfig,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut confirmed = false;
+    let mut hung_up = false;
+    let mut deadline = None;
+    loop {
+        let ev = tokio::select! {
+            ev = session.next_event() => ev,
+            () = common::sleep_until(deadline) => {
+                deadline = None;
+                println!("call {n}: hanging up (duration reached)");
+                hung_up = true;
+                if let Err(e) = session.bye(ByeOptions::default()).await {
+                    println!("call {n}: hang-up failed: {e}");
+                }
+                continue;
+            }
+            r = stop.changed(), if !hung_up => {
+                hung_up = true;
+                if r.is_ok() {
+                    println!("call {n}: hanging up (stopping)");
+                    let _ = session.terminate().await;
+                }
+                continue;
+            }
+        };
+        match ev {
+            None => return false,
+            Some(SessionEvent::Terminated { cause }) => {
+                println!("call {n}: ended ({cause:?})");
+                return confirmed && cause == Cause::Bye && !*stop.borrow();
+            }
+            Some(ev) => {
+                if matches!(ev, SessionEvent::Accepted { .. }) {
+                    confirmed = true;
+                    deadline = cfg.duration.map(|d| Instant::now() + d);
+                }
+                report(n, &ev);
+            }
+        }
+    }
+}
