@@ -35,9 +35,8 @@ use crate::common::{self, CliError, Recorder, UaArgs, UaNeeds};
 pub(crate) enum MediaMode {
     /// Play `--play` and record `--record`.
     Normal,
-    /// For signalling load tests: answer with an ordinary SDP answer but play silence and
-    /// discard what arrives (`--play` and `--record` are ignored). sipline has no answer
-    /// without RTP yet, so silence packets still go out.
+    /// For signalling load tests: the SDP answer declines the offered streams (port 0, RFC
+    /// 3264 §6) and no RTP is sent or received (`--play` and `--record` are ignored).
     None,
 }
 
@@ -297,8 +296,10 @@ async fn handle(
     };
     let opts = match cfg.media {
         MediaMode::None => AcceptOptions {
-            audio_source: Box::new(SilenceSource::new(common::RATE)),
-            audio_sink: Box::new(NullSink::new(common::RATE)),
+            media: sipline::MediaConstraints {
+                audio: false,
+                video: false,
+            },
             ..AcceptOptions::default()
         },
         MediaMode::Normal => AcceptOptions {

@@ -45,8 +45,8 @@ mod ua;
 
 pub use error::Error;
 pub use session::{
-    AcceptOptions, ByeOptions, DtmfOptions, DtmfTransport, MuteOptions, ProgressOptions,
-    ReferOptions, RejectOptions, Session, SessionEvent,
+    AcceptOptions, ByeOptions, DtmfOptions, DtmfTransport, MediaConstraints, MuteOptions,
+    ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
     AudioSink, AudioSource, BufferHandle, BufferSink, MediaStats, NullSink, SilenceSource,

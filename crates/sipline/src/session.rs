@@ -192,10 +192,33 @@ impl Default for ProgressOptions {
     }
 }
 
+/// Which media a session takes (SIP.js's `media.constraints`): a kind turned off is declined
+/// in the SDP answer (port 0, RFC 3264 §6) and no RTP is sent or received for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaConstraints {
+    /// Audio.
+    pub audio: bool,
+    /// Video (sipline's plain RTP media carries no video: an offered video stream is always
+    /// declined).
+    pub video: bool,
+}
+
+impl Default for MediaConstraints {
+    fn default() -> Self {
+        Self {
+            audio: true,
+            video: false,
+        }
+    }
+}
+
 /// Options of [`Session::accept`] (SIP.js `accept(options)`): the media to play and record.
 pub struct AcceptOptions {
     /// Extra header fields for the 2xx.
     pub extra_headers: Vec<(String, String)>,
+    /// The media to take; with `audio: false` the call is signalling only (no RTP task at
+    /// all, e.g. for load tests).
+    pub media: MediaConstraints,
     /// What we send (default: silence).
     pub audio_source: Box<dyn AudioSource>,
     /// Where what we hear goes (default: nowhere).
@@ -206,6 +229,7 @@ impl Default for AcceptOptions {
     fn default() -> Self {
         Self {
             extra_headers: Vec::new(),
+            media: MediaConstraints::default(),
             audio_source: Box::new(SilenceSource::new(8000)),
             audio_sink: Box::new(NullSink::new(8000)),
         }
@@ -488,6 +512,32 @@ impl Session {
         }
     }
 
+    /// An SDP answer declining every offered stream (RFC 3264 §6: port 0), for a call
+    /// accepted without media.
+    fn declined_answer(&self) -> Result<String, Error> {
+        let offer = self
+            .request()
+            .map(|r| r.body)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                Error::InvalidState("no offer to decline: the INVITE carried no SDP".into())
+            })?;
+        let mut sdp = sipline_media::SessionDescription::parse_bytes(&offer)
+            .map_err(|e| Error::Media(format!("the offer: {e}")))?;
+        sdp.origin.username = "sipline".into();
+        sdp.origin.address = self.ua.shared.media_ip.to_string();
+        sdp.origin.addr_type = sipline_media::sdp::AddrType::of(self.ua.shared.media_ip);
+        sdp.connection = None;
+        sdp.attributes.clear();
+        sdp.media = sdp
+            .media
+            .iter()
+            .map(sipline_media::offer_answer::rejected)
+            .collect();
+        *lock(&self.shared.negotiated) = true;
+        Ok(sdp.to_string())
+    }
+
     /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes
     /// in it (early media).
     pub async fn progress(&self, opts: ProgressOptions) -> Result<(), Error> {
@@ -521,7 +571,11 @@ impl Session {
     /// Answers the call (SIP.js `accept`): 200 with the SDP answer; media starts.
     pub async fn accept(&self, opts: AcceptOptions) -> Result<(), Error> {
         self.require_inbound()?;
-        let sdp = self.local_sdp(opts.audio_source, opts.audio_sink).await?;
+        let sdp = if opts.media.audio {
+            self.local_sdp(opts.audio_source, opts.audio_sink).await?
+        } else {
+            self.declined_answer()?
+        };
         let id = self.id;
         let p = reply(
             StatusCode::OK,

@@ -369,6 +369,43 @@ async fn cancel_reject_and_an_unanswered_call_dropped() {
             e => panic!("{e:?}"),
         }
     }
+    // Accepted without media (SIP.js media constraints): the answer declines the stream
+    // (port 0) and no RTP flows.
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    answer
+        .accept(AcceptOptions {
+            media: sipline::MediaConstraints {
+                audio: false,
+                video: false,
+            },
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    match next_after_progress(&mut call).await {
+        SessionEvent::Accepted {
+            response: Some(r), ..
+        } => {
+            let sdp = String::from_utf8_lossy(&r.body).into_owned();
+            assert!(sdp.contains("m=audio 0 RTP/AVP"), "{sdp}");
+        }
+        e => panic!("{e:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(call.stats().await.map_or(0, |s| s.packets_received), 0);
+    assert!(
+        answer.stats().await.is_none(),
+        "no media task on the answering side"
+    );
+    call.bye(ByeOptions::default()).await.unwrap();
+
     // A bad target is an InvalidArgument.
     assert!(matches!(
         alice.invite("not a uri", InviteOptions::default()).await,
