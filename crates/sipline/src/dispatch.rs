@@ -118,7 +118,10 @@ async fn apply_answer(shared: &Shared, body: &[u8]) {
             .accept_answer(String::from_utf8_lossy(body).into_owned())
             .await
         {
-            Ok(()) => *lock(&shared.negotiated) = true,
+            Ok(()) => {
+                *lock(&shared.negotiated) = true;
+                *lock(&shared.remote_sdp) = Some(String::from_utf8_lossy(body).into_owned());
+            }
             Err(e) => tracing::warn!(error = %e, "the peer's SDP answer is unusable"),
         }
     }

@@ -45,12 +45,12 @@ mod ua;
 
 pub use error::Error;
 pub use session::{
-    AcceptOptions, ByeOptions, DtmfOptions, DtmfTransport, MediaConstraints, MuteOptions,
-    ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent,
+    AcceptOptions, ByeOptions, DtmfOptions, DtmfTransport, MediaConstraints, MediaStream,
+    MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
-    AudioSink, AudioSource, BufferHandle, BufferSink, MediaStats, NullSink, SilenceSource,
-    ToneSource, WavRecorder, WavSource, tone_frequency,
+    AudioSink, AudioSource, BufferHandle, BufferSink, MediaKind, MediaStats, NullSink,
+    SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
 };
 pub use sipline_proto::{
     Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,

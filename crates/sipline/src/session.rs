@@ -43,6 +43,11 @@ pub(crate) struct Shared {
     pub(crate) media: Mutex<Option<Media>>,
     /// The SDP offer/answer exchange completed (RFC 3264).
     pub(crate) negotiated: Mutex<bool>,
+    /// The last SDP of each side, for the streams they describe.
+    pub(crate) local_sdp: Mutex<Option<String>>,
+    pub(crate) remote_sdp: Mutex<Option<String>>,
+    /// Audio muted by [`Session::mute`].
+    pub(crate) audio_muted: Mutex<bool>,
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
@@ -57,6 +62,9 @@ impl Shared {
             request: Mutex::new(None),
             media: Mutex::new(media),
             negotiated: Mutex::new(false),
+            local_sdp: Mutex::new(None),
+            remote_sdp: Mutex::new(None),
+            audio_muted: Mutex::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
             data: Mutex::new(HashMap::new()),
@@ -163,6 +171,59 @@ pub enum SessionEvent {
         /// Why.
         cause: Cause,
     },
+}
+
+/// A media stream of a session (SIP.js `getLocalStreams`/`getRemoteStreams` return WebRTC
+/// `MediaStream`s): the tracks one side sends, as negotiated in SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaStream {
+    /// `local` or `remote`, and the m-line index: `local-0`.
+    pub id: String,
+    /// Its tracks.
+    pub tracks: Vec<MediaTrack>,
+}
+
+/// A track of a [`MediaStream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTrack {
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Codec names negotiated for it (`PCMU/8000`, `telephone-event/8000`, ...).
+    pub codecs: Vec<String>,
+    /// Whether it carries media now: not muted (local), and sending per the SDP direction.
+    pub enabled: bool,
+}
+
+/// The streams an SDP says its sender sends: one per accepted m-line that is not
+/// `recvonly`/`inactive`.
+fn streams(sdp: Option<&str>, side: &str, muted: bool) -> Vec<MediaStream> {
+    let Some(sdp) = sdp.and_then(|s| sipline_media::SessionDescription::parse(s).ok()) else {
+        return Vec::new();
+    };
+    sdp.media
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.port != 0)
+        .filter_map(|(i, m)| {
+            let kind = match m.media.as_str() {
+                "audio" => MediaKind::Audio,
+                "video" => MediaKind::Video,
+                _ => return None,
+            };
+            let sends = sdp.direction(i).sends();
+            Some(MediaStream {
+                id: format!("{side}-{i}"),
+                tracks: vec![MediaTrack {
+                    kind,
+                    codecs: m
+                        .rtpmaps()
+                        .map(|r| format!("{}/{}", r.encoding, r.clock_rate))
+                        .collect(),
+                    enabled: sends && !(muted && kind == MediaKind::Audio),
+                }],
+            })
+        })
+        .collect()
 }
 
 /// Options of [`Session::progress`] (SIP.js `progress(options)`).
@@ -453,6 +514,19 @@ impl Session {
             .cloned()
     }
 
+    /// What we send (SIP.js `getLocalStreams`): from our last SDP; a muted audio track is
+    /// not enabled. Empty before the offer/answer or when the call took no media.
+    pub fn local_streams(&self) -> Vec<MediaStream> {
+        let sdp = lock(&self.shared.local_sdp).clone();
+        streams(sdp.as_deref(), "local", *lock(&self.shared.audio_muted))
+    }
+
+    /// What the peer sends (SIP.js `getRemoteStreams`): from its last SDP.
+    pub fn remote_streams(&self) -> Vec<MediaStream> {
+        let sdp = lock(&self.shared.remote_sdp).clone();
+        streams(sdp.as_deref(), "remote", false)
+    }
+
     /// RTP statistics of the call, if media started.
     pub async fn stats(&self) -> Option<MediaStats> {
         self.shared.media()?.stats().await.ok()
@@ -501,10 +575,11 @@ impl Session {
         let offer = self.request().map(|r| r.body).filter(|b| !b.is_empty());
         match offer {
             Some(o) if !*lock(&self.shared.negotiated) => {
-                let answer = media
-                    .accept_offer(String::from_utf8_lossy(&o).into_owned())
-                    .await?;
+                let offer = String::from_utf8_lossy(&o).into_owned();
+                let answer = media.accept_offer(offer.clone()).await?;
                 *lock(&self.shared.negotiated) = true;
+                *lock(&self.shared.remote_sdp) = Some(offer);
+                *lock(&self.shared.local_sdp) = Some(answer.clone());
                 Ok(answer)
             }
             Some(_) => media.create_offer().await,
@@ -535,7 +610,10 @@ impl Session {
             .map(sipline_media::offer_answer::rejected)
             .collect();
         *lock(&self.shared.negotiated) = true;
-        Ok(sdp.to_string())
+        let answer = sdp.to_string();
+        *lock(&self.shared.remote_sdp) = Some(String::from_utf8_lossy(&offer).into_owned());
+        *lock(&self.shared.local_sdp) = Some(answer.clone());
+        Ok(answer)
     }
 
     /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes
@@ -761,6 +839,7 @@ impl Session {
             .ok_or_else(|| Error::InvalidState("the call has no media yet".into()))?;
         if opts.audio {
             media.mute(MediaKind::Audio, muted).await?;
+            *lock(&self.shared.audio_muted) = muted;
         }
         if opts.video {
             media.mute(MediaKind::Video, muted).await?;

@@ -450,6 +450,7 @@ impl Ua {
         .await?;
         let offer = media.create_offer().await?;
         let shared = Arc::new(Shared::new(Role::Uac, Some(media)));
+        *lock(&shared.local_sdp) = Some(offer.clone());
         let params = InviteParams {
             target: uri,
             flow,

@@ -195,8 +195,20 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             Err(sipline::Error::InvalidArgument(_))
         ));
 
+        // Streams (SIP.js getLocalStreams/getRemoteStreams): one audio track each way.
+        let local = call.local_streams();
+        let remote = answer.remote_streams();
+        assert_eq!((local.len(), remote.len()), (1, 1), "{local:?} {remote:?}");
+        assert_eq!(local[0].tracks[0].kind, sipline::MediaKind::Audio);
+        assert!(local[0].tracks[0].enabled);
+        assert!(
+            remote[0].tracks[0].codecs.contains(&"PCMU/8000".to_owned()),
+            "{remote:?}"
+        );
+        assert_eq!(call.remote_streams().len(), 1);
         // Mute: the events, and silence reaches bob.
         call.mute(MuteOptions::default()).await.unwrap();
+        assert!(!call.local_streams()[0].tracks[0].enabled, "muted");
         assert!(matches!(
             next(&mut call).await,
             SessionEvent::Muted { audio: true, .. }
@@ -404,6 +416,7 @@ async fn cancel_reject_and_an_unanswered_call_dropped() {
         answer.stats().await.is_none(),
         "no media task on the answering side"
     );
+    assert!(answer.local_streams().is_empty() && call.remote_streams().is_empty());
     call.bye(ByeOptions::default()).await.unwrap();
 
     // A bad target is an InvalidArgument.
