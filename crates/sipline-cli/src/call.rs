@@ -224,7 +224,7 @@ async fn follow(mut session: Session, args: &CallArgs) -> bool {
                 } else {
                     println!("interrupted: canceling");
                     hung_up = true;
-                    if let Err(e) = session.cancel().await {
+                    if let Err(e) = session.cancel(sipline::CancelOptions::default()).await {
                         println!("cancel failed: {e}");
                         return false;
                     }

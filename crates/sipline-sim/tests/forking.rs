@@ -159,6 +159,7 @@ fn two_early_dialogs_then_the_second_2xx_is_acked_and_byed() {
                 flow,
                 offer: Some(Body::sdp(SDP)),
                 headers: Vec::new(),
+                rel100: None,
             },
         )
         .unwrap();

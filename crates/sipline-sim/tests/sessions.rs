@@ -72,6 +72,7 @@ fn call(net: &mut Net<UaCore>, transport: TransportKind) -> SessionId {
                 flow,
                 offer: Some(Body::sdp(OFFER)),
                 headers: vec![("X-Test".into(), "1".into())],
+                rel100: None,
             },
         )
         .unwrap()
@@ -353,9 +354,23 @@ fn cancel_after_ringing() {
     })
     .unwrap();
     let now = net.now();
-    net.node_mut(A).cancel(now, a).unwrap();
+    let reason = (
+        "Reason".to_owned(),
+        "SIP;cause=200;text=\"elsewhere\"".to_owned(),
+    );
+    net.node_mut(A).cancel_with(now, a, &[reason]).unwrap();
     net.run(|net, node, e| log.push(net.elapsed(), node, &e))
         .unwrap();
+    let cancel = net
+        .packets
+        .iter()
+        .find(|p| p.first_line().starts_with("CANCEL "))
+        .unwrap();
+    let text = String::from_utf8_lossy(&cancel.payload);
+    assert!(
+        text.contains("Reason: SIP;cause=200;text=\"elsewhere\""),
+        "{text}"
+    );
     assert_eq!(&log.of(B)[1..], ["canceled", "terminated Canceled"]);
     assert_eq!(&log.of(A)[2..], ["failed Canceled", "terminated Canceled"]);
     assert_eq!(count(&net, B, "SIP/2.0 487"), 1);

@@ -287,6 +287,7 @@ async fn sipline_calls_sipp(
             flow,
             offer: Some(Body::sdp(OFFER)),
             headers: Vec::new(),
+            rel100: None,
         };
         ua.with(move |core: &mut UaCore, now| core.invite(now, params))
             .await

@@ -164,6 +164,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             let Some((shared, tx)) = entry(ua, session) else {
                 return;
             };
+            let _ = tx.send(SessionEvent::Connecting);
             apply_answer(&shared, &response.body).await;
             shared.set_state(State::Answered);
             *lock(&shared.start_time) = Some(SystemTime::now());

@@ -45,15 +45,16 @@ mod ua;
 
 pub use error::Error;
 pub use session::{
-    AcceptOptions, ByeOptions, DtmfOptions, DtmfTransport, MediaConstraints, MediaStream,
-    MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent,
+    AcceptOptions, ByeOptions, CancelOptions, DtmfOptions, DtmfTransport, MediaConstraints,
+    MediaStream, MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions,
+    ReplyOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
     AudioSink, AudioSource, BufferHandle, BufferSink, MediaKind, MediaStats, NullSink,
     SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
 };
 pub use sipline_proto::{
-    Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,
+    Body, Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,
 };
 pub use sipline_tokio::{TlsClientConfig, TlsServerConfig};
 pub use ua::{InviteOptions, Ua, UaBuilder, UaEvent};

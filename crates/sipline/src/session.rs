@@ -100,6 +100,10 @@ pub enum SessionEvent {
         /// The 1xx.
         response: Response,
     },
+    /// Media is being set up for the answered call: inbound, when [`Session::accept`] starts;
+    /// outbound, when the 2xx arrives (SIP.js fires it when ICE starts; with plain RTP there
+    /// is no ICE, the media simply starts).
+    Connecting,
     /// The call was answered: a 2xx arrived (outbound), or the ACK of ours (inbound).
     Accepted {
         /// The 2xx status.
@@ -239,6 +243,8 @@ pub struct ProgressOptions {
     pub rel100: bool,
     /// Early media: the SDP answer goes in this response (183 Session Progress).
     pub media: bool,
+    /// A body of the application's (ignored with `media`).
+    pub body: Option<Body>,
 }
 
 impl Default for ProgressOptions {
@@ -249,6 +255,7 @@ impl Default for ProgressOptions {
             extra_headers: Vec::new(),
             rel100: false,
             media: false,
+            body: None,
         }
     }
 }
@@ -314,6 +321,8 @@ pub struct RejectOptions {
     pub reason_phrase: Option<String>,
     /// Extra header fields.
     pub extra_headers: Vec<(String, String)>,
+    /// A body (e.g. an explanation page).
+    pub body: Option<Body>,
 }
 
 impl Default for RejectOptions {
@@ -322,8 +331,46 @@ impl Default for RejectOptions {
             status_code: StatusCode::TEMPORARILY_UNAVAILABLE,
             reason_phrase: None,
             extra_headers: Vec::new(),
+            body: None,
         }
     }
+}
+
+/// Options of [`Session::reply`] (SIP.js ServerContext `reply(options)`).
+#[derive(Debug, Clone)]
+pub struct ReplyOptions {
+    /// The status to send; required (no default in SIP.js either).
+    pub status_code: StatusCode,
+    /// A reason phrase other than the canonical one.
+    pub reason_phrase: Option<String>,
+    /// Extra header fields.
+    pub extra_headers: Vec<(String, String)>,
+    /// A body (for 1xx and 3xx-6xx; a 2xx carries the SDP answer).
+    pub body: Option<Body>,
+}
+
+impl ReplyOptions {
+    /// A reply with this status and nothing else.
+    pub fn status(status_code: StatusCode) -> Self {
+        Self {
+            status_code,
+            reason_phrase: None,
+            extra_headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// Options of [`Session::cancel`] (SIP.js ClientContext `cancel(options)`): a status code
+/// and reason go into a Reason header of the CANCEL (RFC 3326).
+#[derive(Debug, Clone, Default)]
+pub struct CancelOptions {
+    /// The status code for the Reason header.
+    pub status_code: Option<StatusCode>,
+    /// The reason text.
+    pub reason_phrase: Option<String>,
+    /// Extra header fields.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 /// Options of [`Session::bye`] (SIP.js `bye(options)`): a status code and reason go into a
@@ -336,6 +383,23 @@ pub struct ByeOptions {
     pub reason_phrase: Option<String>,
     /// Extra header fields.
     pub extra_headers: Vec<(String, String)>,
+    /// A body, with its Content-Type.
+    pub body: Option<Body>,
+}
+
+/// `Reason: SIP;cause=<code>;text="<phrase>"` (RFC 3326) for a BYE or CANCEL; SIP.js
+/// accepts codes 200-699 only (a TypeError otherwise).
+fn reason_header(code: StatusCode, phrase: Option<String>) -> Result<String, Error> {
+    if !(200..700).contains(&code.as_u16()) {
+        return Err(Error::InvalidArgument(format!(
+            "status code must be 200-699, not {}",
+            code.as_u16()
+        )));
+    }
+    let text = phrase
+        .unwrap_or_else(|| code.canonical_reason().to_owned())
+        .replace(['"', '\\', '\r', '\n'], "");
+    Ok(format!("SIP;cause={};text=\"{text}\"", code.as_u16()))
 }
 
 /// How [`Session::dtmf`] sends tones.
@@ -629,7 +693,7 @@ impl Session {
                 .await?,
             ))
         } else {
-            None
+            opts.body
         };
         let id = self.id;
         let p = reply(
@@ -649,6 +713,7 @@ impl Session {
     /// Answers the call (SIP.js `accept`): 200 with the SDP answer; media starts.
     pub async fn accept(&self, opts: AcceptOptions) -> Result<(), Error> {
         self.require_inbound()?;
+        let _ = self.own.send(SessionEvent::Connecting);
         let sdp = if opts.media.audio {
             self.local_sdp(opts.audio_source, opts.audio_sink).await?
         } else {
@@ -689,18 +754,20 @@ impl Session {
 
     /// Sends any response to the INVITE (SIP.js `reply`): 1xx as [`Session::progress`], 2xx
     /// as [`Session::accept`] (with silence), else as [`Session::reject`].
-    pub async fn reply(
-        &self,
-        status_code: StatusCode,
-        reason_phrase: Option<String>,
-        extra_headers: Vec<(String, String)>,
-    ) -> Result<(), Error> {
+    pub async fn reply(&self, opts: ReplyOptions) -> Result<(), Error> {
+        let ReplyOptions {
+            status_code,
+            reason_phrase,
+            extra_headers,
+            body,
+        } = opts;
         match status_code.as_u16() {
             101..=199 => {
                 self.progress(ProgressOptions {
                     status_code,
                     reason_phrase,
                     extra_headers,
+                    body,
                     ..ProgressOptions::default()
                 })
                 .await
@@ -712,29 +779,38 @@ impl Session {
                 })
                 .await
             }
-            _ => {
+            300..=699 => {
                 self.reject(RejectOptions {
                     status_code,
                     reason_phrase,
                     extra_headers,
+                    body,
                 })
                 .await
             }
+            other => Err(Error::InvalidArgument(format!(
+                "reply needs a status in 101..=699, not {other}"
+            ))),
         }
     }
 
     // ---- outbound ----------------------------------------------------------------------
 
-    /// Cancels an outgoing call not yet answered (SIP.js `cancel`).
-    pub async fn cancel(&self) -> Result<(), Error> {
+    /// Cancels an outgoing call not yet answered (SIP.js `cancel`); a status code and
+    /// reason go into a Reason header (RFC 3326).
+    pub async fn cancel(&self, opts: CancelOptions) -> Result<(), Error> {
         if self.shared.role != Role::Uac {
             return Err(Error::InvalidState(
                 "only an outgoing session can be canceled".into(),
             ));
         }
+        let mut headers = opts.extra_headers;
+        if let Some(code) = opts.status_code {
+            headers.push(("Reason".into(), reason_header(code, opts.reason_phrase)?));
+        }
         let id = self.id;
         self.ua
-            .core(move |c: &mut UaCore, now| c.cancel(now, id))
+            .core(move |c: &mut UaCore, now| c.cancel_with(now, id, &headers))
             .await
     }
 
@@ -744,24 +820,12 @@ impl Session {
     pub async fn bye(&self, opts: ByeOptions) -> Result<(), Error> {
         let mut headers = opts.extra_headers;
         if let Some(code) = opts.status_code {
-            if !(200..700).contains(&code.as_u16()) {
-                return Err(Error::InvalidArgument(format!(
-                    "bye status code must be 200-699, not {}",
-                    code.as_u16()
-                )));
-            }
-            let text = opts
-                .reason_phrase
-                .unwrap_or_else(|| code.canonical_reason().to_owned())
-                .replace(['"', '\\', '\r', '\n'], "");
-            headers.push((
-                "Reason".into(),
-                format!("SIP;cause={};text=\"{text}\"", code.as_u16()),
-            ));
+            headers.push(("Reason".into(), reason_header(code, opts.reason_phrase)?));
         }
         let id = self.id;
+        let body = opts.body;
         self.ua
-            .core(move |c: &mut UaCore, now| c.bye(now, id, &headers))
+            .core(move |c: &mut UaCore, now| c.bye_with_body(now, id, &headers, body))
             .await
     }
 
@@ -769,7 +833,9 @@ impl Session {
     pub async fn terminate(&self) -> Result<(), Error> {
         match (self.shared.role, self.shared.state()) {
             (_, State::Terminated) => Ok(()),
-            (Role::Uac, State::Initial | State::Early) => self.cancel().await,
+            (Role::Uac, State::Initial | State::Early) => {
+                self.cancel(CancelOptions::default()).await
+            }
             (Role::Uas, State::Initial | State::Early) => {
                 self.reject(RejectOptions::default()).await
             }

@@ -356,6 +356,8 @@ impl UaBuilder {
 pub struct InviteOptions {
     /// Extra header fields for the INVITE.
     pub extra_headers: Vec<(String, String)>,
+    /// 100rel for this call (SIP.js `rel100`); the UA's setting if `None`.
+    pub rel100: Option<Rel100>,
     /// What we send: a tone, a WAV file, silence (default).
     pub audio_source: Box<dyn AudioSource>,
     /// Where what we hear goes (default: nowhere).
@@ -366,6 +368,7 @@ impl Default for InviteOptions {
     fn default() -> Self {
         Self {
             extra_headers: Vec::new(),
+            rel100: None,
             audio_source: Box::new(SilenceSource::new(8000)),
             audio_sink: Box::new(NullSink::new(8000)),
         }
@@ -456,6 +459,7 @@ impl Ua {
             flow,
             offer: Some(Body::sdp(offer)),
             headers: opts.extra_headers,
+            rel100: opts.rel100,
         };
         let notify =
             notify.map(|referrer| crate::dispatch::referrer_notifier(self.clone(), referrer));

@@ -277,11 +277,17 @@ async fn ua() -> Ua {
         .unwrap()
 }
 
+/// The next event, skipping `Connecting` (media set-up begins; `call.rs` checks it).
 async fn next(s: &mut Session) -> SessionEvent {
-    timeout(Duration::from_secs(10), s.next_event())
-        .await
-        .expect("no session event within 10 s")
-        .expect("the session ended without Terminated")
+    loop {
+        let e = timeout(Duration::from_secs(10), s.next_event())
+            .await
+            .expect("no session event within 10 s")
+            .expect("the session ended without Terminated");
+        if !matches!(e, SessionEvent::Connecting) {
+            return e;
+        }
+    }
 }
 
 /// The next event that is not a provisional response.
@@ -396,7 +402,7 @@ async fn sipline_calls_baresip() {
             InviteOptions {
                 audio_source: Box::new(ToneSource::new(8000, SIPLINE_HZ, -10.0)),
                 audio_sink: Box::new(sink),
-                extra_headers: Vec::new(),
+                ..InviteOptions::default()
             },
         )
         .await
@@ -590,7 +596,9 @@ async fn baresip_cancels_and_sipline_rejects_and_cancels() {
             e => panic!("{e:?}\n--- baresip ---\n{}", baresip.log()),
         }
     }
-    call.cancel().await.unwrap();
+    call.cancel(sipline::CancelOptions::default())
+        .await
+        .unwrap();
     loop {
         match next(&mut call).await {
             SessionEvent::Rejected { response, .. } => {

@@ -24,11 +24,17 @@ async fn ua(user: &str) -> Ua {
         .unwrap()
 }
 
+/// The next event, skipping `Connecting` (checked on its own where it matters).
 async fn next(s: &mut Session) -> SessionEvent {
-    timeout(Duration::from_secs(10), s.next_event())
-        .await
-        .expect("no session event within 10 s")
-        .expect("the session ended without Terminated")
+    loop {
+        let e = timeout(Duration::from_secs(10), s.next_event())
+            .await
+            .expect("no session event within 10 s")
+            .expect("the session ended without Terminated");
+        if !matches!(e, SessionEvent::Connecting) {
+            return e;
+        }
+    }
 }
 
 async fn incoming(ua: &Ua) -> Session {
@@ -70,6 +76,7 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
                     audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
                     audio_sink: Box::new(alice_hears),
                     extra_headers: vec![("X-Call".into(), "demo".into())],
+                    rel100: None,
                 },
             )
             .await
@@ -117,11 +124,36 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
             })
             .await
             .unwrap();
-        let accepted = next_after_progress(&mut call).await;
+        // SIP.js's `connecting` comes first on both sides, then `accepted`.
+        let mut saw = Vec::new();
+        loop {
+            let e = timeout(Duration::from_secs(10), call.next_event())
+                .await
+                .unwrap()
+                .unwrap();
+            match e {
+                SessionEvent::Progress { .. } => {}
+                SessionEvent::Connecting => saw.push("connecting"),
+                e => {
+                    saw.push("accepted");
+                    assert!(matches!(e, SessionEvent::Accepted { .. }), "{e:?}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(saw, ["connecting", "accepted"]);
+        let accepted = SessionEvent::Accepted {
+            code: StatusCode::OK,
+            response: None,
+        };
         assert!(
             matches!(accepted, SessionEvent::Accepted { code, .. } if code == StatusCode::OK),
             "{accepted:?}"
         );
+        assert!(matches!(
+            answer.next_event().await,
+            Some(SessionEvent::Connecting)
+        ));
         assert!(matches!(
             next(&mut answer).await,
             SessionEvent::Accepted { response: None, .. }
@@ -256,12 +288,17 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
                 status_code: Some(StatusCode::OK),
                 reason_phrase: Some("done".into()),
                 extra_headers: vec![("X-Bye".into(), "1".into())],
+                body: Some(sipline::Body {
+                    content_type: "text/plain".into(),
+                    bytes: "bye now".into(),
+                }),
             })
             .await
             .unwrap();
         match next(&mut call).await {
             SessionEvent::Bye { request } => {
                 assert_eq!(request.headers.get_other("X-Bye"), Some("1"));
+                assert_eq!(request.body.as_ref(), b"bye now");
                 let reason = request.headers.get(sipline::HeaderName::Reason).unwrap();
                 assert!(reason.contains("text=\"done\""), "{reason}");
             }
@@ -306,7 +343,13 @@ async fn cancel_reject_and_an_unanswered_call_dropped() {
             break;
         }
     }
-    call.cancel().await.unwrap();
+    call.cancel(sipline::CancelOptions {
+        status_code: Some(StatusCode::OK),
+        reason_phrase: Some("Call completed elsewhere".into()),
+        ..sipline::CancelOptions::default()
+    })
+    .await
+    .unwrap();
     assert!(matches!(next(&mut answer).await, SessionEvent::Cancel));
     assert!(matches!(
         next(&mut answer).await,

@@ -37,11 +37,17 @@ async fn ua() -> Ua {
         .unwrap()
 }
 
+/// The next event, skipping `Connecting` (media set-up begins; `call.rs` checks it).
 async fn next(s: &mut Session) -> SessionEvent {
-    timeout(Duration::from_secs(15), s.next_event())
-        .await
-        .expect("no session event within 15 s")
-        .expect("the session ended without Terminated")
+    loop {
+        let e = timeout(Duration::from_secs(15), s.next_event())
+            .await
+            .expect("no session event within 15 s")
+            .expect("the session ended without Terminated");
+        if !matches!(e, SessionEvent::Connecting) {
+            return e;
+        }
+    }
 }
 
 /// What sipline's application saw of one call.

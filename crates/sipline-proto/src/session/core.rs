@@ -99,6 +99,9 @@ pub struct InviteParams {
     pub offer: Option<Body>,
     /// Extra header fields, `(name, value)`.
     pub headers: Vec<(String, String)>,
+    /// 100rel for this call (SIP.js's `rel100` invite option), instead of
+    /// [`UaConfig::rel100`].
+    pub rel100: Option<Rel100>,
 }
 
 /// A response the application sends on a session: [`UaCore::progress`], [`UaCore::accept`],
@@ -390,6 +393,8 @@ struct Session {
     cancel_pending: bool,
     /// UAC: the CANCEL was sent.
     canceled: bool,
+    /// UAC: extra header fields for the CANCEL.
+    cancel_headers: Vec<(String, String)>,
     /// UAC: the offer went in the INVITE (the ACK carries no body).
     offer_sent: bool,
     /// UAC: the ACK of the 2xx, re-sent on every retransmission of it.
@@ -944,7 +949,7 @@ impl UaCore {
             .cseq(1)
             .contact(&contact)
             .header("Allow", ALLOW);
-        b = match self.cfg.rel100 {
+        b = match params.rel100.unwrap_or(self.cfg.rel100) {
             Rel100::None => b.header("Supported", "replaces"),
             Rel100::Supported => b.header("Supported", "100rel, replaces"),
             Rel100::Required => b
@@ -978,6 +983,7 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
+                cancel_headers: Vec::new(),
                 offer_sent: params.offer.is_some(),
                 ack: None,
                 forks_ended: Vec::new(),
@@ -1002,6 +1008,16 @@ impl UaCore {
     /// response came, else as soon as one comes. A 2xx that crosses it is ACKed and ended
     /// with a BYE.
     pub fn cancel(&mut self, now: Instant, sid: SessionId) -> Result<(), Error> {
+        self.cancel_with(now, sid, &[])
+    }
+
+    /// [`UaCore::cancel`] with extra header fields in the CANCEL (a Reason, RFC 3326).
+    pub fn cancel_with(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
         let s = self
             .sessions
             .get_mut(&sid)
@@ -1016,6 +1032,7 @@ impl UaCore {
         if s.canceled || s.cancel_pending {
             return Ok(());
         }
+        s.cancel_headers = headers.to_vec();
         if s.provisional {
             self.send_cancel(now, sid)?;
         } else {
@@ -1031,7 +1048,8 @@ impl UaCore {
             .ok_or(Error::InvalidState("no such session"))?;
         s.canceled = true;
         s.cancel_pending = false;
-        let cancel = cancel_for(&s.invite)?;
+        let mut cancel = cancel_for(&s.invite)?;
+        Self::add_headers(&mut cancel.headers, &s.cancel_headers)?;
         let flow = s.flow;
         // The CANCEL carries the INVITE's Via (same branch, §9.1): not send_in_tx.
         let tx = self.ep.send_request(now, cancel, flow)?;
@@ -1569,6 +1587,7 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
+                cancel_headers: Vec::new(),
                 offer_sent: false,
                 ack: None,
                 forks_ended: Vec::new(),
@@ -1939,6 +1958,17 @@ impl UaCore {
         sid: SessionId,
         headers: &[(String, String)],
     ) -> Result<(), Error> {
+        self.bye_with_body(now, sid, headers, None)
+    }
+
+    /// [`UaCore::bye`] with a body in the BYE.
+    pub fn bye_with_body(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        headers: &[(String, String)],
+        body: Option<Body>,
+    ) -> Result<(), Error> {
         match self.state(sid) {
             Some(SessionState::Confirmed | SessionState::Connecting) => {}
             Some(_) => {
@@ -1946,7 +1976,7 @@ impl UaCore {
             }
             None => return Err(Error::InvalidState("no such session")),
         }
-        self.send_bye(now, sid, headers)?;
+        self.send_bye_body(now, sid, headers, body)?;
         self.terminate(now, sid, Cause::Bye);
         Ok(())
     }
@@ -1956,6 +1986,16 @@ impl UaCore {
         now: Instant,
         sid: SessionId,
         headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        self.send_bye_body(now, sid, headers, None)
+    }
+
+    fn send_bye_body(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        headers: &[(String, String)],
+        body: Option<Body>,
     ) -> Result<(), Error> {
         let s = self
             .sessions
@@ -1973,6 +2013,9 @@ impl UaCore {
         let next_hop = dialog.next_hop().clone();
         for (n, v) in headers {
             b = b.header(n, v);
+        }
+        if let Some(body) = body {
+            b = b.body(&body.content_type, body.bytes);
         }
         let flow = self.resolve(&next_hop, fallback);
         let bye = Self::build(b, "BYE")?;
