@@ -30,6 +30,89 @@ pub trait AudioSink: Send {
     fn write(&mut self, frame: &[i16]);
 }
 
+/// A source fed by the application: PCM frames (any length) sent into a
+/// [`std::sync::mpsc::Sender`] are played in order; while none is queued the source plays
+/// silence, and it ends once every sender is dropped and the queue is drained.
+#[derive(Debug)]
+pub struct ChannelSource {
+    sample_rate: u32,
+    rx: std::sync::mpsc::Receiver<Vec<i16>>,
+    pending: std::collections::VecDeque<i16>,
+    ended: bool,
+}
+
+impl ChannelSource {
+    /// A source at `sample_rate` and the sender that feeds it.
+    pub fn new(sample_rate: u32) -> (Self, std::sync::mpsc::Sender<Vec<i16>>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (
+            Self {
+                sample_rate,
+                rx,
+                pending: std::collections::VecDeque::new(),
+                ended: false,
+            },
+            tx,
+        )
+    }
+}
+
+impl AudioSource for ChannelSource {
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn read(&mut self, frame: &mut [i16]) -> usize {
+        if self.ended {
+            return 0;
+        }
+        while self.pending.len() < frame.len() {
+            match self.rx.try_recv() {
+                Ok(samples) => self.pending.extend(samples),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    if self.pending.is_empty() {
+                        self.ended = true;
+                        return 0;
+                    }
+                    break;
+                }
+            }
+        }
+        for s in frame.iter_mut() {
+            // Silence while the application has nothing queued.
+            *s = self.pending.pop_front().unwrap_or(0);
+        }
+        frame.len()
+    }
+}
+
+/// A sink that hands every decoded frame to the application through a
+/// [`std::sync::mpsc::Receiver`]; frames are dropped once the receiver is gone.
+#[derive(Debug)]
+pub struct ChannelSink {
+    sample_rate: u32,
+    tx: std::sync::mpsc::Sender<Vec<i16>>,
+}
+
+impl ChannelSink {
+    /// A sink at `sample_rate` and the receiver of its frames.
+    pub fn new(sample_rate: u32) -> (Self, std::sync::mpsc::Receiver<Vec<i16>>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Self { sample_rate, tx }, rx)
+    }
+}
+
+impl AudioSink for ChannelSink {
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn write(&mut self, frame: &[i16]) {
+        let _ = self.tx.send(frame.to_vec());
+    }
+}
+
 /// Errors of the WAV source and recorder.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -410,6 +493,32 @@ pub fn tone_frequency(samples: &[i16], sample_rate: u32) -> Option<f32> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn channel_source_plays_queued_frames_then_silence_then_ends() {
+        let (mut src, tx) = ChannelSource::new(8000);
+        tx.send(vec![1, 2, 3]).unwrap();
+        tx.send(vec![4, 5]).unwrap();
+        let mut f = [9i16; 4];
+        assert_eq!(src.read(&mut f), 4);
+        assert_eq!(f, [1, 2, 3, 4]);
+        assert_eq!(src.read(&mut f), 4);
+        assert_eq!(f, [5, 0, 0, 0], "silence while nothing is queued");
+        drop(tx);
+        assert_eq!(src.read(&mut f), 0, "ended once the senders are gone");
+    }
+
+    #[test]
+    fn channel_sink_hands_frames_over() {
+        let (mut sink, rx) = ChannelSink::new(8000);
+        sink.write(&[7, 8]);
+        sink.write(&[9]);
+        assert_eq!(rx.try_recv().unwrap(), [7, 8]);
+        assert_eq!(rx.try_recv().unwrap(), [9]);
+        drop(rx);
+        sink.write(&[1]); // no panic without a receiver
+    }
+
     use super::*;
 
     fn tone(freq: f32, n: usize) -> Vec<i16> {

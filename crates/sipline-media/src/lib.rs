@@ -74,8 +74,8 @@ pub mod sdp;
 pub mod session;
 
 pub use audio::{
-    AudioError, AudioSink, AudioSource, BufferHandle, BufferSink, NullSink, SilenceSource,
-    ToneSource, WavRecorder, WavSource, goertzel_power, tone_frequency,
+    AudioError, AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource,
+    NullSink, SilenceSource, ToneSource, WavRecorder, WavSource, goertzel_power, tone_frequency,
 };
 pub use dtmf::DtmfTone;
 pub use error::MediaError;

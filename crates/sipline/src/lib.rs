@@ -50,8 +50,8 @@ pub use session::{
     ReplyOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
-    AudioSink, AudioSource, BufferHandle, BufferSink, MediaKind, MediaStats, NullSink,
-    SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
+    AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource, MediaKind,
+    MediaStats, NullSink, SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
 };
 pub use sipline_proto::{
     Body, Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,

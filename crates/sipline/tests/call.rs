@@ -567,3 +567,47 @@ async fn blind_transfer_with_follow_refer_and_sipfrag_notifies() {
         ua.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcm_frames_in_and_out_through_channels() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    // alice's application produces PCM itself: 1 s of a 500 Hz sine, queued at once.
+    let (source, frames_in) = sipline::ChannelSource::new(8000);
+    let sine: Vec<i16> = (0..8000)
+        .map(|n| (8000.0 * (2.0 * std::f32::consts::PI * 500.0 * n as f32 / 8000.0).sin()) as i16)
+        .collect();
+    frames_in.send(sine).unwrap();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions {
+                audio_source: Box::new(source),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    // bob's application takes the decoded frames.
+    let (sink, frames_out) = sipline::ChannelSink::new(8000);
+    answer
+        .accept(AcceptOptions {
+            audio_sink: Box::new(sink),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_after_progress(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let heard: Vec<i16> = frames_out.try_iter().flatten().collect();
+    assert!(heard.len() >= 4000, "{} samples", heard.len());
+    let f = tone_frequency(&heard, 8000).unwrap();
+    assert!((f - 500.0).abs() < 5.0, "bob heard {f} Hz");
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}
