@@ -10,8 +10,8 @@
 //! carry Kamailio's Record-Route and Via. A wrong password is refused with 403.
 //!
 //! Kamailio runs under a guard that stops it by its pid (SIGTERM, which also stops its
-//! children; then SIGKILL to its process group) on every path, and prints its log when a test
-//! fails. Kamailio is required: if it is missing the tests fail and say how to install it.
+//! children; SIGKILL to its process group if it lingers) on every path, and prints its log
+//! when a test fails. Kamailio is required: if it is missing the tests fail and say how to install it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -64,7 +64,10 @@ struct Kamailio {
 impl Kamailio {
     fn start() -> Kamailio {
         let binary = kamailio_path();
-        let (sip_port, ws_port) = (free_port(), free_port());
+        let sip_port = free_port();
+        let ws_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != sip_port)
+            .unwrap();
         let dir = std::env::temp_dir().join(format!(
             "sipline-kamailio-{}-{sip_port}",
             std::process::id()
@@ -184,12 +187,13 @@ impl Drop for Kamailio {
                     _ => break false,
                 }
             };
-            // Whatever is left of its process group (its pid).
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stderr(Stdio::null())
-                .status();
             if !exited {
+                // Still there: its whole process group (id = its pid, not yet reaped, so
+                // not reused), then reap it.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .stderr(Stdio::null())
+                    .status();
                 let _ = child.wait();
             }
         }
