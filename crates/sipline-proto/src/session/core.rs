@@ -1453,6 +1453,10 @@ impl UaCore {
         }
         let dialog_creating = params.status.as_u16() > 100 && params.status.as_u16() < 300;
         if dialog_creating {
+            // The caller builds its route set from these (RFC 3261 §12.1.1): without them
+            // its in-dialog requests would bypass the record-routing proxies.
+            resp.headers
+                .copy_from(&s.invite.headers, HeaderName::RecordRoute);
             resp.headers
                 .push_known(HeaderName::Contact, contact.as_str());
             resp.headers.push_known(HeaderName::Allow, ALLOW);
