@@ -190,15 +190,11 @@ fn in_dialog_requests_follow_the_record_route_through_the_proxy() {
         .invite(
             now,
             InviteParams {
-                target: Uri::parse(&format!(
-                    "sip:bob@{    rel100: None,
-}",
-                    addr(BOB)
-                ))
-                .unwrap(),
+                target: Uri::parse(&format!("sip:bob@{}", addr(BOB))).unwrap(),
                 flow: to_proxy,
                 offer: Some(Body::sdp(SDP)),
                 headers: Vec::new(),
+                rel100: None,
             },
         )
         .unwrap();
