@@ -6,12 +6,18 @@
 //! call 1 from sip:alice@127.0.0.1: incoming
 //! call 1: accepted
 //! call 1: dtmf 5
+//! call 1: transfer to <sip:carol@127.0.0.1:5072> asked: following
+//! call 1: transfer call answered (200)
 //! call 1: the caller hung up
 //! call 1: ended (Bye)
 //! ```
 //!
+//! With `--follow-refer`, a REFER in a call is followed (RFC 3515): the Refer-To target is
+//! called and the referrer gets NOTIFYs of that call's progress; the call ends when both
+//! calls ended.
+//!
 //! Exit status: 0 when every call ended normally (answered and ended with a BYE, or rejected
-//! as `--reject` asked); 1 otherwise (a call canceled by the caller, not acknowledged,
+//! as `--reject` asked; a followed transfer answered and ended with a BYE); 1 otherwise (a call canceled by the caller, not acknowledged,
 //! failed, or cut by Ctrl-C); 2 when the command line or the setup is wrong.
 
 use std::path::{Path, PathBuf};
@@ -21,8 +27,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sipline::{
-    AcceptOptions, ByeOptions, Cause, HeaderName, NullSink, ProgressOptions, RejectOptions, Rel100,
-    Session, SessionEvent, SilenceSource, StatusCode, UaEvent,
+    AcceptOptions, ByeOptions, Cause, HeaderName, InviteOptions, NullSink, ProgressOptions,
+    RejectOptions, Rel100, Request, Session, SessionEvent, SilenceSource, StatusCode, UaEvent,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -76,6 +82,11 @@ pub(crate) struct AnswerArgs {
     /// `none`: play silence and drop what arrives, for signalling load tests.
     #[arg(long, value_enum, default_value = "normal")]
     pub(crate) media: MediaMode,
+
+    /// Follow a transfer (REFER) in a call: call its Refer-To target and report that call's
+    /// progress to the caller in NOTIFYs [default: only print the REFER].
+    #[arg(long)]
+    pub(crate) follow_refer: bool,
 }
 
 fn parse_reject(s: &str) -> Result<StatusCode, String> {
@@ -97,6 +108,7 @@ struct CallConfig {
     media: MediaMode,
     play: Option<String>,
     record: Option<PathBuf>,
+    follow_refer: bool,
 }
 
 /// Runs `sipline answer`.
@@ -135,6 +147,7 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
         media: args.media,
         play: args.ua.play.clone(),
         record: args.ua.record.clone(),
+        follow_refer: args.follow_refer,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ctrl_c = common::interrupts();
@@ -367,7 +380,8 @@ async fn converse(
     let mut confirmed = false;
     let mut hung_up = false;
     let mut deadline = None;
-    loop {
+    let mut transfers = Vec::new();
+    let ok = loop {
         let ev = tokio::select! {
             ev = session.next_event() => ev,
             () = common::sleep_until(deadline) => {
@@ -389,10 +403,15 @@ async fn converse(
             }
         };
         match ev {
-            None => return false,
+            None => break false,
             Some(SessionEvent::Terminated { cause }) => {
                 println!("call {n}: ended ({cause:?})");
-                return confirmed && cause == Cause::Bye && !*stop.borrow();
+                break confirmed && cause == Cause::Bye && !*stop.borrow();
+            }
+            Some(SessionEvent::Refer { request }) if cfg.follow_refer => {
+                if let Some(t) = follow(n, session, &request, stop.clone()).await {
+                    transfers.push(t);
+                }
             }
             Some(ev) => {
                 if matches!(ev, SessionEvent::Accepted { .. }) {
@@ -401,6 +420,70 @@ async fn converse(
                 }
                 report(n, &ev);
             }
+        }
+    };
+    // The transferred calls end by themselves (or on Ctrl-C).
+    let mut all_ok = ok;
+    for t in transfers {
+        all_ok &= t.await.unwrap_or(false);
+    }
+    all_ok
+}
+
+/// Follows a REFER (`--follow-refer`): calls its target; the task following that call, or
+/// None when it could not be placed.
+async fn follow(
+    n: u64,
+    session: &Session,
+    refer: &Request,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<bool>> {
+    let to = refer.headers.get(HeaderName::ReferTo).unwrap_or("?");
+    println!("call {n}: transfer to {to} asked: following");
+    match session.follow_refer(refer, InviteOptions::default()).await {
+        Ok(call) => Some(tokio::spawn(transferred(n, call, stop))),
+        Err(e) => {
+            println!("call {n}: transfer failed: {e}");
+            None
+        }
+    }
+}
+
+/// The call placed to follow a REFER, until it ends; true when it was answered and ended
+/// with a BYE.
+async fn transferred(n: u64, mut call: Session, mut stop: watch::Receiver<bool>) -> bool {
+    let mut answered = false;
+    let mut stopping = false;
+    loop {
+        let ev = tokio::select! {
+            ev = call.next_event() => ev,
+            r = stop.changed(), if !stopping => {
+                stopping = true;
+                if r.is_ok() && *stop.borrow() {
+                    println!("call {n}: hanging up the transfer call (stopping)");
+                    let _ = call.terminate().await;
+                }
+                continue;
+            }
+        };
+        match ev {
+            None => return false,
+            Some(SessionEvent::Progress { response }) => {
+                println!("call {n}: transfer call progress ({})", response.status);
+            }
+            Some(SessionEvent::Accepted { code, .. }) => {
+                answered = true;
+                println!("call {n}: transfer call answered ({code})");
+            }
+            Some(SessionEvent::Rejected { response, .. }) => {
+                println!("call {n}: transfer call rejected ({})", response.status);
+            }
+            Some(SessionEvent::Bye { .. }) => println!("call {n}: the transfer target hung up"),
+            Some(SessionEvent::Terminated { cause }) => {
+                println!("call {n}: transfer call ended ({cause:?})");
+                return answered && cause == Cause::Bye && !stopping;
+            }
+            Some(_) => {}
         }
     }
 }

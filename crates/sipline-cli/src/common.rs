@@ -142,11 +142,12 @@ pub(crate) struct UaArgs {
     #[arg(long, value_name = "URI")]
     pub(crate) registrar: Option<String>,
 
-    /// The digest username [default: the user part of --uri].
+    /// The digest username, for --register and for calls the peer challenges (401/407)
+    /// [default: the user part of --uri].
     #[arg(long)]
     pub(crate) user: Option<String>,
 
-    /// The digest password.
+    /// The digest password, for --register and for calls the peer challenges.
     #[arg(long)]
     pub(crate) password: Option<String>,
 
@@ -406,8 +407,8 @@ pub(crate) async fn build_ua(args: &UaArgs, needs: UaNeeds) -> Result<Ua, CliErr
         let registrar = target_uri(&registrar);
         eprintln!("registering with {registrar}");
         b = b.registrar(registrar);
-    } else if args.registrar.is_some() || args.user.is_some() {
-        eprintln!("sipline: note: --registrar and --user only matter with --register");
+    } else if args.registrar.is_some() {
+        eprintln!("sipline: note: --registrar only matters with --register");
     }
     let ua = b
         .build()

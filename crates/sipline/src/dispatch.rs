@@ -286,7 +286,9 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                     }
                 }
                 Method::Refer => {
-                    ua.reply_later(tx, &request, StatusCode::ACCEPTED);
+                    // The 202 is queued before the REFER is reported: the first NOTIFY of
+                    // follow_refer must not overtake it.
+                    ua.reply_first(tx, &request, StatusCode::ACCEPTED).await;
                     let _ = events.send(SessionEvent::Refer { request });
                 }
                 Method::Notify => match sipline_proto::ReferNotify::parse(&request) {

@@ -594,6 +594,24 @@ impl Ua {
         }
     }
 
+    /// Answers a request the dispatcher received in a session, queued to the core before
+    /// this returns: what is sent after it (a NOTIFY of a followed REFER) goes out after it.
+    pub(crate) async fn reply_first(
+        &self,
+        tx: sipline_proto::ServerTxId,
+        request: &Request,
+        status: StatusCode,
+    ) {
+        let resp = Response::from_request(request, status, None);
+        let _ = self
+            .shared
+            .handle
+            .with_nowait(move |core: &mut UaCore, now| {
+                let _ = core.respond(now, tx, resp);
+            })
+            .await;
+    }
+
     /// Answers a request the dispatcher received in a session.
     pub(crate) fn reply_later(
         &self,
