@@ -1724,35 +1724,21 @@ impl UaCore {
     }
 
     fn send_reinvite(&mut self, now: Instant, sid: SessionId) -> Result<(), Error> {
-        let s = self
+        let out = self
             .sessions
             .get(&sid)
-            .ok_or(Error::InvalidState("no such session"))?;
-        let out = s
-            .reinvite_out
-            .clone()
+            .and_then(|s| s.reinvite_out.clone())
             .ok_or(Error::InvalidState("no re-INVITE to send"))?;
-        let fallback = s.flow;
-        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
-        let dialog = self
-            .dialogs
-            .get_mut(&id)
-            .ok_or(Error::InvalidState("no dialog"))?;
-        let mut b = dialog
-            .request(Method::Invite)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?
-            .header("Allow", ALLOW);
-        let next_hop = dialog.next_hop().clone();
-        for (n, v) in &out.headers {
-            b = b.header(n, v);
-        }
-        if let Some(body) = &out.offer {
-            b = b.body(&body.content_type, body.bytes.clone());
-        }
-        let flow = self.resolve(&next_hop, fallback);
-        let req = Self::build(b, "re-INVITE")?;
-        let tx = self.send_in_tx(now, req, flow)?;
-        self.by_client_tx.insert(tx, (sid, Purpose::Reinvite));
+        let mut headers = vec![("Allow".to_owned(), ALLOW.to_owned())];
+        headers.extend(out.headers);
+        let tx = self.send_in_dialog(
+            now,
+            sid,
+            Method::Invite,
+            &headers,
+            out.offer,
+            Some(Purpose::Reinvite),
+        )?;
         if let Some(o) = self
             .sessions
             .get_mut(&sid)
@@ -1760,7 +1746,6 @@ impl UaCore {
         {
             o.tx = Some(tx);
         }
-        self.pump(now);
         Ok(())
     }
 
@@ -2001,6 +1986,22 @@ impl UaCore {
         headers: &[(String, String)],
         body: Option<Body>,
     ) -> Result<(), Error> {
+        self.send_in_dialog(now, sid, Method::Bye, headers, body, Some(Purpose::Bye))
+            .map(drop)
+    }
+
+    /// Builds a request of the session's dialog (§12.2.1.1: route set, CSeq, tags, Contact
+    /// for target refreshes) with `headers` and `body`, and sends it in a new transaction to
+    /// the dialog's next hop; `purpose` routes its responses back to the session.
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        method: Method,
+        headers: &[(String, String)],
+        body: Option<Body>,
+        purpose: Option<Purpose>,
+    ) -> Result<ClientTxId, Error> {
         let s = self
             .sessions
             .get(&sid)
@@ -2012,7 +2013,7 @@ impl UaCore {
             .get_mut(&id)
             .ok_or(Error::InvalidState("no dialog"))?;
         let mut b = dialog
-            .request(Method::Bye)
+            .request(method)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let next_hop = dialog.next_hop().clone();
         for (n, v) in headers {
@@ -2022,11 +2023,13 @@ impl UaCore {
             b = b.body(&body.content_type, body.bytes);
         }
         let flow = self.resolve(&next_hop, fallback);
-        let bye = Self::build(b, "BYE")?;
-        let tx = self.send_in_tx(now, bye, flow)?;
-        self.by_client_tx.insert(tx, (sid, Purpose::Bye));
+        let req = Self::build(b, "request")?;
+        let tx = self.send_in_tx(now, req, flow)?;
+        if let Some(p) = purpose {
+            self.by_client_tx.insert(tx, (sid, p));
+        }
         self.pump(now);
-        Ok(())
+        Ok(tx)
     }
 
     /// Sends a request inside the session's dialog (SIP.js `sendRequest`): INFO (DTMF,
@@ -2058,27 +2061,7 @@ impl UaCore {
         ) {
             return Err(Error::InvalidState("the session has no dialog to send in"));
         }
-        let fallback = s.flow;
-        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
-        let dialog = self
-            .dialogs
-            .get_mut(&id)
-            .ok_or(Error::InvalidState("no dialog"))?;
-        let mut b = dialog
-            .request(method)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let next_hop = dialog.next_hop().clone();
-        for (n, v) in headers {
-            b = b.header(n, v);
-        }
-        if let Some(body) = body {
-            b = b.body(&body.content_type, body.bytes);
-        }
-        let flow = self.resolve(&next_hop, fallback);
-        let req = Self::build(b, "request")?;
-        let tx = self.send_in_tx(now, req, flow)?;
-        self.pump(now);
-        Ok(tx)
+        self.send_in_dialog(now, sid, method, headers, body, None)
     }
 
     /// Answers a request handed over in [`UaEvent::InDialogRequest`] or [`UaEvent::Request`].
