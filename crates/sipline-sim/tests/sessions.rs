@@ -1282,3 +1282,120 @@ fn invite_challenged_with_401_is_sent_again_with_credentials() {
         }
     }
 }
+
+#[test]
+fn late_offer_the_2xx_carries_the_offer_and_the_ack_the_answer() {
+    let mut net = pair(40, TransportKind::Udp);
+    let mut log = Log::default();
+    let flow = net.flow(A, B, TransportKind::Udp);
+    let now = net.now();
+    let a = net
+        .node_mut(A)
+        .invite(
+            now,
+            InviteParams {
+                target: Uri::parse("sip:bob@10.0.0.2").unwrap(),
+                flow,
+                offer: None,
+                headers: Vec::new(),
+                rel100: None,
+            },
+        )
+        .unwrap();
+    let mut ack_body = None;
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        match &e {
+            UaEvent::Incoming { session, request } => {
+                assert!(request.body.is_empty(), "no offer in the INVITE");
+                let now = net.now();
+                net.node_mut(B)
+                    .accept(
+                        now,
+                        *session,
+                        ReplyParams::status(StatusCode::OK).with_body(Body::sdp(OFFER)),
+                    )
+                    .unwrap();
+            }
+            UaEvent::Accepted {
+                response: Some(r), ..
+            } if node == A => {
+                assert_eq!(
+                    r.body.as_ref(),
+                    OFFER.as_bytes(),
+                    "the offer came in the 2xx"
+                );
+                // Until the answer is given, the 2xx waits for its ACK (RFC 3264 §4).
+                assert_eq!(net.node(A).state(a), Some(SessionState::Connecting));
+                let now = net.now();
+                net.node_mut(A).ack(now, a, Body::sdp(ANSWER)).unwrap();
+            }
+            UaEvent::Confirmed { ack: Some(ack), .. } => {
+                ack_body = Some(String::from_utf8_lossy(&ack.body).into_owned());
+            }
+            _ => {}
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        ack_body.as_deref(),
+        Some(ANSWER),
+        "the answer came in the ACK"
+    );
+    assert_eq!(net.node(A).state(a), Some(SessionState::Confirmed));
+}
+
+#[test]
+fn an_invite_with_a_body_we_cannot_read_gets_415() {
+    let mut net = pair(41, TransportKind::Udp);
+    let flow = net.flow(A, B, TransportKind::Udp);
+    let now = net.now();
+    net.node_mut(A)
+        .invite(
+            now,
+            InviteParams {
+                target: Uri::parse("sip:bob@10.0.0.2").unwrap(),
+                flow,
+                offer: Some(Body {
+                    content_type: "application/vnd.example".into(),
+                    bytes: "hello".into(),
+                }),
+                headers: Vec::new(),
+                rel100: None,
+            },
+        )
+        .unwrap();
+    let mut log = Log::default();
+    net.run(|net, node, e| log.push(net.elapsed(), node, &e))
+        .unwrap();
+    let r = net
+        .packets
+        .iter()
+        .find(|p| p.from == B && p.first_line().starts_with("SIP/2.0 415"))
+        .expect("a 415");
+    assert!(String::from_utf8_lossy(&r.payload).contains("Accept: application/sdp"));
+    assert!(log.of(B).is_empty(), "no session for it");
+    assert!(log.of(A).contains(&"failed SIP Failure Code"));
+}
+
+#[test]
+fn a_lost_prack_is_retransmitted_and_the_call_completes() {
+    let mut net = pair_rel100(
+        42,
+        TransportKind::Udp,
+        [Rel100::Supported, Rel100::Supported],
+    );
+    let mut dropped = false;
+    net.drop_if(move |p| {
+        if !dropped && p.first_line().starts_with("PRACK ") {
+            dropped = true;
+            return true;
+        }
+        false
+    });
+    let log = early_media_call(&mut net);
+    assert!(log.of(A).contains(&"confirmed"), "{:?}", log.of(A));
+    // The PRACK went at 20 ms (lost) and again at Timer E = T1 later; the held 200 follows it.
+    assert_eq!(net.sent_by(A, "PRACK "), [ms(20), ms(520)]);
+    assert_eq!(count(&net, B, "SIP/2.0 200"), 3, "PRACK, INVITE, BYE");
+}
