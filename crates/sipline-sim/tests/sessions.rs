@@ -1399,3 +1399,107 @@ fn a_lost_prack_is_retransmitted_and_the_call_completes() {
     assert_eq!(net.sent_by(A, "PRACK "), [ms(20), ms(520)]);
     assert_eq!(count(&net, B, "SIP/2.0 200"), 3, "PRACK, INVITE, BYE");
 }
+
+#[test]
+fn in_dialog_and_standalone_requests_answer_challenges() {
+    // alice has credentials; bob challenges her INFO inside the call and her MESSAGE
+    // outside it once each (401), then accepts the ones that carry them.
+    let mut net = Net::new(43);
+    for (i, user) in ["alice", "bob"].into_iter().enumerate() {
+        let host = format!("10.0.0.{}:5060", i + 1);
+        let mut cfg = UaConfig::new(
+            format!("<sip:{user}@example.com>"),
+            LocalTransport {
+                kind: TransportKind::Udp,
+                sent_by: host.clone(),
+                contact: format!("<sip:{user}@{host}>"),
+            },
+        );
+        cfg.endpoint.seed = 90 + i as u64;
+        if i == A {
+            cfg.credentials = Some(sipline_proto::Credentials::new("alice", "secret"));
+        }
+        net.add_node(UaCore::new(cfg));
+    }
+    net.set_default_link(Link {
+        latency: ms(10),
+        ..Link::default()
+    });
+    let (a, _b, mut log) = established(&mut net);
+    let server = sipline_proto::DigestServer::new("sipline.test", b"s".to_vec());
+    let now = net.now();
+    let info = net
+        .node_mut(A)
+        .request_in_dialog(now, a, sipline_proto::Method::Info, &[], None)
+        .unwrap();
+    let flow = net.flow(A, B, TransportKind::Udp);
+    let message = net
+        .node_mut(A)
+        .send_request(
+            now,
+            sipline_proto::Method::Message,
+            Uri::parse("sip:bob@10.0.0.2").unwrap(),
+            flow,
+            &[],
+            Some(Body {
+                content_type: "text/plain".into(),
+                bytes: "hi".into(),
+            }),
+        )
+        .unwrap();
+    let mut answers = Vec::new();
+    net.run(|net, node, e| {
+        log.push(net.elapsed(), node, &e);
+        let (tx, request) = match e {
+            UaEvent::InDialogRequest { tx, request, .. } => (tx, request),
+            UaEvent::Request { tx, request, .. } => (tx, request),
+            UaEvent::Response { tx, response } => {
+                answers.push((tx, response.map(|r| r.status.as_u16())));
+                return;
+            }
+            _ => return,
+        };
+        let lookup =
+            |u: &str, _| (u == "alice").then(|| sipline_proto::Credentials::new("alice", "secret"));
+        let resp = match server.verify_request(0, &request, sipline_proto::AuthKind::Www, lookup) {
+            Ok(_) => sipline_proto::Response::from_request(&request, StatusCode::OK, Some("b")),
+            Err(_) => {
+                let mut r = sipline_proto::Response::from_request(
+                    &request,
+                    StatusCode::UNAUTHORIZED,
+                    Some("b"),
+                );
+                server.add_challenges(&mut r, sipline_proto::AuthKind::Www, 0, false);
+                r
+            }
+        };
+        let now = net.now();
+        net.node_mut(node).respond(now, tx, resp).unwrap();
+    })
+    .unwrap();
+    // The application hears one final answer per request, under the id it was given.
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers.contains(&(info, Ok(200))) && answers.contains(&(message, Ok(200))),
+        "{answers:?}"
+    );
+    let infos: Vec<String> = net
+        .packets
+        .iter()
+        .filter(|p| p.from == A && p.first_line().starts_with("INFO "))
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect();
+    assert_eq!(infos.len(), 2);
+    assert!(infos[0].contains("CSeq: 2 INFO") && infos[1].contains("CSeq: 3 INFO"));
+    assert!(infos[1].contains("Authorization: Digest"));
+    let messages: Vec<String> = net
+        .packets
+        .iter()
+        .filter(|p| p.from == A && p.first_line().starts_with("MESSAGE "))
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect();
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages[1].contains("CSeq: 2 MESSAGE") && messages[1].contains("Authorization: Digest")
+    );
+}

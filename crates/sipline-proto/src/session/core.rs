@@ -309,6 +309,30 @@ struct Reg {
     stopping: bool,
 }
 
+/// How to send a request again with credentials after a 401/407 (RFC 3261 §22.2).
+#[derive(Debug, Clone)]
+enum Resend {
+    /// A request of a session's dialog: rebuilt from the dialog (a new CSeq there).
+    InDialog {
+        sid: SessionId,
+        method: Method,
+        headers: Vec<(String, String)>,
+        body: Option<Body>,
+        purpose: Option<Purpose>,
+    },
+    /// A request outside any dialog: the same one, CSeq + 1, a new branch.
+    Standalone { flow: Flow },
+}
+
+/// A request we sent that a 401/407 may challenge: what it was, how to rebuild it, and the
+/// transaction the application knows it by (the first one).
+#[derive(Debug, Clone)]
+struct Sent {
+    request: Request,
+    how: Resend,
+    original: ClientTxId,
+}
+
 /// What [`UaCore::poll_output`] returns: drain it until [`UaOutput::Timeout`].
 #[derive(Debug)]
 pub enum UaOutput {
@@ -447,6 +471,8 @@ pub struct UaCore {
     pending_2xx: HashMap<SessionId, Response>,
     /// Answers 401/407 to INVITEs (RFC 3261 §22.2); remembers realms for later requests.
     digest: Option<crate::auth::DigestClient>,
+    /// Requests other than INVITE and REGISTER that a challenge may ask to send again.
+    sent: HashMap<ClientTxId, Sent>,
     /// REGISTER clients (§10.2), their transactions and refresh timers.
     regs: HashMap<RegistrationId, Reg>,
     reg_by_tx: HashMap<ClientTxId, RegistrationId>,
@@ -467,6 +493,7 @@ impl UaCore {
             .map(|c| crate::auth::DigestClient::new(c, ep.new_tag().as_bytes()));
         Self {
             digest,
+            sent: HashMap::new(),
             ep,
             cfg,
             sessions: HashMap::new(),
@@ -913,6 +940,95 @@ impl UaCore {
                 .push_known(HeaderName::UserAgent, ua.as_str());
         }
         Ok(request)
+    }
+
+    /// Sends `request` (its Via added here) in a new client transaction, keeping it to answer
+    /// a challenge to it when credentials are configured.
+    fn send_tracked(
+        &mut self,
+        now: Instant,
+        request: Request,
+        flow: Flow,
+        how: Resend,
+        original: Option<ClientTxId>,
+    ) -> Result<ClientTxId, Error> {
+        let request = self.with_via(request, flow)?;
+        let kept = self.digest.is_some().then(|| request.clone());
+        let tx = self.ep.send_request(now, request, flow)?;
+        if let Some(request) = kept {
+            self.sent.insert(
+                tx,
+                Sent {
+                    request,
+                    how,
+                    original: original.unwrap_or(tx),
+                },
+            );
+        }
+        Ok(tx)
+    }
+
+    /// Answers a 401/407 to a request kept by [`Self::send_tracked`]: the request again with
+    /// Authorization/Proxy-Authorization (§22.2). Returns the new transaction, or `None` when
+    /// the credentials were refused or none fit (the challenge then reaches the caller).
+    fn resend_with_credentials(
+        &mut self,
+        now: Instant,
+        tx: ClientTxId,
+        challenge: &Response,
+    ) -> Option<ClientTxId> {
+        let sent = self.sent.remove(&tx)?;
+        let headers = self
+            .digest
+            .as_mut()?
+            .handle_challenge(&sent.request, challenge)
+            .ok()?;
+        let (request, flow) = match &sent.how {
+            Resend::Standalone { flow } => {
+                let mut again = sent.request.clone();
+                let cseq = again.headers.cseq().ok()?;
+                again.headers.set(
+                    HeaderName::CSeq,
+                    format!("{} {}", cseq.seq.saturating_add(1), cseq.method),
+                );
+                (again, *flow)
+            }
+            Resend::InDialog {
+                sid,
+                method,
+                headers,
+                body,
+                ..
+            } => {
+                let (req, flow) = self
+                    .build_in_dialog(*sid, method.clone(), headers, body.clone())
+                    .ok()?;
+                (req, flow)
+            }
+        };
+        let mut request = request;
+        crate::auth::apply_auth_headers(&mut request, &headers);
+        let new_tx = self
+            .send_tracked(now, request, flow, sent.how.clone(), Some(sent.original))
+            .ok()?;
+        if let Resend::InDialog {
+            sid,
+            purpose: Some(p),
+            ..
+        } = sent.how
+        {
+            self.by_client_tx.insert(new_tx, (sid, p));
+            if p == Purpose::Reinvite
+                && let Some(o) = self
+                    .sessions
+                    .get_mut(&sid)
+                    .and_then(|s| s.reinvite_out.as_mut())
+            {
+                o.tx = Some(new_tx);
+            }
+        }
+        self.pump(now);
+        Some(new_tx)
     }
 
     /// Sends `request` (its Via added here) in a new client transaction.
@@ -2002,6 +2118,31 @@ impl UaCore {
         body: Option<Body>,
         purpose: Option<Purpose>,
     ) -> Result<ClientTxId, Error> {
+        let (req, flow) = self.build_in_dialog(sid, method.clone(), headers, body.clone())?;
+        let how = Resend::InDialog {
+            sid,
+            method,
+            headers: headers.to_vec(),
+            body,
+            purpose,
+        };
+        let tx = self.send_tracked(now, req, flow, how, None)?;
+        if let Some(p) = purpose {
+            self.by_client_tx.insert(tx, (sid, p));
+        }
+        self.pump(now);
+        Ok(tx)
+    }
+
+    /// Builds a request of the session's dialog and says where it goes (see
+    /// [`Self::send_in_dialog`]).
+    fn build_in_dialog(
+        &mut self,
+        sid: SessionId,
+        method: Method,
+        headers: &[(String, String)],
+        body: Option<Body>,
+    ) -> Result<(Request, Flow), Error> {
         let s = self
             .sessions
             .get(&sid)
@@ -2023,13 +2164,7 @@ impl UaCore {
             b = b.body(&body.content_type, body.bytes);
         }
         let flow = self.resolve(&next_hop, fallback);
-        let req = Self::build(b, "request")?;
-        let tx = self.send_in_tx(now, req, flow)?;
-        if let Some(p) = purpose {
-            self.by_client_tx.insert(tx, (sid, p));
-        }
-        self.pump(now);
-        Ok(tx)
+        Ok((Self::build(b, "request")?, flow))
     }
 
     /// Sends a request inside the session's dialog (SIP.js `sendRequest`): INFO (DTMF,
@@ -2101,7 +2236,7 @@ impl UaCore {
             b = b.body(&body.content_type, body.bytes);
         }
         let req = Self::build(b, "request")?;
-        let tx = self.send_in_tx(now, req, flow)?;
+        let tx = self.send_tracked(now, req, flow, Resend::Standalone { flow }, None)?;
         self.pump(now);
         Ok(tx)
     }
@@ -2228,6 +2363,19 @@ impl UaCore {
     // ---- endpoint events ---------------------------------------------------------------
 
     fn on_event(&mut self, now: Instant, e: Event) {
+        // A transaction that ends can no longer be challenged: forget its request.
+        let finished = match &e {
+            Event::Response { tx, response } if response.status.is_final() => Some(*tx),
+            Event::Timeout { tx } | Event::TransportError { tx, .. } => Some(*tx),
+            _ => None,
+        };
+        self.on_event_inner(now, e);
+        if let Some(tx) = finished {
+            self.sent.remove(&tx);
+        }
+    }
+
+    fn on_event_inner(&mut self, now: Instant, e: Event) {
         match e {
             Event::Request {
                 tx,
@@ -2263,6 +2411,15 @@ impl UaCore {
                 };
                 self.on_register_step(now, id, step);
             }
+            Event::Response { tx, response }
+                if (response.status == StatusCode::UNAUTHORIZED
+                    || response.status == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+                    && self.sent.contains_key(&tx)
+                    && self.resend_with_credentials(now, tx, &response).is_some() =>
+            {
+                // Sent again with credentials; the challenge is not the answer.
+                self.by_client_tx.remove(&tx);
+            }
             Event::Response { tx, response } => match self.by_client_tx.get(&tx).copied() {
                 Some((sid, Purpose::Invite)) => self.on_invite_response(now, sid, response),
                 Some((sid, Purpose::Reinvite)) => {
@@ -2273,10 +2430,16 @@ impl UaCore {
                         self.by_client_tx.remove(&tx);
                     }
                 }
-                None => self.emit(UaEvent::Response {
-                    tx,
-                    response: Ok(response),
-                }),
+                None => {
+                    let original = self.sent.get(&tx).map_or(tx, |s| s.original);
+                    if response.status.is_final() {
+                        self.sent.remove(&tx);
+                    }
+                    self.emit(UaEvent::Response {
+                        tx: original,
+                        response: Ok(response),
+                    });
+                }
             },
             Event::StrayResponse { response, .. } => self.on_stray(now, response),
             Event::Timeout { tx } | Event::TransportError { tx, .. } => {
@@ -2313,14 +2476,17 @@ impl UaCore {
                         }
                     }
                     Some(_) => {}
-                    None => self.emit(UaEvent::Response {
-                        tx,
-                        response: Err(if timeout {
-                            StatusCode::REQUEST_TIMEOUT
-                        } else {
-                            StatusCode::SERVICE_UNAVAILABLE
-                        }),
-                    }),
+                    None => {
+                        let original = self.sent.remove(&tx).map_or(tx, |s| s.original);
+                        self.emit(UaEvent::Response {
+                            tx: original,
+                            response: Err(if timeout {
+                                StatusCode::REQUEST_TIMEOUT
+                            } else {
+                                StatusCode::SERVICE_UNAVAILABLE
+                            }),
+                        });
+                    }
                 }
             }
             Event::AckTimeout { .. } => {}
