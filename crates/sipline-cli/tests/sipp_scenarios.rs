@@ -305,3 +305,57 @@ async fn sipline_call_answers_the_digest_challenge_of_sipp_uas() {
     let run = sipp.finish(Duration::from_secs(30)).await;
     run.assert_clean(1, "sipline call --user --password vs digest_invite_uas.xml");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_cancels_a_ringing_sipline_answer() {
+    let _one = SERIAL.lock().await;
+    let mut answer = Sipline::spawn(&[
+        "answer",
+        "--max-calls",
+        "1",
+        "--progress",
+        "--ring-for",
+        "10s",
+    ]);
+    let port = tokio::task::block_in_place(|| answer.udp_port());
+    let sipp = sipp_scenario("cancel_uac.xml", &[&format!("127.0.0.1:{port}")]);
+    let run = sipp.finish(Duration::from_secs(40)).await;
+    run.assert_clean(1, "cancel_uac.xml vs sipline answer");
+    let (status, out) = tokio::task::block_in_place(|| answer.finish(Duration::from_secs(15)));
+    // A call canceled by the caller is not a call that succeeded: exit 1, as documented.
+    assert_eq!(status.code(), Some(1), "{}", answer.output());
+    assert_lines(&out, &["call 1: canceled by the caller"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipline_call_cancels_when_interrupted_while_sipp_rings() {
+    let _one = SERIAL.lock().await;
+    let sipp = sipp_scenario("cancel_uas.xml", &[]);
+    sipp.ready("u1").await;
+    let mut call = Sipline::spawn(&["call", &format!("sip:service@127.0.0.1:{}", sipp.port)]);
+    // Wait for the ringing, then interrupt (SIGINT to sipline's pid, as Ctrl-C would).
+    let end = Instant::now() + Duration::from_secs(10);
+    tokio::task::block_in_place(|| {
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match call.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with("progress: 180") => break,
+                Ok(_) => {}
+                Err(_) => panic!("no 180 within 10 s\n{}", call.output()),
+            }
+        }
+    });
+    let pid = call.child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let (status, out) = tokio::task::block_in_place(|| call.finish(Duration::from_secs(15)));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a canceled call did not succeed\n{}",
+        call.output()
+    );
+    assert_lines(&out, &["interrupted: canceling"]);
+    let run = sipp.finish(Duration::from_secs(30)).await;
+    run.assert_clean(1, "sipline call (interrupted) vs cancel_uas.xml");
+}
