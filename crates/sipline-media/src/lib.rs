@@ -68,6 +68,7 @@ pub mod dtmf;
 pub mod error;
 pub mod g711;
 pub mod offer_answer;
+pub mod rtcp;
 pub mod rtp;
 pub mod rtp_media;
 pub mod sdp;
