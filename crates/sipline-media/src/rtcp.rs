@@ -235,7 +235,7 @@ pub fn write_report(report: &Report, cname: &str, out: &mut Vec<u8>) -> Result<(
     out.push(cname_len);
     out.extend_from_slice(cname);
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     finish(out, at);
