@@ -168,7 +168,8 @@ pub struct MediaStats {
     pub packets_late: u64,
     /// Duplicate packets dropped.
     pub packets_duplicate: u64,
-    /// Datagrams that were not RTP (malformed or unknown payload type).
+    /// Datagrams that were neither RTP (malformed or unknown payload type) nor well-formed
+    /// RTCP.
     pub packets_invalid: u64,
     /// Interarrival jitter (RFC 3550 §6.4.1, A.8).
     pub jitter: Duration,
