@@ -3,7 +3,8 @@
 //! Sans-IO media for sipline calls: an SDP model ([`sdp`], RFC 8866), the offer/answer model
 //! for one audio stream ([`offer_answer`], RFC 3264), the [`MediaSession`] seam the SIP session
 //! layer drives, and [`RtpMedia`], its plain RTP/AVP implementation (RFC 3550/3551) with
-//! G.711 ([`g711`]), RFC 4733 DTMF ([`dtmf`]) and symmetric RTP (RFC 4961). Audio comes from
+//! G.711 ([`g711`]), RFC 4733 DTMF ([`dtmf`]), RTCP sender and receiver reports ([`rtcp`],
+//! RFC 3550 §6.4, with rtcp-mux, RFC 5761) and symmetric RTP (RFC 4961). Audio comes from
 //! an [`AudioSource`] and goes to an [`AudioSink`] ([`audio`]).
 //!
 //! Nothing here opens a socket or reads the clock: the runtime passes datagrams and instants
@@ -68,6 +69,7 @@ pub mod dtmf;
 pub mod error;
 pub mod g711;
 pub mod offer_answer;
+pub mod rtcp;
 pub mod rtp;
 pub mod rtp_media;
 pub mod sdp;

@@ -76,15 +76,19 @@ pub struct AudioOptions {
     pub telephone_event: Option<u8>,
     /// Our `a=ptime` in milliseconds (RFC 8866 §6.4).
     pub ptime: u32,
+    /// Offer `a=rtcp-mux`, and accept it in an offer (RFC 5761 §5.1.1): RTCP then shares
+    /// the RTP port. On by default.
+    pub rtcp_mux: bool,
 }
 
 impl Default for AudioOptions {
-    /// PCMU, PCMA, telephone-event on payload type 101, 20 ms.
+    /// PCMU, PCMA, telephone-event on payload type 101, 20 ms, rtcp-mux offered.
     fn default() -> Self {
         Self {
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             telephone_event: Some(101),
             ptime: 20,
+            rtcp_mux: true,
         }
     }
 }
@@ -110,7 +114,13 @@ pub struct Negotiated {
     pub remote_rtp: Option<SocketAddr>,
     /// Where the peer wants RTCP: `a=rtcp` (RFC 3605) or the RTP port + 1 (RFC 3550 §11).
     pub remote_rtcp: Option<SocketAddr>,
+    /// Whether RTCP shares the RTP port in both directions (RFC 5761 §5.1.1: offered and
+    /// answered with `a=rtcp-mux`).
+    pub rtcp_mux: bool,
 }
+
+/// The `a=rtcp-mux` attribute (RFC 5761 §5.1.1).
+pub const RTCP_MUX: &str = "rtcp-mux";
 
 /// Whether a `<proto>` is a secure or feedback profile this crate does not implement: SAVP,
 /// SAVPF, AVPF and anything over (D)TLS (RFC 3711, RFC 4585, RFC 5764).
@@ -215,6 +225,10 @@ pub fn build_offer(
         opts.telephone_event,
         "0-16",
     );
+    let mut m = m;
+    if opts.rtcp_mux {
+        m.attributes.push(Attribute::flag(RTCP_MUX));
+    }
     session(origin, local.ip(), vec![m])
 }
 
@@ -316,14 +330,12 @@ pub fn answer_offer(
         let te = telephone_event(m).filter(|_| opts.telephone_event.is_some());
         let te_fmtp = te.and_then(|pt| m.fmtp(pt)).unwrap_or("0-16").to_owned();
         let direction = want.intersect(offer.direction(i).reversed());
-        media.push(audio_media(
-            local.port(),
-            opts,
-            direction,
-            &[(codec, pt)],
-            te,
-            &te_fmtp,
-        ));
+        let mut answer_m = audio_media(local.port(), opts, direction, &[(codec, pt)], te, &te_fmtp);
+        let rtcp_mux = opts.rtcp_mux && m.attribute(RTCP_MUX).is_some();
+        if rtcp_mux {
+            answer_m.attributes.push(Attribute::flag(RTCP_MUX));
+        }
+        media.push(answer_m);
         let (remote_rtp, remote_rtcp) = remote_addrs(offer, i);
         negotiated = Some(Negotiated {
             mline: i,
@@ -334,6 +346,7 @@ pub fn answer_offer(
             direction,
             remote_rtp,
             remote_rtcp,
+            rtcp_mux,
         });
     }
     match negotiated {
@@ -404,6 +417,8 @@ pub fn accept_answer(
         .direction(mline)
         .intersect(answer.direction(mline).reversed());
     let (remote_rtp, remote_rtcp) = remote_addrs(answer, mline);
+    // RFC 5761 §5.1.1: muxed only if we offered it and the answer accepts it.
+    let rtcp_mux = o.attribute(RTCP_MUX).is_some() && a.attribute(RTCP_MUX).is_some();
     Ok(Negotiated {
         mline,
         codec,
@@ -413,6 +428,7 @@ pub fn accept_answer(
         direction,
         remote_rtp,
         remote_rtcp,
+        rtcp_mux,
     })
 }
 

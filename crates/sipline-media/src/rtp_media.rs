@@ -12,20 +12,30 @@
 //! once `jitter_depth` later packets are held or the oldest held packet has waited
 //! `jitter_max_wait`. Loss follows RFC 3550 A.3 (expected minus received), jitter RFC 3550 A.8.
 //!
-//! RTCP is not implemented: no SR/RR is sent, and RTCP datagrams arriving on the RTP port
-//! (rtcp-mux, RFC 5761 §4) are recognised and ignored.
+//! RTCP ([`crate::rtcp`]): once media starts, a compound SR (if we sent RTP since the last
+//! report) or RR, with one report block about the peer's SSRC and an SDES CNAME, goes out
+//! every [`RtpConfig::rtcp_interval`] (5 s by default) randomised to 0.5-1.5 times that by the
+//! seeded generator (RFC 3550 §6.3.5; the first after half an interval, §6.2). It goes to the
+//! RTP address when `a=rtcp-mux` was negotiated (RFC 5761 §5.1.1), else to the peer's
+//! `a=rtcp` (RFC 3605) or RTP port + 1 (RFC 3550 §11), from [`RtpConfig::rtcp_addr`] if the
+//! runtime bound an RTCP socket. Incoming RTCP is told from RTP by its packet type (RFC 5761
+//! §4) on any socket; the peer's report block about our SSRC gives the round-trip time (RFC
+//! 3550 §6.4.1) and the loss it sees ([`MediaStats::rtt`], [`MediaStats::remote_fraction_lost`]).
+//! NTP timestamps count from [`RtpConfig::ntp_base`], so the core never reads the clock. BYE
+//! is neither sent nor acted on, and there is one report block at most (one peer).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::audio::{AudioSink, AudioSource, NullSink, SilenceSource};
 use crate::dtmf::{DtmfTone, EventPayload};
 use crate::error::MediaError;
 use crate::g711;
 use crate::offer_answer::{self, AudioOptions, Codec, Negotiated};
+use crate::rtcp::{self, LossCounter, Report, ReportBlock, RtcpPacket, SenderInfo};
 use crate::rtp::{RtpHeader, is_rtcp};
-use crate::sdp::{AddrType, Direction, Origin, SessionDescription};
+use crate::sdp::{AddrType, Attribute, Direction, Origin, SessionDescription};
 use crate::session::{
     MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
 };
@@ -74,6 +84,18 @@ pub struct RtpConfig {
     pub jitter_depth: usize,
     /// How long a packet waits for a missing earlier one. 60 ms by default.
     pub jitter_max_wait: Duration,
+    /// The local address of the RTCP socket, if the runtime bound one (RFC 3550 §11: RTP
+    /// port + 1 by convention). RTCP that is not muxed is sent from it, and our SDP carries
+    /// `a=rtcp:<port>` (RFC 3605) when its port is not the RTP port + 1. `None`: RTCP is sent
+    /// from the RTP socket and only muxed RTCP is received. `None` by default.
+    pub rtcp_addr: Option<SocketAddr>,
+    /// The wall-clock time of the first instant the session is given (the `now` of the
+    /// first method call that takes one): the origin of the NTP timestamps of our sender
+    /// reports (RFC 3550 §4, §6.4.1). The runtime passes `SystemTime::now()`; the default,
+    /// the Unix epoch, is fine for tests (round-trip times only compare our own clock).
+    pub ntp_base: SystemTime,
+    /// The mean RTCP report interval (RFC 3550 §6.2, §6.3.5). 5 s by default.
+    pub rtcp_interval: Duration,
 }
 
 impl RtpConfig {
@@ -89,6 +111,9 @@ impl RtpConfig {
             mute_mode: MuteMode::default(),
             jitter_depth: 3,
             jitter_max_wait: Duration::from_millis(60),
+            rtcp_addr: None,
+            ntp_base: SystemTime::UNIX_EPOCH,
+            rtcp_interval: Duration::from_secs(5),
         }
     }
 }
@@ -330,6 +355,21 @@ pub struct RtpMedia {
     timeout_reported: bool,
     last_audio_len: Option<usize>,
     decoded: Vec<i16>,
+
+    // RTCP.
+    rng: SplitMix,
+    cname: String,
+    /// The instant [`RtpConfig::ntp_base`] stands for.
+    clock_origin: Option<Instant>,
+    next_rtcp: Option<Instant>,
+    /// Where the peer's RTCP comes from (symmetric RTCP, RFC 4961), when not muxed.
+    rtcp_latched: Option<SocketAddr>,
+    /// The SSRC `loss` counts for, and the A.3 interval state.
+    loss: (Option<u32>, LossCounter),
+    /// The peer's last SR: its SSRC, the middle of its NTP timestamp, when it arrived.
+    last_sr: Option<(u32, u32, Instant)>,
+    /// `packets_sent` at our last report.
+    sent_at_report: u64,
 }
 
 impl std::fmt::Debug for RtpMedia {
@@ -364,6 +404,8 @@ impl RtpMedia {
         let seq = rng.next() as u16;
         let timestamp = rng.next() as u32;
         let session_id = rng.next() >> 2;
+        // RFC 7022 §4.2: a random CNAME per session.
+        let cname = format!("{:016x}@sipline", rng.next());
         Self {
             cfg,
             source: Box::new(SilenceSource::new(CLOCK_RATE)),
@@ -397,6 +439,14 @@ impl RtpMedia {
             timeout_reported: false,
             last_audio_len: None,
             decoded: Vec::new(),
+            rng,
+            cname,
+            clock_origin: None,
+            next_rtcp: None,
+            rtcp_latched: None,
+            loss: (None, LossCounter::default()),
+            last_sr: None,
+            sent_at_report: 0,
         }
     }
 
@@ -469,6 +519,9 @@ impl RtpMedia {
             self.remote = n.remote_rtp;
             self.latched = false;
         }
+        if address_changed {
+            self.rtcp_latched = None;
+        }
         if !n.direction.sends() {
             self.talkspurt = true;
         }
@@ -476,7 +529,156 @@ impl RtpMedia {
         if self.started.is_none() {
             self.started = Some(now);
             self.next_tick = Some(now);
+            // RFC 3550 §6.2: the first report after half the interval.
+            self.next_rtcp = Some(now + self.rtcp_delay() / 2);
             self.out.push_back(MediaOutput::Event(MediaEvent::Started));
+        }
+    }
+
+    /// The next report interval: [`RtpConfig::rtcp_interval`] times a random factor in
+    /// 0.5..1.5 (RFC 3550 §6.3.5, without the e - 3/2 compensation so the mean is the
+    /// configured interval).
+    fn rtcp_delay(&mut self) -> Duration {
+        let unit = (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        self.cfg.rtcp_interval.mul_f64(0.5 + unit)
+    }
+
+    /// Records the first instant given, the one [`RtpConfig::ntp_base`] stands for.
+    fn touch(&mut self, now: Instant) {
+        self.clock_origin.get_or_insert(now);
+    }
+
+    /// Our NTP clock at `now` (RFC 3550 §4).
+    fn ntp_at(&self, now: Instant) -> u64 {
+        let since = self
+            .clock_origin
+            .map_or(Duration::ZERO, |o| now.saturating_duration_since(o));
+        let wall = self
+            .cfg
+            .ntp_base
+            .checked_add(since)
+            .unwrap_or(self.cfg.ntp_base);
+        rtcp::ntp_timestamp(wall)
+    }
+
+    /// Adds `a=rtcp` (RFC 3605 §2.1) to our audio m-line when our RTCP socket is not at the
+    /// RTP port + 1.
+    fn add_rtcp_attribute(&self, sdp: &mut SessionDescription, mline: usize) {
+        let Some(rtcp_addr) = self.cfg.rtcp_addr else {
+            return;
+        };
+        if Some(rtcp_addr.port()) == self.cfg.local_addr.port().checked_add(1) {
+            return;
+        }
+        if let Some(m) = sdp.media.get_mut(mline).filter(|m| m.port != 0) {
+            m.attributes
+                .push(Attribute::value("rtcp", rtcp_addr.port().to_string()));
+        }
+    }
+
+    /// Where our RTCP goes and which socket it leaves from (module docs).
+    fn rtcp_route(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let n = self.negotiated.as_ref()?;
+        if n.rtcp_mux {
+            return Some((self.cfg.local_addr, self.remote?));
+        }
+        let to = self.rtcp_latched.or(n.remote_rtcp)?;
+        Some((self.cfg.rtcp_addr.unwrap_or(self.cfg.local_addr), to))
+    }
+
+    /// Sends one compound report (RFC 3550 §6.4): SR if we sent RTP since the last one,
+    /// else RR, with a block about the peer's SSRC if we have heard it.
+    fn send_report(&mut self, now: Instant) {
+        let Some((source, destination)) = self.rtcp_route() else {
+            return;
+        };
+        let sender = (self.stats.packets_sent > self.sent_at_report).then(|| {
+            // The RTP timestamp of `now`: the next frame's, less the time until it.
+            let until = self
+                .next_tick
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+            let back = (until.as_micros() * u128::from(CLOCK_RATE) / 1_000_000) as u32;
+            SenderInfo {
+                ntp_timestamp: self.ntp_at(now),
+                rtp_timestamp: self.timestamp.wrapping_sub(back),
+                packet_count: self.stats.packets_sent as u32,
+                octet_count: self.stats.bytes_sent as u32,
+            }
+        });
+        self.sent_at_report = self.stats.packets_sent;
+        let mut blocks = Vec::new();
+        if let Some(ssrc) = self.seq_state.ssrc {
+            if self.loss.0 != Some(ssrc) {
+                self.loss = (Some(ssrc), LossCounter::default());
+            }
+            let s = &self.seq_state;
+            let (cumulative_lost, fraction_lost) = self.loss.1.report(s.base, s.max, s.received);
+            let (last_sr, delay_since_last_sr) = match self.last_sr {
+                Some((from, middle, at)) if from == ssrc => (
+                    middle,
+                    rtcp::to_short_ntp(now.saturating_duration_since(at)),
+                ),
+                _ => (0, 0),
+            };
+            blocks.push(ReportBlock {
+                ssrc,
+                fraction_lost,
+                cumulative_lost,
+                highest_sequence: s.max as u32,
+                jitter: s.jitter as u32,
+                last_sr,
+                delay_since_last_sr,
+            });
+        }
+        let report = Report {
+            ssrc: self.ssrc,
+            sender,
+            blocks,
+        };
+        let mut contents = Vec::with_capacity(100);
+        if rtcp::write_report(&report, &self.cname, &mut contents).is_err() {
+            return; // Our CNAME is always short.
+        }
+        self.stats.rtcp_sent += 1;
+        self.out.push_back(MediaOutput::Transmit(Transmit {
+            source,
+            destination,
+            contents,
+        }));
+    }
+
+    /// Reads a compound RTCP packet from the peer (RFC 3550 §6.4).
+    fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let Ok(packets) = rtcp::parse_compound(data) else {
+            self.stats.packets_invalid += 1;
+            return;
+        };
+        self.stats.rtcp_received += 1;
+        let mut from_peer = false;
+        for p in packets {
+            let RtcpPacket::Report(r) = p else { continue };
+            if r.ssrc == self.ssrc {
+                continue; // Our own, looped back.
+            }
+            from_peer = true;
+            if let Some(s) = r.sender {
+                self.last_sr = Some((r.ssrc, rtcp::ntp_middle(s.ntp_timestamp), now));
+            }
+            for b in r.blocks.iter().filter(|b| b.ssrc == self.ssrc) {
+                let arrival = rtcp::ntp_middle(self.ntp_at(now));
+                if let Some(rtt) = rtcp::round_trip(arrival, b) {
+                    self.stats.rtt = Some(rtt);
+                }
+                self.stats.remote_fraction_lost = Some(f32::from(b.fraction_lost) / 256.0);
+                self.stats.remote_packets_lost = Some(i64::from(b.cumulative_lost));
+                self.stats.remote_jitter = Some(Duration::from_secs_f64(
+                    f64::from(b.jitter) / f64::from(CLOCK_RATE),
+                ));
+            }
+        }
+        let muxed = self.negotiated.as_ref().is_some_and(|n| n.rtcp_mux);
+        if from_peer && self.cfg.symmetric_rtp && !muxed && self.rtcp_latched.is_none() {
+            self.rtcp_latched = Some(from);
         }
     }
 
@@ -657,6 +859,10 @@ impl RtpMedia {
         self.dtmf_due(now);
         self.release(now);
         self.check_rx_timeout(now);
+        if self.next_rtcp.is_some_and(|t| t <= now) {
+            self.send_report(now);
+            self.next_rtcp = Some(now + self.rtcp_delay());
+        }
     }
 
     fn rx_deadline(&self) -> Option<Instant> {
@@ -681,7 +887,9 @@ impl RtpMedia {
 
     fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         if is_rtcp(data) {
-            return; // RTCP is not implemented (module docs).
+            // RFC 5761 §4: RTCP on the RTP port (muxed), or from the RTCP socket.
+            self.on_rtcp(now, from, data);
+            return;
         }
         let Ok((header, payload)) = RtpHeader::parse(data) else {
             self.stats.packets_invalid += 1;
@@ -822,6 +1030,7 @@ impl RtpMedia {
             self.dtmf.as_ref().map(|d| d.next_at),
             self.jitter.deadline(self.cfg.jitter_max_wait),
             self.rx_deadline(),
+            self.next_rtcp,
         ]
         .into_iter()
         .flatten()
@@ -846,7 +1055,8 @@ fn level_dbov(frame: &[i16]) -> f32 {
 }
 
 impl MediaSession for RtpMedia {
-    fn create_offer(&mut self, _now: Instant) -> Result<String, MediaError> {
+    fn create_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        self.touch(now);
         let mut opts = self.cfg.audio.clone();
         if let Some(n) = &self.negotiated {
             // Keep the agreed telephone-event payload type (RFC 3264 §8.3.2).
@@ -856,6 +1066,7 @@ impl MediaSession for RtpMedia {
         }
         let mut offer =
             offer_answer::build_offer(self.origin(), self.sdp_local(), &opts, self.want_direction);
+        self.add_rtcp_attribute(&mut offer, 0);
         let mut mline = 0;
         if let Some(prev) = &self.last_local {
             // A re-offer keeps the m-line count and order (RFC 3264 §8).
@@ -882,18 +1093,20 @@ impl MediaSession for RtpMedia {
                 "an offer of ours is pending (glare, RFC 3264 §4)",
             ));
         }
+        self.touch(now);
         let offer = SessionDescription::parse(offer)?;
         let mut opts = self.cfg.audio.clone();
         if let Some(n) = &self.negotiated {
             opts.codecs.sort_by_key(|c| *c != n.codec);
         }
-        let (answer, n) = offer_answer::answer_offer(
+        let (mut answer, n) = offer_answer::answer_offer(
             &offer,
             self.origin(),
             self.sdp_local(),
             &opts,
             self.want_direction,
         )?;
+        self.add_rtcp_attribute(&mut answer, n.mline);
         let text = self.finish_local(answer);
         self.apply(now, n);
         self.on_timeout(now);
@@ -901,6 +1114,7 @@ impl MediaSession for RtpMedia {
     }
 
     fn accept_answer(&mut self, now: Instant, answer: &str) -> Result<(), MediaError> {
+        self.touch(now);
         let Some((offer, mline)) = &self.pending_offer else {
             return Err(MediaError::InvalidState("no offer pending"));
         };
@@ -942,6 +1156,7 @@ impl MediaSession for RtpMedia {
         if !ok {
             return Err(MediaError::DtmfUnavailable);
         }
+        self.touch(now);
         let samples = (duration.as_micros() * u128::from(CLOCK_RATE) / 1_000_000) as u16;
         self.dtmf_queue.push_back((tone, samples));
         self.on_timeout(now);
@@ -962,6 +1177,7 @@ impl MediaSession for RtpMedia {
     }
 
     fn handle_input(&mut self, now: Instant, input: MediaInput<'_>) {
+        self.touch(now);
         if let MediaInput::Receive { source, contents } = input {
             self.on_datagram(now, source, contents);
         }

@@ -168,7 +168,8 @@ pub struct MediaStats {
     pub packets_late: u64,
     /// Duplicate packets dropped.
     pub packets_duplicate: u64,
-    /// Datagrams that were not RTP (malformed or unknown payload type).
+    /// Datagrams that were neither RTP (malformed or unknown payload type) nor well-formed
+    /// RTCP.
     pub packets_invalid: u64,
     /// Interarrival jitter (RFC 3550 §6.4.1, A.8).
     pub jitter: Duration,
@@ -178,4 +179,18 @@ pub struct MediaStats {
     pub dtmf_received: u64,
     /// Level of the last decoded audio frame in dBov (0 = full scale), if any.
     pub remote_level_dbov: Option<f32>,
+    /// RTCP compound packets sent (RFC 3550 §6.4).
+    pub rtcp_sent: u64,
+    /// Well-formed RTCP compound packets received.
+    pub rtcp_received: u64,
+    /// The last round-trip time computed from the peer's report block about us: arrival
+    /// minus LSR minus DLSR (RFC 3550 §6.4.1). `None` until a report echoes one of our SRs.
+    pub rtt: Option<Duration>,
+    /// The fraction of our packets the peer lost over its last report interval, 0.0..1.0
+    /// (its report block's fraction lost / 256, RFC 3550 §6.4.1, A.3).
+    pub remote_fraction_lost: Option<f32>,
+    /// The peer's cumulative count of our packets lost (RFC 3550 §6.4.1, A.3).
+    pub remote_packets_lost: Option<i64>,
+    /// The interarrival jitter of our packets as the peer measures it (RFC 3550 A.8).
+    pub remote_jitter: Option<Duration>,
 }

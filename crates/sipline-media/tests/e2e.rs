@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sipline_media::rtcp::{self, RtcpPacket};
+use sipline_media::rtp::is_rtcp;
 use sipline_media::{
     AudioOptions, BufferHandle, BufferSink, Codec, Direction, DtmfTone, MediaError, MediaEvent,
     MediaInput, MediaKind, MediaOutput, MediaSession, MuteMode, RtpConfig, RtpMedia, ToneSource,
@@ -27,7 +29,10 @@ struct Side {
     media: RtpMedia,
     heard: BufferHandle,
     events: Vec<MediaEvent>,
+    /// RTP packets sent (what `fate` counts).
     sent: u64,
+    /// The RTCP packets sent: (source, destination, bytes).
+    rtcp: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
 struct Call {
@@ -55,6 +60,7 @@ fn side(addr: SocketAddr, seed: u64, freq: f32, tweak: impl FnOnce(&mut RtpConfi
         heard,
         events: Vec::new(),
         sent: 0,
+        rtcp: Vec::new(),
     }
 }
 
@@ -89,14 +95,28 @@ impl Call {
             loop {
                 match self.sides[i].media.poll_output() {
                     MediaOutput::Transmit(t) => {
-                        let n = self.sides[i].sent;
-                        self.sides[i].sent += 1;
-                        let to = if t.destination == self.sides[0].media.local_addr() {
+                        // Side 0 owns its RTP port and the next one (RTCP); the rest is side 1.
+                        let a = self.sides[0].media.local_addr();
+                        let to = if t.destination.ip() == a.ip()
+                            && (t.destination.port() == a.port()
+                                || t.destination.port() == a.port() + 1)
+                        {
                             0
                         } else {
                             1
                         };
                         let source = self.nat[i].unwrap_or(t.source);
+                        if is_rtcp(&t.contents) {
+                            // RTCP is never lost: `fate` counts RTP only.
+                            self.sides[i]
+                                .rtcp
+                                .push((t.source, t.destination, t.contents.clone()));
+                            self.in_flight
+                                .push((self.now + self.latency, to, source, t.contents));
+                            continue;
+                        }
+                        let n = self.sides[i].sent;
+                        self.sides[i].sent += 1;
                         let at = match (self.fate[i])(n) {
                             Fate::Drop => continue,
                             Fate::Deliver => self.now + self.latency,
@@ -556,4 +576,156 @@ fn a_remote_hold_offer_stops_our_sending() {
         ),
         sent
     );
+}
+
+/// Checks both sides' RTCP after a call: reports sent and received both ways, an RTT equal to
+/// twice the one-way latency within 1 ms.
+fn assert_reports(call: &Call, min_sent: u64) {
+    let want = call.latency * 2;
+    for (i, s) in call.sides.iter().enumerate() {
+        let st = s.media.stats();
+        assert!(st.rtcp_sent >= min_sent, "side {i}: {st:?}");
+        assert_eq!(st.rtcp_sent, s.rtcp.len() as u64);
+        assert!(st.rtcp_received >= 1, "side {i}: {st:?}");
+        let rtt = st.rtt.unwrap_or_else(|| panic!("side {i}: no RTT: {st:?}"));
+        assert!(
+            rtt.abs_diff(want) <= Duration::from_millis(1),
+            "side {i}: RTT {rtt:?}, simulated {want:?}"
+        );
+    }
+}
+
+#[test]
+fn rtcp_reports_both_ways_over_rtcp_mux_give_the_round_trip_time() {
+    let mut call = default_call();
+    call.latency = Duration::from_millis(20);
+    call.connect();
+    assert!(call.sides[0].media.negotiated().unwrap().rtcp_mux);
+    assert!(call.sides[1].media.negotiated().unwrap().rtcp_mux);
+    call.run_for(Duration::from_secs(12));
+    assert_reports(&call, 2);
+    for (i, s) in call.sides.iter().enumerate() {
+        let other = call.sides[1 - i].media.local_addr();
+        for (source, destination, bytes) in &s.rtcp {
+            // Muxed: from and to the RTP ports (RFC 5761 §4).
+            assert_eq!((*source, *destination), (s.media.local_addr(), other));
+            // Both sides send RTP, so every report is an SR with a block about the peer.
+            let packets = rtcp::parse_compound(bytes).unwrap();
+            let RtcpPacket::Report(r) = &packets[0] else {
+                panic!("{packets:?}")
+            };
+            assert!(r.sender.is_some());
+            assert_eq!(r.blocks.len(), 1);
+            assert_eq!(r.blocks[0].ssrc, call.sides[1 - i].media.ssrc());
+            assert!(matches!(&packets[1], RtcpPacket::Sdes(c) if c.len() == 1));
+        }
+        let st = s.media.stats();
+        assert_eq!(st.remote_packets_lost, Some(0), "{st:?}");
+        assert_eq!(st.remote_fraction_lost, Some(0.0), "{st:?}");
+    }
+    eprintln!(
+        "RTT measured {:?} / {:?}, simulated {:?}",
+        call.sides[0].media.stats().rtt,
+        call.sides[1].media.stats().rtt,
+        call.latency * 2
+    );
+}
+
+#[test]
+fn loss_on_rtp_shows_in_the_peers_report() {
+    let mut call = default_call();
+    // A -> B: drop every 10th RTP packet.
+    call.fate[0] = Box::new(|n| {
+        if n % 10 == 9 {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    call.connect();
+    call.run_for(Duration::from_secs(12));
+    assert_reports(&call, 2);
+    let a = call.sides[0].media.stats();
+    let b = call.sides[1].media.stats();
+    // 10% lost: 25/256 or 26/256 over an interval.
+    let fraction = a.remote_fraction_lost.unwrap();
+    assert!((0.08..=0.12).contains(&fraction), "{a:?}");
+    // The cumulative count as of B's last report: at least 2.5 s of loss, at most all of it.
+    let lost = a.remote_packets_lost.unwrap();
+    assert!((12..=b.packets_lost).contains(&lost), "{a:?} / {b:?}");
+    // B -> A is clean.
+    assert_eq!(b.remote_packets_lost, Some(0), "{b:?}");
+    assert_eq!(b.remote_fraction_lost, Some(0.0), "{b:?}");
+}
+
+#[test]
+fn without_rtcp_mux_rtcp_uses_the_next_port_or_a_rtcp() {
+    // A offers no rtcp-mux and has its RTCP socket at RTP + 1; B's RTCP socket is elsewhere,
+    // so B's answer says a=rtcp (RFC 3605).
+    let b_rtcp: SocketAddr = "127.0.0.1:40010".parse().unwrap();
+    let a_rtcp = SocketAddr::new(A.ip(), A.port() + 1);
+    let mut call = Call::new(
+        side(A, 1, 440.0, |c| {
+            c.audio.rtcp_mux = false;
+            c.rtcp_addr = Some(a_rtcp);
+        }),
+        side(B, 2, 880.0, |c| c.rtcp_addr = Some(b_rtcp)),
+    );
+    let offer = call.sides[0].media.create_offer(call.now).unwrap();
+    assert!(!offer.contains("a=rtcp"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(call.now, &offer).unwrap();
+    assert!(answer.contains("a=rtcp:40010\r\n"), "{answer}");
+    assert!(!answer.contains("rtcp-mux"), "{answer}");
+    call.sides[0]
+        .media
+        .accept_answer(call.now, &answer)
+        .unwrap();
+    assert!(!call.sides[0].media.negotiated().unwrap().rtcp_mux);
+    call.latency = Duration::from_millis(20);
+    call.run_for(Duration::from_secs(12));
+    assert_reports(&call, 2);
+    assert!(
+        call.sides[0]
+            .rtcp
+            .iter()
+            .all(|(s, d, _)| (*s, *d) == (a_rtcp, b_rtcp))
+    );
+    assert!(
+        call.sides[1]
+            .rtcp
+            .iter()
+            .all(|(s, d, _)| (*s, *d) == (b_rtcp, a_rtcp))
+    );
+}
+
+#[test]
+fn an_answer_without_rtcp_mux_is_not_muxed() {
+    let mut call = Call::new(
+        side(A, 1, 440.0, |c| c.symmetric_rtp = false),
+        side(B, 2, 880.0, |c| c.audio.rtcp_mux = false),
+    );
+    let offer = call.sides[0].media.create_offer(call.now).unwrap();
+    assert!(offer.contains("a=rtcp-mux\r\n"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(call.now, &offer).unwrap();
+    assert!(!answer.contains("rtcp-mux"), "{answer}");
+    call.sides[0]
+        .media
+        .accept_answer(call.now, &answer)
+        .unwrap();
+    assert!(!call.sides[0].media.negotiated().unwrap().rtcp_mux);
+    assert!(!call.sides[1].media.negotiated().unwrap().rtcp_mux);
+    // No RTCP sockets: reports go from the RTP socket to the peer's RTP port + 1, where the
+    // peer's runtime would have no socket; the harness delivers them anyway.
+    call.run_for(Duration::from_secs(12));
+    let b_next = SocketAddr::new(B.ip(), B.port() + 1);
+    assert!(
+        call.sides[0]
+            .rtcp
+            .iter()
+            .all(|(s, d, _)| (*s, *d) == (A, b_next))
+    );
+    // B, symmetric (RFC 4961), answers RTCP where A's comes from once it has some.
+    let (s, d, _) = call.sides[1].rtcp.last().unwrap();
+    assert_eq!((*s, *d), (B, A));
+    assert_reports(&call, 2);
 }

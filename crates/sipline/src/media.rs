@@ -1,9 +1,11 @@
-//! The media task of a session: owns the RTP socket and a [`MediaSession`] (sans-IO), feeds
-//! it datagrams and instants, sends what it asks, and carries out the session's media
-//! commands (offer/answer, mute, RFC 4733 DTMF, stats).
+//! The media task of a session: owns the RTP socket, the RTCP socket at the next port when
+//! it can be bound (RFC 3550 §11), and a [`MediaSession`] (sans-IO); feeds it datagrams from
+//! both and instants, sends what it asks from the socket each [`sipline_media::Transmit`]
+//! names, and carries out the session's media commands (offer/answer, mute, RFC 4733 DTMF,
+//! stats).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sipline_media::{
     AudioSink, AudioSource, DtmfTone, MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession,
@@ -33,8 +35,10 @@ pub(crate) struct Media {
 }
 
 impl Media {
-    /// Binds an RTP socket on `ip` (any port) and starts the task with an RTP/AVP session
-    /// playing `source` and recording into `sink`; media events go to `events`.
+    /// Binds an RTP socket on `ip` (any port), and an RTCP socket on the next port if it is
+    /// free (best effort: without it RTCP leaves from the RTP socket and only rtcp-mux, RFC
+    /// 5761, is received), and starts the task with an RTP/AVP session playing `source` and
+    /// recording into `sink`; media events go to `events`.
     pub(crate) async fn start(
         ip: IpAddr,
         seed: u64,
@@ -48,11 +52,21 @@ impl Media {
         let local = socket
             .local_addr()
             .map_err(|e| Error::Media(format!("RTP socket address: {e}")))?;
-        let media = RtpMedia::new(RtpConfig::new(local, seed))
+        let rtcp = match local.port().checked_add(1) {
+            Some(port) => UdpSocket::bind(SocketAddr::new(local.ip(), port))
+                .await
+                .ok(),
+            None => None,
+        };
+        let rtcp = rtcp.and_then(|s| Some((s.local_addr().ok()?, s)));
+        let mut cfg = RtpConfig::new(local, seed);
+        cfg.rtcp_addr = rtcp.as_ref().map(|(addr, _)| *addr);
+        cfg.ntp_base = SystemTime::now();
+        let media = RtpMedia::new(cfg)
             .with_audio(source, sink)
             .map_err(|e| Error::Media(e.to_string()))?;
         let (cmd, rx) = mpsc::channel(16);
-        tokio::spawn(run(Box::new(media), socket, rx, events));
+        tokio::spawn(run(Box::new(media), socket, rtcp, rx, events));
         Ok(Media { cmd })
     }
 
@@ -102,10 +116,12 @@ fn media_err(e: sipline_media::MediaError) -> Error {
 async fn run(
     mut media: Box<dyn MediaSession>,
     socket: UdpSocket,
+    rtcp: Option<(SocketAddr, UdpSocket)>,
     mut cmds: mpsc::Receiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
 ) {
     let mut buf = vec![0u8; 2048];
+    let mut rtcp_buf = vec![0u8; 2048];
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
     let mut deadline: Option<Instant> = None;
@@ -114,7 +130,11 @@ async fn run(
         loop {
             match media.poll_output() {
                 MediaOutput::Transmit(t) => {
-                    let _ = socket.send_to(&t.contents, t.destination).await;
+                    let from = match &rtcp {
+                        Some((addr, s)) if *addr == t.source => s,
+                        _ => &socket,
+                    };
+                    let _ = from.send_to(&t.contents, t.destination).await;
                 }
                 MediaOutput::Event(e) => {
                     let _ = events.send(e);
@@ -156,6 +176,16 @@ async fn run(
             recv = socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = recv {
                     media.handle_input(now(), MediaInput::Receive { source, contents: &buf[..n] });
+                }
+            }
+            recv = async {
+                match &rtcp {
+                    Some((_, s)) => s.recv_from(&mut rtcp_buf).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Ok((n, source)) = recv {
+                    media.handle_input(now(), MediaInput::Receive { source, contents: &rtcp_buf[..n] });
                 }
             }
             () = &mut sleep, if deadline.is_some() => {

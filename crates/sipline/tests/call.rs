@@ -611,3 +611,44 @@ async fn pcm_frames_in_and_out_through_channels() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// RTCP (RFC 3550 §6.4) between two UAs: the first report leaves 1.25-3.75 s after media
+/// starts (half an interval of 5 s, randomised 0.5-1.5), so within 8 s each side has sent one
+/// and received the other's, over rtcp-mux (RFC 5761) which both offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtcp_reports_flow_both_ways() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    answer.accept(AcceptOptions::default()).await.unwrap();
+    assert!(matches!(
+        next_after_progress(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let a = call.stats().await.unwrap();
+        let b = answer.stats().await.unwrap();
+        if [&a, &b]
+            .iter()
+            .all(|s| s.rtcp_sent > 0 && s.rtcp_received > 0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no RTCP both ways within 8 s: {a:?} / {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}
