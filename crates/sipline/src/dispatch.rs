@@ -16,8 +16,8 @@ use crate::ua::{Entry, Ua, UaEvent, UaShared, lock, media_event};
 
 /// Forwards a media task's events (RFC 4733 DTMF) into the session's event channel.
 pub(crate) fn forward_media_events(
-    mut rx: mpsc::UnboundedReceiver<MediaEvent>,
-    to: mpsc::UnboundedSender<SessionEvent>,
+    mut rx: crate::queue::Rx<MediaEvent>,
+    to: crate::queue::Tx<SessionEvent>,
 ) {
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -102,7 +102,7 @@ pub(crate) fn notify_referrer(ua: &Ua, session: SessionId, status: StatusCode) {
     }
 }
 
-fn entry(ua: &Ua, id: SessionId) -> Option<(Arc<Shared>, mpsc::UnboundedSender<SessionEvent>)> {
+fn entry(ua: &Ua, id: SessionId) -> Option<(Arc<Shared>, crate::queue::Tx<SessionEvent>)> {
     lock(&ua.shared.sessions)
         .get(&id)
         .map(|e| (Arc::clone(&e.shared), e.events.clone()))
@@ -133,7 +133,7 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
         E::Incoming { session, request } => {
             let shared = Arc::new(Shared::new(Role::Uas, None));
             shared.set_request(request);
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = crate::queue::queue();
             lock(&ua.shared.sessions).insert(
                 session,
                 Entry {

@@ -40,6 +40,7 @@
 mod dispatch;
 mod error;
 mod media;
+mod queue;
 mod session;
 mod ua;
 

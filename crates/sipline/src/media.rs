@@ -44,7 +44,7 @@ impl Media {
         seed: u64,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: crate::queue::Tx<MediaEvent>,
     ) -> Result<Media, Error> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
             .await
@@ -118,7 +118,7 @@ async fn run(
     socket: UdpSocket,
     rtcp: Option<(SocketAddr, UdpSocket)>,
     mut cmds: mpsc::Receiver<MediaCommand>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: crate::queue::Tx<MediaEvent>,
 ) {
     let mut buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];

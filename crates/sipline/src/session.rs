@@ -9,7 +9,6 @@ use sipline_media::{AudioSink, AudioSource, MediaKind, MediaStats, NullSink, Sil
 use sipline_proto::{
     Body, Cause, DtmfInfo, Method, Request, Response, SessionId, StatusCode, ToneQueue, UaCore,
 };
-use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::media::Media;
@@ -467,8 +466,8 @@ pub struct Session {
     ua: Ua,
     id: SessionId,
     shared: Arc<Shared>,
-    events: mpsc::UnboundedReceiver<SessionEvent>,
-    own: mpsc::UnboundedSender<SessionEvent>,
+    events: crate::queue::Rx<SessionEvent>,
+    own: crate::queue::Tx<SessionEvent>,
     done: bool,
 }
 
@@ -487,8 +486,8 @@ impl Session {
         ua: Ua,
         id: SessionId,
         shared: Arc<Shared>,
-        events: mpsc::UnboundedReceiver<SessionEvent>,
-        own: mpsc::UnboundedSender<SessionEvent>,
+        events: crate::queue::Rx<SessionEvent>,
+        own: crate::queue::Tx<SessionEvent>,
     ) -> Self {
         Self {
             ua,
@@ -622,7 +621,7 @@ impl Session {
         let media = match self.shared.media() {
             Some(m) => m,
             None => {
-                let (tx, rx) = mpsc::unbounded_channel();
+                let (tx, rx) = crate::queue::queue();
                 let m = Media::start(
                     self.ua.shared.media_ip,
                     self.ua.shared.next_seed(),

@@ -24,7 +24,7 @@ pub(crate) type TxResult = Result<Response, StatusCode>;
 /// What the dispatcher keeps per session.
 pub(crate) struct Entry {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) events: mpsc::UnboundedSender<SessionEvent>,
+    pub(crate) events: crate::queue::Tx<SessionEvent>,
     /// A session made by [`Session::follow_refer`]: its progress goes to the task that
     /// sends the referrer's NOTIFYs in order (RFC 3515 §2.4.4).
     pub(crate) notify: Option<mpsc::UnboundedSender<StatusCode>>,
@@ -441,8 +441,8 @@ impl Ua {
             Some(proxy) => proxy,
             None => self.resolve(&uri).await?,
         };
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = crate::queue::queue();
+        let (media_tx, media_rx) = crate::queue::queue();
         let media = Media::start(
             self.shared.media_ip,
             self.shared.next_seed(),

@@ -90,7 +90,8 @@ impl DialogSet {
         let group = self
             .by_call_id
             .entry(dialog.id.call_id.clone())
-            .or_default();
+            // Most Call-IDs hold one dialog (forks are rare): no room reserved for more.
+            .or_insert_with(|| Vec::with_capacity(1));
         match group.iter_mut().find(|d| d.id == dialog.id) {
             Some(d) => Some(std::mem::replace(d, dialog)),
             None => {

@@ -458,7 +458,9 @@ impl Session {
 pub struct UaCore {
     ep: Endpoint,
     cfg: UaConfig,
-    sessions: HashMap<SessionId, Session>,
+    /// Boxed: a session is large and the table grows by doubling, so inline it would cost
+    /// several times its size per call.
+    sessions: HashMap<SessionId, Box<Session>>,
     next_session: u64,
     dialogs: DialogSet,
     by_dialog: HashMap<DialogId, SessionId>,
@@ -1088,7 +1090,7 @@ impl UaCore {
         self.by_call.insert((call_id, tag.clone()), sid);
         self.sessions.insert(
             sid,
-            Session {
+            Box::new(Session {
                 role: SessionRole::Uac,
                 state: SessionState::Calling,
                 invite: sent,
@@ -1114,7 +1116,7 @@ impl UaCore {
                 reinvite_ack: None,
                 reinvite_in: None,
                 timers: [None; TIMERS],
-            },
+            }),
         );
         self.pump(now);
         Ok(sid)
@@ -1696,7 +1698,7 @@ impl UaCore {
         self.by_server_tx.insert(tx, sid);
         self.sessions.insert(
             sid,
-            Session {
+            Box::new(Session {
                 role: SessionRole::Uas,
                 state: SessionState::Incoming,
                 invite: request.clone(),
@@ -1722,7 +1724,7 @@ impl UaCore {
                 reinvite_ack: None,
                 reinvite_in: None,
                 timers: [None; TIMERS],
-            },
+            }),
         );
         if let Some(d) = self.cfg.no_answer_timeout {
             self.arm(sid, SessionTimer::NoAnswer, now + d);
