@@ -15,6 +15,7 @@
 #   SECS=6            seconds of calls per point (calls per point = rate * SECS)
 #   SIPLINE=target/release/sipline
 #   SIPLINE_STDOUT=/dev/null   where sipline's one-line-per-event output goes (a file to keep it)
+#   SIPLINE_ARGS=""   more flags for sipline answer (e.g. --max-transactions 1000000 for long runs)
 #   PEERS="sipline sipp"       which answering sides to measure
 #   MEM_CALLS=10000 MEM_RATE=2000  (MEM_CALLS=0 skips the memory test)
 #   BASE_PORT=15060   UDP ports BASE_PORT.. are used on 127.0.0.1
@@ -24,6 +25,7 @@ set -euo pipefail
 
 RATES=${RATES:-"500 1000 2000 4000 6000 8000 10000"}
 SECS=${SECS:-6}
+SIPLINE_ARGS=${SIPLINE_ARGS:-}
 SIPLINE=${SIPLINE:-target/release/sipline}
 SIPLINE_STDOUT=${SIPLINE_STDOUT:-/dev/null}
 PEERS=${PEERS:-"sipline sipp"}
@@ -75,7 +77,7 @@ start_uas() {
     local kind=$1 p=$2
     case $kind in
     sipline)
-        "$SIPLINE" answer --listen "udp:127.0.0.1:$p" --media none \
+        "$SIPLINE" answer --listen "udp:127.0.0.1:$p" --media none $SIPLINE_ARGS \
             >"$SIPLINE_STDOUT" 2>"sipline.$p.err" &
         echo $!
         ;;

@@ -163,6 +163,12 @@ pub(crate) struct UaArgs {
     /// Print each SIP message sent and received (on standard error).
     #[arg(long)]
     pub(crate) trace: bool,
+
+    /// Most live SIP transactions (each call keeps its INVITE and BYE transactions for
+    /// 32 s after it ends, RFC 3261 §17 / RFC 6026); beyond it new requests get 503.
+    /// Raise it for sustained load: about 64 per call/s.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub(crate) max_transactions: usize,
 }
 
 /// Installs the log output on standard error: warnings always, and with `--trace` each SIP
@@ -372,6 +378,7 @@ pub(crate) async fn build_ua(args: &UaArgs, needs: UaNeeds) -> Result<Ua, CliErr
     });
     let mut b = Ua::builder()
         .uri(uri)
+        .max_transactions(args.max_transactions)
         .rel100(needs.rel100)
         .user_agent(concat!("sipline-cli/", env!("CARGO_PKG_VERSION")));
     for l in &listen {

@@ -95,6 +95,7 @@ pub struct UaBuilder {
     rel100: Rel100,
     seed: Option<u64>,
     registrar: Option<String>,
+    max_transactions: Option<usize>,
     authorization_user: Option<String>,
     password: Option<String>,
     register: bool,
@@ -114,6 +115,7 @@ impl Default for UaBuilder {
             rel100: Rel100::None,
             seed: None,
             registrar: None,
+            max_transactions: None,
             authorization_user: None,
             password: None,
             register: true,
@@ -195,6 +197,14 @@ impl UaBuilder {
     /// A fixed seed for tags, branches and RTP identifiers (reproducible tests).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Most live SIP transactions (default 100,000); beyond it new requests get 503. A call
+    /// keeps its INVITE and BYE server transactions 32 s after it ends (RFC 3261 §17, RFC
+    /// 6026), so sustained load needs about 64 per call/s.
+    pub fn max_transactions(mut self, n: usize) -> Self {
+        self.max_transactions = Some(n);
         self
     }
 
@@ -309,6 +319,7 @@ impl UaBuilder {
             (self.user_agent.clone(), self.no_answer_timeout, self.rel100);
         let id2 = identity.clone();
         let core_credentials = credentials.clone();
+        let max_transactions = self.max_transactions;
         let (handle, events) = rt
             .start_with(move |bound| {
                 let mut cfg = bound.ua_config(id2, &user);
@@ -318,6 +329,9 @@ impl UaBuilder {
                 cfg.no_answer_timeout = Some(no_answer);
                 cfg.rel100 = rel100;
                 cfg.credentials = core_credentials;
+                if let Some(n) = max_transactions {
+                    cfg.endpoint.max_transactions = n;
+                }
                 cfg.outbound_proxy = outbound_proxy;
                 UaCore::new(cfg)
             })
