@@ -89,7 +89,9 @@ pub(crate) struct Driver<C: Core> {
     pub(crate) net_rx: mpsc::Receiver<NetEvent>,
     pub(crate) net_tx: mpsc::Sender<NetEvent>,
     pub(crate) events_tx: mpsc::Sender<C::Event>,
-    pub(crate) udp: Vec<Arc<UdpSocket>>,
+    /// The UDP sockets, with whether each is IPv4 (read once: asking the socket costs a
+    /// system call per datagram).
+    pub(crate) udp: Vec<(Arc<UdpSocket>, bool)>,
     pub(crate) tls_client: Option<TlsClient>,
     /// Socket, listener and connection tasks; aborted and awaited on shutdown.
     pub(crate) tasks: JoinSet<()>,
@@ -316,10 +318,12 @@ impl<C: Core> State<C> {
     }
 
     fn send_udp(&mut self, flow: Flow, payload: &[u8]) {
-        let socket = self.d.udp.iter().find(|s| {
-            s.local_addr()
-                .is_ok_and(|a| a.is_ipv4() == flow.remote.is_ipv4())
-        });
+        let socket = self
+            .d
+            .udp
+            .iter()
+            .find(|(_, v4)| *v4 == flow.remote.is_ipv4())
+            .map(|(s, _)| s);
         let result = match socket {
             Some(s) => crate::udp::send(s, payload, flow.remote),
             None => Err(std::io::Error::new(

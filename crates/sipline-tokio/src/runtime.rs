@@ -244,7 +244,9 @@ impl RuntimeBuilder {
                         limits.max_message_size,
                         net_tx.clone(),
                     ));
-                    udp_sockets.push(socket);
+                    // It was bound above, so its address is known; read once here.
+                    let v4 = socket.local_addr().map_or(true, |a| a.is_ipv4());
+                    udp_sockets.push((socket, v4));
                 }
                 Bound::Stream(kind, listener, acceptor) => {
                     tasks.spawn(stream::accept_loop(
