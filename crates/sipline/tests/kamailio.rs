@@ -240,11 +240,17 @@ async fn registered(kam: &Kamailio, user: &str, transport: TransportKind) -> Ua 
     ua
 }
 
+/// The next event, skipping `Connecting` (media set-up begins; `call.rs` checks it).
 async fn next(s: &mut Session) -> SessionEvent {
-    timeout(Duration::from_secs(10), s.next_event())
-        .await
-        .expect("no session event within 10 s")
-        .expect("the session ended without Terminated")
+    loop {
+        let e = timeout(Duration::from_secs(10), s.next_event())
+            .await
+            .expect("no session event within 10 s")
+            .expect("the session ended without Terminated");
+        if !matches!(e, SessionEvent::Connecting) {
+            return e;
+        }
+    }
 }
 
 /// The next event that is not a provisional response.
