@@ -1795,6 +1795,8 @@ impl UaCore {
             return;
         }
         s.awaiting_ack = false;
+        // The 2xx was kept only to retransmit it until this ACK (§13.3.1.4).
+        s.ok = None;
         *s.timer(SessionTimer::Retransmit2xx) = None;
         *s.timer(SessionTimer::AckWait) = None;
         if s.state == SessionState::Connecting {
