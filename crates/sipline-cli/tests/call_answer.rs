@@ -11,144 +11,12 @@
 #[allow(dead_code, unreachable_pub)]
 mod sipp;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[allow(dead_code)] // each test file uses part of it
+mod common;
 
-/// A running `sipline`, killed by pid on drop; its standard output read line by line.
-struct Sipline {
-    child: Child,
-    what: String,
-    lines: mpsc::Receiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Sipline {
-    fn spawn(args: &[&str]) -> Sipline {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sipline"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sipline");
-        let (tx, lines) = mpsc::channel();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let keep = Arc::clone(&stdout);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let keep = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                keep.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Sipline {
-            child,
-            what: format!("sipline {}", args.join(" ")),
-            lines,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what,
-            self.stdout.lock().unwrap().join("\n"),
-            self.stderr.lock().unwrap()
-        )
-    }
-
-    /// Waits (at most `limit`) for a line that `pred` accepts.
-    fn wait_line(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no expected line within {limit:?}\n{}", self.output()),
-            }
-        }
-    }
-
-    /// The UDP port from `listening on udp:127.0.0.1:PORT`.
-    fn udp_port(&self) -> u16 {
-        let l = self.wait_line(Duration::from_secs(10), |l| {
-            l.starts_with("listening on udp:")
-        });
-        l.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// Waits (at most `limit`) for the exit; the status and standard output.
-    fn finish(&mut self, limit: Duration) -> (ExitStatus, String) {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, self.stdout.lock().unwrap().join("\n"));
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                panic!("did not exit within {limit:?}\n{}", self.output());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Sipline {
-    fn drop(&mut self) {
-        // By pid (std's Child), never by name.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A fresh scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "sipline-cli-{}-{name}-{}",
-            std::process::id(),
-            sipp::free_port()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{Sipline, TempDir};
+use std::path::Path;
+use std::time::Duration;
 
 /// The dominant frequency of a recording, after its first 250 ms (jitter buffer fill).
 fn recorded_frequency(path: &Path) -> (f32, usize) {
@@ -174,7 +42,7 @@ fn call_and_answer_with_tones_recordings_and_dtmf() {
         "--play",
         "tone:880",
         "--record",
-        &b_wav,
+        b_wav.to_str().unwrap(),
     ]);
     let port = answer.udp_port();
     let target = format!("sip:bob@127.0.0.1:{port}");
@@ -184,7 +52,7 @@ fn call_and_answer_with_tones_recordings_and_dtmf() {
         "--play",
         "tone:440",
         "--record",
-        &a_wav,
+        a_wav.to_str().unwrap(),
         "--duration",
         "2s",
         "--dtmf",
@@ -206,8 +74,8 @@ fn call_and_answer_with_tones_recordings_and_dtmf() {
     ] {
         assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
     }
-    let (heard_by_caller, n_a) = recorded_frequency(Path::new(&a_wav));
-    let (heard_by_callee, n_b) = recorded_frequency(Path::new(&b_wav));
+    let (heard_by_caller, n_a) = recorded_frequency(&a_wav);
+    let (heard_by_callee, n_b) = recorded_frequency(&b_wav);
     eprintln!(
         "caller heard {heard_by_caller:.1} Hz ({n_a} samples), callee heard \
          {heard_by_callee:.1} Hz ({n_b} samples)"

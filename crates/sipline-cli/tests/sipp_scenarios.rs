@@ -13,123 +13,15 @@
 #[allow(dead_code, unreachable_pub)]
 mod sipp;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+#[allow(dead_code)] // each test file uses part of it
+mod common;
+
+use common::Sipline;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// One scenario at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A running `sipline`, killed by pid on drop; its standard output read line by line.
-struct Sipline {
-    child: Child,
-    what: String,
-    lines: mpsc::Receiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Sipline {
-    fn spawn(args: &[&str]) -> Sipline {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sipline"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sipline");
-        let (tx, lines) = mpsc::channel();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let keep = Arc::clone(&stdout);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let keep = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                keep.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Sipline {
-            child,
-            what: format!("sipline {}", args.join(" ")),
-            lines,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what,
-            self.stdout.lock().unwrap().join("\n"),
-            self.stderr.lock().unwrap()
-        )
-    }
-
-    /// The UDP port from `listening on udp:127.0.0.1:PORT` (waits at most 10 s).
-    fn udp_port(&self) -> u16 {
-        let limit = Duration::from_secs(10);
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with("listening on udp:") => {
-                    return l.rsplit(':').next().unwrap().parse().unwrap();
-                }
-                Ok(_) => {}
-                Err(_) => panic!("no listening line within {limit:?}\n{}", self.output()),
-            }
-        }
-    }
-
-    /// Waits (at most `limit`) for the exit; the status and standard output.
-    fn finish(&mut self, limit: Duration) -> (ExitStatus, String) {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, self.stdout.lock().unwrap().join("\n"));
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                panic!("did not exit within {limit:?}\n{}", self.output());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits for a successful exit; the standard output.
-    fn succeeds(&mut self, limit: Duration) -> String {
-        let (status, out) = tokio::task::block_in_place(|| self.finish(limit));
-        assert!(status.success(), "exit {status}\n{}", self.output());
-        out
-    }
-}
-
-impl Drop for Sipline {
-    fn drop(&mut self) {
-        // By pid (std's Child), never by name.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts sipp with `scenario` of `interop/sipp/` for one call on a free port.
 fn sipp_scenario(scenario: &str, args: &[&str]) -> sipp::Sipp {
