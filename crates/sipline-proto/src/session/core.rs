@@ -1213,21 +1213,14 @@ impl UaCore {
             .dialogs
             .get(&id)
             .ok_or(Error::InvalidState("no dialog for the 2xx"))?;
-        let flow = self.resolve(dialog.next_hop(), fallback);
+        let next_hop = dialog.next_hop().clone();
         let mut b = dialog
             .ack(ok)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         if let Some(body) = body {
             b = b.body(&body.content_type, body.bytes);
         }
-        let sent_by = self.local(flow.transport)?.sent_by.clone();
-        let branch = self.ep.new_branch();
-        let ack = b
-            .via_rport(flow.transport.via_token(), &sent_by, &branch)
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("ACK: {e}")))?;
-        let msg = Message::Request(ack);
-        self.ep.send_stateless(flow, &msg);
+        let (flow, msg) = self.send_ack_builder(b, &next_hop, fallback)?;
         if let Some(s) = self.sessions.get_mut(&sid) {
             s.ack = Some((flow, msg));
             if s.state == SessionState::Connecting {
@@ -1240,6 +1233,27 @@ impl UaCore {
         }
         self.pump(now);
         Ok(())
+    }
+
+    /// Sends an ACK of a 2xx built by a dialog (§13.2.2.4): a Via with a new branch, outside
+    /// any transaction, to the dialog's next hop. Returns where it went and the message, to
+    /// send again when the 2xx is retransmitted.
+    fn send_ack_builder(
+        &mut self,
+        b: crate::message::RequestBuilder,
+        next_hop: &Uri,
+        fallback: Flow,
+    ) -> Result<(Flow, Message), Error> {
+        let flow = self.resolve(next_hop, fallback);
+        let sent_by = self.local(flow.transport)?.sent_by.clone();
+        let branch = self.ep.new_branch();
+        let ack = b
+            .via_rport(flow.transport.via_token(), &sent_by, &branch)
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("ACK: {e}")))?;
+        let msg = Message::Request(ack);
+        self.ep.send_stateless(flow, &msg);
+        Ok((flow, msg))
     }
 
     fn on_invite_response(&mut self, now: Instant, sid: SessionId, response: Response) {
@@ -1421,18 +1435,10 @@ impl UaCore {
         };
         let fallback = s.flow;
         let first = !s.forks_ended.contains(dialog.id());
-        let flow = self.resolve(dialog.next_hop(), fallback);
-        let Ok(local) = self.local(flow.transport).cloned() else {
-            return;
-        };
+        let next_hop = dialog.next_hop().clone();
+        let flow = self.resolve(&next_hop, fallback);
         if let Ok(b) = dialog.ack(ok) {
-            let branch = self.ep.new_branch();
-            if let Ok(ack) = b
-                .via_rport(flow.transport.via_token(), &local.sent_by, &branch)
-                .build()
-            {
-                self.ep.send_stateless(flow, &Message::Request(ack));
-            }
+            let _ = self.send_ack_builder(b, &next_hop, fallback);
         }
         if first {
             if let Ok(b) = dialog.request(Method::Bye)
@@ -1904,21 +1910,11 @@ impl UaCore {
             let _ = dialog.refresh_target_from_response(&response);
             let next_hop = dialog.next_hop().clone();
             let ack = dialog.ack(&response);
-            let flow = self.resolve(&next_hop, fallback);
-            let Ok(sent_by) = self.local(flow.transport).map(|l| l.sent_by.clone()) else {
-                return;
-            };
-            let branch = self.ep.new_branch();
             if let Ok(b) = ack
-                && let Ok(ack) = b
-                    .via_rport(flow.transport.via_token(), &sent_by, &branch)
-                    .build()
+                && let Ok((flow, msg)) = self.send_ack_builder(b, &next_hop, fallback)
+                && let Some(s) = self.sessions.get_mut(&sid)
             {
-                let msg = Message::Request(ack);
-                self.ep.send_stateless(flow, &msg);
-                if let Some(s) = self.sessions.get_mut(&sid) {
-                    s.reinvite_ack = Some((flow, msg));
-                }
+                s.reinvite_ack = Some((flow, msg));
             }
             self.emit(UaEvent::ReinviteAccepted {
                 session: sid,
