@@ -242,26 +242,7 @@ async fn handle(
     let from = session.remote_identity().unwrap_or_else(|| "?".into());
     println!("call {n} from {from}: incoming");
     if let Some(code) = cfg.reject {
-        let opts = RejectOptions {
-            status_code: code,
-            ..RejectOptions::default()
-        };
-        if let Err(e) = session.reject(opts).await {
-            println!("call {n}: reject failed: {e}");
-            return false;
-        }
-        println!("call {n}: rejected with {code} {}", code.canonical_reason());
-        // Absorb the ACK before the process may exit.
-        let end = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(ev) = session.next_event().await {
-                if let SessionEvent::Terminated { cause } = ev {
-                    println!("call {n}: ended ({cause:?})");
-                    break;
-                }
-            }
-        });
-        let _ = end.await;
-        return true;
+        return reject(n, &mut session, code).await;
     }
     if cfg.progress {
         let opts = ProgressOptions {
@@ -332,6 +313,11 @@ async fn handle(
     };
     if let Err(e) = session.accept(opts).await {
         println!("call {n}: accept failed: {e}");
+        // An offer we cannot answer (a WebRTC offer, no common codec): 488 Not Acceptable
+        // Here (RFC 3261 §21.4.26) rather than the 480 of a dropped call.
+        if matches!(e, sipline::Error::Media(_)) {
+            reject(n, &mut session, StatusCode::NOT_ACCEPTABLE_HERE).await;
+        }
         return false;
     }
     let ok = converse(n, &mut session, &cfg, &mut stop).await;
@@ -339,6 +325,31 @@ async fn handle(
         r.finish();
     }
     ok
+}
+
+/// Rejects the call with `code` and waits (at most 5 s) for the ACK; true when the response
+/// went out.
+async fn reject(n: u64, session: &mut Session, code: StatusCode) -> bool {
+    let opts = RejectOptions {
+        status_code: code,
+        ..RejectOptions::default()
+    };
+    if let Err(e) = session.reject(opts).await {
+        println!("call {n}: reject failed: {e}");
+        return false;
+    }
+    println!("call {n}: rejected with {code} {}", code.canonical_reason());
+    // Absorb the ACK before the process may exit.
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(ev) = session.next_event().await {
+            if let SessionEvent::Terminated { cause } = ev {
+                println!("call {n}: ended ({cause:?})");
+                break;
+            }
+        }
+    });
+    let _ = end.await;
+    true
 }
 
 /// Whether the INVITE supports or requires reliable provisional responses (RFC 3262).
