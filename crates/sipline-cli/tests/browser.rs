@@ -1,0 +1,772 @@
+//! Browsers against the `sipline` binary: headless Chromium (Debian `chromium`) running SIP.js
+//! 0.21 or JsSIP 3 (the pages in `interop/browser/`) over WebSocket on 127.0.0.1.
+//!
+//! - `sipjs_calls_sipline_answer`, `jssip_calls_sipline_answer`: the page calls
+//!   `sipline answer --listen ws:...` directly.
+//! - `sipline_call_calls_sipjs`, `sipline_call_calls_jssip`: the page registers as bob with
+//!   Kamailio (`interop/kamailio/kamailio.cfg`, WebSocket listener, digest) and auto-answers;
+//!   `sipline call` calls bob through Kamailio.
+//!
+//! Each test runs in a loopback-only network namespace, so that Chromium's ICE has nothing but
+//! 127.0.0.1 (`../shared/PEERS.md`): unless `SIPLINE_NETNS=1` says it already is inside one, the
+//! test runs its own binary again for just itself under `unshare --net` (root needed) and
+//! asserts that run's success. Inside, the test serves `interop/browser/` over HTTP (ES
+//! modules need http://, not file://), starts the peers, reads Chromium's console (stderr) for
+//! the page's `SIPLINE-RESULT {json}` line, and kills every process it started by its pid (the
+//! guards do it on failures too).
+//!
+//! Chromium captures a generated WAV (a [`BROWSER_HZ`] tone) as its microphone; sipline plays
+//! a [`SIPLINE_HZ`] tone. What the tests check depends on [`WEBRTC_WIRED`].
+//!
+//! Needs: `chromium`, `unshare` and `ip`, Kamailio with its websocket module, and
+//! `npm ci && npm run build` in `interop/browser` (`scripts/test` installs all of them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)] // each test file uses part of it
+mod common;
+
+use common::{Sipline, TempDir};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Whether sipline answers and offers WebRTC media (str0m: ICE, DTLS-SRTP, Opus). While false,
+/// `sipline answer` refuses the browser's `UDP/TLS/RTP/SAVPF` offer with 488 and the browser
+/// refuses `sipline call`'s RTP/AVP offer, so the tests check the signalling path only: the
+/// INVITE crosses the WebSocket (and Kamailio) and the final response comes back.
+///
+/// Set it to true when WebRtcMedia is wired: then each call must be established, with audio
+/// both ways (sipline's recording holds the browser's tone, the browser hears sipline's tone
+/// and counts packets and audio energy), DTMF both ways (RFC 4733 and INFO from the browser,
+/// INFO from `sipline call`), and a BYE from the side that hangs up.
+const WEBRTC_WIRED: bool = false;
+
+/// Extra arguments of `sipline call` that make it offer WebRTC media to a browser (which
+/// accepts nothing else), once `WEBRTC_WIRED`: the integrator fills them in (e.g. a
+/// `--media webrtc`), if `sipline call` does not pick WebRTC for a `ws:` target by itself.
+const WEBRTC_CALL_ARGS: &[&str] = &[];
+
+/// The tone Chromium captures (its fake microphone plays a WAV of it).
+const BROWSER_HZ: f32 = 660.0;
+/// The tone sipline plays.
+const SIPLINE_HZ: f32 = 880.0;
+
+/// Set (to 1) in the environment of a test running inside its loopback-only namespace.
+const NETNS_VAR: &str = "SIPLINE_NETNS";
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The domain of Kamailio's users (see kamailio.cfg).
+const DOMAIN: &str = "sipline.test";
+
+// ---------------------------------------------------------------------------------------------
+// The loopback-only network namespace
+
+/// One test at a time runs its namespaced copy: each is a Chromium, and the machine may have
+/// two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// True when the caller is inside a loopback-only network namespace and should run the test.
+/// Otherwise runs the test `name` again in a new one (`unshare --net`, then `ip link set lo
+/// up`), asserts it passed (its output printed), and returns false.
+fn in_loopback_netns(name: &str) -> bool {
+    if std::env::var_os(NETNS_VAR).is_some_and(|v| v == "1") {
+        return true;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(&exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(NETNS_VAR, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: on a timeout the guard kills everything it started.
+        .process_group(0)
+        .spawn()
+        .expect("run unshare (util-linux)");
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    let limit = Duration::from_secs(150);
+    let end = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > end {
+            kill_group(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let (out, err) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
+    print!("{out}");
+    eprint!("{err}");
+    let Some(status) = status else {
+        panic!("{name} in its network namespace did not end within {limit:?}");
+    };
+    if !status.success() && err.contains("unshare failed") {
+        panic!(
+            "{name} needs its own network namespace (`unshare --net`): run the tests as root \
+             (CI does), or run them inside a loopback-only namespace with {NETNS_VAR}=1\n{err}"
+        );
+    }
+    assert!(
+        status.success(),
+        "{name} failed in its loopback-only network namespace ({status}); its output is above"
+    );
+    false
+}
+
+/// Reads a pipe to its end into a shared string.
+fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let keep = Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            keep.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
+/// SIGKILL to the process group a child leads (spawned with `process_group(0)`, so the group
+/// id is its pid; not yet reaped, so not reused), then reaps it.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pages, over HTTP
+
+/// `interop/browser/`, with its npm packages and the JsSIP bundle.
+fn pages_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/browser");
+    for needed in ["node_modules/sip.js/lib/index.js", "dist/jssip.bundle.js"] {
+        assert!(
+            dir.join(needed).is_file(),
+            "{} is missing: run `npm ci && npm run build` in {} (scripts/test does)",
+            needed,
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// Serves `root` on 127.0.0.1 (GET only, one request per connection) from a thread that
+/// lives as long as the test process; the port.
+fn serve_http(root: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = serve_one(&root, stream);
+            });
+        }
+    });
+    port
+}
+
+fn serve_one(root: &Path, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut request_line = String::new();
+    let mut reader = BufReader::new(stream.try_clone()?);
+    reader.read_line(&mut request_line)?;
+    // The rest of the request head.
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let file = root.join(path.trim_start_matches('/'));
+    let body = if path.split('/').any(|seg| seg == "..") {
+        None
+    } else {
+        std::fs::read(&file).ok()
+    };
+    let head = match &body {
+        Some(b) => {
+            let kind = match file.extension().and_then(|e| e.to_str()) {
+                Some("html") => "text/html; charset=utf-8",
+                // ES modules load only with a JavaScript MIME type.
+                Some("js" | "mjs") => "text/javascript; charset=utf-8",
+                Some("json" | "map") => "application/json",
+                Some("wav") => "audio/wav",
+                _ => "application/octet-stream",
+            };
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+                 Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                b.len()
+            )
+        }
+        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    };
+    stream.write_all(head.as_bytes())?;
+    if let Some(b) = body {
+        stream.write_all(&b)?;
+    }
+    stream.flush()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chromium
+
+/// A headless Chromium on one page, killed (its whole process group) when dropped; its
+/// console read from stderr line by line.
+struct Chromium {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Chromium {
+    /// Opens `url` with a fresh profile in `dir` and `wav` as the microphone.
+    fn open(url: &str, dir: &Path, wav: &Path) -> Chromium {
+        assert!(
+            Path::new(CHROMIUM).is_file(),
+            "{CHROMIUM} is missing: `apt-get install chromium` (scripts/test does); \
+             never a downloaded browser"
+        );
+        let mut child = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+                // The page plays what it receives (so that it is decoded and measured).
+                "--autoplay-policy=no-user-gesture-required",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.join("chromium-profile").display()
+            ))
+            .arg(format!(
+                "--use-file-for-fake-audio-capture={}",
+                wav.display()
+            ))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start chromium");
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&log);
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        Chromium { child, lines, log }
+    }
+
+    /// The page's console lines (the rest of Chromium's log left out).
+    fn console(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let console: Vec<&str> = log
+            .iter()
+            .filter(|l| l.contains(":CONSOLE") || l.contains("SIPLINE-"))
+            .map(String::as_str)
+            .collect();
+        format!("--- chromium console ---\n{}", console.join("\n"))
+    }
+
+    /// Waits (at most `limit`) for a console line holding `needle`; the line.
+    fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no {needle:?} from the page within {limit:?}\n{}",
+                    self.console()
+                ),
+            }
+        }
+    }
+
+    /// The page's `SIPLINE-RESULT` (at most `limit` away).
+    fn result(&self, limit: Duration) -> Value {
+        let line = self.wait_for("SIPLINE-RESULT ", limit);
+        // `[...:INFO:CONSOLE:151] "SIPLINE-RESULT {json}", source: URL (151)`
+        let start = line.find("SIPLINE-RESULT ").unwrap() + "SIPLINE-RESULT ".len();
+        let end = line.rfind('}').map_or(line.len(), |i| i + 1);
+        serde_json::from_str(&line[start..end])
+            .unwrap_or_else(|e| panic!("bad result ({e}): {line}"))
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // Its renderer, GPU and utility processes are in its group: by pid, never by name.
+        kill_group(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!("{}", self.console());
+        }
+    }
+}
+
+/// A 16-bit mono 48 kHz WAV of a `hz` sine at -12 dBFS, for Chromium's fake microphone
+/// (which loops it).
+fn tone_wav(path: &Path, hz: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..48_000 * 2 {
+        let t = i as f32 / 48_000.0;
+        let s = (2.0 * std::f32::consts::PI * hz * t).sin() * 8192.0;
+        w.write_sample(s as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kamailio (as in crates/sipline/tests/kamailio.rs)
+
+/// A port free for UDP and TCP.
+fn free_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running Kamailio with `interop/kamailio/kamailio.cfg` in `dir`, stopped by its pid when
+/// dropped.
+struct Kamailio {
+    child: Child,
+    dir: PathBuf,
+    sip_port: u16,
+    ws_port: u16,
+}
+
+impl Kamailio {
+    fn start(dir: &Path) -> Kamailio {
+        let binary = ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .expect("kamailio is missing: `apt-get install kamailio kamailio-websocket-modules`");
+        let sip_port = free_port();
+        let ws_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != sip_port)
+            .unwrap();
+        let dir = dir.join("kamailio");
+        std::fs::create_dir_all(&dir).unwrap();
+        let template =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/kamailio/kamailio.cfg");
+        let cfg = std::fs::read_to_string(&template)
+            .unwrap()
+            .replace("@SIP_PORT@", &sip_port.to_string())
+            .replace("@WS_PORT@", &ws_port.to_string())
+            .replace("@DOMAIN@", DOMAIN)
+            .replace("@RUNDIR@", &dir.display().to_string());
+        let cfg_path = dir.join("kamailio.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let check = Command::new(&binary)
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg_path)
+            .output()
+            .expect("run kamailio -c");
+        assert!(
+            check.status.success(),
+            "kamailio -c rejects the config (kamailio-websocket-modules missing?)\n{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
+        let child = Command::new(&binary)
+            .arg("-f")
+            .arg(&cfg_path)
+            .args(["-DD", "-E", "-m", "64", "-M", "16", "-P"])
+            .arg(dir.join("kamailio.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .process_group(0)
+            .spawn()
+            .expect("start kamailio");
+        let mut k = Kamailio {
+            child,
+            dir,
+            sip_port,
+            ws_port,
+        };
+        k.wait_listening(Duration::from_secs(10));
+        k
+    }
+
+    fn wait_listening(&mut self, limit: Duration) {
+        let start = Instant::now();
+        while ![self.sip_port, self.ws_port].iter().all(|p| {
+            TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], *p)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        }) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("kamailio exited at start: {status}\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "kamailio did not listen within {limit:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM to the main process stops its children; then its group, to be sure.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        kill_group(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!("--- kamailio log ---\n{}", self.log());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/// The dominant frequency of a recording (8 kHz mono), after its first 250 ms.
+fn recorded_frequency(path: &Path) -> f32 {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (1, 8000), "{spec:?}");
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    assert!(samples.len() > 8000, "only {} samples", samples.len());
+    let tail = &samples[2000..samples.len().min(2000 + 8000)];
+    sipline::tone_frequency(tail, 8000).unwrap_or_else(|| panic!("no tone in {}", path.display()))
+}
+
+/// The numbers in the result's array `key`.
+fn codes(result: &Value, key: &str) -> Vec<u64> {
+    result[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {result}"))
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
+}
+
+fn strings(result: &Value, key: &str) -> Vec<String> {
+    result[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {result}"))
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The browser's side of an established call with media: it heard sipline's tone, counted
+/// packets and audio energy, and ended with a BYE from `hung_up_by`.
+fn assert_browser_media(result: &Value, hung_up_by: &str) {
+    assert_eq!(result["established"], true, "{result}");
+    assert!(
+        strings(result, "states").iter().any(|s| s == "Terminated"),
+        "{result}"
+    );
+    let stats = &result["stats"];
+    assert!(
+        stats["packetsReceived"].as_u64().unwrap_or(0) > 50,
+        "{result}"
+    );
+    assert!(stats["packetsSent"].as_u64().unwrap_or(0) > 50, "{result}");
+    assert!(
+        stats["totalAudioEnergy"].as_f64().unwrap_or(0.0) > 0.0,
+        "{result}"
+    );
+    assert!(
+        stats["audioLevel"].as_f64().unwrap_or(0.0) > 0.0,
+        "{result}"
+    );
+    let heard = result["heardHz"].as_f64().unwrap_or(0.0);
+    // The analyser's bins are 48000 / 8192 ≈ 6 Hz wide.
+    assert!(
+        (heard - f64::from(SIPLINE_HZ)).abs() <= 15.0,
+        "the browser heard {heard} Hz, not {SIPLINE_HZ}: {result}"
+    );
+    assert_eq!(result["hungUpBy"], hung_up_by, "{result}");
+}
+
+fn assert_lines(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.lines().any(|l| l == *line), "no {line:?} in\n{out}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+/// The page `page` calls `sipline answer` over WebSocket. SIP.js hangs up itself; with JsSIP,
+/// sipline hangs up (`--duration`).
+fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
+    let pages = pages_dir();
+    let dir = TempDir::new("browser");
+    let mic = dir.file("browser-tone.wav");
+    tone_wav(&mic, BROWSER_HZ);
+    let recording = dir.file("sipline-heard.wav");
+    let http = serve_http(pages);
+    let mut args = vec![
+        "answer",
+        "--listen",
+        "ws:127.0.0.1:0",
+        "--max-calls",
+        "1",
+        "--play",
+        "tone:880",
+        "--record",
+        recording.to_str().unwrap(),
+    ];
+    if sipline_hangs_up {
+        args.extend(["--duration", "6s"]);
+    }
+    let mut answer = Sipline::spawn(&args);
+    let line = answer.wait_line(Duration::from_secs(10), |l| {
+        l.starts_with("listening on ws:")
+    });
+    let ws_port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let hangup = if sipline_hangs_up {
+        "remote"
+    } else {
+        "browser"
+    };
+    let url = format!(
+        "http://127.0.0.1:{http}/{page}?mode=call&target=sip:bot@127.0.0.1:{ws_port}\
+         &ws=ws://127.0.0.1:{ws_port}&dtmf=12&info=34&talk=2&hangup={hangup}&timeout=25"
+    );
+    let browser = Chromium::open(&url, &dir.0, &mic);
+    let result = browser.result(Duration::from_secs(40));
+    eprintln!("{page}: {result}");
+    let (status, out) = answer.finish(Duration::from_secs(15));
+    let sent = strings(&result, "requestsSent");
+    assert_eq!(sent.first().map(String::as_str), Some("INVITE"), "{result}");
+    assert_lines(&out, &["call 1 from sip:browser@127.0.0.1: incoming"]);
+
+    if !WEBRTC_WIRED {
+        // The INVITE crossed the WebSocket and the final response came back.
+        assert_eq!(result["established"], false, "{result}");
+        assert_eq!(
+            codes(&result, "statusesReceived").last(),
+            Some(&488),
+            "{result}"
+        );
+        assert!(sent.iter().any(|m| m == "ACK"), "{result}");
+        assert_lines(&out, &["call 1: rejected with 488 Not Acceptable Here"]);
+        assert_eq!(status.code(), Some(1), "{}", answer.output());
+        return;
+    }
+
+    assert!(
+        codes(&result, "statusesReceived").contains(&200),
+        "{result}"
+    );
+    assert_eq!(result["dtmfSent"], "1234", "{result}");
+    assert_browser_media(&result, hangup);
+    assert!(status.success(), "{}", answer.output());
+    let mut expected = vec![
+        "call 1: accepted",
+        "call 1: dtmf 1", // RFC 4733
+        "call 1: dtmf 2",
+        "call 1: dtmf 3", // INFO
+        "call 1: dtmf 4",
+        "call 1: ended (Bye)",
+    ];
+    if !sipline_hangs_up {
+        expected.push("call 1: the caller hung up");
+    }
+    assert_lines(&out, &expected);
+    let heard = recorded_frequency(&recording);
+    assert!(
+        (heard - BROWSER_HZ).abs() <= 5.0,
+        "sipline heard {heard} Hz, not {BROWSER_HZ}"
+    );
+}
+
+/// `sipline call` calls the page `page`, registered as bob with Kamailio over WebSocket;
+/// sipline hangs up (`--duration`).
+fn sipline_call_calls_browser(page: &str) {
+    let pages = pages_dir();
+    let dir = TempDir::new("browser");
+    let mic = dir.file("browser-tone.wav");
+    tone_wav(&mic, BROWSER_HZ);
+    let recording = dir.file("sipline-heard.wav");
+    let http = serve_http(pages);
+    let kamailio = Kamailio::start(&dir.0);
+    let url = format!(
+        "http://127.0.0.1:{http}/{page}?mode=answer&uri=sip:bob@{DOMAIN}&user=bob\
+         &password=bob-secret&ws=ws://127.0.0.1:{}&dtmf=12&talk=1&timeout=25",
+        kamailio.ws_port
+    );
+    let browser = Chromium::open(&url, &dir.0, &mic);
+    browser.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
+    let proxy = format!("udp:127.0.0.1:{}", kamailio.sip_port);
+    let mut args = vec![
+        "call",
+        "sip:bob@sipline.test",
+        "--uri",
+        "sip:alice@sipline.test",
+        "--user",
+        "alice",
+        "--password",
+        "alice-secret",
+        "--proxy",
+        &proxy,
+        "--play",
+        "tone:880",
+        "--record",
+        recording.to_str().unwrap(),
+        "--duration",
+        "6s",
+        "--dtmf",
+        "56",
+        "--dtmf-mode",
+        "info",
+    ];
+    if WEBRTC_WIRED {
+        args.extend(WEBRTC_CALL_ARGS);
+    }
+    let mut call = Sipline::spawn(&args);
+    let (status, out) = call.finish(Duration::from_secs(30));
+    let result = browser.result(Duration::from_secs(30));
+    eprintln!("{page}: {result}");
+    // Registered through Kamailio over WebSocket (challenged first), and the INVITE arrived.
+    assert_eq!(result["registered"], true, "{result}");
+    assert!(
+        codes(&result, "statusesReceived").contains(&200),
+        "{result}"
+    );
+    assert_eq!(
+        strings(&result, "requestsReceived")
+            .first()
+            .map(String::as_str),
+        Some("INVITE"),
+        "{result}"
+    );
+
+    if !WEBRTC_WIRED {
+        // The browser refuses the RTP/AVP offer (SIP.js: 480, JsSIP: 488) and sipline call
+        // gets that response back through Kamailio.
+        let final_code = *codes(&result, "statusesSent")
+            .last()
+            .unwrap_or_else(|| panic!("the browser did not answer: {result}"));
+        assert!((400..700).contains(&final_code), "{result}");
+        assert_eq!(result["established"], false, "{result}");
+        assert!(
+            out.contains(&format!("call failed: {final_code} ")),
+            "{}",
+            call.output()
+        );
+        assert_eq!(status.code(), Some(1), "{}", call.output());
+        return;
+    }
+
+    assert!(status.success(), "{}", call.output());
+    assert!(codes(&result, "statusesSent").contains(&200), "{result}");
+    assert_eq!(result["dtmfReceived"], "56", "{result}");
+    assert_eq!(result["dtmfSent"], "12", "{result}");
+    assert_browser_media(&result, "remote");
+    assert!(out.contains("answered: 200"), "{out}");
+    assert_lines(
+        &out,
+        &["dtmf received: 1", "dtmf received: 2", "ended (Bye)"],
+    );
+    let heard = recorded_frequency(&recording);
+    assert!(
+        (heard - BROWSER_HZ).abs() <= 5.0,
+        "sipline heard {heard} Hz, not {BROWSER_HZ}"
+    );
+}
+
+#[test]
+fn sipjs_calls_sipline_answer() {
+    if in_loopback_netns("sipjs_calls_sipline_answer") {
+        browser_calls_sipline_answer("sipjs.html", false);
+    }
+}
+
+#[test]
+fn jssip_calls_sipline_answer() {
+    if in_loopback_netns("jssip_calls_sipline_answer") {
+        browser_calls_sipline_answer("jssip.html", true);
+    }
+}
+
+#[test]
+fn sipline_call_calls_sipjs() {
+    if in_loopback_netns("sipline_call_calls_sipjs") {
+        sipline_call_calls_browser("sipjs.html");
+    }
+}
+
+#[test]
+fn sipline_call_calls_jssip() {
+    if in_loopback_netns("sipline_call_calls_jssip") {
+        sipline_call_calls_browser("jssip.html");
+    }
+}
