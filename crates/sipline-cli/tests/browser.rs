@@ -6,6 +6,8 @@
 //! - `sipline_call_calls_sipjs`, `sipline_call_calls_jssip`: the page registers as bob with
 //!   Kamailio (`interop/kamailio/kamailio.cfg`, WebSocket listener, digest) and auto-answers;
 //!   `sipline call` calls bob through Kamailio.
+//! - `sipjs_calls_jssip_through_kamailio`: two browsers, no sipline: proves the pages' media
+//!   reports (statistics, heard tone, DTMF, who hung up) against a WebRTC peer that exists.
 //!
 //! Each test runs in a loopback-only network namespace, so that Chromium's ICE has nothing but
 //! 127.0.0.1 (`../shared/PEERS.md`): unless `SIPLINE_NETNS=1` says it already is inside one, the
@@ -248,8 +250,8 @@ struct Chromium {
 }
 
 impl Chromium {
-    /// Opens `url` with a fresh profile in `dir` and `wav` as the microphone.
-    fn open(url: &str, dir: &Path, wav: &Path) -> Chromium {
+    /// Opens `url` with a fresh profile (the directory `profile`) and `wav` as the microphone.
+    fn open(url: &str, profile: &Path, wav: &Path) -> Chromium {
         assert!(
             Path::new(CHROMIUM).is_file(),
             "{CHROMIUM} is missing: `apt-get install chromium` (scripts/test does); \
@@ -273,10 +275,7 @@ impl Chromium {
                 "--enable-logging=stderr",
                 "--v=0",
             ])
-            .arg(format!(
-                "--user-data-dir={}",
-                dir.join("chromium-profile").display()
-            ))
+            .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!(
                 "--use-file-for-fake-audio-capture={}",
                 wav.display()
@@ -523,9 +522,9 @@ fn strings(result: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// The browser's side of an established call with media: it heard sipline's tone, counted
+/// The browser's side of an established call with media: it heard a `heard_hz` tone, counted
 /// packets and audio energy, and ended with a BYE from `hung_up_by`.
-fn assert_browser_media(result: &Value, hung_up_by: &str) {
+fn assert_browser_media(result: &Value, heard_hz: f32, hung_up_by: &str) {
     assert_eq!(result["established"], true, "{result}");
     assert!(
         strings(result, "states").iter().any(|s| s == "Terminated"),
@@ -548,8 +547,8 @@ fn assert_browser_media(result: &Value, hung_up_by: &str) {
     let heard = result["heardHz"].as_f64().unwrap_or(0.0);
     // The analyser's bins are 48000 / 8192 ≈ 6 Hz wide.
     assert!(
-        (heard - f64::from(SIPLINE_HZ)).abs() <= 15.0,
-        "the browser heard {heard} Hz, not {SIPLINE_HZ}: {result}"
+        (heard - f64::from(heard_hz)).abs() <= 15.0,
+        "the browser heard {heard} Hz, not {heard_hz}: {result}"
     );
     assert_eq!(result["hungUpBy"], hung_up_by, "{result}");
 }
@@ -600,7 +599,7 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
         "http://127.0.0.1:{http}/{page}?mode=call&target=sip:bot@127.0.0.1:{ws_port}\
          &ws=ws://127.0.0.1:{ws_port}&dtmf=12&info=34&talk=2&hangup={hangup}&timeout=25"
     );
-    let browser = Chromium::open(&url, &dir.0, &mic);
+    let browser = Chromium::open(&url, &dir.file("profile"), &mic);
     let result = browser.result(Duration::from_secs(40));
     eprintln!("{page}: {result}");
     let (status, out) = answer.finish(Duration::from_secs(15));
@@ -627,7 +626,7 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
         "{result}"
     );
     assert_eq!(result["dtmfSent"], "1234", "{result}");
-    assert_browser_media(&result, hangup);
+    assert_browser_media(&result, SIPLINE_HZ, hangup);
     assert!(status.success(), "{}", answer.output());
     let mut expected = vec![
         "call 1: accepted",
@@ -663,7 +662,7 @@ fn sipline_call_calls_browser(page: &str) {
          &password=bob-secret&ws=ws://127.0.0.1:{}&dtmf=12&talk=1&timeout=25",
         kamailio.ws_port
     );
-    let browser = Chromium::open(&url, &dir.0, &mic);
+    let browser = Chromium::open(&url, &dir.file("profile"), &mic);
     browser.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
     let proxy = format!("udp:127.0.0.1:{}", kamailio.sip_port);
     let mut args = vec![
@@ -730,7 +729,7 @@ fn sipline_call_calls_browser(page: &str) {
     assert!(codes(&result, "statusesSent").contains(&200), "{result}");
     assert_eq!(result["dtmfReceived"], "56", "{result}");
     assert_eq!(result["dtmfSent"], "12", "{result}");
-    assert_browser_media(&result, "remote");
+    assert_browser_media(&result, SIPLINE_HZ, "remote");
     assert!(out.contains("answered: 200"), "{out}");
     assert_lines(
         &out,
@@ -741,6 +740,60 @@ fn sipline_call_calls_browser(page: &str) {
         (heard - BROWSER_HZ).abs() <= 5.0,
         "sipline heard {heard} Hz, not {BROWSER_HZ}"
     );
+}
+
+/// Two browsers through Kamailio: SIP.js (alice, a [`SIPLINE_HZ`] tone) calls JsSIP (bob, a
+/// [`BROWSER_HZ`] tone). No sipline in the media path: this proves today, against a WebRTC
+/// peer that exists, the checks the sipline tests make once [`WEBRTC_WIRED`] (the pages'
+/// statistics, heard tone, INFO DTMF and who hung up).
+fn browser_calls_browser_through_kamailio() {
+    let pages = pages_dir();
+    let dir = TempDir::new("browsers");
+    let (alice_mic, bob_mic) = (dir.file("alice-tone.wav"), dir.file("bob-tone.wav"));
+    tone_wav(&alice_mic, SIPLINE_HZ);
+    tone_wav(&bob_mic, BROWSER_HZ);
+    let http = serve_http(pages);
+    let kamailio = Kamailio::start(&dir.0);
+    let ws = format!("ws://127.0.0.1:{}", kamailio.ws_port);
+    let bob = Chromium::open(
+        &format!(
+            "http://127.0.0.1:{http}/jssip.html?mode=answer&uri=sip:bob@{DOMAIN}&user=bob\
+             &password=bob-secret&ws={ws}&info=3&talk=1&timeout=25"
+        ),
+        &dir.file("bob-profile"),
+        &bob_mic,
+    );
+    bob.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
+    let alice = Chromium::open(
+        &format!(
+            "http://127.0.0.1:{http}/sipjs.html?mode=call&uri=sip:alice@{DOMAIN}&user=alice\
+             &password=alice-secret&target=sip:bob@{DOMAIN}&ws={ws}&dtmf=7&info=56&talk=2\
+             &hangup=browser&timeout=25"
+        ),
+        &dir.file("alice-profile"),
+        &alice_mic,
+    );
+    let alice_saw = alice.result(Duration::from_secs(40));
+    let bob_saw = bob.result(Duration::from_secs(10));
+    eprintln!("alice (sip.js): {alice_saw}\nbob (jssip): {bob_saw}");
+    // Alice's INVITE was challenged (407) by Kamailio, then answered.
+    let got = codes(&alice_saw, "statusesReceived");
+    assert_eq!(got.first(), Some(&407), "{alice_saw}");
+    assert!(got.contains(&200), "{alice_saw}");
+    assert_eq!(alice_saw["stats"]["codec"], "audio/opus", "{alice_saw}");
+    assert_browser_media(&alice_saw, BROWSER_HZ, "browser");
+    assert_browser_media(&bob_saw, SIPLINE_HZ, "remote");
+    assert_eq!(alice_saw["dtmfSent"], "756", "{alice_saw}");
+    // A browser sees only INFO DTMF (RFC 4733 events do not reach the page).
+    assert_eq!(bob_saw["dtmfReceived"], "56", "{bob_saw}");
+    assert_eq!(alice_saw["dtmfReceived"], "3", "{alice_saw}");
+}
+
+#[test]
+fn sipjs_calls_jssip_through_kamailio() {
+    if in_loopback_netns("sipjs_calls_jssip_through_kamailio") {
+        browser_calls_browser_through_kamailio();
+    }
 }
 
 #[test]
