@@ -83,9 +83,12 @@ async function talk(session) {
   }
 }
 
+let called = false;
 ua.on("connected", () => {
   event("connected");
-  if (result.mode === "call") {
+  // Once: JsSIP reconnects (and says "connected" again) when the server closes.
+  if (result.mode === "call" && !called) {
+    called = true;
     follow(ua.call(param("target"), options));
   }
 });

@@ -9,10 +9,11 @@
 //! - `sipjs_calls_jssip_through_kamailio`: two browsers, no sipline: proves the pages' media
 //!   reports (statistics, heard tone, DTMF, who hung up) against a WebRTC peer that exists.
 //!
-//! Each test runs in a loopback-only network namespace, so that Chromium's ICE has nothing but
-//! 127.0.0.1 (`../shared/PEERS.md`): unless `SIPLINE_NETNS=1` says it already is inside one, the
-//! test runs its own binary again for just itself under `unshare --net` (root needed) and
-//! asserts that run's success. Inside, the test serves `interop/browser/` over HTTP (ES
+//! Each test runs in a loopback-only network namespace: Chromium otherwise offers the
+//! machine's other addresses as ICE candidates (and it needs
+//! `--allow-loopback-in-peer-connection` to offer 127.0.0.1 at all). Unless `SIPLINE_NETNS=1`
+//! says it already is inside one, the test runs its own binary again for just itself under
+//! `unshare --net` (root needed) and asserts that run's success. Inside, the test serves `interop/browser/` over HTTP (ES
 //! modules need http://, not file://), starts the peers, reads Chromium's console (stderr) for
 //! the page's `SIPLINE-RESULT {json}` line, and kills every process it started by its pid (the
 //! guards do it on failures too).
