@@ -341,8 +341,23 @@ impl Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        // Its renderer, GPU and utility processes are in its group: by pid, never by name.
-        kill_group(&mut self.child);
+        // Its renderer, GPU and utility processes are in its group (by pid, never by name):
+        // SIGTERM lets the browser reap them; SIGKILL if it does not exit soon.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let end = Instant::now() + Duration::from_secs(2);
+        let exited = loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break true,
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+                _ => break false,
+            }
+        };
+        if !exited {
+            kill_group(&mut self.child);
+        }
         if std::thread::panicking() {
             eprintln!("{}", self.console());
         }
@@ -475,15 +490,21 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        // SIGTERM to the main process stops its children; then its group, to be sure.
+        // SIGTERM to the main process stops its children; its group if it lingers.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
+        let exited = loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break true,
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
+                _ => break false,
+            }
+        };
+        if !exited {
+            kill_group(&mut self.child);
         }
-        kill_group(&mut self.child);
         if std::thread::panicking() {
             eprintln!("--- kamailio log ---\n{}", self.log());
         }
