@@ -115,8 +115,8 @@ fn in_loopback_netns(name: &str) -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_millis(100));
-    let (out, err) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
+    // The pipes close with the child (only it holds them).
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
     print!("{out}");
     eprint!("{err}");
     let Some(status) = status else {
@@ -135,22 +135,13 @@ fn in_loopback_netns(name: &str) -> bool {
     false
 }
 
-/// Reads a pipe to its end into a shared string.
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let keep = Arc::clone(&text);
+/// Reads a pipe to its end (in a thread); the text.
+fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            keep.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    text
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
 }
 
 /// SIGKILL to the process group a child leads (spawned with `process_group(0)`, so the group
