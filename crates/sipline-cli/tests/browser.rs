@@ -583,6 +583,7 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
     let mic = dir.file("browser-tone.wav");
     tone_wav(&mic, BROWSER_HZ);
     let recording = dir.file("sipline-heard.wav");
+    let play = format!("tone:{SIPLINE_HZ}");
     let http = serve_http(pages);
     let mut args = vec![
         "answer",
@@ -591,7 +592,7 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
         "--max-calls",
         "1",
         "--play",
-        "tone:880",
+        &play,
         "--record",
         recording.to_str().unwrap(),
     ];
@@ -668,6 +669,7 @@ fn sipline_call_calls_browser(page: &str) {
     let mic = dir.file("browser-tone.wav");
     tone_wav(&mic, BROWSER_HZ);
     let recording = dir.file("sipline-heard.wav");
+    let play = format!("tone:{SIPLINE_HZ}");
     let http = serve_http(pages);
     let kamailio = Kamailio::start(&dir.0);
     let url = format!(
@@ -690,7 +692,7 @@ fn sipline_call_calls_browser(page: &str) {
         "--proxy",
         &proxy,
         "--play",
-        "tone:880",
+        &play,
         "--record",
         recording.to_str().unwrap(),
         "--duration",
