@@ -74,6 +74,7 @@ pub mod rtp;
 pub mod rtp_media;
 pub mod sdp;
 pub mod session;
+pub mod webrtc;
 
 pub use audio::{
     AudioError, AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource,
@@ -87,3 +88,4 @@ pub use sdp::{Direction, SdpError, SdpErrorKind, SessionDescription};
 pub use session::{
     MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
 };
+pub use webrtc::{WebRtcCodec, WebRtcConfig, WebRtcMedia};
