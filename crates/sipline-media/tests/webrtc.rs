@@ -43,6 +43,14 @@ struct Call {
     /// (deliver at, to side, from, bytes)
     in_flight: Vec<(Instant, usize, SocketAddr, Vec<u8>)>,
     latency: Duration,
+    /// Drop every n-th RTP packet sent by side i.
+    drop_every: [Option<u64>; 2],
+    rtp_sent: [u64; 2],
+}
+
+/// RTP rather than STUN, DTLS or RTCP (RFC 7983 §7, RFC 5761 §4).
+fn is_rtp(b: &[u8]) -> bool {
+    b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1])
 }
 
 impl Call {
@@ -53,6 +61,8 @@ impl Call {
             sides: [a, b],
             in_flight: Vec::new(),
             latency: Duration::from_millis(5),
+            drop_every: [None, None],
+            rtp_sent: [0, 0],
         }
     }
 
@@ -70,6 +80,12 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    if is_rtp(&t.contents) {
+                        self.rtp_sent[i] += 1;
+                        if self.drop_every[i].is_some_and(|n| self.rtp_sent[i].is_multiple_of(n)) {
+                            continue;
+                        }
+                    }
                     self.in_flight
                         .push((self.now + self.latency, 1 - i, t.source, t.contents));
                 }
@@ -542,4 +558,75 @@ fn reoffer_for_hold_and_unchanged_reoffer() {
     );
     let f = call.heard_freq(1, Duration::from_millis(300));
     assert!((f - 440.0).abs() < 5.0, "B heard {f}");
+}
+
+#[test]
+fn is_send_and_boxes_as_a_media_session() {
+    fn send<T: Send>(_: &T) {}
+    let a = side(A, 17, 440.0, 8000, &[WebRtcCodec::Opus]);
+    send(&a.media);
+    let boxed: Box<dyn MediaSession> = Box::new(a.media);
+    assert_eq!(boxed.local_addr(), A.parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn plain_rtp_offer_is_left_to_rtp_media() {
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let mut b = side(B, 18, 440.0, 8000, &[WebRtcCodec::Pcmu]);
+    assert!(matches!(
+        b.media.accept_offer(Instant::now(), offer),
+        Err(MediaError::UnsupportedProfile { mline: 0, .. })
+    ));
+}
+
+#[test]
+fn started_only_once_ice_and_dtls_are_up() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 19, 440.0, 8000, &all),
+        side(B, 20, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.drain(0);
+    call.drain(1);
+    assert!(!call.sides[0].events.contains(&MediaEvent::Started));
+    call.run_for(Duration::from_millis(300));
+    for s in &call.sides {
+        assert!(s.media.is_connected());
+        let started = s
+            .events
+            .iter()
+            .filter(|e| **e == MediaEvent::Started)
+            .count();
+        assert_eq!(started, 1, "{:?}", s.events);
+    }
+}
+
+#[test]
+fn lost_packets_are_concealed_and_counted() {
+    for codecs in [&[WebRtcCodec::Opus][..], &[WebRtcCodec::Pcmu][..]] {
+        let mut call = Call::new(
+            side(A, 21, 440.0, 8000, codecs),
+            side(B, 22, 880.0, 8000, codecs),
+        );
+        call.negotiate();
+        call.run_for(Duration::from_millis(500));
+        call.drop_every[0] = Some(10);
+        call.sides[1].heard.take();
+        call.run_for(Duration::from_secs(3));
+        let heard = call.sides[1].heard.take();
+        // The sink's timeline keeps pace despite the loss: 3 s at 8 kHz, give or take.
+        assert!(
+            (23000..=25000).contains(&heard.len()),
+            "{codecs:?}: {} {:?} {:?}",
+            heard.len(),
+            call.sides[1].media.stats(),
+            call.sides[0].media.stats()
+        );
+        let f = tone_frequency(&heard, 8000).unwrap_or(0.0);
+        assert!((f - 440.0).abs() < 5.0, "{codecs:?}: {f}");
+        let lost = call.sides[1].media.stats().packets_lost;
+        assert!((10..=20).contains(&lost), "{codecs:?}: lost {lost}");
+    }
 }

@@ -132,6 +132,13 @@ pub struct WebRtcConfig {
     /// Report [`MediaEvent::Timeout`] after this long without media from the peer once media
     /// started; `None` never. 30 s by default.
     pub rtp_timeout: Option<Duration>,
+    /// Packets str0m holds after a gap, waiting for the missing one, before it gives up and
+    /// the gap is concealed (Opus packet loss concealment, silence for G.711). 3 by default,
+    /// as [`crate::RtpConfig::jitter_depth`] (str0m's own default, 15, adds 300 ms of delay
+    /// at each loss).
+    pub jitter_depth: usize,
+    /// How long a packet waits for a missing earlier one. 60 ms by default.
+    pub jitter_max_wait: Duration,
     /// How often str0m reports statistics (RTT, loss, jitter) for [`MediaSession::stats`].
     /// 1 s by default.
     pub stats_interval: Duration,
@@ -150,6 +157,8 @@ impl WebRtcConfig {
             opus_bitrate: 32000,
             rtp_timeout: Some(Duration::from_secs(30)),
             stats_interval: Duration::from_secs(1),
+            jitter_depth: 3,
+            jitter_max_wait: Duration::from_millis(60),
         }
     }
 
@@ -266,6 +275,9 @@ pub struct WebRtcMedia {
     /// Extended sequence numbers seen: (first, highest) for the loss count.
     rx_seq: Option<(u64, u64)>,
     rx_clock: u32,
+    /// The media time the next audio frame should have, and its clock: a later one after a
+    /// sequence gap means loss, concealed to keep the sink's timeline.
+    rx_expect: Option<(u64, u32)>,
 }
 
 impl std::fmt::Debug for WebRtcMedia {
@@ -368,6 +380,7 @@ impl WebRtcMedia {
             started_at: None,
             rx_seq: None,
             rx_clock: 48000,
+            rx_expect: None,
         }
     }
 
@@ -458,7 +471,10 @@ impl WebRtcMedia {
                 );
             }
         }
-        let b = b.set_stats_interval(Some(self.cfg.stats_interval));
+        let b = b
+            .set_stats_interval(Some(self.cfg.stats_interval))
+            .set_reordering_size_audio(self.cfg.jitter_depth)
+            .set_reordering_timeout_audio(Some(self.cfg.jitter_max_wait));
         let mut rtc = b.build(now);
         for addr in candidates {
             let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
@@ -596,40 +612,71 @@ impl WebRtcMedia {
         };
         self.rx_clock = clock;
         let sink_rate = self.sink.sample_rate();
-        self.decoded.clear();
         let decoded_rate = match codec {
-            WebRtcCodec::Opus => {
-                let rate = opus::codec_rate_for(sink_rate);
-                if self.opus_dec.as_ref().is_none_or(|d| d.rate() != rate) {
-                    match OpusDec::new(rate) {
-                        Ok(dec) => self.opus_dec = Some(dec),
-                        Err(_) => return,
+            WebRtcCodec::Opus => opus::codec_rate_for(sink_rate),
+            WebRtcCodec::Pcmu | WebRtcCodec::Pcma => 8000,
+        };
+        if codec == WebRtcCodec::Opus
+            && self
+                .opus_dec
+                .as_ref()
+                .is_none_or(|d| d.rate() != decoded_rate)
+        {
+            match OpusDec::new(decoded_rate) {
+                Ok(dec) => self.opus_dec = Some(dec),
+                Err(_) => return,
+            }
+        }
+        let time = d.time.numer();
+        self.decoded.clear();
+        if let Some((next, c)) = self.rx_expect
+            && c == clock
+            && !d.contiguous
+            && time > next
+            && time - next <= u64::from(clock)
+        {
+            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711).
+            let lost = ((time - next) * u64::from(decoded_rate) / u64::from(clock)) as usize;
+            match (codec, self.opus_dec.as_mut()) {
+                (WebRtcCodec::Opus, Some(dec)) => {
+                    let frame = decoded_rate as usize / 50;
+                    let mut left = lost;
+                    while left > 0 {
+                        if dec.conceal(left.min(frame), &mut self.decoded).is_err() {
+                            break;
+                        }
+                        left = left.saturating_sub(frame);
                     }
                 }
-                let Some(dec) = self.opus_dec.as_mut() else {
-                    return;
-                };
+                _ => self.decoded.resize(lost, 0),
+            }
+            self.play(decoded_rate);
+            self.decoded.clear();
+        }
+        match (codec, self.opus_dec.as_mut()) {
+            (WebRtcCodec::Opus, Some(dec)) => {
                 if dec.decode(&d.data, &mut self.decoded).is_err() {
                     self.stats.packets_invalid += 1;
                     return;
                 }
-                rate
             }
-            WebRtcCodec::Pcmu => {
-                g711::decode_ulaw(&d.data, &mut self.decoded);
-                8000
-            }
-            WebRtcCodec::Pcma => {
-                g711::decode_alaw(&d.data, &mut self.decoded);
-                8000
-            }
-        };
+            (WebRtcCodec::Pcma, _) => g711::decode_alaw(&d.data, &mut self.decoded),
+            (WebRtcCodec::Pcmu, _) => g711::decode_ulaw(&d.data, &mut self.decoded),
+            (WebRtcCodec::Opus, None) => return,
+        }
+        let units = self.decoded.len() as u64 * u64::from(clock) / u64::from(decoded_rate);
+        self.rx_expect = Some((time + units, clock));
         self.stats.remote_level_dbov = Some(level_dbov(&self.decoded));
-        let r = match self.rx_resampler.take() {
-            Some(r) if r.input_rate() == decoded_rate && r.output_rate() == sink_rate => r,
-            _ => Resampler::new(decoded_rate, sink_rate),
+        self.play(decoded_rate);
+    }
+
+    /// Resamples `self.decoded` (at `rate`) to the sink's rate and writes it to the sink.
+    fn play(&mut self, rate: u32) {
+        let sink_rate = self.sink.sample_rate();
+        let mut r = match self.rx_resampler.take() {
+            Some(r) if r.input_rate() == rate && r.output_rate() == sink_rate => r,
+            _ => Resampler::new(rate, sink_rate),
         };
-        let mut r = r;
         self.played.clear();
         r.process(&self.decoded, &mut self.played);
         self.rx_resampler = Some(r);
@@ -923,12 +970,20 @@ impl MediaSession for WebRtcMedia {
         }
         // Our own parser first: it is strict about the grammar and says what is wrong.
         let parsed = SessionDescription::parse(offer)?;
-        if !parsed
+        let Some((mline, audio)) = parsed
             .media
             .iter()
-            .any(|m| m.media == "audio" && m.port != 0)
-        {
+            .enumerate()
+            .find(|(_, m)| m.media == "audio" && m.port != 0)
+        else {
             return Err(MediaError::NoAudio);
+        };
+        if audio.proto != "UDP/TLS/RTP/SAVPF" {
+            // Plain RTP/AVP and friends are RtpMedia's (RFC 8829 §5.1.2 fixes the WebRTC one).
+            return Err(MediaError::UnsupportedProfile {
+                profile: audio.proto.clone(),
+                mline,
+            });
         }
         let sdp =
             SdpOffer::from_sdp_string(offer).map_err(|e| rtc_error("parsing the offer", e))?;
@@ -963,17 +1018,7 @@ impl MediaSession for WebRtcMedia {
         self.after_negotiation(now);
         let text = answer.to_sdp_string();
         if self.send.is_none() {
-            let offered = parsed
-                .media
-                .iter()
-                .find(|m| m.media == "audio")
-                .map(|m| m.formats.join(" "))
-                .unwrap_or_default();
-            let mline = parsed
-                .media
-                .iter()
-                .position(|m| m.media == "audio")
-                .unwrap_or(0);
+            let offered = audio.formats.join(" ");
             return Err(MediaError::NoCommonCodec { mline, offered });
         }
         self.last_local = Some(text.clone());

@@ -132,6 +132,17 @@ impl OpusDec {
     /// Decodes one packet and appends the samples to `out`.
     pub(crate) fn decode(&mut self, packet: &[u8], out: &mut Vec<i16>) -> Result<(), MediaError> {
         let max = self.pcm.len();
+        self.run(packet, max, out)
+    }
+
+    /// Conceals `samples` lost samples (Opus packet loss concealment, RFC 6716 §4.4) and
+    /// appends them to `out`. At most 120 ms at a time.
+    pub(crate) fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) -> Result<(), MediaError> {
+        let n = samples.min(self.pcm.len());
+        self.run(&[], n, out)
+    }
+
+    fn run(&mut self, packet: &[u8], max: usize, out: &mut Vec<i16>) -> Result<(), MediaError> {
         let (dec, pcm) = (&mut self.dec, &mut self.pcm);
         let result = catch_unwind(AssertUnwindSafe(|| dec.decode(packet, max, pcm)));
         match result {
@@ -174,6 +185,8 @@ mod tests {
                 dec.decode(&packet, &mut out).unwrap();
             }
             assert_eq!(out.len(), frame_len * 100);
+            dec.conceal(frame_len, &mut out).unwrap();
+            assert_eq!(out.len(), frame_len * 101);
             let f = tone_frequency(&out[frame_len * 10..], rate).unwrap_or(0.0);
             assert!((f - 440.0).abs() < 5.0, "{rate}: {f}");
         }
