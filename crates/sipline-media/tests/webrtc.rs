@@ -22,8 +22,20 @@ struct Side {
 }
 
 fn side(addr: &str, seed: u64, freq: f32, rate: u32, codecs: &[WebRtcCodec]) -> Side {
+    side_with(addr, seed, freq, rate, codecs, |_| {})
+}
+
+fn side_with(
+    addr: &str,
+    seed: u64,
+    freq: f32,
+    rate: u32,
+    codecs: &[WebRtcCodec],
+    tweak: impl FnOnce(&mut WebRtcConfig),
+) -> Side {
     let addr: SocketAddr = addr.parse().unwrap();
-    let cfg = WebRtcConfig::new(addr, seed).with_codecs(codecs);
+    let mut cfg = WebRtcConfig::new(addr, seed).with_codecs(codecs);
+    tweak(&mut cfg);
     let sink = BufferSink::new(rate);
     let heard = sink.handle();
     let media = WebRtcMedia::new(cfg)
@@ -46,6 +58,8 @@ struct Call {
     /// Drop every n-th RTP packet sent by side i.
     drop_every: [Option<u64>; 2],
     rtp_sent: [u64; 2],
+    /// Drop everything side i sends.
+    blackhole: [bool; 2],
 }
 
 /// RTP rather than STUN, DTLS or RTCP (RFC 7983 §7, RFC 5761 §4).
@@ -63,6 +77,7 @@ impl Call {
             latency: Duration::from_millis(5),
             drop_every: [None, None],
             rtp_sent: [0, 0],
+            blackhole: [false, false],
         }
     }
 
@@ -80,6 +95,9 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    if self.blackhole[i] {
+                        continue;
+                    }
                     if is_rtp(&t.contents) {
                         self.rtp_sent[i] += 1;
                         if self.drop_every[i].is_some_and(|n| self.rtp_sent[i].is_multiple_of(n)) {
@@ -628,5 +646,48 @@ fn lost_packets_are_concealed_and_counted() {
         assert!((f - 440.0).abs() < 5.0, "{codecs:?}: {f}");
         let lost = call.sides[1].media.stats().packets_lost;
         assert!((10..=20).contains(&lost), "{codecs:?}: lost {lost}");
+    }
+}
+
+#[test]
+fn silence_from_the_peer_or_no_connection_times_out() {
+    let timeout = |c: &mut WebRtcConfig| c.rtp_timeout = Some(Duration::from_secs(2));
+    let opus = [WebRtcCodec::Opus];
+    let timeouts = |s: &Side| {
+        s.events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::Timeout { .. }))
+            .count()
+    };
+    // B goes silent after the call is up.
+    let mut call = Call::new(
+        side_with(A, 23, 440.0, 8000, &opus, timeout),
+        side_with(B, 24, 880.0, 8000, &opus, timeout),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    assert_eq!(timeouts(&call.sides[0]), 0);
+    call.drop_every[1] = Some(1);
+    call.run_for(Duration::from_secs(3));
+    assert_eq!(timeouts(&call.sides[0]), 1, "{:?}", call.sides[0].events);
+    assert_eq!(timeouts(&call.sides[1]), 0);
+    // Media again: RemoteActive again.
+    call.drop_every[1] = None;
+    call.sides[0].events.clear();
+    call.run_for(Duration::from_millis(500));
+    assert!(call.sides[0].events.contains(&MediaEvent::RemoteActive));
+
+    // ICE never connects.
+    let mut call = Call::new(
+        side_with(A, 25, 440.0, 8000, &opus, timeout),
+        side_with(B, 26, 880.0, 8000, &opus, timeout),
+    );
+    call.blackhole = [true, true];
+    call.negotiate();
+    call.run_for(Duration::from_secs(3));
+    for s in &call.sides {
+        assert!(!s.media.is_connected());
+        assert!(!s.events.contains(&MediaEvent::Started));
+        assert_eq!(timeouts(s), 1, "{:?}", s.events);
     }
 }

@@ -7,8 +7,8 @@
 //! (RFC 8843) and rtcp-mux (RFC 5761) on one UDP socket, SRTP, RTP packetisation, RTCP
 //! reports, RFC 4733 telephone-event packet series. What it does not do and we do here: the
 //! audio itself. A 20 ms frame clock of our own pulls audio from the [`AudioSource`],
-//! resamples it ([`resample`]) and encodes it with the negotiated codec (Opus, RFC 7587, via
-//! [`opus`]; or G.711 via [`crate::g711`]) and hands the frame to str0m's media writer;
+//! resamples it (`webrtc/resample.rs`) and encodes it with the negotiated codec (Opus, RFC 7587, via
+//! `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to str0m's media writer;
 //! received frames are decoded the same way into the [`AudioSink`].
 //!
 //! The runtime contract is that of [`MediaSession`]: feed datagrams and timeouts with
@@ -272,6 +272,8 @@ pub struct WebRtcMedia {
     last_rx: Option<Instant>,
     timeout_reported: bool,
     started_at: Option<Instant>,
+    /// The first offer/answer exchange completed then.
+    negotiated_at: Option<Instant>,
     /// Extended sequence numbers seen: (first, highest) for the loss count.
     rx_seq: Option<(u64, u64)>,
     rx_clock: u32,
@@ -378,6 +380,7 @@ impl WebRtcMedia {
             last_rx: None,
             timeout_reported: false,
             started_at: None,
+            negotiated_at: None,
             rx_seq: None,
             rx_clock: 48000,
             rx_expect: None,
@@ -738,17 +741,33 @@ impl WebRtcMedia {
         self.check_rx_timeout(now);
     }
 
+    /// When to report [`MediaEvent::Timeout`]: `rtp_timeout` after the last packet, after
+    /// the connection, or (if ICE/DTLS never connect) after the first negotiation; only
+    /// while the negotiated direction has the peer send to us.
     fn rx_deadline(&self) -> Option<Instant> {
         let t = self.cfg.rtp_timeout?;
-        if self.timeout_reported || !self.started {
+        if self.timeout_reported {
             return None;
         }
-        Some(self.last_rx.or(self.started_at)? + t)
+        if self.connected {
+            let receiving = self
+                .mid
+                .and_then(|mid| self.rtc.as_ref()?.media(mid))
+                .is_some_and(|m| m.direction().is_receiving() && !m.disabled());
+            if !receiving {
+                return None;
+            }
+        }
+        Some(self.last_rx.or(self.started_at).or(self.negotiated_at)? + t)
     }
 
     fn check_rx_timeout(&mut self, now: Instant) {
         if let Some(deadline) = self.rx_deadline().filter(|d| *d <= now) {
-            let since = self.last_rx.or(self.started_at).unwrap_or(deadline);
+            let since = self
+                .last_rx
+                .or(self.started_at)
+                .or(self.negotiated_at)
+                .unwrap_or(deadline);
             self.timeout_reported = true;
             self.remote_active = false;
             self.out.push_back(MediaOutput::Event(MediaEvent::Timeout {
@@ -909,6 +928,7 @@ impl WebRtcMedia {
 
     fn after_negotiation(&mut self, now: Instant) {
         self.negotiated = true;
+        self.negotiated_at.get_or_insert(now);
         self.update_send_codec();
         self.drain();
         self.on_frames(now);
