@@ -1,4 +1,4 @@
-//! G.711 encode/decode and RTP packetisation per 20 ms frame.
+//! G.711 and Opus encode/decode and RTP packetisation per 20 ms frame.
 
 #![allow(missing_docs)]
 
@@ -36,6 +36,45 @@ fn g711_bench(c: &mut Criterion) {
     });
 }
 
+/// One 20 ms frame through encoder and decoder: Opus (opus-rs, as `WebRtcMedia` runs it:
+/// mono, VoIP, 32 kbit/s, in-band FEC) at 8 and 48 kHz, against G.711 µ-law at 8 kHz.
+fn codec_round_trip_bench(c: &mut Criterion) {
+    let pcm = frame();
+    let mut enc = Vec::with_capacity(160);
+    let mut dec = Vec::with_capacity(160);
+    c.bench_function("ulaw_round_trip_20ms", |b| {
+        b.iter(|| {
+            g711::encode_ulaw(black_box(&pcm), &mut enc);
+            g711::decode_ulaw(black_box(&enc), &mut dec);
+        })
+    });
+    for rate in [8000usize, 48000] {
+        let n = rate / 50;
+        let mut pcm = vec![0i16; n];
+        ToneSource::new(rate as u32, 440.0, -10.0).read(&mut pcm);
+        let Ok(mut encoder) = opus_rs::OpusEncoder::new(rate as i32, 1, opus_rs::Application::Voip)
+        else {
+            return;
+        };
+        encoder.bitrate_bps = 32000;
+        encoder.use_inband_fec = true;
+        let Ok(mut decoder) = opus_rs::OpusDecoder::new(rate as i32, 1) else {
+            return;
+        };
+        let mut packet = vec![0u8; 1276];
+        let mut out = vec![0f32; rate * 120 / 1000];
+        c.bench_function(&format!("opus_round_trip_20ms_{}k", rate / 1000), |b| {
+            b.iter(|| {
+                let len = encoder
+                    .encode_i16(black_box(&pcm), n, &mut packet)
+                    .unwrap_or(0);
+                let max = out.len();
+                black_box(decoder.decode(&packet[..len], max, &mut out).unwrap_or(0));
+            })
+        });
+    }
+}
+
 fn packetise_bench(c: &mut Criterion) {
     let mut a = RtpMedia::new(RtpConfig::new(
         "127.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!()),
@@ -66,5 +105,5 @@ fn packetise_bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, g711_bench, packetise_bench);
+criterion_group!(benches, g711_bench, codec_round_trip_bench, packetise_bench);
 criterion_main!(benches);

@@ -57,4 +57,20 @@ pub enum MediaError {
         /// The codec's rate.
         want: u32,
     },
+    /// An audio codec failed to set up, encode or decode.
+    #[error("{codec}: {detail}")]
+    Codec {
+        /// The codec (`opus`).
+        codec: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The WebRTC stack (str0m: ICE, DTLS-SRTP, SDP) refused an operation.
+    #[error("WebRTC {context}: {detail}")]
+    WebRtc {
+        /// What we were doing.
+        context: &'static str,
+        /// str0m's error.
+        detail: String,
+    },
 }

@@ -7,10 +7,15 @@
 //! RFC 3550 §6.4, with rtcp-mux, RFC 5761) and symmetric RTP (RFC 4961). Audio comes from
 //! an [`AudioSource`] and goes to an [`AudioSink`] ([`audio`]).
 //!
+//! [`WebRtcMedia`] ([`webrtc`]) is the second implementation, for browsers (SIP.js, JsSIP):
+//! JSEP offer/answer (RFC 8829) over `UDP/TLS/RTP/SAVPF` with ICE (RFC 8445), DTLS-SRTP
+//! (RFC 5764), BUNDLE (RFC 8843) and rtcp-mux (RFC 5761) on one socket, built on the sans-IO
+//! str0m stack, with Opus (RFC 7587) or G.711 and RFC 4733 DTMF.
+//!
 //! Nothing here opens a socket or reads the clock: the runtime passes datagrams and instants
-//! in and sends what [`MediaSession::poll_output`] returns. A WebRTC offer
-//! (`UDP/TLS/RTP/SAVPF`) is refused with [`MediaError::UnsupportedProfile`] so the caller can
-//! hand it to the WebRTC implementation instead.
+//! in and sends what [`MediaSession::poll_output`] returns. [`RtpMedia`] refuses a WebRTC
+//! offer (`UDP/TLS/RTP/SAVPF`) with [`MediaError::UnsupportedProfile`], and [`WebRtcMedia`]
+//! refuses any other, so the caller can hand the offer to the right implementation.
 //!
 //! Two sessions wired back to back, one second of virtual time:
 //!
@@ -74,6 +79,7 @@ pub mod rtp;
 pub mod rtp_media;
 pub mod sdp;
 pub mod session;
+pub mod webrtc;
 
 pub use audio::{
     AudioError, AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource,
@@ -87,3 +93,4 @@ pub use sdp::{Direction, SdpError, SdpErrorKind, SessionDescription};
 pub use session::{
     MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
 };
+pub use webrtc::{WebRtcCodec, WebRtcConfig, WebRtcMedia};

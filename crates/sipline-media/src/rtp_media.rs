@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::audio::{AudioSink, AudioSource, NullSink, SilenceSource};
-use crate::dtmf::{DtmfTone, EventPayload};
+use crate::dtmf::{DtmfReceive, DtmfTone, EventPayload};
 use crate::error::MediaError;
 use crate::g711;
 use crate::offer_answer::{self, AudioOptions, Codec, Negotiated};
@@ -270,44 +270,6 @@ impl JitterBuffer {
     fn reset(&mut self) {
         self.next = None;
         self.held.clear();
-    }
-}
-
-/// RFC 4733 receive state: one report per event, keyed by the event's timestamp.
-#[derive(Debug, Clone, Default)]
-struct DtmfReceive {
-    current: Option<(u32, u8, u16)>,
-    last_reported: Option<u32>,
-}
-
-impl DtmfReceive {
-    /// Returns the events to report.
-    fn handle(&mut self, timestamp: u32, ev: EventPayload) -> Vec<(u8, u16)> {
-        let mut out = Vec::new();
-        if let Some(last) = self.last_reported {
-            // The same event again (end retransmission), or an older one arriving late.
-            if (timestamp.wrapping_sub(last) as i32) <= 0 {
-                return out;
-            }
-        }
-        match self.current {
-            Some((ts, _, _)) if ts == timestamp => {}
-            Some((ts, event, dur)) => {
-                // A new event began before we saw the previous one's end: report it now.
-                out.push((event, dur));
-                self.last_reported = Some(ts);
-                self.current = None;
-            }
-            None => {}
-        }
-        let entry = self.current.get_or_insert((timestamp, ev.event, 0));
-        entry.2 = entry.2.max(ev.duration);
-        if ev.end {
-            out.push((entry.1, entry.2));
-            self.last_reported = Some(timestamp);
-            self.current = None;
-        }
-        out
     }
 }
 
@@ -1238,28 +1200,6 @@ mod tests {
         assert!(jb.pop(t0, 3, w).is_none());
         assert!(matches!(jb.pop(t0 + w, 3, w), Some(Release::Gap(2))));
         assert!(matches!(jb.pop(t0 + w, 3, w), Some(Release::Packet(_))));
-    }
-
-    #[test]
-    fn dtmf_receive_reports_each_event_once() {
-        let mut r = DtmfReceive::default();
-        let ev = |end, duration| EventPayload {
-            event: 1,
-            end,
-            volume: 10,
-            duration,
-        };
-        assert!(r.handle(100, ev(false, 400)).is_empty());
-        assert_eq!(r.handle(100, ev(true, 800)), [(1, 800)]);
-        assert!(r.handle(100, ev(true, 800)).is_empty());
-        assert!(r.handle(100, ev(true, 800)).is_empty());
-        // A new event whose end is lost is reported when the next begins.
-        assert!(r.handle(2000, ev(false, 400)).is_empty());
-        assert_eq!(r.handle(4000, ev(false, 400)), [(1, 400)]);
-        assert!(
-            r.handle(2000, ev(true, 800)).is_empty(),
-            "late end of a reported event"
-        );
     }
 
     #[test]

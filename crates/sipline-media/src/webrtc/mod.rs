@@ -1,0 +1,1194 @@
+//! [`WebRtcMedia`]: one audio stream the way browsers speak it (RFC 8829 JSEP), built on the
+//! sans-IO WebRTC stack [str0m](https://docs.rs/str0m), so SIP.js or JsSIP in a browser can
+//! call us, and we them, with no media gateway.
+//!
+//! What str0m does: SDP offer/answer, ICE (RFC 8445; we are a full agent with one host
+//! candidate per configured address), DTLS-SRTP (RFC 5764, RFC 8842 `a=setup`), BUNDLE
+//! (RFC 8843) and rtcp-mux (RFC 5761) on one UDP socket, SRTP, RTP packetisation, RTCP
+//! reports, RFC 4733 telephone-event packet series. What it does not do and we do here: the
+//! audio itself. A 20 ms frame clock of our own pulls audio from the [`AudioSource`],
+//! resamples it (`webrtc/resample.rs`) and encodes it with the negotiated codec (Opus, RFC 7587, via
+//! `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to str0m's media writer;
+//! received frames are decoded the same way into the [`AudioSink`].
+//!
+//! The runtime contract is that of [`MediaSession`]: feed datagrams and timeouts with
+//! [`MediaSession::handle_input`], drain [`MediaSession::poll_output`]. str0m demands that
+//! every mutation of its state be followed by draining its output before the next one; this
+//! module does that internally after each call into str0m and queues what came out, so the
+//! runtime may call our methods in any order.
+//!
+//! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
+//! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
+//! are in the SDP), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
+//! RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
+
+pub(crate) mod opus;
+pub(crate) mod resample;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::{Codec as StrCodec, FormatParams};
+use str0m::media::{Direction as StrDirection, Frequency, MediaData, MediaKind as StrKind};
+use str0m::media::{MediaTime, Mid, Pt, TelephoneEvent};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+use crate::audio::{AudioSink, AudioSource, NullSink, SilenceSource};
+use crate::dtmf::{DtmfReceive, DtmfTone, EventPayload};
+use crate::error::MediaError;
+use crate::g711;
+use crate::rtp_media::MuteMode;
+use crate::sdp::{Direction, SessionDescription};
+use crate::session::{
+    MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
+};
+
+use self::opus::{OpusDec, OpusEnc};
+use self::resample::Resampler;
+
+/// The frame clock: one audio frame every 20 ms (the WebRTC default packet time).
+const FRAME: Duration = Duration::from_millis(20);
+/// How far behind the runtime may be before frames are skipped instead of sent in a burst.
+const MAX_CATCH_UP: Duration = Duration::from_millis(200);
+/// RFC 4733 end packets are repeated 3 times, 20 ms apart (str0m's schedule): audio resumes
+/// after the last one.
+const DTMF_TAIL: Duration = Duration::from_millis(40);
+/// str0m wants telephone events at least 50 ms apart.
+const DTMF_GAP: Duration = Duration::from_millis(60);
+/// The longest DTMF event str0m sends.
+const DTMF_MAX: Duration = Duration::from_secs(6);
+/// Payload types of telephone-event, as Chromium numbers them (RFC 4733 §7.1.1, dynamic).
+const PT_TELEPHONE_EVENT_48K: u8 = 110;
+const PT_TELEPHONE_EVENT_8K: u8 = 126;
+
+/// An audio codec [`WebRtcMedia`] can send and receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebRtcCodec {
+    /// Opus (RFC 6716) at the 48 kHz RTP clock, `opus/48000/2` with `minptime=10;
+    /// useinbandfec=1` (RFC 7587 §4.1, §6.1). Sent mono.
+    Opus,
+    /// G.711 µ-law, static payload type 0 (RFC 3551 §4.5.14).
+    Pcmu,
+    /// G.711 A-law, static payload type 8 (RFC 3551 §4.5.14).
+    Pcma,
+}
+
+impl WebRtcCodec {
+    fn matches(self, codec: StrCodec) -> bool {
+        matches!(
+            (self, codec),
+            (WebRtcCodec::Opus, StrCodec::Opus)
+                | (WebRtcCodec::Pcmu, StrCodec::PCMU)
+                | (WebRtcCodec::Pcma, StrCodec::PCMA)
+        )
+    }
+
+    fn of(codec: StrCodec) -> Option<Self> {
+        [WebRtcCodec::Opus, WebRtcCodec::Pcmu, WebRtcCodec::Pcma]
+            .into_iter()
+            .find(|c| c.matches(codec))
+    }
+
+    /// The RTP clock rate (RFC 7587 §4.1: always 48 kHz for Opus).
+    fn clock_rate(self) -> u32 {
+        match self {
+            WebRtcCodec::Opus => 48000,
+            WebRtcCodec::Pcmu | WebRtcCodec::Pcma => 8000,
+        }
+    }
+}
+
+/// Configuration of a [`WebRtcMedia`].
+#[derive(Debug, Clone)]
+pub struct WebRtcConfig {
+    /// The local address of the one UDP socket the runtime bound: ICE, DTLS, RTP and RTCP all
+    /// go over it (BUNDLE, RFC 8843; rtcp-mux, RFC 5761). It is our ICE host candidate
+    /// (RFC 8445 §5.1.1.1) unless it is a wildcard address (`0.0.0.0`, `::`), which cannot
+    /// be a candidate: then [`WebRtcConfig::host_addrs`] must name the addresses.
+    pub local_addr: SocketAddr,
+    /// Further host candidates on the same socket (other interfaces, or the public address of
+    /// a 1:1 NAT). With a wildcard `local_addr` they are the only candidates, and the first
+    /// is taken as the address incoming datagrams were sent to.
+    pub host_addrs: Vec<SocketAddr>,
+    /// Seed of the initial RTP media time (RFC 3550 §5.1 wants it random). ICE credentials,
+    /// the DTLS certificate and SSRCs are drawn by str0m from the system's random generator,
+    /// as RFC 8445 §5.3 and RFC 5764 require; they are not derived from this.
+    pub seed: u64,
+    /// The audio codecs to offer or accept, in order of preference. Default: Opus, PCMU,
+    /// PCMA. We send with the first of these the peer also accepts.
+    pub codecs: Vec<WebRtcCodec>,
+    /// Offer and accept RFC 4733 telephone-event, at 48 kHz (for Opus) and 8 kHz (for G.711).
+    /// On by default.
+    pub telephone_event: bool,
+    /// What muting sends: [`MuteMode::Silence`] (default) encodes and sends silent frames at
+    /// the normal pace; [`MuteMode::Nothing`] stops sending audio packets (str0m keeps ICE
+    /// consent and RTCP going, so the call stays up).
+    pub mute_mode: MuteMode,
+    /// Opus target bitrate in bits per second. 32000 by default.
+    pub opus_bitrate: u32,
+    /// Report [`MediaEvent::Timeout`] after this long without media from the peer once media
+    /// started; `None` never. 30 s by default.
+    pub rtp_timeout: Option<Duration>,
+    /// Packets str0m holds after a gap, waiting for the missing one, before it gives up and
+    /// the gap is concealed (Opus packet loss concealment, silence for G.711). 3 by default,
+    /// as [`crate::RtpConfig::jitter_depth`] (str0m's own default, 15, adds 300 ms of delay
+    /// at each loss).
+    pub jitter_depth: usize,
+    /// How long a packet waits for a missing earlier one. 60 ms by default.
+    pub jitter_max_wait: Duration,
+    /// How often str0m reports statistics (RTT, loss, jitter) for [`MediaSession::stats`].
+    /// 1 s by default.
+    pub stats_interval: Duration,
+}
+
+impl WebRtcConfig {
+    /// The defaults for a socket bound at `local_addr`.
+    pub fn new(local_addr: SocketAddr, seed: u64) -> Self {
+        Self {
+            local_addr,
+            host_addrs: Vec::new(),
+            seed,
+            codecs: vec![WebRtcCodec::Opus, WebRtcCodec::Pcmu, WebRtcCodec::Pcma],
+            telephone_event: true,
+            mute_mode: MuteMode::default(),
+            opus_bitrate: 32000,
+            rtp_timeout: Some(Duration::from_secs(30)),
+            stats_interval: Duration::from_secs(1),
+            jitter_depth: 3,
+            jitter_max_wait: Duration::from_millis(60),
+        }
+    }
+
+    /// Sets the codec preference list (builder style).
+    pub fn with_codecs(mut self, codecs: &[WebRtcCodec]) -> Self {
+        self.codecs = codecs.to_vec();
+        self
+    }
+
+    /// The ICE host candidates: `local_addr` unless it is a wildcard, then `host_addrs`.
+    fn candidates(&self) -> Vec<SocketAddr> {
+        let mut v = Vec::new();
+        if !self.local_addr.ip().is_unspecified() {
+            v.push(self.local_addr);
+        }
+        for a in &self.host_addrs {
+            if !v.contains(a) {
+                v.push(*a);
+            }
+        }
+        v
+    }
+}
+
+/// The offer we are waiting an answer for.
+enum Pending {
+    /// A real str0m offer.
+    Offer(SdpPendingOffer),
+    /// A re-offer that changes nothing (str0m makes none): our previous SDP sent again.
+    Unchanged,
+}
+
+/// What we send with.
+#[derive(Debug, Clone, Copy)]
+struct SendCodec {
+    pt: Pt,
+    codec: WebRtcCodec,
+    /// A telephone-event payload type at the codec's clock rate was negotiated.
+    dtmf: bool,
+}
+
+/// Encoder state for the negotiated codec and the source's rate.
+#[derive(Debug)]
+struct Encoder {
+    codec: WebRtcCodec,
+    source_rate: u32,
+    opus: Option<OpusEnc>,
+    resampler: Resampler,
+}
+
+/// WebRTC audio (`UDP/TLS/RTP/SAVPF`) over str0m: see the module docs.
+///
+/// - [`MediaEvent::Started`] means ICE connected and the DTLS-SRTP handshake finished (str0m's
+///   `Event::Connected`): media can flow from then on. It is reported once.
+/// - [`MediaEvent::RemoteActive`] comes with the first audio or telephone-event frame received
+///   (and again after a [`MediaEvent::Timeout`]).
+/// - Mute ([`MediaSession::set_muted`] with [`MediaKind::Audio`]) does what
+///   [`WebRtcConfig::mute_mode`] says: silent encoded frames by default.
+/// - [`MediaSession::set_direction`] applies to our next offer (str0m changes the m-line's
+///   direction); in an answer, str0m answers the offered direction as JSEP does.
+/// - DTMF ([`MediaSession::send_dtmf`]) is RFC 4733 at the clock rate of the codec we send
+///   with; tones are queued and sent one after the other, replacing the audio while they
+///   last. Durations of 40 ms to 6 s (str0m's limit).
+pub struct WebRtcMedia {
+    cfg: WebRtcConfig,
+    source: Box<dyn AudioSource>,
+    sink: Box<dyn AudioSink>,
+
+    rtc: Option<Rtc>,
+    /// An error that made us drop the str0m instance, reported by the next fallible call.
+    fatal: Option<MediaError>,
+    now: Option<Instant>,
+    mid: Option<Mid>,
+    pending: Option<Pending>,
+    /// Negotiated at least once (an answer produced or accepted).
+    negotiated: bool,
+    last_local: Option<String>,
+    want_direction: Direction,
+    send: Option<SendCodec>,
+
+    out: VecDeque<MediaOutput>,
+    rtc_timeout: Option<Instant>,
+    stats: MediaStats,
+
+    // Sending.
+    connected: bool,
+    started: bool,
+    next_frame: Option<Instant>,
+    /// Media time in 48 kHz units (a multiple of both RTP clocks we use).
+    media_time_48k: u64,
+    talkspurt: bool,
+    muted: bool,
+    source_ended: bool,
+    encoder: Option<Encoder>,
+    frame: Vec<i16>,
+    resampled: Vec<i16>,
+    payload: Vec<u8>,
+    dtmf_queue: VecDeque<(DtmfTone, Duration)>,
+    /// Audio is replaced by the current event until then.
+    dtmf_until: Option<Instant>,
+    /// The next event may start at this instant.
+    dtmf_next: Option<Instant>,
+
+    // Receiving.
+    opus_dec: Option<OpusDec>,
+    rx_resampler: Option<Resampler>,
+    decoded: Vec<i16>,
+    played: Vec<i16>,
+    dtmf_rx: DtmfReceive,
+    remote_active: bool,
+    last_rx: Option<Instant>,
+    timeout_reported: bool,
+    started_at: Option<Instant>,
+    /// The first offer/answer exchange completed then.
+    negotiated_at: Option<Instant>,
+    /// Extended sequence numbers seen: (first, highest) for the loss count.
+    rx_seq: Option<(u64, u64)>,
+    rx_clock: u32,
+    /// The media time the next audio frame should have, and its clock: a later one after a
+    /// sequence gap means loss, concealed to keep the sink's timeline.
+    rx_expect: Option<(u64, u32)>,
+}
+
+impl std::fmt::Debug for WebRtcMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcMedia")
+            .field("local_addr", &self.cfg.local_addr)
+            .field("mid", &self.mid)
+            .field("send", &self.send)
+            .field("connected", &self.connected)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rtc_error(context: &'static str, e: impl std::fmt::Display) -> MediaError {
+    MediaError::WebRtc {
+        context,
+        detail: e.to_string(),
+    }
+}
+
+fn to_str0m(d: Direction) -> StrDirection {
+    match d {
+        Direction::SendRecv => StrDirection::SendRecv,
+        Direction::SendOnly => StrDirection::SendOnly,
+        Direction::RecvOnly => StrDirection::RecvOnly,
+        Direction::Inactive => StrDirection::Inactive,
+    }
+}
+
+fn level_dbov(frame: &[i16]) -> f32 {
+    if frame.is_empty() {
+        return -127.0;
+    }
+    let mean_sq = frame
+        .iter()
+        .map(|&s| f64::from(s) * f64::from(s))
+        .sum::<f64>()
+        / frame.len() as f64;
+    if mean_sq <= 0.0 {
+        -127.0
+    } else {
+        (10.0 * (mean_sq / (32768.0 * 32768.0)).log10()) as f32
+    }
+}
+
+/// SplitMix64 finaliser, for the seeded initial media time.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl WebRtcMedia {
+    /// A session that sends silence and drops what it receives until a source and sink are
+    /// set. Nothing happens (no clock read, no key generated) until the first call that
+    /// passes an instant.
+    pub fn new(cfg: WebRtcConfig) -> Self {
+        // A random initial RTP timestamp (RFC 3550 §5.1), in whole 20 ms frames.
+        let media_time_48k = (mix(cfg.seed) & 0x3FFF_FFFF) / 960 * 960;
+        Self {
+            cfg,
+            source: Box::new(SilenceSource::new(8000)),
+            sink: Box::new(NullSink::new(8000)),
+            rtc: None,
+            fatal: None,
+            now: None,
+            mid: None,
+            pending: None,
+            negotiated: false,
+            last_local: None,
+            want_direction: Direction::SendRecv,
+            send: None,
+            out: VecDeque::new(),
+            rtc_timeout: None,
+            stats: MediaStats::default(),
+            connected: false,
+            started: false,
+            next_frame: None,
+            media_time_48k,
+            talkspurt: true,
+            muted: false,
+            source_ended: false,
+            encoder: None,
+            frame: Vec::new(),
+            resampled: Vec::new(),
+            payload: Vec::new(),
+            dtmf_queue: VecDeque::new(),
+            dtmf_until: None,
+            dtmf_next: None,
+            opus_dec: None,
+            rx_resampler: None,
+            decoded: Vec::new(),
+            played: Vec::new(),
+            dtmf_rx: DtmfReceive::default(),
+            remote_active: false,
+            last_rx: None,
+            timeout_reported: false,
+            started_at: None,
+            negotiated_at: None,
+            rx_seq: None,
+            rx_clock: 48000,
+            rx_expect: None,
+        }
+    }
+
+    /// Sets the source and sink (builder style). Any sample rate works: audio is resampled
+    /// to and from the codec's rate.
+    ///
+    /// # Errors
+    /// None today; the `Result` mirrors [`crate::RtpMedia::with_audio`].
+    pub fn with_audio(
+        mut self,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<Self, MediaError> {
+        self.set_audio_source(source)?;
+        self.set_audio_sink(sink)?;
+        Ok(self)
+    }
+
+    /// The codec we send with, once negotiated.
+    pub fn send_codec(&self) -> Option<WebRtcCodec> {
+        self.send.map(|s| s.codec)
+    }
+
+    /// Whether ICE and DTLS have connected.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The str0m instance, built at the first instant we are given.
+    fn rtc_at(&mut self, now: Instant) -> Result<&mut Rtc, MediaError> {
+        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        if self.rtc.is_none() {
+            let rtc = self.build_rtc(now)?;
+            self.rtc = Some(rtc);
+            self.drain();
+        }
+        self.rtc
+            .as_mut()
+            .ok_or(MediaError::InvalidState("the WebRTC session is closed"))
+    }
+
+    fn build_rtc(&self, now: Instant) -> Result<Rtc, MediaError> {
+        let candidates = self.cfg.candidates();
+        if candidates.is_empty() {
+            return Err(rtc_error(
+                "host candidate",
+                format!(
+                    "{} is a wildcard address and no host_addrs are configured",
+                    self.cfg.local_addr
+                ),
+            ));
+        }
+        let mut b = RtcConfig::new().clear_codecs();
+        for c in &self.cfg.codecs {
+            b = match c {
+                WebRtcCodec::Opus => b.enable_opus(true, false),
+                WebRtcCodec::Pcmu => b.enable_pcmu(true, false),
+                WebRtcCodec::Pcma => b.enable_pcma(true, false),
+            };
+        }
+        if self.cfg.telephone_event {
+            let format = FormatParams {
+                telephone_event_max: Some(15),
+                ..Default::default()
+            };
+            let cc = b.codec_config();
+            if self.cfg.codecs.contains(&WebRtcCodec::Opus) {
+                cc.add_config(
+                    PT_TELEPHONE_EVENT_48K.into(),
+                    None,
+                    StrCodec::Tele,
+                    Frequency::FORTY_EIGHT_KHZ,
+                    None,
+                    format,
+                );
+            }
+            if self.cfg.codecs.iter().any(|c| *c != WebRtcCodec::Opus) {
+                cc.add_config(
+                    PT_TELEPHONE_EVENT_8K.into(),
+                    None,
+                    StrCodec::Tele,
+                    Frequency::EIGHT_KHZ,
+                    None,
+                    format,
+                );
+            }
+        }
+        let b = b
+            .set_stats_interval(Some(self.cfg.stats_interval))
+            .set_reordering_size_audio(self.cfg.jitter_depth)
+            .set_reordering_timeout_audio(Some(self.cfg.jitter_max_wait));
+        let mut rtc = b.build(now);
+        for addr in candidates {
+            let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
+            rtc.add_local_candidate(c);
+        }
+        Ok(rtc)
+    }
+
+    /// Drains str0m's output after a mutation (its single-mutation invariant) into our queue.
+    fn drain(&mut self) {
+        let mut events = Vec::new();
+        if let Some(rtc) = self.rtc.as_mut() {
+            loop {
+                match rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        self.rtc_timeout = Some(t);
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        self.out.push_back(MediaOutput::Transmit(Transmit {
+                            source: self.cfg.local_addr,
+                            destination: t.destination,
+                            contents: t.contents.into(),
+                        }));
+                    }
+                    Ok(Output::Event(e)) => events.push(e),
+                    Err(e) => {
+                        self.fatal = Some(rtc_error("engine", e));
+                        self.rtc_timeout = None;
+                        break;
+                    }
+                }
+            }
+            if !rtc.is_alive() {
+                self.rtc_timeout = None;
+                self.next_frame = None;
+                self.connected = false;
+            }
+        }
+        for e in events {
+            self.on_event(e);
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Connected => {
+                self.connected = true;
+                if !self.started {
+                    self.started = true;
+                    let now = self.now;
+                    self.started_at = now;
+                    self.next_frame = now;
+                    self.out.push_back(MediaOutput::Event(MediaEvent::Started));
+                }
+            }
+            Event::MediaAdded(m) if m.kind == StrKind::Audio && self.mid.is_none() => {
+                self.mid = Some(m.mid);
+            }
+            Event::MediaData(d) => self.on_media(d),
+            Event::MediaEgressStats(s) if Some(s.mid) == self.mid => {
+                if s.rtt.is_some() {
+                    self.stats.rtt = s.rtt;
+                }
+                if s.loss.is_some() {
+                    self.stats.remote_fraction_lost = s.loss;
+                }
+                if let Some(r) = s.remote {
+                    self.stats.remote_packets_lost = Some(r.packets_lost as i64);
+                    let clock = self.send.map_or(48000, |c| c.codec.clock_rate());
+                    self.stats.remote_jitter = Some(Duration::from_secs_f64(
+                        f64::from(r.jitter) / f64::from(clock),
+                    ));
+                }
+            }
+            Event::MediaIngressStats(s) if Some(s.mid) == self.mid => {
+                self.stats.jitter =
+                    Duration::from_secs_f64(f64::from(s.jitter) / f64::from(self.rx_clock.max(1)));
+                if self.stats.rtt.is_none() {
+                    self.stats.rtt = s.rtt;
+                }
+            }
+            Event::PeerStats(s) => {
+                if let Some(rtt) = s.rtt {
+                    self.stats.rtt = Some(rtt);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_media(&mut self, d: MediaData) {
+        if Some(d.mid) != self.mid {
+            return;
+        }
+        let now = self.now.unwrap_or(d.network_time);
+        let first = *d.seq_range.start();
+        let last = *d.seq_range.end();
+        self.stats.packets_received += (*last).saturating_sub(*first) + 1;
+        self.stats.bytes_received += d.data.len() as u64;
+        self.rx_seq = Some(match self.rx_seq {
+            None => (*first, *last),
+            Some((lo, hi)) => (lo.min(*first), hi.max(*last)),
+        });
+        self.last_rx = Some(now);
+        self.timeout_reported = false;
+        if !self.remote_active {
+            self.remote_active = true;
+            self.out
+                .push_back(MediaOutput::Event(MediaEvent::RemoteActive));
+        }
+        let spec = d.params.spec();
+        let clock = spec.clock_rate.get();
+        if spec.codec == StrCodec::Tele {
+            let Some(ev) = EventPayload::parse(&d.data) else {
+                self.stats.packets_invalid += 1;
+                return;
+            };
+            for (event, units) in self.dtmf_rx.handle(d.time.numer() as u32, ev) {
+                if let Some(tone) = DtmfTone::from_event_code(event) {
+                    self.stats.dtmf_received += 1;
+                    let duration =
+                        Duration::from_secs_f64(f64::from(units) / f64::from(clock.max(1)));
+                    self.out
+                        .push_back(MediaOutput::Event(MediaEvent::DtmfReceived {
+                            tone,
+                            duration,
+                        }));
+                }
+            }
+            return;
+        }
+        let Some(codec) = WebRtcCodec::of(spec.codec) else {
+            return; // Comfort noise and the like: nothing to play.
+        };
+        self.rx_clock = clock;
+        let sink_rate = self.sink.sample_rate();
+        let decoded_rate = match codec {
+            WebRtcCodec::Opus => opus::codec_rate_for(sink_rate),
+            WebRtcCodec::Pcmu | WebRtcCodec::Pcma => 8000,
+        };
+        if codec == WebRtcCodec::Opus
+            && self
+                .opus_dec
+                .as_ref()
+                .is_none_or(|d| d.rate() != decoded_rate)
+        {
+            match OpusDec::new(decoded_rate) {
+                Ok(dec) => self.opus_dec = Some(dec),
+                Err(_) => return,
+            }
+        }
+        let time = d.time.numer();
+        self.decoded.clear();
+        if let Some((next, c)) = self.rx_expect
+            && c == clock
+            && !d.contiguous
+            && time > next
+            && time - next <= u64::from(clock)
+        {
+            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711).
+            let lost = ((time - next) * u64::from(decoded_rate) / u64::from(clock)) as usize;
+            match (codec, self.opus_dec.as_mut()) {
+                (WebRtcCodec::Opus, Some(dec)) => {
+                    let frame = decoded_rate as usize / 50;
+                    let mut left = lost;
+                    while left > 0 {
+                        if dec.conceal(left.min(frame), &mut self.decoded).is_err() {
+                            break;
+                        }
+                        left = left.saturating_sub(frame);
+                    }
+                }
+                _ => self.decoded.resize(lost, 0),
+            }
+            self.play(decoded_rate);
+            self.decoded.clear();
+        }
+        match (codec, self.opus_dec.as_mut()) {
+            (WebRtcCodec::Opus, Some(dec)) => {
+                if dec.decode(&d.data, &mut self.decoded).is_err() {
+                    self.stats.packets_invalid += 1;
+                    return;
+                }
+            }
+            (WebRtcCodec::Pcma, _) => g711::decode_alaw(&d.data, &mut self.decoded),
+            (WebRtcCodec::Pcmu, _) => g711::decode_ulaw(&d.data, &mut self.decoded),
+            (WebRtcCodec::Opus, None) => return,
+        }
+        let units = self.decoded.len() as u64 * u64::from(clock) / u64::from(decoded_rate);
+        self.rx_expect = Some((time + units, clock));
+        self.stats.remote_level_dbov = Some(level_dbov(&self.decoded));
+        self.play(decoded_rate);
+    }
+
+    /// Resamples `self.decoded` (at `rate`) to the sink's rate and writes it to the sink.
+    fn play(&mut self, rate: u32) {
+        let sink_rate = self.sink.sample_rate();
+        let mut r = match self.rx_resampler.take() {
+            Some(r) if r.input_rate() == rate && r.output_rate() == sink_rate => r,
+            _ => Resampler::new(rate, sink_rate),
+        };
+        self.played.clear();
+        r.process(&self.decoded, &mut self.played);
+        self.rx_resampler = Some(r);
+        self.sink.write(&self.played);
+    }
+
+    /// Picks the codec to send with from what was negotiated, in our order of preference.
+    fn update_send_codec(&mut self) {
+        self.send = None;
+        let (Some(rtc), Some(mid)) = (self.rtc.as_mut(), self.mid) else {
+            return;
+        };
+        let Some(writer) = rtc.writer(mid) else {
+            return;
+        };
+        let params: Vec<_> = writer
+            .payload_params()
+            .map(|p| (p.pt(), p.spec()))
+            .collect();
+        for pref in &self.cfg.codecs {
+            if let Some((pt, _)) = params.iter().find(|(_, s)| pref.matches(s.codec)) {
+                let dtmf = params.iter().any(|(_, s)| {
+                    s.codec == StrCodec::Tele && s.clock_rate.get() == pref.clock_rate()
+                });
+                self.send = Some(SendCodec {
+                    pt: *pt,
+                    codec: *pref,
+                    dtmf,
+                });
+                break;
+            }
+        }
+    }
+
+    fn sending(&self) -> bool {
+        let Some(mid) = self.mid else { return false };
+        self.connected
+            && self.send.is_some()
+            && self
+                .rtc
+                .as_ref()
+                .and_then(|r| r.media(mid))
+                .is_some_and(|m| m.direction().is_sending() && !m.disabled())
+    }
+
+    fn on_frames(&mut self, now: Instant) {
+        while let Some(t) = self.next_frame.filter(|t| *t <= now) {
+            let behind = now.saturating_duration_since(t);
+            if behind > MAX_CATCH_UP {
+                let skip = (behind.as_micros() / FRAME.as_micros()) as u32;
+                self.media_time_48k += 960 * u64::from(skip);
+                self.next_frame = Some(t + FRAME * skip);
+                self.talkspurt = true;
+                continue;
+            }
+            self.tick(t);
+            self.next_frame = Some(t + FRAME);
+        }
+        self.check_rx_timeout(now);
+    }
+
+    /// When to report [`MediaEvent::Timeout`]: `rtp_timeout` after the last packet, after
+    /// the connection, or (if ICE/DTLS never connect) after the first negotiation; only
+    /// while the negotiated direction has the peer send to us.
+    fn rx_deadline(&self) -> Option<Instant> {
+        let t = self.cfg.rtp_timeout?;
+        if self.timeout_reported {
+            return None;
+        }
+        if self.connected {
+            let receiving = self
+                .mid
+                .and_then(|mid| self.rtc.as_ref()?.media(mid))
+                .is_some_and(|m| m.direction().is_receiving() && !m.disabled());
+            if !receiving {
+                return None;
+            }
+        }
+        Some(self.last_rx.or(self.started_at).or(self.negotiated_at)? + t)
+    }
+
+    fn check_rx_timeout(&mut self, now: Instant) {
+        if let Some(deadline) = self.rx_deadline().filter(|d| *d <= now) {
+            let since = self
+                .last_rx
+                .or(self.started_at)
+                .or(self.negotiated_at)
+                .unwrap_or(deadline);
+            self.timeout_reported = true;
+            self.remote_active = false;
+            self.out.push_back(MediaOutput::Event(MediaEvent::Timeout {
+                silent_for: now.saturating_duration_since(since),
+            }));
+        }
+    }
+
+    /// One 20 ms frame: pull audio, then send it, or start a queued DTMF event.
+    fn tick(&mut self, at: Instant) {
+        let source_rate = self.source.sample_rate().max(1);
+        let samples = (source_rate / 50) as usize;
+        self.frame.resize(samples, 0);
+        let n = self.source.read(&mut self.frame);
+        self.frame[n.min(samples)..].fill(0);
+        if n == 0 && !self.source_ended {
+            self.source_ended = true;
+            self.out
+                .push_back(MediaOutput::Event(MediaEvent::SourceEnded));
+        }
+        let time_48k = self.media_time_48k;
+        self.media_time_48k += 960;
+
+        if !self.sending() {
+            self.talkspurt = true;
+            return;
+        }
+        let Some(send) = self.send else { return };
+        let (Some(mid), Some(rtc)) = (self.mid, self.rtc.as_mut()) else {
+            return;
+        };
+        let clock = send.codec.clock_rate();
+        let media_time = MediaTime::new(
+            time_48k * u64::from(clock) / 48000,
+            Frequency::new(clock).unwrap_or(Frequency::FORTY_EIGHT_KHZ),
+        );
+
+        if self.dtmf_until.is_some_and(|u| at < u) {
+            return; // RFC 4733 §2.5.1.1: the event replaces the audio while it lasts.
+        }
+        if self.dtmf_until.take().is_some() {
+            self.talkspurt = true;
+        }
+        if self.dtmf_next.is_none_or(|t| at >= t)
+            && let Some((tone, duration)) = self.dtmf_queue.pop_front()
+        {
+            let event = TelephoneEvent {
+                event: tone.event_code(),
+                end: true,
+                volume: 10,
+                duration,
+            };
+            if let Some(writer) = rtc.writer(mid) {
+                let written =
+                    writer
+                        .telephone_event(event)
+                        .write(send.pt, at, media_time, Vec::new());
+                if written.is_ok() {
+                    self.stats.dtmf_sent += 1;
+                    self.dtmf_until = Some(at + duration + DTMF_TAIL);
+                    self.dtmf_next = Some(at + duration + DTMF_GAP);
+                }
+            }
+            self.drain();
+            return;
+        }
+
+        if self.muted {
+            match self.cfg.mute_mode {
+                MuteMode::Nothing => {
+                    self.talkspurt = true;
+                    return;
+                }
+                MuteMode::Silence => self.frame.fill(0),
+            }
+        }
+        if self.encode(send.codec, source_rate).is_err() {
+            return;
+        }
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let Some(writer) = rtc.writer(mid) else {
+            return;
+        };
+        let payload = self.payload.clone();
+        let len = payload.len() as u64;
+        let marker = self.talkspurt;
+        if writer
+            .start_of_talkspurt(marker)
+            .write(send.pt, at, media_time, payload)
+            .is_ok()
+        {
+            self.talkspurt = false;
+            self.stats.packets_sent += 1;
+            self.stats.bytes_sent += len;
+        }
+        self.drain();
+    }
+
+    /// Encodes `self.frame` (at `source_rate`) into `self.payload`.
+    fn encode(&mut self, codec: WebRtcCodec, source_rate: u32) -> Result<(), MediaError> {
+        let fresh = self
+            .encoder
+            .as_ref()
+            .is_none_or(|e| e.codec != codec || e.source_rate != source_rate);
+        if fresh {
+            let (opus, rate) = match codec {
+                WebRtcCodec::Opus => {
+                    let enc = OpusEnc::new(source_rate, self.cfg.opus_bitrate)?;
+                    let rate = enc.rate();
+                    (Some(enc), rate)
+                }
+                WebRtcCodec::Pcmu | WebRtcCodec::Pcma => (None, 8000),
+            };
+            self.encoder = Some(Encoder {
+                codec,
+                source_rate,
+                opus,
+                resampler: Resampler::new(source_rate, rate),
+            });
+        }
+        let Some(enc) = self.encoder.as_mut() else {
+            return Err(MediaError::InvalidState("no encoder"));
+        };
+        self.resampled.clear();
+        enc.resampler.process(&self.frame, &mut self.resampled);
+        match (codec, enc.opus.as_mut()) {
+            (WebRtcCodec::Opus, Some(opus)) => opus.encode(&self.resampled, &mut self.payload),
+            (WebRtcCodec::Pcma, _) => {
+                self.payload.clear();
+                g711::encode_alaw(&self.resampled, &mut self.payload);
+                Ok(())
+            }
+            _ => {
+                self.payload.clear();
+                g711::encode_ulaw(&self.resampled, &mut self.payload);
+                Ok(())
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [self.rtc_timeout, self.next_frame, self.rx_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// After a failed offer/answer before anything was negotiated, str0m may have shut the
+    /// instance down (it does on a missing fingerprint): start over with a fresh one.
+    fn reset_if_unused(&mut self) {
+        if !self.negotiated {
+            self.rtc = None;
+            self.mid = None;
+            self.fatal = None;
+            self.rtc_timeout = None;
+        }
+    }
+
+    fn after_negotiation(&mut self, now: Instant) {
+        self.negotiated = true;
+        self.negotiated_at.get_or_insert(now);
+        self.update_send_codec();
+        self.drain();
+        self.on_frames(now);
+    }
+}
+
+/// Turns a previous SDP of ours into a re-offer: RFC 8842 §5.5 wants `a=setup:actpass` in
+/// every offer.
+fn as_reoffer(sdp: &str) -> String {
+    sdp.replace("a=setup:active", "a=setup:actpass")
+        .replace("a=setup:passive", "a=setup:actpass")
+}
+
+impl MediaSession for WebRtcMedia {
+    /// A JSEP offer (RFC 8829 §5.2.1): one BUNDLEd (RFC 8843) audio m-line over
+    /// `UDP/TLS/RTP/SAVPF` with rtcp-mux (RFC 5761), ICE credentials and our host
+    /// candidates (RFC 8445, RFC 8839), the DTLS fingerprint and `a=setup:actpass` (RFC 8842),
+    /// our codecs and telephone-event at 48 and 8 kHz. A re-offer that changes nothing
+    /// repeats our last SDP (with `a=setup:actpass`).
+    fn create_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        let dir = to_str0m(self.want_direction);
+        let mid = self.mid.filter(|_| self.negotiated);
+        let rtc = self.rtc_at(now)?;
+        let mut api = rtc.sdp_api();
+        let new_mid = match mid {
+            Some(mid) => {
+                api.set_direction(mid, dir);
+                mid
+            }
+            None => api.add_media(StrKind::Audio, dir, None, None, None),
+        };
+        let applied = api.apply();
+        self.mid = Some(new_mid);
+        let text = match applied {
+            Some((offer, pending)) => {
+                self.pending = Some(Pending::Offer(pending));
+                offer.to_sdp_string()
+            }
+            None => {
+                let Some(last) = &self.last_local else {
+                    return Err(MediaError::InvalidState("nothing to offer"));
+                };
+                self.pending = Some(Pending::Unchanged);
+                as_reoffer(last)
+            }
+        };
+        self.drain();
+        self.last_local = Some(text.clone());
+        Ok(text)
+    }
+
+    /// Answers a browser's offer (RFC 8829 §5.3.1). Only the first audio m-line is used; a
+    /// video or other m-line is answered rejected (port 0), and the call goes on.
+    fn accept_offer(&mut self, now: Instant, offer: &str) -> Result<String, MediaError> {
+        if self.pending.is_some() {
+            return Err(MediaError::InvalidState(
+                "an offer of ours is pending (glare, RFC 3264 §4)",
+            ));
+        }
+        // Our own parser first: it is strict about the grammar and says what is wrong.
+        let parsed = SessionDescription::parse(offer)?;
+        let Some((mline, audio)) = parsed
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.media == "audio" && m.port != 0)
+        else {
+            return Err(MediaError::NoAudio);
+        };
+        if audio.proto != "UDP/TLS/RTP/SAVPF" {
+            // Plain RTP/AVP and friends are RtpMedia's (RFC 8829 §5.1.2 fixes the WebRTC one).
+            return Err(MediaError::UnsupportedProfile {
+                profile: audio.proto.clone(),
+                mline,
+            });
+        }
+        let sdp =
+            SdpOffer::from_sdp_string(offer).map_err(|e| rtc_error("parsing the offer", e))?;
+        // A re-offer keeps our audio media; a first offer names it in str0m's MediaAdded.
+        self.mid = self.mid.filter(|_| self.negotiated);
+        let rtc = self.rtc_at(now)?;
+        let answer = match rtc.sdp_api().accept_offer(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                self.drain();
+                self.reset_if_unused();
+                return Err(rtc_error("accepting the offer", e));
+            }
+        };
+        self.drain();
+        if self.mid.is_none() {
+            // str0m announces remote media (MediaAdded) only once DTLS is up: take the mid of
+            // the first live audio m-line from the offer (RFC 8843 §7.2 `a=mid`).
+            self.mid = parsed
+                .media
+                .iter()
+                .filter(|m| m.media == "audio" && m.port != 0)
+                .filter_map(|m| m.attribute("mid"))
+                .map(Mid::from)
+                .find(|mid| {
+                    self.rtc
+                        .as_ref()
+                        .and_then(|r| r.media(*mid))
+                        .is_some_and(|m| m.kind() == StrKind::Audio && !m.disabled())
+                });
+        }
+        self.after_negotiation(now);
+        let text = answer.to_sdp_string();
+        if self.send.is_none() {
+            let offered = audio.formats.join(" ");
+            return Err(MediaError::NoCommonCodec { mline, offered });
+        }
+        self.last_local = Some(text.clone());
+        Ok(text)
+    }
+
+    fn accept_answer(&mut self, now: Instant, answer: &str) -> Result<(), MediaError> {
+        let Some(pending) = self.pending.take() else {
+            return Err(MediaError::InvalidState("no offer pending"));
+        };
+        SessionDescription::parse(answer)?;
+        let sdp =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| rtc_error("parsing the answer", e))?;
+        match pending {
+            Pending::Unchanged => {}
+            Pending::Offer(p) => {
+                let rtc = self.rtc_at(now)?;
+                if let Err(e) = rtc.sdp_api().accept_answer(p, sdp) {
+                    self.drain();
+                    return Err(rtc_error("accepting the answer", e));
+                }
+            }
+        }
+        self.after_negotiation(now);
+        if self.send.is_none() {
+            return Err(MediaError::Rejected);
+        }
+        Ok(())
+    }
+
+    /// Forgets the pending offer. Best effort: str0m applies a direction change to its media
+    /// when the offer is made, so a refused hold re-offer leaves that direction in place
+    /// locally until the next exchange.
+    fn cancel_offer(&mut self) {
+        self.pending = None;
+        if !self.negotiated {
+            self.mid = None;
+        }
+    }
+
+    fn set_direction(&mut self, direction: Direction) {
+        self.want_direction = direction;
+    }
+
+    fn set_muted(&mut self, kind: MediaKind, muted: bool) {
+        if kind == MediaKind::Audio {
+            self.muted = muted;
+        }
+    }
+
+    /// Queues an RFC 4733 event at the clock rate of the codec we send with (48 kHz for
+    /// Opus, 8 kHz for G.711), on the telephone-event payload type negotiated at that rate.
+    fn send_dtmf(
+        &mut self,
+        now: Instant,
+        tone: DtmfTone,
+        duration: Duration,
+    ) -> Result<(), MediaError> {
+        if !(Duration::from_millis(40)..=DTMF_MAX).contains(&duration) {
+            return Err(MediaError::InvalidDuration(duration));
+        }
+        if !self.send.is_some_and(|s| s.dtmf) || (self.connected && !self.sending()) {
+            return Err(MediaError::DtmfUnavailable);
+        }
+        self.rtc_at(now)?;
+        self.dtmf_queue.push_back((tone, duration));
+        self.on_frames(now);
+        Ok(())
+    }
+
+    fn set_audio_source(&mut self, source: Box<dyn AudioSource>) -> Result<(), MediaError> {
+        self.source = source;
+        self.source_ended = false;
+        self.encoder = None;
+        Ok(())
+    }
+
+    fn set_audio_sink(&mut self, sink: Box<dyn AudioSink>) -> Result<(), MediaError> {
+        self.sink = sink;
+        self.rx_resampler = None;
+        Ok(())
+    }
+
+    fn handle_input(&mut self, now: Instant, input: MediaInput<'_>) {
+        let destination = self
+            .cfg
+            .candidates()
+            .first()
+            .copied()
+            .unwrap_or(self.cfg.local_addr);
+        let Ok(rtc) = self.rtc_at(now) else { return };
+        if let MediaInput::Receive { source, contents } = input {
+            let received = Receive::new(Protocol::Udp, source, destination, contents)
+                .map(|r| rtc.handle_input(Input::Receive(now, r)));
+            if !matches!(received, Ok(Ok(()))) {
+                // Not STUN, DTLS, RTP or RTCP, or refused: drop it, the session goes on.
+                self.stats.packets_invalid += 1;
+            }
+            self.drain();
+        }
+        if let Some(rtc) = self.rtc.as_mut() {
+            if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
+                self.fatal = Some(rtc_error("timeout", e));
+            }
+            self.drain();
+        }
+        self.on_frames(now);
+    }
+
+    fn poll_output(&mut self) -> MediaOutput {
+        self.out
+            .pop_front()
+            .unwrap_or_else(|| MediaOutput::Timeout(self.next_deadline()))
+    }
+
+    fn stats(&self) -> MediaStats {
+        let packets_lost = self.rx_seq.map_or(0, |(lo, hi)| {
+            (hi - lo + 1) as i64 - self.stats.packets_received as i64
+        });
+        MediaStats {
+            packets_lost: packets_lost.max(0),
+            ..self.stats.clone()
+        }
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.cfg.local_addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reoffer_uses_actpass() {
+        let s = "a=setup:active\r\na=setup:passive\r\n";
+        assert_eq!(as_reoffer(s), "a=setup:actpass\r\na=setup:actpass\r\n");
+    }
+
+    #[test]
+    fn wildcard_needs_host_addrs() {
+        let mut cfg = WebRtcConfig::new("0.0.0.0:5000".parse().unwrap(), 1);
+        assert!(cfg.candidates().is_empty());
+        cfg.host_addrs.push("192.0.2.1:5000".parse().unwrap());
+        assert_eq!(cfg.candidates(), ["192.0.2.1:5000".parse().unwrap()]);
+        let mut m = WebRtcMedia::new(WebRtcConfig::new("0.0.0.0:5000".parse().unwrap(), 1));
+        assert!(matches!(
+            m.create_offer(Instant::now()),
+            Err(MediaError::WebRtc { .. })
+        ));
+    }
+}

@@ -1,0 +1,693 @@
+//! `WebRtcMedia` end to end, sans-IO: two instances back to back in memory, driven in virtual
+//! time through ICE, DTLS-SRTP and audio; and browser SDP fixtures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sipline_media::{
+    BufferHandle, BufferSink, DtmfTone, MediaError, MediaEvent, MediaInput, MediaKind, MediaOutput,
+    MediaSession, ToneSource, WebRtcCodec, WebRtcConfig, WebRtcMedia, tone_frequency,
+};
+
+const A: &str = "127.0.0.1:41000";
+const B: &str = "127.0.0.1:41002";
+
+struct Side {
+    media: WebRtcMedia,
+    heard: BufferHandle,
+    events: Vec<MediaEvent>,
+    rate: u32,
+}
+
+fn side(addr: &str, seed: u64, freq: f32, rate: u32, codecs: &[WebRtcCodec]) -> Side {
+    side_with(addr, seed, freq, rate, codecs, |_| {})
+}
+
+fn side_with(
+    addr: &str,
+    seed: u64,
+    freq: f32,
+    rate: u32,
+    codecs: &[WebRtcCodec],
+    tweak: impl FnOnce(&mut WebRtcConfig),
+) -> Side {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let mut cfg = WebRtcConfig::new(addr, seed).with_codecs(codecs);
+    tweak(&mut cfg);
+    let sink = BufferSink::new(rate);
+    let heard = sink.handle();
+    let media = WebRtcMedia::new(cfg)
+        .with_audio(Box::new(ToneSource::new(rate, freq, -10.0)), Box::new(sink))
+        .unwrap();
+    Side {
+        media,
+        heard,
+        events: Vec::new(),
+        rate,
+    }
+}
+
+struct Call {
+    now: Instant,
+    sides: [Side; 2],
+    /// (deliver at, to side, from, bytes)
+    in_flight: Vec<(Instant, usize, SocketAddr, Vec<u8>)>,
+    latency: Duration,
+    /// Drop every n-th RTP packet sent by side i.
+    drop_every: [Option<u64>; 2],
+    rtp_sent: [u64; 2],
+    /// Drop everything side i sends.
+    blackhole: [bool; 2],
+}
+
+/// RTP rather than STUN, DTLS or RTCP (RFC 7983 §7, RFC 5761 §4).
+fn is_rtp(b: &[u8]) -> bool {
+    b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1])
+}
+
+impl Call {
+    fn new(a: Side, b: Side) -> Self {
+        let start = Instant::now();
+        Self {
+            now: start,
+            sides: [a, b],
+            in_flight: Vec::new(),
+            latency: Duration::from_millis(5),
+            drop_every: [None, None],
+            rtp_sent: [0, 0],
+            blackhole: [false, false],
+        }
+    }
+
+    /// A offers, B answers, A accepts.
+    fn negotiate(&mut self) -> (String, String) {
+        let now = self.now;
+        let offer = self.sides[0].media.create_offer(now).unwrap();
+        let answer = self.sides[1].media.accept_offer(now, &offer).unwrap();
+        self.sides[0].media.accept_answer(now, &answer).unwrap();
+        (offer, answer)
+    }
+
+    fn drain(&mut self, i: usize) -> Option<Instant> {
+        loop {
+            match self.sides[i].media.poll_output() {
+                MediaOutput::Transmit(t) => {
+                    assert_eq!(t.source, self.sides[i].media.local_addr());
+                    if self.blackhole[i] {
+                        continue;
+                    }
+                    if is_rtp(&t.contents) {
+                        self.rtp_sent[i] += 1;
+                        if self.drop_every[i].is_some_and(|n| self.rtp_sent[i].is_multiple_of(n)) {
+                            continue;
+                        }
+                    }
+                    self.in_flight
+                        .push((self.now + self.latency, 1 - i, t.source, t.contents));
+                }
+                MediaOutput::Event(e) => self.sides[i].events.push(e),
+                MediaOutput::Timeout(t) => return t,
+            }
+        }
+    }
+
+    fn run_until(&mut self, until: Instant) {
+        let mut guard = 0u32;
+        while self.now < until {
+            guard += 1;
+            assert!(guard < 1_000_000, "no progress");
+            let da = self.drain(0);
+            let db = self.drain(1);
+            let next_packet = self.in_flight.iter().map(|p| p.0).min();
+            let next = [da, db, next_packet, Some(until)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap();
+            self.now = next.max(self.now);
+            let now = self.now;
+            let due: Vec<_> = {
+                let (due, rest) = self.in_flight.drain(..).partition(|p| p.0 <= now);
+                self.in_flight = rest;
+                due
+            };
+            for (_, to, from, bytes) in due {
+                self.sides[to].media.handle_input(
+                    now,
+                    MediaInput::Receive {
+                        source: from,
+                        contents: &bytes,
+                    },
+                );
+            }
+            for i in 0..2 {
+                if [da, db][i].is_some_and(|t| t <= now) {
+                    self.sides[i].media.handle_input(now, MediaInput::Timeout);
+                }
+            }
+        }
+        self.drain(0);
+        self.drain(1);
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn heard_freq(&self, i: usize, skip: Duration) -> f32 {
+        let s = &self.sides[i];
+        let samples = s.heard.samples();
+        let skip = (skip.as_millis() as usize * s.rate as usize / 1000).min(samples.len());
+        tone_frequency(&samples[skip..], s.rate).unwrap_or(0.0)
+    }
+}
+
+fn assert_tones(call: &Call, fa: f32, fb: f32) {
+    let heard_by_a = call.heard_freq(0, Duration::from_millis(300));
+    let heard_by_b = call.heard_freq(1, Duration::from_millis(300));
+    assert!((heard_by_b - fa).abs() < 5.0, "B heard {heard_by_b} Hz");
+    assert!((heard_by_a - fb).abs() < 5.0, "A heard {heard_by_a} Hz");
+}
+
+#[test]
+fn offer_has_what_browsers_need() {
+    let mut a = side(
+        A,
+        1,
+        440.0,
+        8000,
+        &[WebRtcCodec::Opus, WebRtcCodec::Pcmu, WebRtcCodec::Pcma],
+    );
+    let offer = a.media.create_offer(Instant::now()).unwrap();
+    for needle in [
+        "UDP/TLS/RTP/SAVPF",
+        "a=group:BUNDLE",
+        "a=rtcp-mux",
+        "a=ice-ufrag:",
+        "a=ice-pwd:",
+        "a=fingerprint:sha-256",
+        "a=setup:actpass",
+        "opus/48000/2",
+        "minptime=10",
+        "useinbandfec=1",
+        "PCMU/8000",
+        "PCMA/8000",
+        "telephone-event/48000",
+        "telephone-event/8000",
+        "127.0.0.1 41000 typ host",
+    ] {
+        assert!(offer.contains(needle), "{needle} missing in\n{offer}");
+    }
+    let m = offer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    // Opus first.
+    assert!(m.contains("SAVPF 111"), "{m}");
+}
+
+#[test]
+fn two_sessions_connect_and_hear_each_other_opus() {
+    let all = [WebRtcCodec::Opus, WebRtcCodec::Pcmu, WebRtcCodec::Pcma];
+    let mut call = Call::new(side(A, 1, 440.0, 8000, &all), side(B, 2, 880.0, 8000, &all));
+    call.negotiate();
+    call.run_for(Duration::from_secs(2));
+    for s in &call.sides {
+        assert!(s.events.contains(&MediaEvent::Started), "{:?}", s.events);
+        assert!(
+            s.events.contains(&MediaEvent::RemoteActive),
+            "{:?}",
+            s.events
+        );
+        assert_eq!(s.media.send_codec(), Some(WebRtcCodec::Opus));
+    }
+    assert_tones(&call, 440.0, 880.0);
+    let st = call.sides[0].media.stats();
+    assert!(st.packets_sent >= 80, "{st:?}");
+    assert!(st.packets_received >= 80, "{st:?}");
+    assert_eq!(st.packets_lost, 0);
+}
+
+#[test]
+fn pcmu_only() {
+    let pcmu = [WebRtcCodec::Pcmu];
+    let mut call = Call::new(
+        side(A, 3, 440.0, 8000, &pcmu),
+        side(B, 4, 880.0, 8000, &pcmu),
+    );
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("opus"), "{offer}");
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.sides[0].media.send_codec(), Some(WebRtcCodec::Pcmu));
+    assert_tones(&call, 440.0, 880.0);
+}
+
+#[test]
+fn opus_forced_at_48k_sources_and_sinks() {
+    let opus = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 5, 440.0, 48000, &opus),
+        side(B, 6, 880.0, 8000, &[WebRtcCodec::Opus, WebRtcCodec::Pcmu]),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.sides[1].media.send_codec(), Some(WebRtcCodec::Opus));
+    assert_tones(&call, 440.0, 880.0);
+}
+
+#[test]
+fn dtmf_both_ways() {
+    for codecs in [&[WebRtcCodec::Opus][..], &[WebRtcCodec::Pcma][..]] {
+        let mut call = Call::new(
+            side(A, 7, 440.0, 8000, codecs),
+            side(B, 8, 880.0, 8000, codecs),
+        );
+        call.negotiate();
+        call.run_for(Duration::from_millis(500));
+        let now = call.now;
+        call.sides[0]
+            .media
+            .send_dtmf(now, DtmfTone::Digit(5), Duration::from_millis(100))
+            .unwrap();
+        call.sides[0]
+            .media
+            .send_dtmf(now, DtmfTone::Pound, Duration::from_millis(120))
+            .unwrap();
+        call.sides[1]
+            .media
+            .send_dtmf(now, DtmfTone::Star, Duration::from_millis(80))
+            .unwrap();
+        call.run_for(Duration::from_secs(1));
+        let tones = |i: usize| -> Vec<(DtmfTone, Duration)> {
+            call.sides[i]
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    MediaEvent::DtmfReceived { tone, duration } => Some((*tone, *duration)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let at_b = tones(1);
+        assert_eq!(
+            at_b.iter().map(|t| t.0).collect::<Vec<_>>(),
+            [DtmfTone::Digit(5), DtmfTone::Pound],
+            "{codecs:?}"
+        );
+        assert!(
+            (at_b[0].1.as_millis() as i64 - 100).abs() <= 5,
+            "{:?}",
+            at_b[0].1
+        );
+        assert_eq!(
+            tones(0).iter().map(|t| t.0).collect::<Vec<_>>(),
+            [DtmfTone::Star]
+        );
+        assert_eq!(call.sides[0].media.stats().dtmf_sent, 2);
+        assert_eq!(call.sides[1].media.stats().dtmf_received, 2);
+    }
+}
+
+#[test]
+fn dtmf_duration_limits() {
+    let mut a = side(A, 9, 440.0, 8000, &[WebRtcCodec::Opus]);
+    let now = Instant::now();
+    assert_eq!(
+        a.media
+            .send_dtmf(now, DtmfTone::Digit(1), Duration::from_millis(10)),
+        Err(MediaError::InvalidDuration(Duration::from_millis(10)))
+    );
+    assert_eq!(
+        a.media
+            .send_dtmf(now, DtmfTone::Digit(1), Duration::from_millis(100)),
+        Err(MediaError::DtmfUnavailable)
+    );
+}
+
+#[test]
+fn mute_stops_the_tone() {
+    let all = [WebRtcCodec::Opus, WebRtcCodec::Pcmu];
+    let mut call = Call::new(
+        side(A, 10, 440.0, 8000, &all),
+        side(B, 11, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    call.sides[0].media.set_muted(MediaKind::Audio, true);
+    call.sides[1].heard.take();
+    call.run_for(Duration::from_secs(1));
+    let heard = call.sides[1].heard.take();
+    // Skip what was in flight and the decoder's tail.
+    let tail = &heard[heard.len().min(800)..];
+    assert!(!tail.is_empty());
+    let peak = tail.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(peak < 200, "muted, B still hears a peak of {peak}");
+    // B's tone still reaches A.
+    let heard_by_a = call.sides[0].heard.take();
+    let f = tone_frequency(&heard_by_a[heard_by_a.len() / 2..], 8000).unwrap_or(0.0);
+    assert!((f - 880.0).abs() < 5.0, "{f}");
+    // Unmute: the tone is back.
+    call.sides[0].media.set_muted(MediaKind::Audio, false);
+    call.run_for(Duration::from_secs(1));
+    let heard = call.sides[1].heard.take();
+    let f = tone_frequency(&heard[heard.len() / 2..], 8000).unwrap_or(0.0);
+    assert!((f - 440.0).abs() < 5.0, "{f}");
+}
+
+/// What Chromium 120+ offers through SIP.js for an audio+video call (host candidate only).
+const CHROME_OFFER: &str = "v=0\r
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r
+s=-\r
+t=0 0\r
+a=group:BUNDLE 0 1\r
+a=extmap-allow-mixed\r
+a=msid-semantic: WMS 9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f\r
+m=audio 52000 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r
+c=IN IP4 127.0.0.1\r
+a=rtcp:9 IN IP4 0.0.0.0\r
+a=candidate:1467250027 1 udp 2122260223 127.0.0.1 52000 typ host generation 0 network-id 1\r
+a=ice-ufrag:EsAw\r
+a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r
+a=ice-options:trickle\r
+a=fingerprint:sha-256 D2:FA:0E:C3:22:59:5E:14:95:69:92:3D:13:B4:84:24:2C:C2:A2:C0:3E:FD:34:8E:5E:EA:6F:AF:52:CE:E6:0F\r
+a=setup:actpass\r
+a=mid:0\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=sendrecv\r
+a=msid:9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f 4f1e2d3c-5b6a-4978-8a9b-0c1d2e3f4a5b\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=rtpmap:111 opus/48000/2\r
+a=rtcp-fb:111 transport-cc\r
+a=fmtp:111 minptime=10;useinbandfec=1\r
+a=rtpmap:63 red/48000/2\r
+a=fmtp:63 111/111\r
+a=rtpmap:9 G722/8000\r
+a=rtpmap:0 PCMU/8000\r
+a=rtpmap:8 PCMA/8000\r
+a=rtpmap:13 CN/8000\r
+a=rtpmap:110 telephone-event/48000\r
+a=rtpmap:126 telephone-event/8000\r
+a=ssrc:3428391749 cname:Qh7yXcGzV1Wk3b2N\r
+a=ssrc:3428391749 msid:9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f 4f1e2d3c-5b6a-4978-8a9b-0c1d2e3f4a5b\r
+m=video 52000 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107 108 109 127 125 39 40 45 46 98 99 100 101 112 113 114\r
+c=IN IP4 127.0.0.1\r
+a=rtcp:9 IN IP4 0.0.0.0\r
+a=candidate:1467250027 1 udp 2122260223 127.0.0.1 52000 typ host generation 0 network-id 1\r
+a=ice-ufrag:EsAw\r
+a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r
+a=ice-options:trickle\r
+a=fingerprint:sha-256 D2:FA:0E:C3:22:59:5E:14:95:69:92:3D:13:B4:84:24:2C:C2:A2:C0:3E:FD:34:8E:5E:EA:6F:AF:52:CE:E6:0F\r
+a=setup:actpass\r
+a=mid:1\r
+a=extmap:14 urn:ietf:params:rtp-hdrext:toffset\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:13 urn:3gpp:video-orientation\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r
+a=extmap:6 http://www.webrtc.org/experiments/rtp-hdrext/video-content-type\r
+a=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/video-timing\r
+a=extmap:8 http://www.webrtc.org/experiments/rtp-hdrext/color-space\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r
+a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\r
+a=sendrecv\r
+a=msid:9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f 7d8e9f0a-1b2c-4d3e-9f4a-5b6c7d8e9f0a\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=rtpmap:96 VP8/90000\r
+a=rtcp-fb:96 goog-remb\r
+a=rtcp-fb:96 transport-cc\r
+a=rtcp-fb:96 ccm fir\r
+a=rtcp-fb:96 nack\r
+a=rtcp-fb:96 nack pli\r
+a=rtpmap:97 rtx/90000\r
+a=fmtp:97 apt=96\r
+a=rtpmap:102 H264/90000\r
+a=rtcp-fb:102 goog-remb\r
+a=rtcp-fb:102 transport-cc\r
+a=rtcp-fb:102 ccm fir\r
+a=rtcp-fb:102 nack\r
+a=rtcp-fb:102 nack pli\r
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r
+a=rtpmap:103 rtx/90000\r
+a=fmtp:103 apt=102\r
+a=rtpmap:104 H264/90000\r
+a=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r
+a=rtpmap:105 rtx/90000\r
+a=fmtp:105 apt=104\r
+a=rtpmap:106 H264/90000\r
+a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r
+a=rtpmap:107 rtx/90000\r
+a=fmtp:107 apt=106\r
+a=rtpmap:108 H264/90000\r
+a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r
+a=rtpmap:109 rtx/90000\r
+a=fmtp:109 apt=108\r
+a=rtpmap:127 H264/90000\r
+a=fmtp:127 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r
+a=rtpmap:125 rtx/90000\r
+a=fmtp:125 apt=127\r
+a=rtpmap:39 H264/90000\r
+a=fmtp:39 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=4d001f\r
+a=rtpmap:40 rtx/90000\r
+a=fmtp:40 apt=39\r
+a=rtpmap:45 AV1/90000\r
+a=fmtp:45 level-idx=5;profile=0;tier=0\r
+a=rtpmap:46 rtx/90000\r
+a=fmtp:46 apt=45\r
+a=rtpmap:98 VP9/90000\r
+a=fmtp:98 profile-id=0\r
+a=rtpmap:99 rtx/90000\r
+a=fmtp:99 apt=98\r
+a=rtpmap:100 VP9/90000\r
+a=fmtp:100 profile-id=2\r
+a=rtpmap:101 rtx/90000\r
+a=fmtp:101 apt=100\r
+a=rtpmap:112 H264/90000\r
+a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f\r
+a=rtpmap:113 rtx/90000\r
+a=fmtp:113 apt=112\r
+a=rtpmap:114 ulpfec/90000\r
+a=ssrc-group:FID 1052348012 2519412345\r
+a=ssrc:1052348012 cname:Qh7yXcGzV1Wk3b2N\r
+a=ssrc:1052348012 msid:9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f 7d8e9f0a-1b2c-4d3e-9f4a-5b6c7d8e9f0a\r
+a=ssrc:2519412345 cname:Qh7yXcGzV1Wk3b2N\r
+a=ssrc:2519412345 msid:9b7a6f3c-1c2e-4b0a-8f5e-2d7c1a3b4e5f 7d8e9f0a-1b2c-4d3e-9f4a-5b6c7d8e9f0a\r
+";
+
+#[test]
+fn answers_a_chromium_offer_with_video_rejected() {
+    let mut b = side(
+        B,
+        12,
+        440.0,
+        8000,
+        &[WebRtcCodec::Opus, WebRtcCodec::Pcmu, WebRtcCodec::Pcma],
+    );
+    let answer = b.media.accept_offer(Instant::now(), CHROME_OFFER).unwrap();
+    for needle in [
+        "a=group:BUNDLE",
+        "a=rtcp-mux",
+        "a=fingerprint:sha-256",
+        "a=ice-ufrag:",
+        "opus/48000/2",
+        "a=setup:passive",
+        "127.0.0.1 41002 typ host",
+    ] {
+        assert!(answer.contains(needle), "{needle} missing in\n{answer}");
+    }
+    let audio = answer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(audio.contains("UDP/TLS/RTP/SAVPF 111"), "{audio}");
+    let video = answer.lines().find(|l| l.starts_with("m=video")).unwrap();
+    assert!(
+        video.starts_with("m=video 0 "),
+        "video not rejected: {video}\n{answer}"
+    );
+    assert_eq!(b.media.send_codec(), Some(WebRtcCodec::Opus));
+}
+
+#[test]
+fn garbage_sdp_is_an_error_not_a_panic() {
+    let now = Instant::now();
+    let garbage = [
+        "",
+        "hello",
+        "v=0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
+        &CHROME_OFFER[..CHROME_OFFER.len() / 2],
+        &CHROME_OFFER.replace("a=fingerprint", "a=fingerprimt"),
+        &CHROME_OFFER.replace("m=audio 52000", "m=audio x"),
+    ];
+    for g in garbage {
+        let mut b = side(B, 13, 440.0, 8000, &[WebRtcCodec::Opus]);
+        assert!(b.media.accept_offer(now, g).is_err(), "accepted {g:?}");
+        // The session is still usable afterwards.
+        assert!(
+            b.media.accept_offer(now, CHROME_OFFER).is_ok(),
+            "after {g:?}"
+        );
+        let mut a = side(A, 14, 440.0, 8000, &[WebRtcCodec::Opus]);
+        a.media.create_offer(now).unwrap();
+        assert!(
+            a.media.accept_answer(now, g).is_err(),
+            "accepted answer {g:?}"
+        );
+    }
+}
+
+#[test]
+fn reoffer_for_hold_and_unchanged_reoffer() {
+    let all = [WebRtcCodec::Opus, WebRtcCodec::Pcmu];
+    let mut call = Call::new(
+        side(A, 15, 440.0, 8000, &all),
+        side(B, 16, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    // Unchanged re-offer (a session refresh).
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=setup:actpass"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    // Hold: A goes sendonly.
+    call.sides[0]
+        .media
+        .set_direction(sipline_media::Direction::SendOnly);
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=sendonly"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.sides[0].heard.take();
+    call.run_for(Duration::from_secs(1));
+    // A still sends; B no longer does.
+    let heard_by_a = call.sides[0].heard.take();
+    assert!(
+        heard_by_a.len() < 1600,
+        "A still hears B: {}",
+        heard_by_a.len()
+    );
+    let f = call.heard_freq(1, Duration::from_millis(300));
+    assert!((f - 440.0).abs() < 5.0, "B heard {f}");
+}
+
+#[test]
+fn is_send_and_boxes_as_a_media_session() {
+    fn send<T: Send>(_: &T) {}
+    let a = side(A, 17, 440.0, 8000, &[WebRtcCodec::Opus]);
+    send(&a.media);
+    let boxed: Box<dyn MediaSession> = Box::new(a.media);
+    assert_eq!(boxed.local_addr(), A.parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn plain_rtp_offer_is_left_to_rtp_media() {
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let mut b = side(B, 18, 440.0, 8000, &[WebRtcCodec::Pcmu]);
+    assert!(matches!(
+        b.media.accept_offer(Instant::now(), offer),
+        Err(MediaError::UnsupportedProfile { mline: 0, .. })
+    ));
+}
+
+#[test]
+fn started_only_once_ice_and_dtls_are_up() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 19, 440.0, 8000, &all),
+        side(B, 20, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.drain(0);
+    call.drain(1);
+    assert!(!call.sides[0].events.contains(&MediaEvent::Started));
+    call.run_for(Duration::from_millis(300));
+    for s in &call.sides {
+        assert!(s.media.is_connected());
+        let started = s
+            .events
+            .iter()
+            .filter(|e| **e == MediaEvent::Started)
+            .count();
+        assert_eq!(started, 1, "{:?}", s.events);
+    }
+}
+
+#[test]
+fn lost_packets_are_concealed_and_counted() {
+    for codecs in [&[WebRtcCodec::Opus][..], &[WebRtcCodec::Pcmu][..]] {
+        let mut call = Call::new(
+            side(A, 21, 440.0, 8000, codecs),
+            side(B, 22, 880.0, 8000, codecs),
+        );
+        call.negotiate();
+        call.run_for(Duration::from_millis(500));
+        call.drop_every[0] = Some(10);
+        call.sides[1].heard.take();
+        call.run_for(Duration::from_secs(3));
+        let heard = call.sides[1].heard.take();
+        // The sink's timeline keeps pace despite the loss: 3 s at 8 kHz, give or take.
+        assert!(
+            (23000..=25000).contains(&heard.len()),
+            "{codecs:?}: {} {:?} {:?}",
+            heard.len(),
+            call.sides[1].media.stats(),
+            call.sides[0].media.stats()
+        );
+        let f = tone_frequency(&heard, 8000).unwrap_or(0.0);
+        assert!((f - 440.0).abs() < 5.0, "{codecs:?}: {f}");
+        let lost = call.sides[1].media.stats().packets_lost;
+        assert!((10..=20).contains(&lost), "{codecs:?}: lost {lost}");
+    }
+}
+
+#[test]
+fn silence_from_the_peer_or_no_connection_times_out() {
+    let timeout = |c: &mut WebRtcConfig| c.rtp_timeout = Some(Duration::from_secs(2));
+    let opus = [WebRtcCodec::Opus];
+    let timeouts = |s: &Side| {
+        s.events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::Timeout { .. }))
+            .count()
+    };
+    // B goes silent after the call is up.
+    let mut call = Call::new(
+        side_with(A, 23, 440.0, 8000, &opus, timeout),
+        side_with(B, 24, 880.0, 8000, &opus, timeout),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    assert_eq!(timeouts(&call.sides[0]), 0);
+    call.drop_every[1] = Some(1);
+    call.run_for(Duration::from_secs(3));
+    assert_eq!(timeouts(&call.sides[0]), 1, "{:?}", call.sides[0].events);
+    assert_eq!(timeouts(&call.sides[1]), 0);
+    // Media again: RemoteActive again.
+    call.drop_every[1] = None;
+    call.sides[0].events.clear();
+    call.run_for(Duration::from_millis(500));
+    assert!(call.sides[0].events.contains(&MediaEvent::RemoteActive));
+
+    // ICE never connects.
+    let mut call = Call::new(
+        side_with(A, 25, 440.0, 8000, &opus, timeout),
+        side_with(B, 26, 880.0, 8000, &opus, timeout),
+    );
+    call.blackhole = [true, true];
+    call.negotiate();
+    call.run_for(Duration::from_secs(3));
+    for s in &call.sides {
+        assert!(!s.media.is_connected());
+        assert!(!s.events.contains(&MediaEvent::Started));
+        assert_eq!(timeouts(s), 1, "{:?}", s.events);
+    }
+}
