@@ -7,6 +7,13 @@
 
 export const params = new URLSearchParams(location.search);
 
+/**
+ * The microphone as the tests want it: the fake capture (a steady tone) as is. Chromium's
+ * noise suppression and gain control otherwise fade a steady tone out within seconds
+ * (measured: -8 dBFS at the start, -34 dBFS after 2 s), and echo cancellation eats it too.
+ */
+export const AUDIO = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+
 /** A URL parameter, or `fallback`. */
 export function param(name, fallback = "") {
   return params.get(name) ?? fallback;

@@ -1,6 +1,6 @@
 // JsSIP 3 (the esbuild bundle dist/jssip.bundle.js, global JsSIP) against sipline over
 // WebSocket. The URL parameters are those of sipjs.js.
-import { error, event, listen, param, report, reportAfterTimeout, result, sleep, state, tap, watchStats } from "./common.js";
+import { AUDIO, error, event, listen, param, report, reportAfterTimeout, result, sleep, state, tap, watchStats } from "./common.js";
 
 const JsSIP = window.JsSIP;
 result.lib = "jssip " + JsSIP.version;
@@ -33,7 +33,7 @@ const ua = new JsSIP.UA({
 });
 
 const options = {
-  mediaConstraints: { audio: true, video: false },
+  mediaConstraints: { audio: AUDIO, video: false },
   pcConfig: { iceServers: [] },
 };
 

@@ -8,7 +8,7 @@
 //   hangup=browser  the browser hangs up after talk= + 2 seconds (default: the remote does)
 //   timeout=20  seconds after which the result is reported whatever happened
 import { Inviter, Registerer, SessionState, UserAgent } from "./node_modules/sip.js/lib/index.js";
-import { error, event, listen, param, report, reportAfterTimeout, result, sleep, state, tap, watchStats } from "./common.js";
+import { AUDIO, error, event, listen, param, report, reportAfterTimeout, result, sleep, state, tap, watchStats } from "./common.js";
 
 result.lib = "sip.js";
 
@@ -37,7 +37,7 @@ ua.transport.send = (m) => {
   return send(m);
 };
 
-const media = { constraints: { audio: true, video: false } };
+const media = { constraints: { audio: AUDIO, video: false } };
 
 /** Follows one call (either direction) until it ends, then reports. */
 function follow(session) {

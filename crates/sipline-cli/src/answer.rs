@@ -39,7 +39,7 @@ use crate::common::{self, CliError, Recorder, UaArgs, UaNeeds};
 /// What `--media` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum MediaMode {
-    /// Play `--play` and record `--record`.
+    /// Play `--play` and record `--record`, over WebRTC or plain RTP as the offer asks.
     Normal,
     /// For signalling load tests: the SDP answer declines the offered streams (port 0, RFC
     /// 3264 §6) and no RTP is sent or received (`--play` and `--record` are ignored).
@@ -381,6 +381,13 @@ fn report(n: u64, ev: &SessionEvent) {
     }
 }
 
+/// Prints the call's media statistics (when it has media) before it ends.
+async fn print_media(n: u64, session: &Session) {
+    if let Some(s) = session.stats().await {
+        println!("call {n}: {}", common::media_summary(&s));
+    }
+}
+
 /// The answered call, until it ends; true when it was confirmed and ended with a BYE.
 async fn converse(
     n: u64,
@@ -398,6 +405,7 @@ async fn converse(
             () = common::sleep_until(deadline) => {
                 deadline = None;
                 println!("call {n}: hanging up (duration reached)");
+                print_media(n, session).await;
                 hung_up = true;
                 if let Err(e) = session.bye(ByeOptions::default()).await {
                     println!("call {n}: hang-up failed: {e}");
@@ -430,6 +438,9 @@ async fn converse(
                     deadline = cfg.duration.map(|d| Instant::now() + d);
                 }
                 report(n, &ev);
+                if matches!(ev, SessionEvent::Bye { .. }) {
+                    print_media(n, session).await;
+                }
             }
         }
     };

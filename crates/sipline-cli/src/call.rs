@@ -27,6 +27,27 @@ pub(crate) enum DtmfMode {
     Rfc4733,
 }
 
+/// What `sipline call --media` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OfferMedia {
+    /// WebRTC over WebSocket, plain RTP otherwise.
+    Auto,
+    /// Plain RTP/AVP (G.711, RFC 4733 events).
+    Rtp,
+    /// WebRTC (ICE, DTLS-SRTP, Opus, G.711, RFC 4733 events).
+    Webrtc,
+}
+
+impl From<OfferMedia> for sipline::MediaChoice {
+    fn from(m: OfferMedia) -> Self {
+        match m {
+            OfferMedia::Auto => sipline::MediaChoice::Auto,
+            OfferMedia::Rtp => sipline::MediaChoice::Rtp,
+            OfferMedia::Webrtc => sipline::MediaChoice::WebRtc,
+        }
+    }
+}
+
 /// Arguments of `sipline call`.
 #[derive(Debug, Args)]
 pub(crate) struct CallArgs {
@@ -49,6 +70,12 @@ pub(crate) struct CallArgs {
     /// How to send --dtmf.
     #[arg(long, value_enum, default_value = "info")]
     pub(crate) dtmf_mode: DtmfMode,
+
+    /// The media the offer carries: `webrtc` (ICE, DTLS-SRTP, Opus: what browsers speak),
+    /// `rtp` (plain RTP/AVP, G.711: classic SIP phones and servers), or `auto` (WebRTC when
+    /// the target is reached over WebSocket, plain RTP otherwise).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) media: OfferMedia,
 
     /// Transfer the call after the answer (blind, REFER): the peer is asked to call this
     /// URI; we hang up when the transfer succeeded.
@@ -120,6 +147,7 @@ async fn call(args: &CallArgs) -> Result<bool, CliError> {
     let opts = InviteOptions {
         audio_source: source,
         audio_sink: sink,
+        media: args.media.into(),
         ..InviteOptions::default()
     };
     let session = match ua.invite(&target, opts).await {
@@ -207,7 +235,12 @@ async fn follow(mut session: Session, args: &CallArgs) -> bool {
                     let to = request.headers.get(HeaderName::ReferTo).unwrap_or("?");
                     println!("the peer asks for a transfer to {to} (not followed)");
                 }
-                SessionEvent::Bye { .. } => println!("the peer hung up"),
+                SessionEvent::Bye { .. } => {
+                    println!("the peer hung up");
+                    if let Some(s) = session.stats().await {
+                        println!("{}", common::media_summary(&s));
+                    }
+                }
                 SessionEvent::Terminated { cause } => {
                     println!("ended ({cause:?})");
                     return answered && cause == Cause::Bye;
@@ -245,10 +278,7 @@ async fn hang_up(session: &Session, why: &str, hung_up: &mut bool) {
     }
     *hung_up = true;
     if let Some(s) = session.stats().await {
-        println!(
-            "rtp: {} packets sent, {} received, {} lost",
-            s.packets_sent, s.packets_received, s.packets_lost
-        );
+        println!("{}", common::media_summary(&s));
     }
     println!("hanging up ({why})");
     if let Err(e) = session.bye(ByeOptions::default()).await {

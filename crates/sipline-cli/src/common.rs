@@ -474,6 +474,30 @@ fn build_error(e: &sipline::Error, listen: &[Listen], registering: bool) -> CliE
     }
 }
 
+/// One line of media statistics for the end of a call (sent, received, lost, jitter, RTT:
+/// RFC 3550 §6.4 figures).
+pub(crate) fn media_summary(s: &sipline::MediaStats) -> String {
+    let mut line = format!(
+        "media: {} packets ({} B) sent, {} packets ({} B) received, {} lost, jitter {:.1} ms",
+        s.packets_sent,
+        s.bytes_sent,
+        s.packets_received,
+        s.bytes_received,
+        s.packets_lost,
+        s.jitter.as_secs_f64() * 1000.0
+    );
+    if let Some(rtt) = s.rtt {
+        line.push_str(&format!(", rtt {:.1} ms", rtt.as_secs_f64() * 1000.0));
+    }
+    if s.dtmf_sent + s.dtmf_received > 0 {
+        line.push_str(&format!(
+            ", dtmf {} sent / {} received",
+            s.dtmf_sent, s.dtmf_received
+        ));
+    }
+    line
+}
+
 /// The audio source of `--play`: `tone:FREQ` or an 8 kHz mono WAV file; silence without.
 pub(crate) fn audio_source(play: Option<&str>) -> Result<Box<dyn AudioSource>, CliError> {
     let Some(play) = play else {

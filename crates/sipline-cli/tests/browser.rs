@@ -48,12 +48,12 @@ use std::time::{Duration, Instant};
 /// both ways (sipline's recording holds the browser's tone, the browser hears sipline's tone
 /// and counts packets and audio energy), DTMF both ways (RFC 4733 and INFO from the browser,
 /// INFO from `sipline call`), and a BYE from the side that hangs up.
-const WEBRTC_WIRED: bool = false;
+const WEBRTC_WIRED: bool = true;
 
 /// Extra arguments of `sipline call` that make it offer WebRTC media to a browser (which
 /// accepts nothing else), once `WEBRTC_WIRED`: the integrator fills them in (e.g. a
 /// `--media webrtc`), if `sipline call` does not pick WebRTC for a `ws:` target by itself.
-const WEBRTC_CALL_ARGS: &[&str] = &[];
+const WEBRTC_CALL_ARGS: &[&str] = &["--media", "webrtc"];
 
 /// The tone Chromium captures (its fake microphone plays a WAV of it).
 const BROWSER_HZ: f32 = 660.0;

@@ -45,6 +45,7 @@ mod session;
 mod ua;
 
 pub use error::Error;
+pub use media::MediaChoice;
 pub use session::{
     AcceptOptions, ByeOptions, CancelOptions, DtmfOptions, DtmfTransport, MediaConstraints,
     MediaStream, MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions,

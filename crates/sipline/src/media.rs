@@ -1,15 +1,15 @@
-//! The media task of a session: owns the RTP socket, the RTCP socket at the next port when
-//! it can be bound (RFC 3550 §11), and a [`MediaSession`] (sans-IO); feeds it datagrams from
-//! both and instants, sends what it asks from the socket each [`sipline_media::Transmit`]
-//! names, and carries out the session's media commands (offer/answer, mute, RFC 4733 DTMF,
-//! stats).
+//! The media task of a session: owns the media socket (for plain RTP also the RTCP socket
+//! at the next port when it can be bound, RFC 3550 §11; WebRTC bundles everything on one
+//! socket, RFC 8843, RFC 5761) and a [`MediaSession`] (sans-IO); feeds it datagrams and
+//! instants, sends what it asks from the socket each [`sipline_media::Transmit`] names, and
+//! carries out the session's media commands (offer/answer, mute, RFC 4733 DTMF, stats).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use sipline_media::{
     AudioSink, AudioSource, DtmfTone, MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession,
-    MediaStats, RtpConfig, RtpMedia,
+    MediaStats, RtpConfig, RtpMedia, SessionDescription, WebRtcConfig, WebRtcMedia,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +17,53 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// Which media a call uses (the issue's `media: webrtc | rtp | auto`).
+///
+/// Browsers (SIP.js, JsSIP) only speak WebRTC media: ICE, DTLS-SRTP, usually Opus
+/// (`UDP/TLS/RTP/SAVPF`, RFC 8829). Classic SIP phones and servers speak plain RTP/AVP
+/// (G.711). An incoming call always gets the kind its offer asks for; this chooses what our
+/// own offers carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MediaChoice {
+    /// WebRTC when the call goes over WebSocket (`transport=ws`/`wss`: browsers sit behind
+    /// WebSocket connections, RFC 7118), plain RTP otherwise.
+    #[default]
+    Auto,
+    /// Plain RTP/AVP: G.711, RFC 4733 events (RFC 3550, RFC 3551).
+    Rtp,
+    /// WebRTC: ICE, DTLS-SRTP, Opus, G.711 and RFC 4733 events, BUNDLE and rtcp-mux.
+    WebRtc,
+}
+
+/// The media implementation a session runs, once [`MediaChoice::Auto`] is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Rtp,
+    WebRtc,
+}
+
+impl Backend {
+    /// What answers `offer`: WebRTC for a secure/WebRTC profile (RFC 8829), RTP otherwise
+    /// (an unparsable offer goes to RTP, whose error then says what is wrong).
+    pub(crate) fn for_offer(offer: &[u8]) -> Backend {
+        match SessionDescription::parse_bytes(offer) {
+            Ok(sdp) if sipline_media::is_webrtc(&sdp) => Backend::WebRtc,
+            _ => Backend::Rtp,
+        }
+    }
+
+    /// What our offer carries for `choice` on a call over `transport`.
+    pub(crate) fn for_choice(choice: MediaChoice, transport: sipline_proto::TransportKind) -> Self {
+        use sipline_proto::TransportKind as T;
+        match choice {
+            MediaChoice::Rtp => Backend::Rtp,
+            MediaChoice::WebRtc => Backend::WebRtc,
+            MediaChoice::Auto if matches!(transport, T::Ws | T::Wss) => Backend::WebRtc,
+            MediaChoice::Auto => Backend::Rtp,
+        }
+    }
+}
 
 /// What a session asks of its media task.
 pub(crate) enum MediaCommand {
@@ -35,11 +82,13 @@ pub(crate) struct Media {
 }
 
 impl Media {
-    /// Binds an RTP socket on `ip` (any port), and an RTCP socket on the next port if it is
-    /// free (best effort: without it RTCP leaves from the RTP socket and only rtcp-mux, RFC
-    /// 5761, is received), and starts the task with an RTP/AVP session playing `source` and
-    /// recording into `sink`; media events go to `events`.
+    /// Binds the media socket on `ip` (any port) and starts the task with a `backend`
+    /// session playing `source` and recording into `sink`; media events go to `events`.
+    ///
+    /// Plain RTP also binds an RTCP socket on the next port if it is free (best effort:
+    /// without it RTCP leaves from the RTP socket and only rtcp-mux, RFC 5761, is received).
     pub(crate) async fn start(
+        backend: Backend,
         ip: IpAddr,
         seed: u64,
         source: Box<dyn AudioSource>,
@@ -48,10 +97,18 @@ impl Media {
     ) -> Result<Media, Error> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
             .await
-            .map_err(|e| Error::Media(format!("binding the RTP socket: {e}")))?;
+            .map_err(|e| Error::Media(format!("binding the media socket on {ip}: {e}")))?;
         let local = socket
             .local_addr()
-            .map_err(|e| Error::Media(format!("RTP socket address: {e}")))?;
+            .map_err(|e| Error::Media(format!("media socket address: {e}")))?;
+        let (cmd, rx) = mpsc::channel(16);
+        if backend == Backend::WebRtc {
+            let media = WebRtcMedia::new(WebRtcConfig::new(local, seed))
+                .with_audio(source, sink)
+                .map_err(media_err)?;
+            tokio::spawn(run(Box::new(media), socket, None, rx, events));
+            return Ok(Media { cmd });
+        }
         let rtcp = match local.port().checked_add(1) {
             Some(port) => UdpSocket::bind(SocketAddr::new(local.ip(), port))
                 .await
@@ -64,8 +121,7 @@ impl Media {
         cfg.ntp_base = SystemTime::now();
         let media = RtpMedia::new(cfg)
             .with_audio(source, sink)
-            .map_err(|e| Error::Media(e.to_string()))?;
-        let (cmd, rx) = mpsc::channel(16);
+            .map_err(media_err)?;
         tokio::spawn(run(Box::new(media), socket, rtcp, rx, events));
         Ok(Media { cmd })
     }

@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use sipline_media::{AudioSink, AudioSource, MediaKind, MediaStats, NullSink, SilenceSource};
 use sipline_proto::{
-    Body, Cause, DtmfInfo, Method, Request, Response, SessionId, StatusCode, ToneQueue, UaCore,
+    Body, Cause, DtmfInfo, Method, Request, Response, SessionId, StatusCode, ToneQueue,
+    TransportKind, UaCore,
 };
 
 use crate::Error;
-use crate::media::Media;
+use crate::media::{Backend, Media, MediaChoice};
 use crate::ua::{InviteOptions, Ua, lock, reply};
 
 /// Which side of the call we are.
@@ -220,7 +221,12 @@ fn streams(sdp: Option<&str>, side: &str, muted: bool) -> Vec<MediaStream> {
                     kind,
                     codecs: m
                         .rtpmaps()
-                        .map(|r| format!("{}/{}", r.encoding, r.clock_rate))
+                        .map(|r| match r.params {
+                            Some(channels) => {
+                                format!("{}/{}/{channels}", r.encoding, r.clock_rate)
+                            }
+                            None => format!("{}/{}", r.encoding, r.clock_rate),
+                        })
                         .collect(),
                     enabled: sends && !(muted && kind == MediaKind::Audio),
                 }],
@@ -623,6 +629,7 @@ impl Session {
             None => {
                 let (tx, rx) = crate::queue::queue();
                 let m = Media::start(
+                    self.backend(),
                     self.ua.shared.media_ip,
                     self.ua.shared.next_seed(),
                     source,
@@ -648,6 +655,23 @@ impl Session {
             Some(_) => media.create_offer().await,
             None => media.create_offer().await,
         }
+    }
+
+    /// The media implementation for this incoming call: what the INVITE's offer asks for, or
+    /// without an offer what [`MediaChoice::Auto`] picks for the transport it came over.
+    fn backend(&self) -> Backend {
+        let Some(request) = self.request() else {
+            return Backend::Rtp;
+        };
+        if !request.body.is_empty() {
+            return Backend::for_offer(&request.body);
+        }
+        let transport = request
+            .top_via()
+            .ok()
+            .and_then(|v| TransportKind::from_via(v.transport))
+            .unwrap_or(TransportKind::Udp);
+        Backend::for_choice(MediaChoice::Auto, transport)
     }
 
     /// An SDP answer declining every offered stream (RFC 3264 §6: port 0), for a call

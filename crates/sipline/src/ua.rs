@@ -15,7 +15,7 @@ use sipline_tokio::{Handle, Runtime, TlsClientConfig, TlsServerConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
-use crate::media::Media;
+use crate::media::{Backend, Media, MediaChoice};
 use crate::session::{Role, Session, SessionEvent, Shared};
 
 /// The answer to a request sent inside a session, as the core reports it.
@@ -376,6 +376,9 @@ pub struct InviteOptions {
     pub audio_source: Box<dyn AudioSource>,
     /// Where what we hear goes (default: nowhere).
     pub audio_sink: Box<dyn AudioSink>,
+    /// The media our offer carries: WebRTC or plain RTP; by default WebRTC over WebSocket
+    /// and plain RTP otherwise.
+    pub media: MediaChoice,
 }
 
 impl Default for InviteOptions {
@@ -385,6 +388,7 @@ impl Default for InviteOptions {
             rel100: None,
             audio_source: Box::new(SilenceSource::new(8000)),
             audio_sink: Box::new(NullSink::new(8000)),
+            media: MediaChoice::Auto,
         }
     }
 }
@@ -393,6 +397,7 @@ impl std::fmt::Debug for InviteOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InviteOptions")
             .field("extra_headers", &self.extra_headers)
+            .field("media", &self.media)
             .finish_non_exhaustive()
     }
 }
@@ -435,8 +440,8 @@ impl Ua {
 
     /// Calls `target` (SIP.js `ua.invite`): a `sip:` URI whose host is an IP address or a
     /// name resolved with the system resolver (A/AAAA; RFC 3263 SRV/NAPTR is not done), on
-    /// the URI's `transport` (UDP by default). The INVITE carries an RTP/AVP offer (G.711,
-    /// RFC 4733 events).
+    /// the URI's `transport` (UDP by default). The INVITE carries a WebRTC or a plain RTP/AVP
+    /// offer as [`InviteOptions::media`] says.
     pub async fn invite(&self, target: &str, opts: InviteOptions) -> Result<Session, Error> {
         self.invite_notifying(target, opts, None).await
     }
@@ -458,6 +463,7 @@ impl Ua {
         let (ev_tx, ev_rx) = crate::queue::queue();
         let (media_tx, media_rx) = crate::queue::queue();
         let media = Media::start(
+            Backend::for_choice(opts.media, flow.transport),
             self.shared.media_ip,
             self.shared.next_seed(),
             opts.audio_source,

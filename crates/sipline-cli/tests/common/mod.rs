@@ -145,6 +145,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // SIPLINE_KEEP_TEST_FILES=1 keeps recordings and logs for a look after a failure.
+        if std::env::var_os("SIPLINE_KEEP_TEST_FILES").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
