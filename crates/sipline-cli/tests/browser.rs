@@ -705,6 +705,7 @@ fn sipline_call_calls_browser(page: &str) {
     if WEBRTC_WIRED {
         args.extend(WEBRTC_CALL_ARGS);
     }
+    args.push("--trace");
     let mut call = Sipline::spawn(&args);
     let (status, out) = call.finish(Duration::from_secs(30));
     let result = browser.result(Duration::from_secs(30));

@@ -866,11 +866,20 @@ impl UaCore {
 
     // ---- helpers ---------------------------------------------------------------------
 
+    /// Our transport of `kind`, for the Via sent-by and the Contact.
+    ///
+    /// A request can go over TCP without a TCP listener of ours: the endpoint moves a large
+    /// UDP request to TCP (RFC 3261 §18.1.1), and a route set may name `transport=tcp`. Its
+    /// responses come back over the connection we open (§18.2.2), so the UDP transport's
+    /// sent-by and Contact serve: the Contact then tells the peer to reach us over UDP.
     fn local(&self, kind: TransportKind) -> Result<&LocalTransport, Error> {
-        self.cfg
-            .transports
-            .iter()
-            .find(|t| t.kind == kind)
+        let find = |k: TransportKind| self.cfg.transports.iter().find(|t| t.kind == k);
+        find(kind)
+            .or_else(|| {
+                (kind == TransportKind::Tcp)
+                    .then(|| find(TransportKind::Udp))
+                    .flatten()
+            })
             .ok_or_else(|| Error::InvalidArgument(format!("no local {kind} transport")))
     }
 
