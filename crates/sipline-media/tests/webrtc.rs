@@ -508,6 +508,24 @@ fn answers_a_chromium_offer_with_video_rejected() {
         "video not rejected: {video}\n{answer}"
     );
     assert_eq!(b.media.send_codec(), Some(WebRtcCodec::Opus));
+
+    // Hold re-offer from our side keeps both m-lines, in order, video still rejected.
+    b.media.set_direction(sipline_media::Direction::SendOnly);
+    let reoffer = b.media.create_offer(Instant::now()).unwrap();
+    let mlines: Vec<_> = reoffer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(mlines.len(), 2, "{reoffer}");
+    assert!(mlines[0].starts_with("m=audio 9 "), "{reoffer}");
+    assert!(mlines[1].starts_with("m=video 0 "), "{reoffer}");
+    assert!(reoffer.contains("a=sendonly"), "{reoffer}");
+    assert!(reoffer.contains("a=setup:actpass"), "{reoffer}");
+    // Glare: the peer's offer while ours is pending.
+    assert_eq!(
+        b.media.accept_offer(Instant::now(), CHROME_OFFER),
+        Err(MediaError::InvalidState(
+            "an offer of ours is pending (glare, RFC 3264 §4)"
+        ))
+    );
+    b.media.cancel_offer();
 }
 
 #[test]
@@ -689,5 +707,44 @@ fn silence_from_the_peer_or_no_connection_times_out() {
         assert!(!s.media.is_connected());
         assert!(!s.events.contains(&MediaEvent::Started));
         assert_eq!(timeouts(s), 1, "{:?}", s.events);
+    }
+}
+
+mod mutated_offers {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A Chromium offer with lines dropped, duplicated or cut short: an answer or an
+        /// error, never a panic; and the session still answers a good offer afterwards.
+        #[test]
+        fn never_panics(
+            drop in proptest::collection::vec(any::<bool>(), 140),
+            dup in 0usize..140,
+            cut in 0usize..200,
+        ) {
+            let lines: Vec<&str> = CHROME_OFFER.split_inclusive("\r\n").collect();
+            let mut offer = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                if i > 0 && drop.get(i).copied().unwrap_or(false) && i % 3 == 0 {
+                    continue;
+                }
+                offer.push_str(l);
+                if i == dup {
+                    offer.push_str(l);
+                }
+                if i == cut {
+                    offer.push_str(&l[..l.len() / 2]);
+                    break;
+                }
+            }
+            let mut b = side(B, 30, 440.0, 8000, &[WebRtcCodec::Opus, WebRtcCodec::Pcmu]);
+            let now = Instant::now();
+            let _ = b.media.accept_offer(now, &offer);
+            b.media.handle_input(now, MediaInput::Timeout);
+            while !matches!(b.media.poll_output(), MediaOutput::Timeout(_)) {}
+        }
     }
 }

@@ -7,9 +7,9 @@
 //! (RFC 8843) and rtcp-mux (RFC 5761) on one UDP socket, SRTP, RTP packetisation, RTCP
 //! reports, RFC 4733 telephone-event packet series. What it does not do and we do here: the
 //! audio itself. A 20 ms frame clock of our own pulls audio from the [`AudioSource`],
-//! resamples it (`webrtc/resample.rs`) and encodes it with the negotiated codec (Opus, RFC 7587, via
-//! `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to str0m's media writer;
-//! received frames are decoded the same way into the [`AudioSink`].
+//! resamples it (`webrtc/resample.rs`), encodes it with the negotiated codec (Opus, RFC 7587,
+//! in `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to
+//! str0m's media writer; received frames are decoded the same way into the [`AudioSink`].
 //!
 //! The runtime contract is that of [`MediaSession`]: feed datagrams and timeouts with
 //! [`MediaSession::handle_input`], drain [`MediaSession::poll_output`]. str0m demands that
