@@ -748,3 +748,53 @@ mod mutated_offers {
         }
     }
 }
+
+#[test]
+fn wrong_dtls_fingerprint_fails_the_session_not_the_process() {
+    let timeout = |c: &mut WebRtcConfig| c.rtp_timeout = Some(Duration::from_secs(2));
+    let opus = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 27, 440.0, 8000, &opus, timeout),
+        side_with(B, 28, 880.0, 8000, &opus, timeout),
+    );
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    // A man in the middle: the answer's fingerprint (RFC 8122 §5) is not B's certificate's.
+    let fp = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=fingerprint:sha-256 "))
+        .unwrap()
+        .to_string();
+    let forged = fp
+        .chars()
+        .map(|c| {
+            if c == 'A' {
+                'B'
+            } else if c == 'B' {
+                'A'
+            } else {
+                c
+            }
+        })
+        .collect::<String>();
+    assert_ne!(fp, forged);
+    let answer = answer.replace(&fp, &forged);
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.run_for(Duration::from_secs(3));
+    let a = &call.sides[0];
+    assert!(!a.media.is_connected());
+    assert!(!a.events.contains(&MediaEvent::Started), "{:?}", a.events);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Timeout { .. })),
+        "{:?}",
+        a.events
+    );
+    assert!(matches!(
+        call.sides[0].media.create_offer(call.now),
+        Err(MediaError::WebRtc { .. })
+    ));
+    assert!(call.heard_freq(0, Duration::ZERO) == 0.0);
+}

@@ -489,6 +489,7 @@ impl WebRtcMedia {
     /// Drains str0m's output after a mutation (its single-mutation invariant) into our queue.
     fn drain(&mut self) {
         let mut events = Vec::new();
+        let mut failed = None;
         if let Some(rtc) = self.rtc.as_mut() {
             loop {
                 match rtc.poll_output() {
@@ -505,8 +506,7 @@ impl WebRtcMedia {
                     }
                     Ok(Output::Event(e)) => events.push(e),
                     Err(e) => {
-                        self.fatal = Some(rtc_error("engine", e));
-                        self.rtc_timeout = None;
+                        failed = Some(rtc_error("engine", e));
                         break;
                     }
                 }
@@ -520,6 +520,20 @@ impl WebRtcMedia {
         for e in events {
             self.on_event(e);
         }
+        if let Some(e) = failed {
+            self.fail(e);
+        }
+    }
+
+    /// str0m failed for good (a DTLS or SRTP error, say): drop it. Later fallible calls
+    /// return the error; [`MediaEvent::Timeout`] tells the runtime once `rtp_timeout`
+    /// has passed without media.
+    fn fail(&mut self, e: MediaError) {
+        self.fatal = Some(e);
+        self.rtc = None;
+        self.rtc_timeout = None;
+        self.next_frame = None;
+        self.connected = false;
     }
 
     fn on_event(&mut self, e: Event) {
@@ -1129,7 +1143,14 @@ impl MediaSession for WebRtcMedia {
             .first()
             .copied()
             .unwrap_or(self.cfg.local_addr);
-        let Ok(rtc) = self.rtc_at(now) else { return };
+        let rtc = match self.rtc_at(now) {
+            Ok(rtc) => rtc,
+            Err(_) => {
+                // Failed or never configured: only our own timeout is left to report.
+                self.on_frames(now);
+                return;
+            }
+        };
         if let MediaInput::Receive { source, contents } = input {
             let received = Receive::new(Protocol::Udp, source, destination, contents)
                 .map(|r| rtc.handle_input(Input::Receive(now, r)));
@@ -1140,10 +1161,11 @@ impl MediaSession for WebRtcMedia {
             self.drain();
         }
         if let Some(rtc) = self.rtc.as_mut() {
-            if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
-                self.fatal = Some(rtc_error("timeout", e));
-            }
+            let result = rtc.handle_input(Input::Timeout(now));
             self.drain();
+            if let Err(e) = result {
+                self.fail(rtc_error("timeout", e));
+            }
         }
         self.on_frames(now);
     }
@@ -1154,6 +1176,11 @@ impl MediaSession for WebRtcMedia {
             .unwrap_or_else(|| MediaOutput::Timeout(self.next_deadline()))
     }
 
+    /// Packets and bytes (RTP payload) sent and received and the loss count are our own
+    /// counters; RTT, jitter and the peer's loss figures come from str0m's statistics events
+    /// (RTCP reports, every [`WebRtcConfig::stats_interval`]). str0m does its RTCP itself, so
+    /// `rtcp_sent`, `rtcp_received`, `packets_reordered`, `packets_late` and
+    /// `packets_duplicate` stay 0.
     fn stats(&self) -> MediaStats {
         let packets_lost = self.rx_seq.map_or(0, |(lo, hi)| {
             (hi - lo + 1) as i64 - self.stats.packets_received as i64
