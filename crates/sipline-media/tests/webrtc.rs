@@ -798,3 +798,60 @@ fn wrong_dtls_fingerprint_fails_the_session_not_the_process() {
     ));
     assert!(call.heard_freq(0, Duration::ZERO) == 0.0);
 }
+
+#[test]
+fn answers_keep_our_hold() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 31, 440.0, 8000, &all),
+        side(B, 32, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_millis(500));
+    // A wants to hold (RFC 3264 §8.4); B re-offers sendrecv, as a session refresh would.
+    call.sides[0]
+        .media
+        .set_direction(sipline_media::Direction::SendOnly);
+    let now = call.now;
+    let offer = call.sides[1].media.create_offer(now).unwrap();
+    let answer = call.sides[0].media.accept_offer(now, &offer).unwrap();
+    assert!(answer.contains("a=sendonly"), "{answer}");
+    call.sides[1].media.accept_answer(now, &answer).unwrap();
+    use sipline_media::Direction;
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendOnly));
+    assert_eq!(call.sides[1].media.direction(), Some(Direction::RecvOnly));
+    let b_sent = call.sides[1].media.stats().packets_sent;
+    call.sides[0].heard.take();
+    call.sides[1].heard.take();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[0].heard.take().len() < 1600, "A still hears B");
+    assert!(
+        call.sides[1].media.stats().packets_sent <= b_sent + 2,
+        "B still sends while held"
+    );
+    let heard_by_b = call.sides[1].heard.take();
+    let f = tone_frequency(&heard_by_b, 8000).unwrap_or(0.0);
+    assert!((f - 440.0).abs() < 5.0, "B heard {f}");
+    // Resume.
+    call.sides[0]
+        .media
+        .set_direction(sipline_media::Direction::SendRecv);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.sides[0].heard.take();
+    call.run_for(Duration::from_secs(1));
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendRecv));
+    assert_eq!(call.sides[1].media.direction(), Some(Direction::SendRecv));
+    let heard_by_a = call.sides[0].heard.take();
+    // About a second, not more: nothing was filled in for the pause.
+    assert!(
+        (7000..=8800).contains(&heard_by_a.len()),
+        "{}",
+        heard_by_a.len()
+    );
+    let f = tone_frequency(&heard_by_a[1600..], 8000).unwrap_or(0.0);
+    assert!((f - 880.0).abs() < 5.0, "A heard {f} after resuming");
+}

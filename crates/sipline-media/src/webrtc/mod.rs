@@ -53,6 +53,8 @@ use self::resample::Resampler;
 const FRAME: Duration = Duration::from_millis(20);
 /// How far behind the runtime may be before frames are skipped instead of sent in a burst.
 const MAX_CATCH_UP: Duration = Duration::from_millis(200);
+/// The longest gap concealed; longer ones (outages, the peer pausing) are left out.
+const MAX_CONCEAL: Duration = Duration::from_millis(120);
 /// RFC 4733 end packets are repeated 3 times, 20 ms apart (str0m's schedule): audio resumes
 /// after the last one.
 const DTMF_TAIL: Duration = Duration::from_millis(40);
@@ -217,8 +219,8 @@ struct Encoder {
 ///   (and again after a [`MediaEvent::Timeout`]).
 /// - Mute ([`MediaSession::set_muted`] with [`MediaKind::Audio`]) does what
 ///   [`WebRtcConfig::mute_mode`] says: silent encoded frames by default.
-/// - [`MediaSession::set_direction`] applies to our next offer (str0m changes the m-line's
-///   direction); in an answer, str0m answers the offered direction as JSEP does.
+/// - [`MediaSession::set_direction`] applies to our next offer and to our answers (RFC 3264
+///   §6.1, §8.4): on hold we stay on hold when the peer re-offers `sendrecv`.
 /// - DTMF ([`MediaSession::send_dtmf`]) is RFC 4733 at the clock rate of the codec we send
 ///   with; tones are queued and sent one after the other, replacing the audio while they
 ///   last. Durations of 40 ms to 6 s (str0m's limit).
@@ -238,6 +240,8 @@ pub struct WebRtcMedia {
     last_local: Option<String>,
     want_direction: Direction,
     send: Option<SendCodec>,
+    /// The direction the peer's last answer allows us, when it narrowed our offer.
+    answer_limit: Option<Direction>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -354,6 +358,7 @@ impl WebRtcMedia {
             last_local: None,
             want_direction: Direction::SendRecv,
             send: None,
+            answer_limit: None,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -405,6 +410,23 @@ impl WebRtcMedia {
     /// The codec we send with, once negotiated.
     pub fn send_codec(&self) -> Option<WebRtcCodec> {
         self.send.map(|s| s.codec)
+    }
+
+    /// The direction of our audio stream as last negotiated (from our side), if any.
+    pub fn direction(&self) -> Option<Direction> {
+        let m = self.rtc.as_ref()?.media(self.mid?)?;
+        if m.disabled() {
+            return Some(Direction::Inactive);
+        }
+        let local = match m.direction() {
+            StrDirection::SendRecv => Direction::SendRecv,
+            StrDirection::SendOnly => Direction::SendOnly,
+            StrDirection::RecvOnly => Direction::RecvOnly,
+            StrDirection::Inactive => Direction::Inactive,
+        };
+        // str0m keeps the direction we offered even when the answer narrows it (a peer that
+        // puts us on hold in its answer): apply the answer ourselves (RFC 3264 §6.1).
+        Some(self.answer_limit.map_or(local, |l| local.intersect(l)))
     }
 
     /// Whether ICE and DTLS have connected.
@@ -650,9 +672,10 @@ impl WebRtcMedia {
             && c == clock
             && !d.contiguous
             && time > next
-            && time - next <= u64::from(clock)
+            && time - next <= u64::from(clock) * MAX_CONCEAL.as_millis() as u64 / 1000
         {
-            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711).
+            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711). A longer gap
+            // is an outage or a pause, not loss: filling it would only delay the audio.
             let lost = ((time - next) * u64::from(decoded_rate) / u64::from(clock)) as usize;
             match (codec, self.opus_dec.as_mut()) {
                 (WebRtcCodec::Opus, Some(dec)) => {
@@ -729,14 +752,7 @@ impl WebRtcMedia {
     }
 
     fn sending(&self) -> bool {
-        let Some(mid) = self.mid else { return false };
-        self.connected
-            && self.send.is_some()
-            && self
-                .rtc
-                .as_ref()
-                .and_then(|r| r.media(mid))
-                .is_some_and(|m| m.direction().is_sending() && !m.disabled())
+        self.connected && self.send.is_some() && self.direction().is_some_and(Direction::sends)
     }
 
     fn on_frames(&mut self, now: Instant) {
@@ -764,10 +780,7 @@ impl WebRtcMedia {
             return None;
         }
         if self.connected {
-            let receiving = self
-                .mid
-                .and_then(|mid| self.rtc.as_ref()?.media(mid))
-                .is_some_and(|m| m.direction().is_receiving() && !m.disabled());
+            let receiving = self.direction().is_some_and(Direction::receives);
             if !receiving {
                 return None;
             }
@@ -949,6 +962,45 @@ impl WebRtcMedia {
     }
 }
 
+/// `sdp` with the direction attribute of m-line `mline` set to `dir` (replaced, or added at
+/// the end of that m-section). Line endings are kept.
+fn with_direction(sdp: &str, mline: usize, dir: Direction) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let attr = format!("a={}{eol}", dir.as_str());
+    let mut out = String::with_capacity(sdp.len() + 16);
+    let mut section: Option<usize> = None;
+    let mut done = false;
+    for line in sdp.split_inclusive('\n') {
+        let text = line.trim_end_matches(['\r', '\n']);
+        if text.starts_with("m=") {
+            if section == Some(mline) && !done {
+                out.push_str(&attr);
+                done = true;
+            }
+            section = Some(section.map_or(0, |i| i + 1));
+        }
+        let is_dir = text
+            .strip_prefix("a=")
+            .and_then(Direction::from_attr)
+            .is_some();
+        if is_dir && section == Some(mline) {
+            if !done {
+                out.push_str(&attr);
+                done = true;
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    if section == Some(mline) && !done {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(eol);
+        }
+        out.push_str(&attr);
+    }
+    out
+}
+
 /// Turns a previous SDP of ours into a re-offer: RFC 8842 §5.5 wants `a=setup:actpass` in
 /// every offer.
 fn as_reoffer(sdp: &str) -> String {
@@ -1019,8 +1071,19 @@ impl MediaSession for WebRtcMedia {
                 mline,
             });
         }
+        // str0m answers the offered direction reversed; to answer with ours (hold, RFC 3264
+        // §6.1, §8.4) show it the offer as seen through our wish.
+        let offered_dir = parsed.direction(mline);
+        let shown_dir = offered_dir.intersect(self.want_direction.reversed());
+        let offer = if shown_dir == offered_dir {
+            offer.to_string()
+        } else {
+            with_direction(offer, mline, shown_dir)
+        };
         let sdp =
-            SdpOffer::from_sdp_string(offer).map_err(|e| rtc_error("parsing the offer", e))?;
+            SdpOffer::from_sdp_string(&offer).map_err(|e| rtc_error("parsing the offer", e))?;
+        // The answer str0m makes says our direction (see above): no narrowing left to apply.
+        self.answer_limit = None;
         // A re-offer keeps our audio media; a first offer names it in str0m's MediaAdded.
         self.mid = self.mid.filter(|_| self.negotiated);
         let rtc = self.rtc_at(now)?;
@@ -1063,9 +1126,17 @@ impl MediaSession for WebRtcMedia {
         let Some(pending) = self.pending.take() else {
             return Err(MediaError::InvalidState("no offer pending"));
         };
-        SessionDescription::parse(answer)?;
+        let parsed = SessionDescription::parse(answer)?;
         let sdp =
             SdpAnswer::from_sdp_string(answer).map_err(|e| rtc_error("parsing the answer", e))?;
+        // Our audio m-line in the answer: by `a=mid` (RFC 8843), else the first audio one.
+        let mid = self.mid.map(|m| m.to_string());
+        let index = parsed
+            .media
+            .iter()
+            .position(|m| mid.is_some() && m.attribute("mid") == mid.as_deref())
+            .or_else(|| parsed.media.iter().position(|m| m.media == "audio"));
+        let limit = index.map(|i| parsed.direction(i).reversed());
         match pending {
             Pending::Unchanged => {}
             Pending::Offer(p) => {
@@ -1076,6 +1147,7 @@ impl MediaSession for WebRtcMedia {
                 }
             }
         }
+        self.answer_limit = limit.filter(|l| *l != Direction::SendRecv);
         self.after_negotiation(now);
         if self.send.is_none() {
             return Err(MediaError::Rejected);
@@ -1199,6 +1271,28 @@ impl MediaSession for WebRtcMedia {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direction_is_replaced_or_added_in_one_section() {
+        let sdp = "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=sendrecv\r\na=x\r\nm=video 0 X 0\r\n";
+        assert_eq!(
+            with_direction(sdp, 0, Direction::RecvOnly),
+            "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=recvonly\r\na=x\r\nm=video 0 X 0\r\n"
+        );
+        assert_eq!(
+            with_direction(sdp, 1, Direction::Inactive),
+            "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=sendrecv\r\na=x\r\nm=video 0 X 0\r\na=inactive\r\n"
+        );
+        assert_eq!(
+            with_direction("m=audio 9 X 0\nb=1", 0, Direction::SendOnly),
+            "m=audio 9 X 0\nb=1\na=sendonly\n"
+        );
+        let audio_first = "m=audio 9 X 0\r\nm=video 0 X 0\r\n";
+        assert_eq!(
+            with_direction(audio_first, 0, Direction::Inactive),
+            "m=audio 9 X 0\r\na=inactive\r\nm=video 0 X 0\r\n"
+        );
+    }
 
     #[test]
     fn reoffer_uses_actpass() {
