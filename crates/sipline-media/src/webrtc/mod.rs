@@ -17,6 +17,64 @@
 //! module does that internally after each call into str0m and queues what came out, so the
 //! runtime may call our methods in any order.
 //!
+//! Two sessions back to back in memory, as a browser and we would be, in virtual time:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sipline_media::{
+//!     tone_frequency, BufferSink, MediaEvent, MediaInput, MediaOutput, MediaSession, ToneSource,
+//!     WebRtcConfig, WebRtcMedia,
+//! };
+//!
+//! let sink_b = BufferSink::new(8000);
+//! let heard_by_b = sink_b.handle();
+//! let mut a = WebRtcMedia::new(WebRtcConfig::new("127.0.0.1:41000".parse()?, 1))
+//!     .with_audio(
+//!         Box::new(ToneSource::new(8000, 440.0, -10.0)),
+//!         Box::new(BufferSink::new(8000)),
+//!     )?;
+//! let mut b = WebRtcMedia::new(WebRtcConfig::new("127.0.0.1:41002".parse()?, 2))
+//!     .with_audio(Box::new(ToneSource::new(8000, 880.0, -10.0)), Box::new(sink_b))?;
+//!
+//! let start = Instant::now();
+//! let offer = a.create_offer(start)?; // JSEP offer: ICE, DTLS fingerprint, BUNDLE, Opus...
+//! let answer = b.accept_offer(start, &offer)?;
+//! a.accept_answer(start, &answer)?;
+//!
+//! // The runtime's job: send what one side transmits to the other, wake it at its deadline.
+//! fn pump(
+//!     from: &mut WebRtcMedia,
+//!     to: &mut WebRtcMedia,
+//!     now: Instant,
+//!     started: &mut bool,
+//! ) -> Option<Instant> {
+//!     loop {
+//!         match from.poll_output() {
+//!             MediaOutput::Transmit(t) => to.handle_input(
+//!                 now,
+//!                 MediaInput::Receive { source: t.source, contents: &t.contents },
+//!             ),
+//!             MediaOutput::Event(MediaEvent::Started) => *started = true, // ICE + DTLS up
+//!             MediaOutput::Event(_) => {}
+//!             MediaOutput::Timeout(deadline) => return deadline,
+//!         }
+//!     }
+//! }
+//!
+//! let (mut now, mut started) = (start, false);
+//! while now < start + Duration::from_secs(1) {
+//!     let da = pump(&mut a, &mut b, now, &mut started);
+//!     let db = pump(&mut b, &mut a, now, &mut started);
+//!     now = [da, db].into_iter().flatten().min().unwrap_or(now).max(now);
+//!     a.handle_input(now, MediaInput::Timeout);
+//!     b.handle_input(now, MediaInput::Timeout);
+//! }
+//! assert!(started);
+//! let f = tone_frequency(&heard_by_b.samples(), 8000).unwrap_or(0.0);
+//! assert!((f - 440.0).abs() < 5.0, "B heard {f} Hz");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
 //! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
 //! are in the SDP), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
