@@ -243,6 +243,28 @@ fn pcmu_only() {
 }
 
 #[test]
+fn pcma_with_a_48k_and_a_16k_side() {
+    let mut call = Call::new(
+        side(A, 33, 440.0, 48000, &[WebRtcCodec::Pcma]),
+        side(
+            B,
+            34,
+            1000.0,
+            16000,
+            &[WebRtcCodec::Pcma, WebRtcCodec::Opus],
+        ),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.sides[0].media.send_codec(), Some(WebRtcCodec::Pcma));
+    assert_eq!(call.sides[1].media.send_codec(), Some(WebRtcCodec::Pcma));
+    assert_tones(&call, 440.0, 1000.0);
+    // Two seconds of audio at each sink's own rate, less the connection time.
+    let a_len = call.sides[0].heard.samples().len();
+    assert!((90_000..=96_000).contains(&a_len), "{a_len}");
+}
+
+#[test]
 fn opus_forced_at_48k_sources_and_sinks() {
     let opus = [WebRtcCodec::Opus];
     let mut call = Call::new(
