@@ -877,3 +877,33 @@ fn answers_keep_our_hold() {
     let f = tone_frequency(&heard_by_a[1600..], 8000).unwrap_or(0.0);
     assert!((f - 880.0).abs() < 5.0, "A heard {f} after resuming");
 }
+
+#[test]
+fn a_refused_hold_offer_leaves_the_call_as_it_was() {
+    use sipline_media::Direction;
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 35, 440.0, 8000, &all),
+        side(B, 36, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_millis(500));
+    call.sides[0].media.set_direction(Direction::Inactive);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=inactive"), "{offer}");
+    // The peer refuses (a 488 to the re-INVITE): forget it, and give up the hold.
+    call.sides[0].media.cancel_offer();
+    call.sides[0].media.set_direction(Direction::SendRecv);
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendRecv));
+    call.sides[0].heard.take();
+    call.sides[1].heard.take();
+    call.run_for(Duration::from_secs(1));
+    let heard_by_a = call.sides[0].heard.take();
+    let heard_by_b = call.sides[1].heard.take();
+    assert!(heard_by_a.len() > 7000 && heard_by_b.len() > 7000);
+    let fa = tone_frequency(&heard_by_a[1600..], 8000).unwrap_or(0.0);
+    let fb = tone_frequency(&heard_by_b[1600..], 8000).unwrap_or(0.0);
+    assert!((fa - 880.0).abs() < 5.0, "A heard {fa}");
+    assert!((fb - 440.0).abs() < 5.0, "B heard {fb}");
+}

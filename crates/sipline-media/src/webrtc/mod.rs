@@ -300,6 +300,8 @@ pub struct WebRtcMedia {
     send: Option<SendCodec>,
     /// The direction the peer's last answer allows us, when it narrowed our offer.
     answer_limit: Option<Direction>,
+    /// str0m's direction of our media before our pending offer changed it.
+    direction_before_offer: Option<StrDirection>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -417,6 +419,7 @@ impl WebRtcMedia {
             want_direction: Direction::SendRecv,
             send: None,
             answer_limit: None,
+            direction_before_offer: None,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -1076,6 +1079,9 @@ impl MediaSession for WebRtcMedia {
         let dir = to_str0m(self.want_direction);
         let mid = self.mid.filter(|_| self.negotiated);
         let rtc = self.rtc_at(now)?;
+        // str0m changes the media's direction as the offer is made: remember it for
+        // cancel_offer.
+        let before = mid.and_then(|m| rtc.media(m)).map(|m| m.direction());
         let mut api = rtc.sdp_api();
         let new_mid = match mid {
             Some(mid) => {
@@ -1086,6 +1092,7 @@ impl MediaSession for WebRtcMedia {
         };
         let applied = api.apply();
         self.mid = Some(new_mid);
+        self.direction_before_offer = before;
         let text = match applied {
             Some((offer, pending)) => {
                 self.pending = Some(Pending::Offer(pending));
@@ -1213,13 +1220,19 @@ impl MediaSession for WebRtcMedia {
         Ok(())
     }
 
-    /// Forgets the pending offer. Best effort: str0m applies a direction change to its media
-    /// when the offer is made, so a refused hold re-offer leaves that direction in place
-    /// locally until the next exchange.
+    /// Forgets the pending offer, and puts back the direction str0m had before it (str0m
+    /// applies an offered direction change at once), so a refused hold re-offer leaves the
+    /// call as it was.
     fn cancel_offer(&mut self) {
         self.pending = None;
         if !self.negotiated {
             self.mid = None;
+        }
+        let before = self.direction_before_offer.take();
+        if let (Some(dir), Some(mid), Some(rtc)) = (before, self.mid, self.rtc.as_mut()) {
+            // Changes the session at once; dropped without apply(), so nothing is offered.
+            rtc.sdp_api().set_direction(mid, dir);
+            self.drain();
         }
     }
 
