@@ -522,6 +522,9 @@ impl WebRtcMedia {
                 ),
             ));
         }
+        if self.cfg.codecs.is_empty() {
+            return Err(MediaError::InvalidState("WebRtcConfig::codecs is empty"));
+        }
         let mut b = RtcConfig::new().clear_codecs();
         for c in &self.cfg.codecs {
             b = match c {
@@ -1382,5 +1385,14 @@ mod tests {
             m.create_offer(Instant::now()),
             Err(MediaError::WebRtc { .. })
         ));
+        let cfg = WebRtcConfig::new("127.0.0.1:5000".parse().unwrap(), 1).with_codecs(&[]);
+        let mut m = WebRtcMedia::new(cfg);
+        assert!(matches!(
+            m.create_offer(Instant::now()),
+            Err(MediaError::InvalidState(_))
+        ));
+        // Nothing to do and no deadline until configured properly.
+        m.handle_input(Instant::now(), MediaInput::Timeout);
+        assert_eq!(m.poll_output(), MediaOutput::Timeout(None));
     }
 }
