@@ -243,6 +243,28 @@ fn pcmu_only() {
 }
 
 #[test]
+fn pcma_with_a_48k_and_a_16k_side() {
+    let mut call = Call::new(
+        side(A, 33, 440.0, 48000, &[WebRtcCodec::Pcma]),
+        side(
+            B,
+            34,
+            1000.0,
+            16000,
+            &[WebRtcCodec::Pcma, WebRtcCodec::Opus],
+        ),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.sides[0].media.send_codec(), Some(WebRtcCodec::Pcma));
+    assert_eq!(call.sides[1].media.send_codec(), Some(WebRtcCodec::Pcma));
+    assert_tones(&call, 440.0, 1000.0);
+    // Two seconds of audio at each sink's own rate, less the connection time.
+    let a_len = call.sides[0].heard.samples().len();
+    assert!((90_000..=96_000).contains(&a_len), "{a_len}");
+}
+
+#[test]
 fn opus_forced_at_48k_sources_and_sinks() {
     let opus = [WebRtcCodec::Opus];
     let mut call = Call::new(
@@ -508,6 +530,24 @@ fn answers_a_chromium_offer_with_video_rejected() {
         "video not rejected: {video}\n{answer}"
     );
     assert_eq!(b.media.send_codec(), Some(WebRtcCodec::Opus));
+
+    // Hold re-offer from our side keeps both m-lines, in order, video still rejected.
+    b.media.set_direction(sipline_media::Direction::SendOnly);
+    let reoffer = b.media.create_offer(Instant::now()).unwrap();
+    let mlines: Vec<_> = reoffer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(mlines.len(), 2, "{reoffer}");
+    assert!(mlines[0].starts_with("m=audio 9 "), "{reoffer}");
+    assert!(mlines[1].starts_with("m=video 0 "), "{reoffer}");
+    assert!(reoffer.contains("a=sendonly"), "{reoffer}");
+    assert!(reoffer.contains("a=setup:actpass"), "{reoffer}");
+    // Glare: the peer's offer while ours is pending.
+    assert_eq!(
+        b.media.accept_offer(Instant::now(), CHROME_OFFER),
+        Err(MediaError::InvalidState(
+            "an offer of ours is pending (glare, RFC 3264 §4)"
+        ))
+    );
+    b.media.cancel_offer();
 }
 
 #[test]
@@ -690,4 +730,180 @@ fn silence_from_the_peer_or_no_connection_times_out() {
         assert!(!s.events.contains(&MediaEvent::Started));
         assert_eq!(timeouts(s), 1, "{:?}", s.events);
     }
+}
+
+mod mutated_offers {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A Chromium offer with lines dropped, duplicated or cut short: an answer or an
+        /// error, never a panic; and the session still answers a good offer afterwards.
+        #[test]
+        fn never_panics(
+            drop in proptest::collection::vec(any::<bool>(), 140),
+            dup in 0usize..140,
+            cut in 0usize..200,
+        ) {
+            let lines: Vec<&str> = CHROME_OFFER.split_inclusive("\r\n").collect();
+            let mut offer = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                if i > 0 && drop.get(i).copied().unwrap_or(false) && i % 3 == 0 {
+                    continue;
+                }
+                offer.push_str(l);
+                if i == dup {
+                    offer.push_str(l);
+                }
+                if i == cut {
+                    offer.push_str(&l[..l.len() / 2]);
+                    break;
+                }
+            }
+            let mut b = side(B, 30, 440.0, 8000, &[WebRtcCodec::Opus, WebRtcCodec::Pcmu]);
+            let now = Instant::now();
+            let _ = b.media.accept_offer(now, &offer);
+            b.media.handle_input(now, MediaInput::Timeout);
+            while !matches!(b.media.poll_output(), MediaOutput::Timeout(_)) {}
+        }
+    }
+}
+
+#[test]
+fn wrong_dtls_fingerprint_fails_the_session_not_the_process() {
+    let timeout = |c: &mut WebRtcConfig| c.rtp_timeout = Some(Duration::from_secs(2));
+    let opus = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 27, 440.0, 8000, &opus, timeout),
+        side_with(B, 28, 880.0, 8000, &opus, timeout),
+    );
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    // A man in the middle: the answer's fingerprint (RFC 8122 §5) is not B's certificate's.
+    let fp = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=fingerprint:sha-256 "))
+        .unwrap()
+        .to_string();
+    let forged = fp
+        .chars()
+        .map(|c| {
+            if c == 'A' {
+                'B'
+            } else if c == 'B' {
+                'A'
+            } else {
+                c
+            }
+        })
+        .collect::<String>();
+    assert_ne!(fp, forged);
+    let answer = answer.replace(&fp, &forged);
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.run_for(Duration::from_secs(3));
+    let a = &call.sides[0];
+    assert!(!a.media.is_connected());
+    assert!(!a.events.contains(&MediaEvent::Started), "{:?}", a.events);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Timeout { .. })),
+        "{:?}",
+        a.events
+    );
+    assert!(matches!(
+        call.sides[0].media.create_offer(call.now),
+        Err(MediaError::WebRtc { .. })
+    ));
+    assert!(call.heard_freq(0, Duration::ZERO) == 0.0);
+}
+
+#[test]
+fn answers_keep_our_hold() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 31, 440.0, 8000, &all),
+        side(B, 32, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_millis(500));
+    // A wants to hold (RFC 3264 §8.4); B re-offers sendrecv, as a session refresh would.
+    call.sides[0]
+        .media
+        .set_direction(sipline_media::Direction::SendOnly);
+    let now = call.now;
+    let offer = call.sides[1].media.create_offer(now).unwrap();
+    let answer = call.sides[0].media.accept_offer(now, &offer).unwrap();
+    assert!(answer.contains("a=sendonly"), "{answer}");
+    call.sides[1].media.accept_answer(now, &answer).unwrap();
+    use sipline_media::Direction;
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendOnly));
+    assert_eq!(call.sides[1].media.direction(), Some(Direction::RecvOnly));
+    let b_sent = call.sides[1].media.stats().packets_sent;
+    call.sides[0].heard.take();
+    call.sides[1].heard.take();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[0].heard.take().len() < 1600, "A still hears B");
+    assert!(
+        call.sides[1].media.stats().packets_sent <= b_sent + 2,
+        "B still sends while held"
+    );
+    let heard_by_b = call.sides[1].heard.take();
+    let f = tone_frequency(&heard_by_b, 8000).unwrap_or(0.0);
+    assert!((f - 440.0).abs() < 5.0, "B heard {f}");
+    // Resume.
+    call.sides[0]
+        .media
+        .set_direction(sipline_media::Direction::SendRecv);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.sides[0].heard.take();
+    call.run_for(Duration::from_secs(1));
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendRecv));
+    assert_eq!(call.sides[1].media.direction(), Some(Direction::SendRecv));
+    let heard_by_a = call.sides[0].heard.take();
+    // About a second, not more: nothing was filled in for the pause.
+    assert!(
+        (7000..=8800).contains(&heard_by_a.len()),
+        "{}",
+        heard_by_a.len()
+    );
+    let f = tone_frequency(&heard_by_a[1600..], 8000).unwrap_or(0.0);
+    assert!((f - 880.0).abs() < 5.0, "A heard {f} after resuming");
+}
+
+#[test]
+fn a_refused_hold_offer_leaves_the_call_as_it_was() {
+    use sipline_media::Direction;
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side(A, 35, 440.0, 8000, &all),
+        side(B, 36, 880.0, 8000, &all),
+    );
+    call.negotiate();
+    call.run_for(Duration::from_millis(500));
+    call.sides[0].media.set_direction(Direction::Inactive);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(offer.contains("a=inactive"), "{offer}");
+    // The peer refuses (a 488 to the re-INVITE): forget it, and give up the hold.
+    call.sides[0].media.cancel_offer();
+    call.sides[0].media.set_direction(Direction::SendRecv);
+    assert_eq!(call.sides[0].media.direction(), Some(Direction::SendRecv));
+    call.sides[0].heard.take();
+    call.sides[1].heard.take();
+    call.run_for(Duration::from_secs(1));
+    let heard_by_a = call.sides[0].heard.take();
+    let heard_by_b = call.sides[1].heard.take();
+    assert!(heard_by_a.len() > 7000 && heard_by_b.len() > 7000);
+    let fa = tone_frequency(&heard_by_a[1600..], 8000).unwrap_or(0.0);
+    let fb = tone_frequency(&heard_by_b[1600..], 8000).unwrap_or(0.0);
+    assert!((fa - 880.0).abs() < 5.0, "A heard {fa}");
+    assert!((fb - 440.0).abs() < 5.0, "B heard {fb}");
 }

@@ -7,15 +7,73 @@
 //! (RFC 8843) and rtcp-mux (RFC 5761) on one UDP socket, SRTP, RTP packetisation, RTCP
 //! reports, RFC 4733 telephone-event packet series. What it does not do and we do here: the
 //! audio itself. A 20 ms frame clock of our own pulls audio from the [`AudioSource`],
-//! resamples it (`webrtc/resample.rs`) and encodes it with the negotiated codec (Opus, RFC 7587, via
-//! `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to str0m's media writer;
-//! received frames are decoded the same way into the [`AudioSink`].
+//! resamples it (`webrtc/resample.rs`), encodes it with the negotiated codec (Opus, RFC 7587,
+//! in `webrtc/opus.rs` over opus-rs; or G.711 via [`crate::g711`]) and hands the frame to
+//! str0m's media writer; received frames are decoded the same way into the [`AudioSink`].
 //!
 //! The runtime contract is that of [`MediaSession`]: feed datagrams and timeouts with
 //! [`MediaSession::handle_input`], drain [`MediaSession::poll_output`]. str0m demands that
 //! every mutation of its state be followed by draining its output before the next one; this
 //! module does that internally after each call into str0m and queues what came out, so the
 //! runtime may call our methods in any order.
+//!
+//! Two sessions back to back in memory, as a browser and we would be, in virtual time:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sipline_media::{
+//!     tone_frequency, BufferSink, MediaEvent, MediaInput, MediaOutput, MediaSession, ToneSource,
+//!     WebRtcConfig, WebRtcMedia,
+//! };
+//!
+//! let sink_b = BufferSink::new(8000);
+//! let heard_by_b = sink_b.handle();
+//! let mut a = WebRtcMedia::new(WebRtcConfig::new("127.0.0.1:41000".parse()?, 1))
+//!     .with_audio(
+//!         Box::new(ToneSource::new(8000, 440.0, -10.0)),
+//!         Box::new(BufferSink::new(8000)),
+//!     )?;
+//! let mut b = WebRtcMedia::new(WebRtcConfig::new("127.0.0.1:41002".parse()?, 2))
+//!     .with_audio(Box::new(ToneSource::new(8000, 880.0, -10.0)), Box::new(sink_b))?;
+//!
+//! let start = Instant::now();
+//! let offer = a.create_offer(start)?; // JSEP offer: ICE, DTLS fingerprint, BUNDLE, Opus...
+//! let answer = b.accept_offer(start, &offer)?;
+//! a.accept_answer(start, &answer)?;
+//!
+//! // The runtime's job: send what one side transmits to the other, wake it at its deadline.
+//! fn pump(
+//!     from: &mut WebRtcMedia,
+//!     to: &mut WebRtcMedia,
+//!     now: Instant,
+//!     started: &mut bool,
+//! ) -> Option<Instant> {
+//!     loop {
+//!         match from.poll_output() {
+//!             MediaOutput::Transmit(t) => to.handle_input(
+//!                 now,
+//!                 MediaInput::Receive { source: t.source, contents: &t.contents },
+//!             ),
+//!             MediaOutput::Event(MediaEvent::Started) => *started = true, // ICE + DTLS up
+//!             MediaOutput::Event(_) => {}
+//!             MediaOutput::Timeout(deadline) => return deadline,
+//!         }
+//!     }
+//! }
+//!
+//! let (mut now, mut started) = (start, false);
+//! while now < start + Duration::from_secs(1) {
+//!     let da = pump(&mut a, &mut b, now, &mut started);
+//!     let db = pump(&mut b, &mut a, now, &mut started);
+//!     now = [da, db].into_iter().flatten().min().unwrap_or(now).max(now);
+//!     a.handle_input(now, MediaInput::Timeout);
+//!     b.handle_input(now, MediaInput::Timeout);
+//! }
+//! assert!(started);
+//! let f = tone_frequency(&heard_by_b.samples(), 8000).unwrap_or(0.0);
+//! assert!((f - 440.0).abs() < 5.0, "B heard {f} Hz");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
 //! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
@@ -53,6 +111,8 @@ use self::resample::Resampler;
 const FRAME: Duration = Duration::from_millis(20);
 /// How far behind the runtime may be before frames are skipped instead of sent in a burst.
 const MAX_CATCH_UP: Duration = Duration::from_millis(200);
+/// The longest gap concealed; longer ones (outages, the peer pausing) are left out.
+const MAX_CONCEAL: Duration = Duration::from_millis(120);
 /// RFC 4733 end packets are repeated 3 times, 20 ms apart (str0m's schedule): audio resumes
 /// after the last one.
 const DTMF_TAIL: Duration = Duration::from_millis(40);
@@ -217,8 +277,8 @@ struct Encoder {
 ///   (and again after a [`MediaEvent::Timeout`]).
 /// - Mute ([`MediaSession::set_muted`] with [`MediaKind::Audio`]) does what
 ///   [`WebRtcConfig::mute_mode`] says: silent encoded frames by default.
-/// - [`MediaSession::set_direction`] applies to our next offer (str0m changes the m-line's
-///   direction); in an answer, str0m answers the offered direction as JSEP does.
+/// - [`MediaSession::set_direction`] applies to our next offer and to our answers (RFC 3264
+///   §6.1, §8.4): on hold we stay on hold when the peer re-offers `sendrecv`.
 /// - DTMF ([`MediaSession::send_dtmf`]) is RFC 4733 at the clock rate of the codec we send
 ///   with; tones are queued and sent one after the other, replacing the audio while they
 ///   last. Durations of 40 ms to 6 s (str0m's limit).
@@ -238,6 +298,10 @@ pub struct WebRtcMedia {
     last_local: Option<String>,
     want_direction: Direction,
     send: Option<SendCodec>,
+    /// The direction the peer's last answer allows us, when it narrowed our offer.
+    answer_limit: Option<Direction>,
+    /// str0m's direction of our media before our pending offer changed it.
+    direction_before_offer: Option<StrDirection>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -354,6 +418,8 @@ impl WebRtcMedia {
             last_local: None,
             want_direction: Direction::SendRecv,
             send: None,
+            answer_limit: None,
+            direction_before_offer: None,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -407,6 +473,23 @@ impl WebRtcMedia {
         self.send.map(|s| s.codec)
     }
 
+    /// The direction of our audio stream as last negotiated (from our side), if any.
+    pub fn direction(&self) -> Option<Direction> {
+        let m = self.rtc.as_ref()?.media(self.mid?)?;
+        if m.disabled() {
+            return Some(Direction::Inactive);
+        }
+        let local = match m.direction() {
+            StrDirection::SendRecv => Direction::SendRecv,
+            StrDirection::SendOnly => Direction::SendOnly,
+            StrDirection::RecvOnly => Direction::RecvOnly,
+            StrDirection::Inactive => Direction::Inactive,
+        };
+        // str0m keeps the direction we offered even when the answer narrows it (a peer that
+        // puts us on hold in its answer): apply the answer ourselves (RFC 3264 §6.1).
+        Some(self.answer_limit.map_or(local, |l| local.intersect(l)))
+    }
+
     /// Whether ICE and DTLS have connected.
     pub fn is_connected(&self) -> bool {
         self.connected
@@ -438,6 +521,9 @@ impl WebRtcMedia {
                     self.cfg.local_addr
                 ),
             ));
+        }
+        if self.cfg.codecs.is_empty() {
+            return Err(MediaError::InvalidState("WebRtcConfig::codecs is empty"));
         }
         let mut b = RtcConfig::new().clear_codecs();
         for c in &self.cfg.codecs {
@@ -489,6 +575,7 @@ impl WebRtcMedia {
     /// Drains str0m's output after a mutation (its single-mutation invariant) into our queue.
     fn drain(&mut self) {
         let mut events = Vec::new();
+        let mut failed = None;
         if let Some(rtc) = self.rtc.as_mut() {
             loop {
                 match rtc.poll_output() {
@@ -505,8 +592,7 @@ impl WebRtcMedia {
                     }
                     Ok(Output::Event(e)) => events.push(e),
                     Err(e) => {
-                        self.fatal = Some(rtc_error("engine", e));
-                        self.rtc_timeout = None;
+                        failed = Some(rtc_error("engine", e));
                         break;
                     }
                 }
@@ -520,6 +606,20 @@ impl WebRtcMedia {
         for e in events {
             self.on_event(e);
         }
+        if let Some(e) = failed {
+            self.fail(e);
+        }
+    }
+
+    /// str0m failed for good (a DTLS or SRTP error, say): drop it. Later fallible calls
+    /// return the error; [`MediaEvent::Timeout`] tells the runtime once `rtp_timeout`
+    /// has passed without media.
+    fn fail(&mut self, e: MediaError) {
+        self.fatal = Some(e);
+        self.rtc = None;
+        self.rtc_timeout = None;
+        self.next_frame = None;
+        self.connected = false;
     }
 
     fn on_event(&mut self, e: Event) {
@@ -636,9 +736,10 @@ impl WebRtcMedia {
             && c == clock
             && !d.contiguous
             && time > next
-            && time - next <= u64::from(clock)
+            && time - next <= u64::from(clock) * MAX_CONCEAL.as_millis() as u64 / 1000
         {
-            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711).
+            // Lost packets: conceal them (Opus PLC) or fill with silence (G.711). A longer gap
+            // is an outage or a pause, not loss: filling it would only delay the audio.
             let lost = ((time - next) * u64::from(decoded_rate) / u64::from(clock)) as usize;
             match (codec, self.opus_dec.as_mut()) {
                 (WebRtcCodec::Opus, Some(dec)) => {
@@ -715,14 +816,7 @@ impl WebRtcMedia {
     }
 
     fn sending(&self) -> bool {
-        let Some(mid) = self.mid else { return false };
-        self.connected
-            && self.send.is_some()
-            && self
-                .rtc
-                .as_ref()
-                .and_then(|r| r.media(mid))
-                .is_some_and(|m| m.direction().is_sending() && !m.disabled())
+        self.connected && self.send.is_some() && self.direction().is_some_and(Direction::sends)
     }
 
     fn on_frames(&mut self, now: Instant) {
@@ -750,10 +844,7 @@ impl WebRtcMedia {
             return None;
         }
         if self.connected {
-            let receiving = self
-                .mid
-                .and_then(|mid| self.rtc.as_ref()?.media(mid))
-                .is_some_and(|m| m.direction().is_receiving() && !m.disabled());
+            let receiving = self.direction().is_some_and(Direction::receives);
             if !receiving {
                 return None;
             }
@@ -935,6 +1026,45 @@ impl WebRtcMedia {
     }
 }
 
+/// `sdp` with the direction attribute of m-line `mline` set to `dir` (replaced, or added at
+/// the end of that m-section). Line endings are kept.
+fn with_direction(sdp: &str, mline: usize, dir: Direction) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let attr = format!("a={}{eol}", dir.as_str());
+    let mut out = String::with_capacity(sdp.len() + 16);
+    let mut section: Option<usize> = None;
+    let mut done = false;
+    for line in sdp.split_inclusive('\n') {
+        let text = line.trim_end_matches(['\r', '\n']);
+        if text.starts_with("m=") {
+            if section == Some(mline) && !done {
+                out.push_str(&attr);
+                done = true;
+            }
+            section = Some(section.map_or(0, |i| i + 1));
+        }
+        let is_dir = text
+            .strip_prefix("a=")
+            .and_then(Direction::from_attr)
+            .is_some();
+        if is_dir && section == Some(mline) {
+            if !done {
+                out.push_str(&attr);
+                done = true;
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    if section == Some(mline) && !done {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(eol);
+        }
+        out.push_str(&attr);
+    }
+    out
+}
+
 /// Turns a previous SDP of ours into a re-offer: RFC 8842 §5.5 wants `a=setup:actpass` in
 /// every offer.
 fn as_reoffer(sdp: &str) -> String {
@@ -952,6 +1082,9 @@ impl MediaSession for WebRtcMedia {
         let dir = to_str0m(self.want_direction);
         let mid = self.mid.filter(|_| self.negotiated);
         let rtc = self.rtc_at(now)?;
+        // str0m changes the media's direction as the offer is made: remember it for
+        // cancel_offer.
+        let before = mid.and_then(|m| rtc.media(m)).map(|m| m.direction());
         let mut api = rtc.sdp_api();
         let new_mid = match mid {
             Some(mid) => {
@@ -962,6 +1095,7 @@ impl MediaSession for WebRtcMedia {
         };
         let applied = api.apply();
         self.mid = Some(new_mid);
+        self.direction_before_offer = before;
         let text = match applied {
             Some((offer, pending)) => {
                 self.pending = Some(Pending::Offer(pending));
@@ -1005,8 +1139,19 @@ impl MediaSession for WebRtcMedia {
                 mline,
             });
         }
+        // str0m answers the offered direction reversed; to answer with ours (hold, RFC 3264
+        // §6.1, §8.4) show it the offer as seen through our wish.
+        let offered_dir = parsed.direction(mline);
+        let shown_dir = offered_dir.intersect(self.want_direction.reversed());
+        let offer = if shown_dir == offered_dir {
+            offer.to_string()
+        } else {
+            with_direction(offer, mline, shown_dir)
+        };
         let sdp =
-            SdpOffer::from_sdp_string(offer).map_err(|e| rtc_error("parsing the offer", e))?;
+            SdpOffer::from_sdp_string(&offer).map_err(|e| rtc_error("parsing the offer", e))?;
+        // The answer str0m makes says our direction (see above): no narrowing left to apply.
+        self.answer_limit = None;
         // A re-offer keeps our audio media; a first offer names it in str0m's MediaAdded.
         self.mid = self.mid.filter(|_| self.negotiated);
         let rtc = self.rtc_at(now)?;
@@ -1049,9 +1194,17 @@ impl MediaSession for WebRtcMedia {
         let Some(pending) = self.pending.take() else {
             return Err(MediaError::InvalidState("no offer pending"));
         };
-        SessionDescription::parse(answer)?;
+        let parsed = SessionDescription::parse(answer)?;
         let sdp =
             SdpAnswer::from_sdp_string(answer).map_err(|e| rtc_error("parsing the answer", e))?;
+        // Our audio m-line in the answer: by `a=mid` (RFC 8843), else the first audio one.
+        let mid = self.mid.map(|m| m.to_string());
+        let index = parsed
+            .media
+            .iter()
+            .position(|m| mid.is_some() && m.attribute("mid") == mid.as_deref())
+            .or_else(|| parsed.media.iter().position(|m| m.media == "audio"));
+        let limit = index.map(|i| parsed.direction(i).reversed());
         match pending {
             Pending::Unchanged => {}
             Pending::Offer(p) => {
@@ -1062,6 +1215,7 @@ impl MediaSession for WebRtcMedia {
                 }
             }
         }
+        self.answer_limit = limit.filter(|l| *l != Direction::SendRecv);
         self.after_negotiation(now);
         if self.send.is_none() {
             return Err(MediaError::Rejected);
@@ -1069,13 +1223,19 @@ impl MediaSession for WebRtcMedia {
         Ok(())
     }
 
-    /// Forgets the pending offer. Best effort: str0m applies a direction change to its media
-    /// when the offer is made, so a refused hold re-offer leaves that direction in place
-    /// locally until the next exchange.
+    /// Forgets the pending offer, and puts back the direction str0m had before it (str0m
+    /// applies an offered direction change at once), so a refused hold re-offer leaves the
+    /// call as it was.
     fn cancel_offer(&mut self) {
         self.pending = None;
         if !self.negotiated {
             self.mid = None;
+        }
+        let before = self.direction_before_offer.take();
+        if let (Some(dir), Some(mid), Some(rtc)) = (before, self.mid, self.rtc.as_mut()) {
+            // Changes the session at once; dropped without apply(), so nothing is offered.
+            rtc.sdp_api().set_direction(mid, dir);
+            self.drain();
         }
     }
 
@@ -1129,7 +1289,14 @@ impl MediaSession for WebRtcMedia {
             .first()
             .copied()
             .unwrap_or(self.cfg.local_addr);
-        let Ok(rtc) = self.rtc_at(now) else { return };
+        let rtc = match self.rtc_at(now) {
+            Ok(rtc) => rtc,
+            Err(_) => {
+                // Failed or never configured: only our own timeout is left to report.
+                self.on_frames(now);
+                return;
+            }
+        };
         if let MediaInput::Receive { source, contents } = input {
             let received = Receive::new(Protocol::Udp, source, destination, contents)
                 .map(|r| rtc.handle_input(Input::Receive(now, r)));
@@ -1140,10 +1307,11 @@ impl MediaSession for WebRtcMedia {
             self.drain();
         }
         if let Some(rtc) = self.rtc.as_mut() {
-            if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
-                self.fatal = Some(rtc_error("timeout", e));
-            }
+            let result = rtc.handle_input(Input::Timeout(now));
             self.drain();
+            if let Err(e) = result {
+                self.fail(rtc_error("timeout", e));
+            }
         }
         self.on_frames(now);
     }
@@ -1154,6 +1322,11 @@ impl MediaSession for WebRtcMedia {
             .unwrap_or_else(|| MediaOutput::Timeout(self.next_deadline()))
     }
 
+    /// Packets and bytes (RTP payload) sent and received and the loss count are our own
+    /// counters; RTT, jitter and the peer's loss figures come from str0m's statistics events
+    /// (RTCP reports, every [`WebRtcConfig::stats_interval`]). str0m does its RTCP itself, so
+    /// `rtcp_sent`, `rtcp_received`, `packets_reordered`, `packets_late` and
+    /// `packets_duplicate` stay 0.
     fn stats(&self) -> MediaStats {
         let packets_lost = self.rx_seq.map_or(0, |(lo, hi)| {
             (hi - lo + 1) as i64 - self.stats.packets_received as i64
@@ -1174,6 +1347,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn direction_is_replaced_or_added_in_one_section() {
+        let sdp = "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=sendrecv\r\na=x\r\nm=video 0 X 0\r\n";
+        assert_eq!(
+            with_direction(sdp, 0, Direction::RecvOnly),
+            "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=recvonly\r\na=x\r\nm=video 0 X 0\r\n"
+        );
+        assert_eq!(
+            with_direction(sdp, 1, Direction::Inactive),
+            "v=0\r\na=sendrecv\r\nm=audio 9 X 0\r\na=sendrecv\r\na=x\r\nm=video 0 X 0\r\na=inactive\r\n"
+        );
+        assert_eq!(
+            with_direction("m=audio 9 X 0\nb=1", 0, Direction::SendOnly),
+            "m=audio 9 X 0\nb=1\na=sendonly\n"
+        );
+        let audio_first = "m=audio 9 X 0\r\nm=video 0 X 0\r\n";
+        assert_eq!(
+            with_direction(audio_first, 0, Direction::Inactive),
+            "m=audio 9 X 0\r\na=inactive\r\nm=video 0 X 0\r\n"
+        );
+    }
+
+    #[test]
     fn reoffer_uses_actpass() {
         let s = "a=setup:active\r\na=setup:passive\r\n";
         assert_eq!(as_reoffer(s), "a=setup:actpass\r\na=setup:actpass\r\n");
@@ -1190,5 +1385,14 @@ mod tests {
             m.create_offer(Instant::now()),
             Err(MediaError::WebRtc { .. })
         ));
+        let cfg = WebRtcConfig::new("127.0.0.1:5000".parse().unwrap(), 1).with_codecs(&[]);
+        let mut m = WebRtcMedia::new(cfg);
+        assert!(matches!(
+            m.create_offer(Instant::now()),
+            Err(MediaError::InvalidState(_))
+        ));
+        // Nothing to do and no deadline until configured properly.
+        m.handle_input(Instant::now(), MediaInput::Timeout);
+        assert_eq!(m.poll_output(), MediaOutput::Timeout(None));
     }
 }
