@@ -329,6 +329,53 @@ fn a_browser_style_call_with_audio_and_video_both_ways() {
     assert!(at_a[0].keyframe && at_b[0].keyframe);
 }
 
+#[test]
+fn hold_reoffer_stops_video_from_the_held_side_and_resume_restarts_it() {
+    let (sink_a, rx_a) = ChannelVideoSink::new();
+    let (sink_b, rx_b) = ChannelVideoSink::new();
+    let a = media(A, 11).with_video(
+        Some(Box::new(LoopSource::new(vp8_frames()))),
+        Some(Box::new(sink_a)),
+    );
+    let b = media(B, 12).with_video(
+        Some(Box::new(LoopSource::new(vp8_frames()))),
+        Some(Box::new(sink_b)),
+    );
+    let mut p = Pair::connect(a, b);
+    p.run(Duration::from_secs(1));
+    assert!(rx_a.try_iter().count() > 5 && rx_b.try_iter().count() > 5);
+
+    // A puts B on hold: A only sends (RFC 3264 §8.4), video included.
+    p.a.set_direction(Direction::SendOnly);
+    let offer = p.a.create_offer(p.now).unwrap();
+    let answer = p.b.accept_offer(p.now, &offer).unwrap();
+    p.a.accept_answer(p.now, &answer).unwrap();
+    assert_eq!(p.a.video_direction(), Some(Direction::SendOnly));
+    assert_eq!(p.b.video_direction(), Some(Direction::RecvOnly));
+    p.run(Duration::from_millis(300));
+    rx_a.try_iter().count();
+    rx_b.try_iter().count();
+    p.run(Duration::from_secs(2));
+    assert_eq!(rx_a.try_iter().count(), 0, "B still sends video on hold");
+    assert!(rx_b.try_iter().count() > 20, "A stopped sending video");
+
+    // A refused re-offer leaves the direction as it was.
+    p.a.set_direction(Direction::SendRecv);
+    let _ = p.a.create_offer(p.now).unwrap();
+    p.a.cancel_offer();
+    assert_eq!(p.a.video_direction(), Some(Direction::SendOnly));
+
+    // Resume: B sends again, from a keyframe.
+    let offer = p.a.create_offer(p.now).unwrap();
+    let answer = p.b.accept_offer(p.now, &offer).unwrap();
+    p.a.accept_answer(p.now, &answer).unwrap();
+    assert_eq!(p.b.video_direction(), Some(Direction::SendRecv));
+    p.run(Duration::from_secs(2));
+    let resumed: Vec<_> = rx_a.try_iter().collect();
+    assert!(resumed.len() > 10, "{} frames after resume", resumed.len());
+    assert!(resumed[0].keyframe, "resumed with a delta frame");
+}
+
 const CHROME_OFFER: &str = "v=0\r
 o=- 4611731400430051336 2 IN IP4 127.0.0.1\r
 s=-\r

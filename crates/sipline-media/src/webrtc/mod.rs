@@ -1116,6 +1116,10 @@ impl MediaSession for WebRtcMedia {
         // str0m changes the media's direction as the offer is made: remember it for
         // cancel_offer.
         let before = mid.and_then(|m| rtc.media(m)).map(|m| m.direction());
+        let video_before = video_mid
+            .and_then(|m| rtc.media(m))
+            .map(|m| (m, m.direction()));
+        let video_before = video_before.map(|(m, d)| (m.mid(), d));
         let mut api = rtc.sdp_api();
         let new_mid = match mid {
             Some(mid) => {
@@ -1129,6 +1133,7 @@ impl MediaSession for WebRtcMedia {
         self.mid = Some(new_mid);
         if let Some(v) = self.video.as_mut() {
             v.mid = new_video_mid;
+            v.direction_before_offer = video_before;
         }
         self.direction_before_offer = before;
         let text = match applied {
@@ -1275,6 +1280,7 @@ impl MediaSession for WebRtcMedia {
             rtc.sdp_api().set_direction(mid, dir);
             self.drain();
         }
+        self.video_cancel_offer();
     }
 
     fn set_direction(&mut self, direction: Direction) {

@@ -13,7 +13,9 @@
 //!   runtime), the clock is re-anchored instead of sending the backlog in a burst.
 //! - Muted ([`crate::MediaSession::set_muted`] with [`MediaKind::Video`]): frames are read at
 //!   their pace and dropped, so the file stays in time; after unmute sending resumes at the
-//!   next keyframe (a decoder cannot start from a delta frame).
+//!   next keyframe (a decoder cannot start from a delta frame). On hold (the negotiated
+//!   direction does not let us send) the source is not read; on resume, too, sending starts
+//!   at the next keyframe.
 //! - Keyframe requests (PLI/FIR) are passed to [`VideoSource::keyframe_requested`]; a file
 //!   source cannot make one, its next keyframe comes in its time. Re-sending an old keyframe
 //!   would not help: the delta frames after it refer to other pictures.
@@ -57,6 +59,8 @@ pub(super) struct VideoState {
     pub(super) muted: bool,
     /// The direction the peer's answer allows us for video, when it narrowed our offer.
     answer_limit: Option<Direction>,
+    /// str0m's video direction before our pending offer changed it (for cancel_offer).
+    pub(super) direction_before_offer: Option<(Mid, StrDirection)>,
     /// Drop frames until a keyframe (at start and after unmute).
     need_keyframe: bool,
     /// A frame read from the source and not yet due.
@@ -88,6 +92,7 @@ impl VideoState {
             mid: None,
             muted: false,
             answer_limit: None,
+            direction_before_offer: None,
             need_keyframe: true,
             pending: None,
             epoch: None,
@@ -278,6 +283,21 @@ impl WebRtcMedia {
             });
     }
 
+    /// A refused offer: put back the video direction str0m changed for it, and forget a
+    /// video m-line that was never negotiated.
+    pub(super) fn video_cancel_offer(&mut self) {
+        let negotiated = self.negotiated;
+        let Some(v) = self.video.as_mut() else { return };
+        if !negotiated {
+            v.mid = None;
+        }
+        if let (Some((mid, dir)), Some(rtc)) = (v.direction_before_offer.take(), self.rtc.as_mut())
+        {
+            rtc.sdp_api().set_direction(mid, dir);
+            self.drain();
+        }
+    }
+
     /// After the peer's answer: the direction it allows us for video.
     pub(super) fn video_after_answer(&mut self, parsed: &SessionDescription) {
         let Some(v) = self.video.as_mut() else { return };
@@ -323,7 +343,13 @@ impl WebRtcMedia {
         let sending = self.video_sending();
         let Some(v) = self.video.as_mut() else { return };
         v.next_poll = None;
-        if v.source.is_none() || v.source_ended || !sending {
+        if !sending {
+            // On hold (or not connected): the source waits; when sending resumes, the peer's
+            // decoder needs a keyframe first.
+            v.need_keyframe = true;
+            return;
+        }
+        if v.source.is_none() || v.source_ended {
             return;
         }
         loop {
