@@ -1,8 +1,8 @@
 //! End-to-end tests of `sipline call` and `sipline answer`, running the real binary on
 //! 127.0.0.1: a call between the two with tones both ways, recordings and DTMF; one passing
-//! video files through (WebRTC over TCP); a rejected
-//! call; a call through `--proxy`; a port in use; sipp's built-in UAC (20 calls) against
-//! `sipline answer`, and `sipline call` against sipp's built-in UAS.
+//! video files through (WebRTC over TCP); a rejected call; a call through `--proxy`; a port
+//! in use; sipp's built-in UAC (20 calls) against `sipline answer`, and `sipline call`
+//! against sipp's built-in UAS.
 //!
 //! Every child process is killed by its pid when its guard drops (panics included), and
 //! every wait is bounded.

@@ -207,7 +207,8 @@ pub struct MediaStats {
     /// The fraction of our packets the peer lost over its last report interval, 0.0..1.0
     /// (its report block's fraction lost / 256, RFC 3550 §6.4.1, A.3).
     pub remote_fraction_lost: Option<f32>,
-    /// Video frames handed to the RTP packetiser (VP8, RFC 7741; H.264, RFC 6184).
+    /// Video frames handed to the RTP packetiser (VP8, RFC 7741; H.264, RFC 6184). The
+    /// packet and byte counters above are those of audio.
     pub video_frames_sent: u64,
     /// Complete video frames received and given to the video sink.
     pub video_frames_received: u64,

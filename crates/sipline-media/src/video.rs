@@ -319,7 +319,8 @@ impl VideoSource for IvfSource {
 }
 
 /// Writes frames to an IVF file: the fourcc is that of the first frame written (the codec
-/// that arrived), the time base 1/90000 with the first frame at 0. The header is written
+/// that arrived), the time base 1/90000 with the first frame at 0, width and height from a
+/// first VP8 key frame (0 otherwise: decoders take them from the bitstream). The header is written
 /// with the first frame; the frame count is updated by [`IvfRecorder::finish`] or on drop.
 /// Each frame is flushed, so the file is readable while the call goes on.
 pub struct IvfRecorder<W: Write + Seek + Send = BufWriter<File>> {

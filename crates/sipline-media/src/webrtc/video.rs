@@ -69,8 +69,9 @@ pub(super) struct VideoState {
     epoch: Option<(Instant, u64)>,
     /// RTP media time of the anchor frame (random start, RFC 3550 §5.1).
     rtp_base: u64,
-    /// The RTP time of the last frame sent: later frames continue from it after a re-anchor.
-    last_rtp: Option<u64>,
+    /// When the last frame was sent and its RTP time: after a re-anchor the RTP clock goes
+    /// on from it at the wall clock's pace (RFC 3550 §5.1).
+    last_sent: Option<(Instant, u64)>,
     /// When to look at the source again.
     pub(super) next_poll: Option<Instant>,
     source_ended: bool,
@@ -97,7 +98,7 @@ impl VideoState {
             pending: None,
             epoch: None,
             rtp_base: seed & 0x3FFF_FFFF,
-            last_rtp: None,
+            last_sent: None,
             next_poll: None,
             source_ended: false,
             received_codec: None,
@@ -383,7 +384,10 @@ impl WebRtcMedia {
             if now.saturating_duration_since(due) > MAX_LATE {
                 // Stalled (hold, a late runtime): start the clock again from this frame, the
                 // RTP time going on from the last frame sent.
-                v.rtp_base = v.last_rtp.map_or(v.rtp_base, |t| t + VIDEO_CLOCK / 30);
+                v.rtp_base = v.last_sent.map_or(v.rtp_base, |(at, t)| {
+                    let gap = now.saturating_duration_since(at).as_micros() as u64;
+                    t + (gap * VIDEO_CLOCK / 1_000_000).max(1)
+                });
                 v.epoch = Some((now, frame.timestamp));
                 due = now;
             }
@@ -408,14 +412,12 @@ impl WebRtcMedia {
             let Some(writer) = rtc.writer(mid) else {
                 return;
             };
-            let len = frame.data.len() as u64;
             let time = MediaTime::new(rtp, Frequency::NINETY_KHZ);
             let written = writer.write(pt, due, time, frame.data);
             if written.is_ok() {
                 self.stats.video_frames_sent += 1;
-                self.stats.bytes_sent += len;
                 if let Some(v) = self.video.as_mut() {
-                    v.last_rtp = Some(rtp);
+                    v.last_sent = Some((due, rtp));
                 }
             } else {
                 self.stats.video_frames_dropped += 1;
@@ -443,7 +445,6 @@ impl WebRtcMedia {
             data: d.data.to_vec(),
         };
         self.stats.video_frames_received += 1;
-        self.stats.bytes_received += frame.data.len() as u64;
         let Some(v) = self.video.as_mut() else { return };
         let gap = v.received_any && !d.contiguous;
         v.received_any = true;
