@@ -105,12 +105,26 @@ export function watchStats(pc) {
         });
       } else if (r.type === "outbound-rtp" && r.kind === "audio") {
         s.packetsSent = r.packetsSent;
+      } else if (r.type === "inbound-rtp" && r.kind === "video") {
+        s.video = Object.assign(s.video || {}, {
+          packetsReceived: r.packetsReceived,
+          framesReceived: r.framesReceived,
+          framesDecoded: r.framesDecoded,
+          keyFramesDecoded: r.keyFramesDecoded,
+          frameWidth: r.frameWidth,
+          codecId: r.codecId,
+        });
+      } else if (r.type === "outbound-rtp" && r.kind === "video") {
+        s.video = Object.assign(s.video || {}, { framesSent: r.framesSent });
       }
     });
-    if (s.codecId) {
+    if (s.codecId || (s.video && s.video.codecId)) {
       (await pc.getStats()).forEach((r) => {
         if (r.id === s.codecId) {
           s.codec = r.mimeType;
+        }
+        if (s.video && r.id === s.video.codecId) {
+          s.video.codec = r.mimeType;
         }
       });
     }
@@ -129,6 +143,15 @@ export function listen(stream) {
   const audio = new Audio();
   audio.srcObject = stream;
   audio.play().catch(error);
+  if (stream.getVideoTracks().length > 0) {
+    // A video element gives the received video a sink: Chromium decodes it then.
+    const video = document.createElement("video");
+    video.muted = true;
+    video.autoplay = true;
+    video.srcObject = new MediaStream(stream.getVideoTracks());
+    document.body.appendChild(video);
+    video.play().catch(error);
+  }
   const ctx = new AudioContext();
   const analyser = ctx.createAnalyser();
   analyser.fftSize = 8192;

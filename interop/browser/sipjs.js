@@ -7,6 +7,8 @@
 //            both after talk= seconds (default 2) of established call
 //   hangup=browser  the browser hangs up after talk= + 2 seconds (default: the remote does)
 //   timeout=20  seconds after which the result is reported whatever happened
+//   video=1  send and receive video too (Chromium's fake camera); stats.video reports the
+//            inbound-rtp video counters (framesDecoded, ...)
 import { Inviter, Registerer, SessionState, UserAgent } from "./node_modules/sip.js/lib/index.js";
 import { AUDIO, error, event, listen, param, report, reportAfterTimeout, result, sleep, state, tap, watchStats } from "./common.js";
 
@@ -37,7 +39,7 @@ ua.transport.send = (m) => {
   return send(m);
 };
 
-const media = { constraints: { audio: AUDIO, video: false } };
+const media = { constraints: { audio: AUDIO, video: param("video") === "1" } };
 
 /** Follows one call (either direction) until it ends, then reports. */
 function follow(session) {

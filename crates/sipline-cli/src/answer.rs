@@ -108,6 +108,9 @@ struct CallConfig {
     media: MediaMode,
     play: Option<String>,
     record: Option<PathBuf>,
+    video_play: Option<PathBuf>,
+    video_record: Option<PathBuf>,
+    video_fps: f64,
     follow_refer: bool,
 }
 
@@ -128,6 +131,7 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     // Fail on a bad --play before listening.
     if args.media == MediaMode::Normal {
         common::audio_source(args.ua.play.as_deref())?;
+        common::video_source(args.ua.video_play.as_deref(), args.ua.video_fps)?;
     }
     let needs = UaNeeds {
         rel100: if args.rel100 {
@@ -147,6 +151,9 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
         media: args.media,
         play: args.ua.play.clone(),
         record: args.ua.record.clone(),
+        video_play: args.ua.video_play.clone(),
+        video_record: args.ua.video_record.clone(),
+        video_fps: args.ua.video_fps,
         follow_refer: args.follow_refer,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -216,7 +223,8 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     Ok(all_ok)
 }
 
-/// The recording file of call `n`: `--record` itself for the first, `NAME-n.wav` after.
+/// The recording file of call `n`: `--record` (`--video-record`) itself for the first,
+/// `NAME-n.EXT` after.
 fn record_path(path: &Path, n: u64) -> PathBuf {
     if n == 1 {
         return path.to_owned();
@@ -308,6 +316,25 @@ async fn handle(
                 Some(r) => r.sink(),
                 None => Box::new(NullSink::new(common::RATE)),
             },
+            media: sipline::MediaConstraints {
+                audio: true,
+                video: cfg.video_play.is_some() || cfg.video_record.is_some(),
+            },
+            video_source: common::video_source(cfg.video_play.as_deref(), cfg.video_fps)
+                .unwrap_or_else(|e| {
+                    println!("call {n}: {e}");
+                    None
+                }),
+            video_sink: common::video_recorder(
+                cfg.video_record
+                    .as_deref()
+                    .map(|p| record_path(p, n))
+                    .as_deref(),
+            )
+            .unwrap_or_else(|e| {
+                println!("call {n}: {e}");
+                None
+            }),
             ..AcceptOptions::default()
         },
     };

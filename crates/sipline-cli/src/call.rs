@@ -139,6 +139,8 @@ async fn call(args: &CallArgs) -> Result<bool, CliError> {
         .as_deref()
         .map(Recorder::create)
         .transpose()?;
+    let video_source = common::video_source(args.ua.video_play.as_deref(), args.ua.video_fps)?;
+    let video_sink = common::video_recorder(args.ua.video_record.as_deref())?;
     let ua = common::build_ua(&args.ua, needs).await?;
     let sink = match &recorder {
         Some(r) => r.sink(),
@@ -148,6 +150,8 @@ async fn call(args: &CallArgs) -> Result<bool, CliError> {
         audio_source: source,
         audio_sink: sink,
         media: args.media.into(),
+        video_source,
+        video_sink,
         ..InviteOptions::default()
     };
     let session = match ua.invite(&target, opts).await {

@@ -160,6 +160,20 @@ pub(crate) struct UaArgs {
     #[arg(long, value_name = "FILE.wav")]
     pub(crate) record: Option<PathBuf>,
 
+    /// Send this encoded video file over WebRTC, as it is (no re-encoding): VP8/VP9/H.264 in
+    /// IVF, or an H.264 Annex B byte stream (.h264/.264, frame rate --video-fps).
+    #[arg(long, value_name = "FILE.ivf|FILE.h264")]
+    pub(crate) video_play: Option<PathBuf>,
+
+    /// Record the video the other side sends, as it arrives: IVF (any codec, the fourcc is
+    /// the codec that arrived) or .h264 (H.264 Annex B only).
+    #[arg(long, value_name = "FILE.ivf|FILE.h264")]
+    pub(crate) video_record: Option<PathBuf>,
+
+    /// Frames per second of an --video-play Annex B file (it carries no timing).
+    #[arg(long, value_name = "FPS", default_value_t = 30.0)]
+    pub(crate) video_fps: f64,
+
     /// Print each SIP message sent and received (on standard error).
     #[arg(long)]
     pub(crate) trace: bool,
@@ -496,6 +510,36 @@ pub(crate) fn media_summary(s: &sipline::MediaStats) -> String {
         ));
     }
     line
+}
+
+/// The video source of `--video-play`, if any.
+pub(crate) fn video_source(
+    path: Option<&Path>,
+    fps: f64,
+) -> Result<Option<Box<dyn sipline::VideoSource>>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let source: Result<Box<dyn sipline::VideoSource>, _> = match ext.as_deref() {
+        Some("h264" | "264" | "avc") => {
+            sipline::AnnexBSource::open_with_rate(path, fps).map(|s| Box::new(s) as _)
+        }
+        _ => sipline::open_video_source(path),
+    };
+    source
+        .map(Some)
+        .map_err(|e| CliError(format!("--video-play {}: {e}", path.display())))
+}
+
+/// The video recorder of `--video-record` at `path`, if any.
+pub(crate) fn video_recorder(
+    path: Option<&Path>,
+) -> Result<Option<Box<dyn sipline::VideoSink>>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    sipline::create_video_recorder(path)
+        .map(Some)
+        .map_err(|e| CliError(format!("--video-record {}: {e}", path.display())))
 }
 
 /// The audio source of `--play`: `tone:FREQ` or an 8 kHz mono WAV file; silence without.

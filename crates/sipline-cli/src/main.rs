@@ -15,8 +15,10 @@
 //!
 //! `call` and `answer` share the user-agent options: `--listen udp:|tcp:|tls:|ws:|wss:HOST:PORT`
 //! (repeatable), `--uri`, `--tls-cert/--tls-key/--tls-ca`, `--proxy`, `--register` with
-//! `--registrar/--user/--password`, `--play tone:HZ|FILE.wav`, `--record FILE.wav` and
-//! `--trace` (each SIP message on standard error). Both exit with status 2 when the command
+//! `--registrar/--user/--password`, `--play tone:HZ|FILE.wav`, `--record FILE.wav`,
+//! `--video-play FILE.ivf|FILE.h264` and `--video-record FILE.ivf|FILE.h264` (encoded video
+//! passed through over WebRTC, VP8 or H.264, no re-encoding; `--video-fps` for Annex B input)
+//! and `--trace` (each SIP message on standard error). Both exit with status 2 when the command
 //! line or the setup (a port in use, an unreadable file) is wrong.
 
 mod answer;

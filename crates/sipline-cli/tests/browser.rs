@@ -826,6 +826,80 @@ fn jssip_calls_sipline_answer() {
     }
 }
 
+/// SIP.js with Chromium's fake camera (`video=1`) calls `sipline answer --video-play
+/// vp8.ivf --video-record out.ivf`: sipline records the browser's video as it arrived (over
+/// 20 frames, a keyframe first) and the browser decodes sipline's VP8 (`framesDecoded`).
+fn sipjs_video_call_to_sipline_answer() {
+    let pages = pages_dir();
+    let dir = TempDir::new("browser-video");
+    let mic = dir.file("browser-tone.wav");
+    tone_wav(&mic, BROWSER_HZ);
+    let recording = dir.file("sipline-saw.ivf");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sipline-media/tests/fixtures/vp8.ivf");
+    let http = serve_http(pages);
+    let args = [
+        "answer",
+        "--listen",
+        "ws:127.0.0.1:0",
+        "--max-calls",
+        "1",
+        "--play",
+        "tone:880",
+        "--video-play",
+        fixture.to_str().unwrap(),
+        "--video-record",
+        recording.to_str().unwrap(),
+    ];
+    let mut answer = Sipline::spawn(&args);
+    let line = answer.wait_line(Duration::from_secs(10), |l| {
+        l.starts_with("listening on ws:")
+    });
+    let ws_port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let url = format!(
+        "http://127.0.0.1:{http}/sipjs.html?mode=call&target=sip:bot@127.0.0.1:{ws_port}\
+         &ws=ws://127.0.0.1:{ws_port}&video=1&talk=3&hangup=browser&timeout=25"
+    );
+    let browser = Chromium::open(&url, &dir.file("profile"), &mic);
+    let result = browser.result(Duration::from_secs(40));
+    eprintln!("sipjs video: {result}");
+    let (status, out) = answer.finish(Duration::from_secs(15));
+    assert_eq!(result["established"], true, "{result}");
+    assert!(status.success(), "{}", answer.output());
+    assert_lines(&out, &["call 1: accepted", "call 1: ended (Bye)"]);
+    let video = &result["stats"]["video"];
+    assert!(
+        video["framesDecoded"].as_u64().unwrap_or(0) > 0,
+        "the browser decoded none of sipline's video: {result}"
+    );
+    let mut rec = sipline::IvfSource::open(&recording).unwrap();
+    let codec = rec.codec();
+    let mut frames = Vec::new();
+    while let Some(f) = rec.next_frame().unwrap() {
+        frames.push(f);
+    }
+    assert!(
+        frames.len() > 20,
+        "sipline recorded {} {codec} frames",
+        frames.len()
+    );
+    assert!(
+        frames[0].keyframe,
+        "the recording does not start with a keyframe"
+    );
+    assert!(
+        matches!(codec, sipline::VideoCodec::Vp8 | sipline::VideoCodec::H264),
+        "{codec}"
+    );
+}
+
+#[test]
+fn sipjs_video_calls_sipline_answer() {
+    if in_loopback_netns("sipjs_video_calls_sipline_answer") {
+        sipjs_video_call_to_sipline_answer();
+    }
+}
+
 #[test]
 fn sipline_call_calls_sipjs() {
     if in_loopback_netns("sipline_call_calls_sipjs") {

@@ -1,7 +1,8 @@
 //! End-to-end tests of `sipline call` and `sipline answer`, running the real binary on
-//! 127.0.0.1: a call between the two with tones both ways, recordings and DTMF; a rejected
-//! call; a call through `--proxy`; a port in use; sipp's built-in UAC (20 calls) against
-//! `sipline answer`, and `sipline call` against sipp's built-in UAS.
+//! 127.0.0.1: a call between the two with tones both ways, recordings and DTMF; one passing
+//! video files through (WebRTC over TCP); a rejected call; a call through `--proxy`; a port
+//! in use; sipp's built-in UAC (20 calls) against `sipline answer`, and `sipline call`
+//! against sipp's built-in UAS.
 //!
 //! Every child process is killed by its pid when its guard drops (panics included), and
 //! every wait is bounded.
@@ -292,4 +293,79 @@ async fn call_registers_with_digest_then_unregisters() {
     );
     let (status, _) = tokio::task::block_in_place(|| answer.finish(Duration::from_secs(15)));
     assert!(status.success(), "{}", answer.output());
+}
+
+fn video_fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sipline-media/tests/fixtures")
+        .join(name)
+}
+
+fn frames(mut s: impl sipline::VideoSource) -> Vec<sipline::VideoFrame> {
+    let mut v = Vec::new();
+    while let sipline::VideoRead::Frame(f) = s.read_frame().unwrap() {
+        v.push(f);
+    }
+    v
+}
+
+/// `sipline call --media webrtc --video-play vp8.ivf --video-record a.h264` against
+/// `sipline answer --video-play h264.h264 --video-fps 15 --video-record b.ivf`: each
+/// recording holds the other side's file, frame for frame.
+#[test]
+fn call_and_answer_pass_video_files_through() {
+    let dir = TempDir::new("video");
+    let (a_rec, b_rec) = (dir.file("a.h264"), dir.file("b.ivf"));
+    let (vp8, h264) = (video_fixture("vp8.ivf"), video_fixture("h264.h264"));
+    // Over TCP: an offer with ICE, DTLS and two m-lines is too big for UDP (RFC 3261
+    // §18.1.1).
+    let mut answer = Sipline::spawn(&[
+        "answer",
+        "--listen",
+        "tcp:127.0.0.1:0",
+        "--max-calls",
+        "1",
+        "--video-play",
+        h264.to_str().unwrap(),
+        "--video-fps",
+        "15",
+        "--video-record",
+        b_rec.to_str().unwrap(),
+    ]);
+    let line = answer.wait_line(Duration::from_secs(10), |l| {
+        l.starts_with("listening on tcp:")
+    });
+    let port = line.rsplit(':').next().unwrap();
+    let target = format!("sip:bob@127.0.0.1:{port};transport=tcp");
+    let mut call = Sipline::spawn(&[
+        "call",
+        &target,
+        "--listen",
+        "tcp:127.0.0.1:0",
+        "--media",
+        "webrtc",
+        "--video-play",
+        vp8.to_str().unwrap(),
+        "--video-record",
+        a_rec.to_str().unwrap(),
+        "--duration",
+        "4s",
+    ]);
+    let (status, out) = call.finish(Duration::from_secs(30));
+    assert!(status.success(), "{}", call.output());
+    assert!(out.contains("ended (Bye)"), "{out}");
+    let (status, _) = answer.finish(Duration::from_secs(15));
+    assert!(status.success(), "{}", answer.output());
+
+    let sent_vp8 = frames(sipline::IvfSource::open(&vp8).unwrap());
+    let sent_h264 = frames(sipline::AnnexBSource::open_with_rate(&h264, 15.0).unwrap());
+    let at_b = frames(sipline::IvfSource::open(&b_rec).unwrap());
+    let at_a = frames(sipline::AnnexBSource::open_with_rate(&a_rec, 15.0).unwrap());
+    for (got, sent, who) in [(&at_b, &sent_vp8, "answer"), (&at_a, &sent_h264, "call")] {
+        assert_eq!(got.len(), sent.len(), "frames recorded by {who}");
+        for (i, (g, s)) in got.iter().zip(sent.iter()).enumerate() {
+            assert_eq!(g.data, s.data, "{who}: frame {i}");
+            assert_eq!(g.keyframe, s.keyframe, "{who}: frame {i}");
+        }
+    }
 }

@@ -65,6 +65,10 @@ pub enum MediaError {
         /// What went wrong.
         detail: String,
     },
+    /// Video is not available here: plain RTP media, or video was not configured before the
+    /// session started.
+    #[error("video unsupported: {0}")]
+    VideoUnsupported(&'static str),
     /// The WebRTC stack (str0m: ICE, DTLS-SRTP, SDP) refused an operation.
     #[error("WebRTC {context}: {detail}")]
     WebRtc {

@@ -10,7 +10,9 @@
 //! [`WebRtcMedia`] ([`webrtc`]) is the second implementation, for browsers (SIP.js, JsSIP):
 //! JSEP offer/answer (RFC 8829) over `UDP/TLS/RTP/SAVPF` with ICE (RFC 8445), DTLS-SRTP
 //! (RFC 5764), BUNDLE (RFC 8843) and rtcp-mux (RFC 5761) on one socket, built on the sans-IO
-//! str0m stack, with Opus (RFC 7587) or G.711 and RFC 4733 DTMF.
+//! str0m stack, with Opus (RFC 7587) or G.711 and RFC 4733 DTMF, and optionally VP8/H.264
+//! video passthrough: encoded frames from a [`VideoSource`] (IVF or H.264 Annex B files,
+//! [`video`]) sent as they are, received frames into a [`VideoSink`].
 //!
 //! Nothing here opens a socket or reads the clock: the runtime passes datagrams and instants
 //! in and sends what [`MediaSession::poll_output`] returns. [`RtpMedia`] refuses a WebRTC
@@ -79,6 +81,7 @@ pub mod rtp;
 pub mod rtp_media;
 pub mod sdp;
 pub mod session;
+pub mod video;
 pub mod webrtc;
 
 pub use audio::{
@@ -92,5 +95,10 @@ pub use rtp_media::{MuteMode, RtpConfig, RtpMedia};
 pub use sdp::{Direction, SdpError, SdpErrorKind, SessionDescription};
 pub use session::{
     MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
+};
+pub use video::{
+    AnnexBRecorder, AnnexBSource, ChannelVideoSink, ChannelVideoSource, IvfRecorder, IvfSource,
+    VideoCodec, VideoError, VideoFrame, VideoRead, VideoSink, VideoSource, create_video_recorder,
+    open_video_source,
 };
 pub use webrtc::{WebRtcCodec, WebRtcConfig, WebRtcMedia};

@@ -18,6 +18,7 @@ use crate::audio::{AudioSink, AudioSource};
 use crate::dtmf::DtmfTone;
 use crate::error::MediaError;
 use crate::sdp::Direction;
+use crate::video::{VideoSink, VideoSource};
 
 /// A media session: one offer/answer negotiated set of streams and their transport.
 /// Object-safe and `Send`, so the SIP layer can hold `Box<dyn MediaSession>` and choose the
@@ -59,6 +60,23 @@ pub trait MediaSession: Send {
 
     /// Replaces where received audio goes.
     fn set_audio_sink(&mut self, sink: Box<dyn AudioSink>) -> Result<(), MediaError>;
+
+    /// Replaces the encoded video we send. Implementations without video (plain
+    /// [`crate::RtpMedia`]) return [`MediaError::VideoUnsupported`], the default.
+    fn set_video_source(&mut self, source: Box<dyn VideoSource>) -> Result<(), MediaError> {
+        drop(source);
+        Err(MediaError::VideoUnsupported(
+            "this media implementation carries no video",
+        ))
+    }
+
+    /// Replaces where received encoded video goes; see [`MediaSession::set_video_source`].
+    fn set_video_sink(&mut self, sink: Box<dyn VideoSink>) -> Result<(), MediaError> {
+        drop(sink);
+        Err(MediaError::VideoUnsupported(
+            "this media implementation carries no video",
+        ))
+    }
 
     /// Feeds a datagram received on our media socket, or tells that a timeout has expired.
     fn handle_input(&mut self, now: Instant, input: MediaInput<'_>);
@@ -189,6 +207,16 @@ pub struct MediaStats {
     /// The fraction of our packets the peer lost over its last report interval, 0.0..1.0
     /// (its report block's fraction lost / 256, RFC 3550 §6.4.1, A.3).
     pub remote_fraction_lost: Option<f32>,
+    /// Video frames handed to the RTP packetiser (VP8, RFC 7741; H.264, RFC 6184). The
+    /// packet and byte counters above are those of audio.
+    pub video_frames_sent: u64,
+    /// Complete video frames received and given to the video sink.
+    pub video_frames_received: u64,
+    /// Video frames of the source not sent: muted, waiting for a keyframe, or a codec the
+    /// peer did not accept.
+    pub video_frames_dropped: u64,
+    /// Keyframe requests (PLI, RFC 4585 §6.3.1; FIR, RFC 5104 §4.3.1) from the peer.
+    pub video_keyframe_requests: u64,
     /// The peer's cumulative count of our packets lost (RFC 3550 §6.4.1, A.3).
     pub remote_packets_lost: Option<i64>,
     /// The interarrival jitter of our packets as the peer measures it (RFC 3550 A.8).

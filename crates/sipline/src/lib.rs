@@ -52,6 +52,11 @@ pub use session::{
     ReplyOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
+    AnnexBRecorder, AnnexBSource, ChannelVideoSink, ChannelVideoSource, IvfRecorder, IvfSource,
+    VideoCodec, VideoError, VideoFrame, VideoRead, VideoSink, VideoSource, create_video_recorder,
+    open_video_source,
+};
+pub use sipline_media::{
     AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource, MediaKind,
     MediaStats, NullSink, SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
 };

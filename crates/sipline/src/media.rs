@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sipline_media::{
     AudioSink, AudioSource, DtmfTone, MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession,
-    MediaStats, RtpConfig, RtpMedia, SessionDescription, WebRtcConfig, WebRtcMedia,
+    MediaStats, RtpConfig, RtpMedia, SessionDescription, VideoSink, VideoSource, WebRtcConfig,
+    WebRtcMedia,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +66,15 @@ impl Backend {
     }
 }
 
+/// The encoded video of a call (passthrough, no codec): what we send and where what we
+/// receive goes. Only WebRTC media carries video; plain RTP answers video m-lines rejected
+/// and drops these.
+#[derive(Default)]
+pub(crate) struct VideoIo {
+    pub(crate) source: Option<Box<dyn VideoSource>>,
+    pub(crate) sink: Option<Box<dyn VideoSink>>,
+}
+
 /// What a session asks of its media task.
 pub(crate) enum MediaCommand {
     CreateOffer(Reply<String>),
@@ -83,7 +93,8 @@ pub(crate) struct Media {
 
 impl Media {
     /// Binds the media socket on `ip` (any port) and starts the task with a `backend`
-    /// session playing `source` and recording into `sink`; media events go to `events`.
+    /// session playing `source` and recording into `sink` (and for WebRTC, `video`); media
+    /// events go to `events`.
     ///
     /// Plain RTP also binds an RTCP socket on the next port if it is free (best effort:
     /// without it RTCP leaves from the RTP socket and only rtcp-mux, RFC 5761, is received).
@@ -93,6 +104,7 @@ impl Media {
         seed: u64,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
+        video: VideoIo,
         events: crate::queue::Tx<MediaEvent>,
     ) -> Result<Media, Error> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
@@ -105,7 +117,8 @@ impl Media {
         if backend == Backend::WebRtc {
             let media = WebRtcMedia::new(WebRtcConfig::new(local, seed))
                 .with_audio(source, sink)
-                .map_err(media_err)?;
+                .map_err(media_err)?
+                .with_video(video.source, video.sink);
             tokio::spawn(run(Box::new(media), socket, None, rx, events));
             return Ok(Media { cmd });
         }

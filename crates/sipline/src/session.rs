@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use sipline_media::{AudioSink, AudioSource, MediaKind, MediaStats, NullSink, SilenceSource};
+use sipline_media::{
+    AudioSink, AudioSource, MediaKind, MediaStats, NullSink, SilenceSource, VideoSink, VideoSource,
+};
 use sipline_proto::{
     Body, Cause, DtmfInfo, Method, Request, Response, SessionId, StatusCode, ToneQueue,
     TransportKind, UaCore,
@@ -48,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) remote_sdp: Mutex<Option<String>>,
     /// Audio muted by [`Session::mute`].
     pub(crate) audio_muted: Mutex<bool>,
+    /// Video muted by [`Session::mute`].
+    pub(crate) video_muted: Mutex<bool>,
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
@@ -65,6 +69,7 @@ impl Shared {
             local_sdp: Mutex::new(None),
             remote_sdp: Mutex::new(None),
             audio_muted: Mutex::new(false),
+            video_muted: Mutex::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
             data: Mutex::new(HashMap::new()),
@@ -200,7 +205,8 @@ pub struct MediaTrack {
 
 /// The streams an SDP says its sender sends: one per accepted m-line that is not
 /// `recvonly`/`inactive`.
-fn streams(sdp: Option<&str>, side: &str, muted: bool) -> Vec<MediaStream> {
+/// `muted` is (audio, video).
+fn streams(sdp: Option<&str>, side: &str, muted: (bool, bool)) -> Vec<MediaStream> {
     let Some(sdp) = sdp.and_then(|s| sipline_media::SessionDescription::parse(s).ok()) else {
         return Vec::new();
     };
@@ -228,7 +234,11 @@ fn streams(sdp: Option<&str>, side: &str, muted: bool) -> Vec<MediaStream> {
                             None => format!("{}/{}", r.encoding, r.clock_rate),
                         })
                         .collect(),
-                    enabled: sends && !(muted && kind == MediaKind::Audio),
+                    enabled: sends
+                        && !match kind {
+                            MediaKind::Audio => muted.0,
+                            MediaKind::Video => muted.1,
+                        },
                 }],
             })
         })
@@ -271,8 +281,10 @@ impl Default for ProgressOptions {
 pub struct MediaConstraints {
     /// Audio.
     pub audio: bool,
-    /// Video (sipline's plain RTP media carries no video: an offered video stream is always
-    /// declined).
+    /// Video: an offered video stream is accepted when this is set and
+    /// [`AcceptOptions::video_source`] or [`AcceptOptions::video_sink`] is given, with
+    /// WebRTC media (sipline's plain RTP media carries no video: there it is always
+    /// declined). Video is passed through encoded (VP8, H.264), never decoded.
     pub video: bool,
 }
 
@@ -296,6 +308,14 @@ pub struct AcceptOptions {
     pub audio_source: Box<dyn AudioSource>,
     /// Where what we hear goes (default: nowhere).
     pub audio_sink: Box<dyn AudioSink>,
+    /// Encoded video to send (VP8 or H.264 frames, e.g. from
+    /// [`sipline_media::open_video_source`]); default none. Used only with
+    /// [`MediaConstraints::video`].
+    pub video_source: Option<Box<dyn VideoSource>>,
+    /// Where received encoded video frames go (e.g. an IVF recorder); default none. Used
+    /// only with [`MediaConstraints::video`]. The video m-line is answered `sendrecv`,
+    /// `sendonly` or `recvonly` per which of the two are given (within the offer).
+    pub video_sink: Option<Box<dyn VideoSink>>,
 }
 
 impl Default for AcceptOptions {
@@ -305,6 +325,8 @@ impl Default for AcceptOptions {
             media: MediaConstraints::default(),
             audio_source: Box::new(SilenceSource::new(8000)),
             audio_sink: Box::new(NullSink::new(8000)),
+            video_source: None,
+            video_sink: None,
         }
     }
 }
@@ -313,6 +335,9 @@ impl std::fmt::Debug for AcceptOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AcceptOptions")
             .field("extra_headers", &self.extra_headers)
+            .field("media", &self.media)
+            .field("video_source", &self.video_source.is_some())
+            .field("video_sink", &self.video_sink.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -583,17 +608,22 @@ impl Session {
             .cloned()
     }
 
-    /// What we send (SIP.js `getLocalStreams`): from our last SDP; a muted audio track is
-    /// not enabled. Empty before the offer/answer or when the call took no media.
+    /// What we send (SIP.js `getLocalStreams`): from our last SDP, an audio and (when video
+    /// was negotiated) a video track with their codecs; a muted track is not enabled. Empty
+    /// before the offer/answer or when the call took no media.
     pub fn local_streams(&self) -> Vec<MediaStream> {
         let sdp = lock(&self.shared.local_sdp).clone();
-        streams(sdp.as_deref(), "local", *lock(&self.shared.audio_muted))
+        let muted = (
+            *lock(&self.shared.audio_muted),
+            *lock(&self.shared.video_muted),
+        );
+        streams(sdp.as_deref(), "local", muted)
     }
 
     /// What the peer sends (SIP.js `getRemoteStreams`): from its last SDP.
     pub fn remote_streams(&self) -> Vec<MediaStream> {
         let sdp = lock(&self.shared.remote_sdp).clone();
-        streams(sdp.as_deref(), "remote", false)
+        streams(sdp.as_deref(), "remote", (false, false))
     }
 
     /// RTP statistics of the call, if media started.
@@ -623,6 +653,7 @@ impl Session {
         &self,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
+        video: crate::media::VideoIo,
     ) -> Result<String, Error> {
         let media = match self.shared.media() {
             Some(m) => m,
@@ -634,6 +665,7 @@ impl Session {
                     self.ua.shared.next_seed(),
                     source,
                     sink,
+                    video,
                     tx,
                 )
                 .await?;
@@ -709,9 +741,11 @@ impl Session {
         self.require_inbound()?;
         let body = if opts.media {
             Some(Body::sdp(
+                // Early media is audio only: video given to a later accept is not added.
                 self.local_sdp(
                     Box::new(SilenceSource::new(8000)),
                     Box::new(NullSink::new(8000)),
+                    crate::media::VideoIo::default(),
                 )
                 .await?,
             ))
@@ -737,8 +771,17 @@ impl Session {
     pub async fn accept(&self, opts: AcceptOptions) -> Result<(), Error> {
         self.require_inbound()?;
         let _ = self.own.send(SessionEvent::Connecting);
+        let video = if opts.media.video {
+            crate::media::VideoIo {
+                source: opts.video_source,
+                sink: opts.video_sink,
+            }
+        } else {
+            crate::media::VideoIo::default()
+        };
         let sdp = if opts.media.audio {
-            self.local_sdp(opts.audio_source, opts.audio_sink).await?
+            self.local_sdp(opts.audio_source, opts.audio_sink, video)
+                .await?
         } else {
             self.declined_answer()?
         };
@@ -932,6 +975,7 @@ impl Session {
         }
         if opts.video {
             media.mute(MediaKind::Video, muted).await?;
+            *lock(&self.shared.video_muted) = muted;
         }
         let e = if muted {
             SessionEvent::Muted {

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use sipline_media::{AudioSink, AudioSource, MediaEvent, NullSink, SilenceSource};
+use sipline_media::{
+    AudioSink, AudioSource, MediaEvent, NullSink, SilenceSource, VideoSink, VideoSource,
+};
 use sipline_proto::{
     Body, ClientTxId, Flow, InviteParams, Method, RegistrationId, Rel100, ReplyParams, Request,
     Response, SessionId, StatusCode, TransportKind, UaCore, Uri,
@@ -379,6 +381,13 @@ pub struct InviteOptions {
     /// The media our offer carries: WebRTC or plain RTP; by default WebRTC over WebSocket
     /// and plain RTP otherwise.
     pub media: MediaChoice,
+    /// Encoded video to send (VP8 or H.264 frames, e.g. from
+    /// [`sipline_media::open_video_source`]); default none. With a source or a
+    /// [`InviteOptions::video_sink`], a WebRTC offer has a video m-line (`sendonly`,
+    /// `recvonly` or `sendrecv` per which are given). Plain RTP carries no video: ignored.
+    pub video_source: Option<Box<dyn VideoSource>>,
+    /// Where received encoded video frames go (e.g. an IVF recorder); default none.
+    pub video_sink: Option<Box<dyn VideoSink>>,
 }
 
 impl Default for InviteOptions {
@@ -389,6 +398,8 @@ impl Default for InviteOptions {
             audio_source: Box::new(SilenceSource::new(8000)),
             audio_sink: Box::new(NullSink::new(8000)),
             media: MediaChoice::Auto,
+            video_source: None,
+            video_sink: None,
         }
     }
 }
@@ -398,6 +409,8 @@ impl std::fmt::Debug for InviteOptions {
         f.debug_struct("InviteOptions")
             .field("extra_headers", &self.extra_headers)
             .field("media", &self.media)
+            .field("video_source", &self.video_source.is_some())
+            .field("video_sink", &self.video_sink.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -468,6 +481,10 @@ impl Ua {
             self.shared.next_seed(),
             opts.audio_source,
             opts.audio_sink,
+            crate::media::VideoIo {
+                source: opts.video_source,
+                sink: opts.video_sink,
+            },
             media_tx,
         )
         .await?;

@@ -78,6 +78,7 @@ async fn a_call_with_audio_dtmf_mute_refer_and_bye() {
                     extra_headers: vec![("X-Call".into(), "demo".into())],
                     rel100: None,
                     media: sipline::MediaChoice::Rtp,
+                    ..InviteOptions::default()
                 },
             )
             .await

@@ -179,3 +179,137 @@ async fn webrtc_calls_over_websocket_and_tcp() {
         bob.stop().await;
     }
 }
+
+fn video_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sipline-media/tests/fixtures")
+        .join(name)
+}
+
+fn video_frames(mut s: impl sipline::VideoSource) -> Vec<sipline::VideoFrame> {
+    let mut v = Vec::new();
+    while let sipline::VideoRead::Frame(f) = s.read_frame().unwrap() {
+        v.push(f);
+    }
+    v
+}
+
+/// Both sides send a video file (alice VP8 from IVF, bob H.264 from Annex B) and record what
+/// arrives into IVF files: the recordings hold the sent frames, byte for byte, in order. The
+/// streams list the video tracks; mute(video) shows in the local video track.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_call_with_video_files_both_ways() {
+    use sipline::{AnnexBSource, IvfRecorder, IvfSource, MediaConstraints, MediaKind, VideoCodec};
+    let dir = std::env::temp_dir();
+    let rec_alice = dir.join(format!("sipline-ua-video-{}-alice.ivf", std::process::id()));
+    let rec_bob = dir.join(format!("sipline-ua-video-{}-bob.ivf", std::process::id()));
+    let vp8 = video_fixture("vp8.ivf");
+    let h264 = video_fixture("h264.h264");
+
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Ws),
+            InviteOptions {
+                video_source: Some(Box::new(IvfSource::open(&vp8).unwrap())),
+                video_sink: Some(Box::new(IvfRecorder::create(&rec_alice).unwrap())),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    let offer = String::from_utf8_lossy(&answer.request().unwrap().body).into_owned();
+    assert!(offer.contains("m=video"), "{offer}");
+    answer
+        .accept(AcceptOptions {
+            media: MediaConstraints {
+                audio: true,
+                video: true,
+            },
+            video_source: Some(Box::new(AnnexBSource::open_with_rate(&h264, 15.0).unwrap())),
+            video_sink: Some(Box::new(IvfRecorder::create(&rec_bob).unwrap())),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    let video_track = |streams: Vec<sipline::MediaStream>| {
+        streams
+            .into_iter()
+            .flat_map(|s| s.tracks)
+            .find(|t| t.kind == MediaKind::Video)
+    };
+    let local = video_track(call.local_streams()).expect("alice's local video track");
+    assert!(local.enabled, "{local:?}");
+    assert!(
+        local
+            .codecs
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("VP8/90000")),
+        "{local:?}"
+    );
+    let remote = video_track(call.remote_streams()).expect("alice's remote video track");
+    assert!(
+        remote
+            .codecs
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("H264/90000")),
+        "{remote:?}"
+    );
+
+    let sent_vp8 = video_frames(IvfSource::open(&vp8).unwrap());
+    let sent_h264 = video_frames(AnnexBSource::open_with_rate(&h264, 15.0).unwrap());
+    // The files last 2 s; wait until both sides have them all (or give up after 10 s).
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (a, b) = (call.stats().await.unwrap(), answer.stats().await.unwrap());
+        if a.video_frames_received >= sent_h264.len() as u64
+            && b.video_frames_received >= sent_vp8.len() as u64
+        {
+            break;
+        }
+    }
+    let at_bob = video_frames(IvfSource::open(&rec_bob).unwrap());
+    let at_alice = IvfSource::open(&rec_alice).unwrap();
+    assert_eq!(at_alice.codec(), VideoCodec::H264);
+    let at_alice = video_frames(at_alice);
+    for (got, sent, who) in [
+        (&at_bob, &sent_vp8, "bob"),
+        (&at_alice, &sent_h264, "alice"),
+    ] {
+        assert_eq!(got.len(), sent.len(), "frames recorded by {who}");
+        for (i, (g, s)) in got.iter().zip(sent.iter()).enumerate() {
+            assert_eq!(g.data, s.data, "{who}: frame {i}");
+            assert_eq!(g.keyframe, s.keyframe, "{who}: frame {i}");
+        }
+    }
+
+    call.mute(MuteOptions {
+        audio: false,
+        video: true,
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Muted {
+            audio: false,
+            video: true
+        }
+    ));
+    let local = video_track(call.local_streams()).unwrap();
+    assert!(!local.enabled, "muted video track still enabled: {local:?}");
+    let audio = call.local_streams()[0].tracks[0].clone();
+    assert!(audio.kind == MediaKind::Audio && audio.enabled, "{audio:?}");
+
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+    let _ = std::fs::remove_file(rec_alice);
+    let _ = std::fs::remove_file(rec_bob);
+}

@@ -77,11 +77,15 @@
 //!
 //! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
 //! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
-//! are in the SDP), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
-//! RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
+//! are in the SDP), RFC 2198 RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
+//!
+//! Video: encoded VP8 (RFC 7741) and H.264 (RFC 6184) frames are passed through with
+//! [`WebRtcMedia::with_video`], RTCP feedback per RFC 4585 (`webrtc/video.rs`). Without it a
+//! video m-line in an offer is answered rejected (port 0).
 
 pub(crate) mod opus;
 pub(crate) mod resample;
+pub(crate) mod video;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -106,6 +110,7 @@ use crate::session::{
 
 use self::opus::{OpusDec, OpusEnc};
 use self::resample::Resampler;
+use self::video::VideoState;
 
 /// The frame clock: one audio frame every 20 ms (the WebRTC default packet time).
 const FRAME: Duration = Duration::from_millis(20);
@@ -344,6 +349,9 @@ pub struct WebRtcMedia {
     /// The media time the next audio frame should have, and its clock: a later one after a
     /// sequence gap means loss, concealed to keep the sink's timeline.
     rx_expect: Option<(u64, u32)>,
+
+    /// Video passthrough, when configured (`webrtc/video.rs`).
+    video: Option<VideoState>,
 }
 
 impl std::fmt::Debug for WebRtcMedia {
@@ -450,6 +458,7 @@ impl WebRtcMedia {
             rx_seq: None,
             rx_clock: 48000,
             rx_expect: None,
+            video: None,
         }
     }
 
@@ -560,6 +569,9 @@ impl WebRtcMedia {
                 );
             }
         }
+        if self.video.is_some() {
+            b = video::configure(b);
+        }
         let b = b
             .set_stats_interval(Some(self.cfg.stats_interval))
             .set_reordering_size_audio(self.cfg.jitter_depth)
@@ -637,6 +649,17 @@ impl WebRtcMedia {
             Event::MediaAdded(m) if m.kind == StrKind::Audio && self.mid.is_none() => {
                 self.mid = Some(m.mid);
             }
+            Event::MediaAdded(m)
+                if m.kind == StrKind::Video
+                    && let Some(v) = self.video.as_mut()
+                    && v.mid.is_none() =>
+            {
+                v.mid = Some(m.mid);
+            }
+            Event::MediaData(d) if self.video.as_ref().is_some_and(|v| v.mid == Some(d.mid)) => {
+                self.on_video_data(d);
+            }
+            Event::KeyframeRequest(r) => self.on_keyframe_request(r),
             Event::MediaData(d) => self.on_media(d),
             Event::MediaEgressStats(s) if Some(s.mid) == self.mid => {
                 if s.rtt.is_some() {
@@ -832,6 +855,7 @@ impl WebRtcMedia {
             self.tick(t);
             self.next_frame = Some(t + FRAME);
         }
+        self.video_tick(now);
         self.check_rx_timeout(now);
     }
 
@@ -1000,7 +1024,8 @@ impl WebRtcMedia {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        [self.rtc_timeout, self.next_frame, self.rx_deadline()]
+        let video = self.video.as_ref().and_then(|v| v.next_poll);
+        [self.rtc_timeout, self.next_frame, self.rx_deadline(), video]
             .into_iter()
             .flatten()
             .min()
@@ -1081,10 +1106,20 @@ impl MediaSession for WebRtcMedia {
     fn create_offer(&mut self, now: Instant) -> Result<String, MediaError> {
         let dir = to_str0m(self.want_direction);
         let mid = self.mid.filter(|_| self.negotiated);
+        let video_wish = self.video_wish();
+        let video_mid = self
+            .video
+            .as_ref()
+            .and_then(|v| v.mid)
+            .filter(|_| self.negotiated);
         let rtc = self.rtc_at(now)?;
         // str0m changes the media's direction as the offer is made: remember it for
         // cancel_offer.
         let before = mid.and_then(|m| rtc.media(m)).map(|m| m.direction());
+        let video_before = video_mid
+            .and_then(|m| rtc.media(m))
+            .map(|m| (m, m.direction()));
+        let video_before = video_before.map(|(m, d)| (m.mid(), d));
         let mut api = rtc.sdp_api();
         let new_mid = match mid {
             Some(mid) => {
@@ -1093,8 +1128,13 @@ impl MediaSession for WebRtcMedia {
             }
             None => api.add_media(StrKind::Audio, dir, None, None, None),
         };
+        let new_video_mid = video_wish.map(|d| Self::video_offer(&mut api, video_mid, d));
         let applied = api.apply();
         self.mid = Some(new_mid);
+        if let Some(v) = self.video.as_mut() {
+            v.mid = new_video_mid;
+            v.direction_before_offer = video_before;
+        }
         self.direction_before_offer = before;
         let text = match applied {
             Some((offer, pending)) => {
@@ -1148,6 +1188,7 @@ impl MediaSession for WebRtcMedia {
         } else {
             with_direction(offer, mline, shown_dir)
         };
+        let offer = self.video_shown_offer(&parsed, offer);
         let sdp =
             SdpOffer::from_sdp_string(&offer).map_err(|e| rtc_error("parsing the offer", e))?;
         // The answer str0m makes says our direction (see above): no narrowing left to apply.
@@ -1180,6 +1221,7 @@ impl MediaSession for WebRtcMedia {
                         .is_some_and(|m| m.kind() == StrKind::Audio && !m.disabled())
                 });
         }
+        self.video_after_offer(&parsed);
         self.after_negotiation(now);
         let text = answer.to_sdp_string();
         if self.send.is_none() {
@@ -1216,6 +1258,7 @@ impl MediaSession for WebRtcMedia {
             }
         }
         self.answer_limit = limit.filter(|l| *l != Direction::SendRecv);
+        self.video_after_answer(&parsed);
         self.after_negotiation(now);
         if self.send.is_none() {
             return Err(MediaError::Rejected);
@@ -1237,6 +1280,7 @@ impl MediaSession for WebRtcMedia {
             rtc.sdp_api().set_direction(mid, dir);
             self.drain();
         }
+        self.video_cancel_offer();
     }
 
     fn set_direction(&mut self, direction: Direction) {
@@ -1244,8 +1288,13 @@ impl MediaSession for WebRtcMedia {
     }
 
     fn set_muted(&mut self, kind: MediaKind, muted: bool) {
-        if kind == MediaKind::Audio {
-            self.muted = muted;
+        match kind {
+            MediaKind::Audio => self.muted = muted,
+            MediaKind::Video => {
+                if let Some(v) = self.video.as_mut() {
+                    v.set_muted(muted);
+                }
+            }
         }
     }
 
@@ -1280,6 +1329,20 @@ impl MediaSession for WebRtcMedia {
         self.sink = sink;
         self.rx_resampler = None;
         Ok(())
+    }
+
+    /// Replaces the video source. Video must have been configured with
+    /// [`WebRtcMedia::with_video`] unless the session has not started yet.
+    fn set_video_source(
+        &mut self,
+        source: Box<dyn crate::video::VideoSource>,
+    ) -> Result<(), MediaError> {
+        self.replace_video_source(source)
+    }
+
+    /// Replaces the video sink; see [`MediaSession::set_video_source`].
+    fn set_video_sink(&mut self, sink: Box<dyn crate::video::VideoSink>) -> Result<(), MediaError> {
+        self.replace_video_sink(sink)
     }
 
     fn handle_input(&mut self, now: Instant, input: MediaInput<'_>) {
