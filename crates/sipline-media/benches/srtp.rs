@@ -308,7 +308,6 @@ impl RawCtx {
     }
 
     fn unprotect(&mut self, buf: &[u8], seq: u16, srtp_index: u64) -> Option<&[u8]> {
-        self.out.clear();
         match &self.c {
             Raw::Cm { ctr, mac } => {
                 let hmac_start = buf.len() - CM_TAG;
@@ -321,6 +320,7 @@ impl RawCtx {
                     &buf[hmac_start..],
                 )
                 .ok()?;
+                self.out.clear();
                 self.out.extend_from_slice(&buf[HLEN..hmac_start]);
                 let iv = FixedLength::from(cm_iv(srtp_index));
                 // CTR is its own inverse.
@@ -330,11 +330,13 @@ impl RawCtx {
             }
             Raw::Gcm(key) => {
                 let nonce = Nonce::assume_unique_for_key(gcm_iv(seq, (srtp_index >> 16) as u32));
-                self.out.extend_from_slice(&buf[HLEN..]);
-                let plain = key
-                    .open_in_place(nonce, Aad::from(&buf[..HLEN]), &mut self.out)
+                let (aad, input) = buf.split_at(HLEN);
+                let (ciphertext, tag) = input.split_at(input.len() - GCM_TAG);
+                // Decrypted straight into the reused buffer (no copy, no clearing).
+                self.out.resize(ciphertext.len(), 0);
+                key.open_separate_gather(nonce, Aad::from(aad), ciphertext, tag, &mut self.out)
                     .ok()?;
-                Some(plain)
+                Some(&self.out)
             }
         }
     }
