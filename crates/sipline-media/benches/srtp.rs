@@ -17,7 +17,8 @@
 //!   send = the 20 ms frame clock (tone read, G.711 encode, str0m packetise, SRTP protect,
 //!   pacing; str0m's own timers are included), receive = one SRTP packet in (unprotect,
 //!   depacketise, G.711 decode, sink). Two `WebRtcMedia` connected back to back in memory
-//!   negotiate AEAD_AES_256_GCM (str0m's first choice, also Chrome's).
+//!   use AEAD_AES_256_GCM: the offerer is the DTLS server (the answer says `a=setup:active`)
+//!   and dimpl 0.9, str0m's DTLS, picks that first when the client offers it.
 //!
 //! `cargo bench -p sipline-media --bench srtp -- --warm-up-time 1 --measurement-time 3`
 
