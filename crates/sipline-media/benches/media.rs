@@ -107,8 +107,8 @@ fn packetise_bench(c: &mut Criterion) {
 }
 
 /// A fresh media session and its first SDP offer: what `Ua::invite` does before the INVITE
-/// goes out. For WebRTC that builds the str0m instance (a new DTLS certificate: RFC 8827 §6.5
-/// wants one per call unless identity is kept) and the ICE credentials.
+/// goes out. For WebRTC that builds the str0m instance, which generates a fresh self-signed
+/// DTLS certificate, and the ICE credentials.
 fn create_offer_bench(c: &mut Criterion) {
     let addr = "127.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!());
     let mut seed = 0u64;
