@@ -14,7 +14,7 @@
 //! - `raw/*` is the least the same profile needs from aws-lc-rs: keys set up once, one
 //!   reused buffer, AES-128-CTR + HMAC-SHA1 (tag cut to 80 bits) or AES-GCM in place.
 //! - `webrtc_media/*` is the whole per-packet path of `WebRtcMedia` with PCMU (160 B payload):
-//!   send = the 20 ms frame clock (tone read, G.711 encode, str0m packetise, SRTP protect,
+//!   send = the 20 ms frame clock (looped tone read, G.711 encode, str0m packetise, SRTP protect,
 //!   pacing; str0m's own timers are included), receive = one SRTP packet in (unprotect,
 //!   depacketise, G.711 decode, sink). Two `WebRtcMedia` connected back to back in memory
 //!   use AEAD_AES_256_GCM: the offerer is the DTLS server (the answer says `a=setup:active`)

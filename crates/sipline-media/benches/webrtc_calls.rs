@@ -3,8 +3,8 @@
 //! spends per second of call audio gives the calls one core can carry.
 //!
 //! A "call" here is one media session (one end: what sipline runs per call; a pair is two
-//! calls). Each session sends a tone and decodes what it receives into a `NullSink`, 20 ms
-//! frames; WebRTC pairs go through ICE and DTLS-SRTP first (not counted).
+//! calls). Each session sends a pre-rendered tone in a loop and decodes what it receives into
+//! a `NullSink`, 20 ms frames; WebRTC pairs go through ICE and DTLS-SRTP first (not counted).
 //!
 //! `cargo bench -p sipline-media --bench webrtc_calls` (`-- K SECONDS` to change the 10
 //! pairs and 20 s of audio per pair; the G.711 kinds run 10 and 40 times longer).
