@@ -12,6 +12,9 @@
 //!    DTLS-SRTP and the first SRTP packet; for RTP the first RTP packet. The callee's media
 //!    starts with its answer, before the 200 leaves, so part of it runs before either origin.
 //!
+//! Item 1 is also taken over WebSocket (`;transport=ws`, as browsers connect), to a sipline
+//! callee: until its `UaEvent::Invite` comes out; it answers 480.
+//!
 //! `cargo bench -p sipline --bench webrtc_setup` (`-- N` sets the calls per kind, 50 by
 //! default).
 
@@ -23,8 +26,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sipline::{
-    AcceptOptions, ByeOptions, ChannelSink, InviteOptions, MediaChoice, Session, SessionEvent,
-    ToneSource, TransportKind, Ua, UaEvent,
+    AcceptOptions, ByeOptions, ChannelSink, InviteOptions, MediaChoice, RejectOptions, Session,
+    SessionEvent, ToneSource, TransportKind, Ua, UaEvent,
 };
 use tokio::time::timeout;
 
@@ -148,6 +151,7 @@ async fn ua(user: &str) -> Ua {
         .uri(format!("sip:{user}@127.0.0.1"))
         .udp(any)
         .tcp(any)
+        .ws(any)
         .build()
         .await
         .expect("user agent")
@@ -183,6 +187,38 @@ async fn invite_on_wire(
         .recv_timeout(Duration::from_secs(10))
         .expect("the INVITE did not arrive within 10 s");
     until_terminated(&mut call).await;
+    arrived - t0
+}
+
+/// Item 1 over WebSocket, as browsers connect (RFC 7118): the callee is a sipline `Ua`, so
+/// the instant is when its `UaEvent::Invite` comes out (parsing and dispatch included); it
+/// rejects the call.
+async fn invite_over_ws(alice: &Ua, bob: &Ua, target: &str, media: MediaChoice) -> Duration {
+    let callee = bob.clone();
+    let incoming = tokio::spawn(async move {
+        match timeout(Duration::from_secs(10), callee.next_event()).await {
+            Ok(Some(UaEvent::Invite(s))) => (Instant::now(), s),
+            other => panic!("no incoming call: {other:?}"),
+        }
+    });
+    let t0 = Instant::now();
+    let mut call = alice
+        .invite(
+            target,
+            InviteOptions {
+                media,
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .expect("invite");
+    let (arrived, mut answer) = incoming.await.expect("the callee task");
+    answer
+        .reject(RejectOptions::default())
+        .await
+        .expect("reject");
+    until_terminated(&mut call).await;
+    until_terminated(&mut answer).await;
     arrived - t0
 }
 
@@ -301,8 +337,31 @@ fn main() {
             &times[1],
         );
 
-        // 2. The 200 to the first audio.
+        // 1 over WebSocket, to a sipline callee.
         let bob = ua("bob").await;
+        let bob_ws = bob
+            .local_addr(TransportKind::Ws)
+            .expect("bob's WebSocket address");
+        let target = format!("sip:bob@{bob_ws};transport=ws");
+        let mut times = [Vec::new(), Vec::new()];
+        for i in 0..warm_up + n {
+            for (k, (media, _)) in KINDS.iter().enumerate() {
+                let d = invite_over_ws(&alice, &bob, &target, *media).await;
+                if i >= warm_up {
+                    times[k].push(d);
+                }
+            }
+        }
+        report(
+            &format!(
+                "1ws. invite() -> UaEvent::Invite at a sipline callee, over WebSocket (load {})",
+                load()
+            ),
+            &times[0],
+            &times[1],
+        );
+
+        // 2. The 200 to the first audio.
         let bob_tcp = bob
             .local_addr(TransportKind::Tcp)
             .expect("bob's TCP address");
