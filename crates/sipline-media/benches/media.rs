@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sipline_media::{
-    AudioSource, MediaInput, MediaOutput, MediaSession, RtpConfig, RtpMedia, ToneSource, g711,
+    AudioSource, MediaInput, MediaOutput, MediaSession, RtpConfig, RtpMedia, ToneSource,
+    WebRtcConfig, WebRtcMedia, g711,
 };
 
 fn frame() -> Vec<i16> {
@@ -105,5 +106,33 @@ fn packetise_bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, g711_bench, codec_round_trip_bench, packetise_bench);
+/// A fresh media session and its first SDP offer: what `Ua::invite` does before the INVITE
+/// goes out. For WebRTC that builds the str0m instance, which generates a fresh self-signed
+/// DTLS certificate, and the ICE credentials.
+fn create_offer_bench(c: &mut Criterion) {
+    let addr = "127.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!());
+    let mut seed = 0u64;
+    c.bench_function("webrtc_create_offer", |b| {
+        b.iter(|| {
+            seed += 1;
+            let mut m = WebRtcMedia::new(WebRtcConfig::new(addr, seed));
+            black_box(m.create_offer(Instant::now()).map(|s| s.len()).unwrap_or(0))
+        })
+    });
+    c.bench_function("rtp_create_offer", |b| {
+        b.iter(|| {
+            seed += 1;
+            let mut m = RtpMedia::new(RtpConfig::new(addr, seed));
+            black_box(m.create_offer(Instant::now()).map(|s| s.len()).unwrap_or(0))
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    g711_bench,
+    codec_round_trip_bench,
+    packetise_bench,
+    create_offer_bench
+);
 criterion_main!(benches);
