@@ -27,6 +27,14 @@ pub trait MediaSession: Send {
     /// order of the previous SDP. A pending offer is replaced.
     fn create_offer(&mut self, now: Instant) -> Result<String, MediaError>;
 
+    /// Creates a re-offer (RFC 3264 §8) that restarts ICE (RFC 8445 §9): new `ice-ufrag` and
+    /// `ice-pwd` (RFC 8839 §4.4.1.1.1), so connectivity checks start over once the answer is
+    /// accepted, for example after a network change. Media without ICE has nothing to
+    /// restart: the default is a plain [`MediaSession::create_offer`].
+    fn create_restart_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        self.create_offer(now)
+    }
+
     /// Accepts the peer's offer and returns our answer (RFC 3264 §6). Media starts.
     fn accept_offer(&mut self, now: Instant, offer: &str) -> Result<String, MediaError>;
 

@@ -60,6 +60,26 @@ struct Call {
     rtp_sent: [u64; 2],
     /// Drop everything side i sends.
     blackhole: [bool; 2],
+    /// The USERNAME of each STUN request side i sent (RFC 8445 §7.2.2: `remote:local`).
+    stun_users: [Vec<String>; 2],
+}
+
+/// The USERNAME attribute (0x0006, RFC 5389 §15.3) of a STUN request.
+fn stun_username(b: &[u8]) -> Option<String> {
+    if b.len() < 20 || b[0] >> 6 != 0 || b[4..8] != [0x21, 0x12, 0xA4, 0x42] {
+        return None;
+    }
+    let mut at = 20;
+    while at + 4 <= b.len() {
+        let t = u16::from_be_bytes([b[at], b[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([b[at + 2], b[at + 3]]));
+        let v = b.get(at + 4..at + 4 + len)?;
+        if t == 0x0006 {
+            return Some(String::from_utf8_lossy(v).into_owned());
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }
 
 /// RTP rather than STUN, DTLS or RTCP (RFC 7983 §7, RFC 5761 §4).
@@ -78,6 +98,7 @@ impl Call {
             drop_every: [None, None],
             rtp_sent: [0, 0],
             blackhole: [false, false],
+            stun_users: [Vec::new(), Vec::new()],
         }
     }
 
@@ -95,6 +116,9 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    if let Some(u) = stun_username(&t.contents) {
+                        self.stun_users[i].push(u);
+                    }
                     if self.blackhole[i] {
                         continue;
                     }
@@ -906,4 +930,114 @@ fn a_refused_hold_offer_leaves_the_call_as_it_was() {
     let fb = tone_frequency(&heard_by_b[1600..], 8000).unwrap_or(0.0);
     assert!((fa - 880.0).abs() < 5.0, "A heard {fa}");
     assert!((fb - 440.0).abs() < 5.0, "B heard {fb}");
+}
+
+/// The `a=ice-ufrag` of an SDP.
+fn ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn ice_restart_both_ways_keeps_audio_flowing() {
+    // RFC 8445 §9: a re-offer with new ice-ufrag/ice-pwd (RFC 8839 §4.4.1.1.1) restarts the
+    // checks; the answer carries new credentials too; audio goes on over the new pair.
+    let all = [WebRtcCodec::Opus, WebRtcCodec::Pcmu];
+    let mut call = Call::new(
+        side(A, 31, 440.0, 8000, &all),
+        side(B, 32, 880.0, 8000, &all),
+    );
+    let (offer0, answer0) = call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    let mut ufrags = (ufrag(&offer0), ufrag(&answer0));
+    for restarter in [0, 1] {
+        let other = 1 - restarter;
+        let now = call.now;
+        let offer = call.sides[restarter]
+            .media
+            .create_restart_offer(now)
+            .unwrap();
+        let answer = call.sides[other].media.accept_offer(now, &offer).unwrap();
+        call.sides[restarter]
+            .media
+            .accept_answer(now, &answer)
+            .unwrap();
+        let (o, a) = (ufrag(&offer), ufrag(&answer));
+        let (old_restarter, old_other) = if restarter == 0 {
+            (&ufrags.0, &ufrags.1)
+        } else {
+            (&ufrags.1, &ufrags.0)
+        };
+        assert_ne!(&o, old_restarter, "the re-offer keeps the old ufrag");
+        assert_ne!(&a, old_other, "the answer keeps the old ufrag");
+        assert!(offer.contains("typ host"), "{offer}");
+        ufrags = if restarter == 0 { (o, a) } else { (a, o) };
+        call.stun_users = [Vec::new(), Vec::new()];
+        let before: Vec<u64> = call
+            .sides
+            .iter()
+            .map(|s| s.media.stats().packets_received)
+            .collect();
+        for s in &call.sides {
+            s.heard.take();
+        }
+        call.run_for(Duration::from_secs(2));
+        for (i, s) in call.sides.iter().enumerate() {
+            let got = s.media.stats().packets_received - before[i];
+            assert!(
+                got >= 80,
+                "side {i} got {got} packets after restart {restarter}"
+            );
+            assert!(s.media.is_connected());
+        }
+        assert_tones(&call, 440.0, 880.0);
+        // Connectivity checks (and consent, RFC 7675) now use the new credentials only.
+        let want = [
+            format!("{}:{}", ufrags.1, ufrags.0),
+            format!("{}:{}", ufrags.0, ufrags.1),
+        ];
+        for (i, (users, want)) in call.stun_users.iter().zip(&want).enumerate() {
+            assert!(!users.is_empty(), "side {i} sent no STUN after the restart");
+            assert!(users.iter().all(|u| u == want), "{users:?} != {want}");
+        }
+        for s in &call.sides {
+            let started = s
+                .events
+                .iter()
+                .filter(|e| **e == MediaEvent::Started)
+                .count();
+            assert_eq!(started, 1, "{:?}", s.events);
+        }
+    }
+}
+
+#[test]
+fn ice_restart_needs_a_negotiated_session_and_can_be_refused() {
+    let all = [WebRtcCodec::Opus];
+    let mut a = side(A, 33, 440.0, 8000, &all);
+    assert!(matches!(
+        a.media.create_restart_offer(Instant::now()),
+        Err(MediaError::InvalidState(_))
+    ));
+    let mut call = Call::new(a, side(B, 34, 880.0, 8000, &all));
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    let now = call.now;
+    // Refused (a 491 or 488 to the re-INVITE): the call goes on with the old credentials.
+    call.sides[0].media.create_restart_offer(now).unwrap();
+    call.sides[0].media.cancel_offer();
+    let before = call.sides[1].media.stats().packets_received;
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[1].media.stats().packets_received - before >= 40);
+    // And a later restart still works.
+    let now = call.now;
+    let offer = call.sides[0].media.create_restart_offer(now).unwrap();
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    let before = call.sides[1].media.stats().packets_received;
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[1].media.stats().packets_received - before >= 40);
 }

@@ -49,7 +49,7 @@ pub use media::MediaChoice;
 pub use session::{
     AcceptOptions, ByeOptions, CancelOptions, DtmfOptions, DtmfTransport, MediaConstraints,
     MediaStream, MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions,
-    ReplyOptions, Session, SessionEvent,
+    RenegotiateOptions, ReplyOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
     AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource, MediaKind,

@@ -68,6 +68,8 @@ impl Backend {
 /// What a session asks of its media task.
 pub(crate) enum MediaCommand {
     CreateOffer(Reply<String>),
+    CreateRestartOffer(Reply<String>),
+    CancelOffer,
     AcceptOffer(String, Reply<String>),
     AcceptAnswer(String, Reply<()>),
     Mute(MediaKind, bool),
@@ -134,6 +136,19 @@ impl Media {
 
     pub(crate) async fn create_offer(&self) -> Result<String, Error> {
         self.ask(MediaCommand::CreateOffer).await
+    }
+
+    /// A re-offer that restarts ICE (RFC 8445 §9); a plain re-offer for RTP media.
+    pub(crate) async fn create_restart_offer(&self) -> Result<String, Error> {
+        self.ask(MediaCommand::CreateRestartOffer).await
+    }
+
+    /// Forgets our pending offer (the re-INVITE carrying it failed, RFC 3261 §14.1).
+    pub(crate) async fn cancel_offer(&self) -> Result<(), Error> {
+        self.cmd
+            .send(MediaCommand::CancelOffer)
+            .await
+            .map_err(|_| Error::Closed)
     }
 
     pub(crate) async fn accept_offer(&self, offer: String) -> Result<String, Error> {
@@ -214,6 +229,10 @@ async fn run(
                     MediaCommand::CreateOffer(r) => {
                         let _ = r.send(media.create_offer(now()).map_err(media_err));
                     }
+                    MediaCommand::CreateRestartOffer(r) => {
+                        let _ = r.send(media.create_restart_offer(now()).map_err(media_err));
+                    }
+                    MediaCommand::CancelOffer => media.cancel_offer(),
                     MediaCommand::AcceptOffer(o, r) => {
                         let _ = r.send(media.accept_offer(now(), &o).map_err(media_err));
                     }

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, InviteOptions,
-    MediaChoice, MuteOptions, Session, SessionEvent, ToneSource, TransportKind, Ua, UaEvent,
-    tone_frequency,
+    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, InviteOptions,
+    MediaChoice, MuteOptions, RenegotiateOptions, Session, SessionEvent, ToneSource, TransportKind,
+    Ua, UaEvent, tone_frequency,
 };
 use tokio::time::timeout;
 
@@ -178,4 +178,115 @@ async fn webrtc_calls_over_websocket_and_tcp() {
         alice.stop().await;
         bob.stop().await;
     }
+}
+
+fn ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("no a=ice-ufrag")
+        .trim()
+        .to_owned()
+}
+
+/// `Session::renegotiate { ice_restart: true }` (RFC 8445 §9) from either side: a re-INVITE
+/// with new ICE credentials, answered with new ones; both keep hearing each other; a
+/// re-INVITE while the other's is in flight gets 491 (glare) and the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_ice_restart_by_reinvite() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let alice_hears = BufferSink::new(8000);
+    let alice_ear = alice_hears.handle();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Ws),
+            InviteOptions {
+                audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                audio_sink: Box::new(alice_hears),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut answer = incoming(&bob).await;
+    let bob_hears = BufferSink::new(8000);
+    let bob_ear = bob_hears.handle();
+    answer
+        .accept(AcceptOptions {
+            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+            audio_sink: Box::new(bob_hears),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    assert!(matches!(
+        next(&mut answer).await,
+        SessionEvent::Accepted { .. }
+    ));
+    hears(&bob_ear, 440.0, "bob").await;
+    hears(&alice_ear, 880.0, "alice").await;
+
+    let restart = RenegotiateOptions {
+        ice_restart: true,
+        ..RenegotiateOptions::default()
+    };
+    for (who, session) in [("alice", &call), ("bob", &answer)] {
+        let before = (
+            ufrag(&call.local_description().unwrap()),
+            ufrag(&answer.local_description().unwrap()),
+        );
+        let received = call.stats().await.unwrap().packets_received;
+        timeout(
+            Duration::from_secs(10),
+            session.renegotiate(restart.clone()),
+        )
+        .await
+        .expect("renegotiate hangs")
+        .unwrap_or_else(|e| panic!("{who}'s ICE restart: {e}"));
+        let after = (
+            ufrag(&call.local_description().unwrap()),
+            ufrag(&answer.local_description().unwrap()),
+        );
+        assert_ne!(
+            before.0, after.0,
+            "alice's credentials after {who}'s restart"
+        );
+        assert_ne!(before.1, after.1, "bob's credentials after {who}'s restart");
+        alice_ear.take();
+        bob_ear.take();
+        hears(&bob_ear, 440.0, "bob").await;
+        hears(&alice_ear, 880.0, "alice").await;
+        let now = call.stats().await.unwrap().packets_received;
+        assert!(now > received + 20, "{who}: {received} -> {now}");
+    }
+
+    // Glare: both at once. At least one gets 491 (reported, not retried); the call goes on.
+    let (ra, rb) = tokio::join!(
+        call.renegotiate(restart.clone()),
+        answer.renegotiate(restart.clone())
+    );
+    for r in [&ra, &rb] {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, Error::Rejected(s) if s.as_u16() == 491)
+                    || matches!(e, Error::InvalidState(_)),
+                "{e}"
+            );
+        }
+    }
+    assert!(ra.is_err() || rb.is_err(), "glare went unnoticed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.renegotiate(restart).await.unwrap();
+    alice_ear.take();
+    bob_ear.take();
+    hears(&bob_ear, 440.0, "bob").await;
+    hears(&alice_ear, 880.0, "alice").await;
+
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
 }

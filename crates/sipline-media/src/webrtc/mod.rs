@@ -302,6 +302,8 @@ pub struct WebRtcMedia {
     answer_limit: Option<Direction>,
     /// str0m's direction of our media before our pending offer changed it.
     direction_before_offer: Option<StrDirection>,
+    /// The next offer restarts ICE ([`MediaSession::create_restart_offer`]).
+    restart_ice: bool,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -420,6 +422,7 @@ impl WebRtcMedia {
             send: None,
             answer_limit: None,
             direction_before_offer: None,
+            restart_ice: false,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -1081,11 +1084,16 @@ impl MediaSession for WebRtcMedia {
     fn create_offer(&mut self, now: Instant) -> Result<String, MediaError> {
         let dir = to_str0m(self.want_direction);
         let mid = self.mid.filter(|_| self.negotiated);
+        let restart = std::mem::take(&mut self.restart_ice);
         let rtc = self.rtc_at(now)?;
         // str0m changes the media's direction as the offer is made: remember it for
         // cancel_offer.
         let before = mid.and_then(|m| rtc.media(m)).map(|m| m.direction());
         let mut api = rtc.sdp_api();
+        if restart {
+            // str0m keeps our candidates and gives them the new ufrag.
+            api.ice_restart(true);
+        }
         let new_mid = match mid {
             Some(mid) => {
                 api.set_direction(mid, dir);
@@ -1112,6 +1120,23 @@ impl MediaSession for WebRtcMedia {
         self.drain();
         self.last_local = Some(text.clone());
         Ok(text)
+    }
+
+    /// An offer with new ICE credentials (RFC 8445 §9, RFC 8839 §4.4.1.1.1; JSEP's
+    /// `iceRestart`, RFC 8829 §5.2.1): our candidates stay, checks start over when the answer
+    /// (with the peer's new credentials) is accepted; DTLS and SRTP keep going over the new
+    /// pair. The peer restarting ICE needs nothing: [`MediaSession::accept_offer`] sees its
+    /// new credentials and answers with new ones of ours (str0m does this).
+    fn create_restart_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        if !self.negotiated {
+            return Err(MediaError::InvalidState(
+                "ICE restart needs a negotiated session",
+            ));
+        }
+        self.restart_ice = true;
+        let offer = self.create_offer(now);
+        self.restart_ice = false;
+        offer
     }
 
     /// Answers a browser's offer (RFC 8829 §5.3.1). Only the first audio m-line is used; a
