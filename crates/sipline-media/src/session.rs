@@ -35,6 +35,18 @@ pub trait MediaSession: Send {
         self.create_offer(now)
     }
 
+    /// Starts gathering ICE candidates (RFC 8445 §5.1.1) if it has not started, and says until
+    /// when an offer or answer should wait for them to be in it: `None` when nothing is
+    /// being gathered (or the wait is over). A runtime calls it when the session is created
+    /// and before [`MediaSession::create_offer`] or [`MediaSession::accept_offer`], and
+    /// defers those calls while it returns an instant (feeding datagrams and timeouts
+    /// meanwhile). Candidates found later are still used for connectivity checks, they are
+    /// only missing from the SDP. The default gathers nothing.
+    fn gather(&mut self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
+
     /// Accepts the peer's offer and returns our answer (RFC 3264 §6). Media starts.
     fn accept_offer(&mut self, now: Instant, offer: &str) -> Result<String, MediaError>;
 

@@ -62,6 +62,29 @@ struct Call {
     blackhole: [bool; 2],
     /// The USERNAME of each STUN request side i sent (RFC 8445 §7.2.2: `remote:local`).
     stun_users: [Vec<String>; 2],
+    /// A STUN server (RFC 5389) at this address answers Binding requests with this mapped
+    /// address, if the bool says it answers at all; the requests it got.
+    stun_server: Option<(SocketAddr, SocketAddr, bool)>,
+    stun_requests: u32,
+}
+
+/// A Binding success response with XOR-MAPPED-ADDRESS (RFC 5389 §15.2) to `request`.
+fn stun_binding_response(request: &[u8], mapped: SocketAddr) -> Option<Vec<u8>> {
+    if request.len() < 20 || request[0..2] != [0, 1] {
+        return None;
+    }
+    let key = &request[4..20]; // magic cookie and transaction id
+    let SocketAddr::V4(v4) = mapped else {
+        panic!("v4 only")
+    };
+    let port = v4.port().to_be_bytes();
+    let mut value = vec![0, 1, port[0] ^ key[0], port[1] ^ key[1]];
+    value.extend(v4.ip().octets().iter().zip(key).map(|(b, k)| b ^ k));
+    let mut m = vec![0x01, 0x01, 0, 12];
+    m.extend_from_slice(key);
+    m.extend([0x00, 0x20, 0, 8]);
+    m.extend(value);
+    Some(m)
 }
 
 /// The USERNAME attribute (0x0006, RFC 5389 §15.3) of a STUN request.
@@ -99,6 +122,8 @@ impl Call {
             rtp_sent: [0, 0],
             blackhole: [false, false],
             stun_users: [Vec::new(), Vec::new()],
+            stun_server: None,
+            stun_requests: 0,
         }
     }
 
@@ -116,6 +141,15 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    if let Some((server, mapped, answers)) = self.stun_server
+                        && t.destination == server
+                    {
+                        self.stun_requests += 1;
+                        if answers && let Some(r) = stun_binding_response(&t.contents, mapped) {
+                            self.in_flight.push((self.now + self.latency, i, server, r));
+                        }
+                        continue;
+                    }
                     if let Some(u) = stun_username(&t.contents) {
                         self.stun_users[i].push(u);
                     }
@@ -1040,4 +1074,98 @@ fn ice_restart_needs_a_negotiated_session_and_can_be_refused() {
     let before = call.sides[1].media.stats().packets_received;
     call.run_for(Duration::from_secs(1));
     assert!(call.sides[1].media.stats().packets_received - before >= 40);
+}
+
+const STUN_SERVER: &str = "192.0.2.1:3478";
+const MAPPED: &str = "198.51.100.7:40000";
+
+fn with_stun(cfg: &mut WebRtcConfig) {
+    cfg.stun_server = Some(STUN_SERVER.parse().unwrap());
+}
+
+/// Runs the call until side `i`'s gathering wait is over, as a runtime deferring its
+/// offer or answer would; how long that took.
+fn gather(call: &mut Call, i: usize) -> Duration {
+    let start = call.now;
+    while let Some(until) = call.sides[i].media.gather(call.now) {
+        assert!(until > call.now, "the wait must end in the future");
+        let step = call.now + Duration::from_millis(1);
+        call.run_until(step.min(until));
+    }
+    call.now - start
+}
+
+#[test]
+fn stun_server_gives_srflx_candidates_in_offer_and_answer() {
+    // RFC 8445 §5.1.1.2: the mapped address of a Binding response is a server-reflexive
+    // candidate, its base (our host candidate) as raddr/rport (RFC 8839 §5.1).
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 41, 440.0, 8000, &all, with_stun),
+        side_with(B, 42, 880.0, 8000, &all, with_stun),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    let waited = gather(&mut call, 0);
+    assert!(waited <= Duration::from_millis(20), "waited {waited:?}");
+    assert_eq!(call.stun_requests, 1);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(
+        offer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1 rport 41000"),
+        "{offer}"
+    );
+    assert!(offer.contains("127.0.0.1 41000 typ host"), "{offer}");
+    gather(&mut call, 1);
+    let now = call.now;
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    assert!(
+        answer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1 rport 41002"),
+        "{answer}"
+    );
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.run_for(Duration::from_secs(2));
+    assert_tones(&call, 440.0, 880.0);
+    // No more requests once answered.
+    assert_eq!(call.stun_requests, 2);
+}
+
+#[test]
+fn lost_stun_response_means_no_srflx_and_no_hang() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 43, 440.0, 8000, &all, with_stun),
+        side(B, 44, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), false));
+    let waited = gather(&mut call, 0);
+    // gather_timeout (300 ms); sent at 0, 100 and 300 ms on the way.
+    assert_eq!(waited, Duration::from_millis(300));
+    assert_eq!(call.stun_requests, 3);
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_secs(5));
+    assert_tones(&call, 440.0, 880.0);
+    // Retransmitted (100, 200, 400, 800 ms) then given up: no endless timer.
+    assert_eq!(call.stun_requests, 5);
+    let now = call.now;
+    call.sides[0].media.handle_input(now, MediaInput::Timeout);
+    assert!(call.sides[0].media.gather(now).is_none());
+}
+
+#[test]
+fn late_stun_response_still_adds_the_candidate_after_the_offer() {
+    // An offer made at once (no wait) has host candidates only; the response arriving after
+    // it is taken (not handed to str0m as garbage) and the call works.
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 45, 440.0, 8000, &all, with_stun),
+        side(B, 46, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.stun_requests, 1);
+    assert_eq!(call.sides[0].media.stats().packets_invalid, 0);
+    assert_tones(&call, 440.0, 880.0);
 }

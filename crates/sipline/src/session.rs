@@ -656,6 +656,7 @@ impl Session {
                 let m = Media::start(
                     self.backend(),
                     self.ua.shared.media_ip,
+                    self.ua.shared.stun_server,
                     self.ua.shared.next_seed(),
                     source,
                     sink,

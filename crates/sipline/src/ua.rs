@@ -36,6 +36,8 @@ pub(crate) struct UaShared {
     pub(crate) sessions: Mutex<HashMap<SessionId, Entry>>,
     pub(crate) pending: Mutex<HashMap<ClientTxId, oneshot::Sender<TxResult>>>,
     pub(crate) media_ip: IpAddr,
+    /// A STUN server for WebRTC's server-reflexive candidates ([`UaBuilder::stun_server`]).
+    pub(crate) stun_server: Option<SocketAddr>,
     pub(crate) seed: AtomicU64,
     pub(crate) identity: String,
     pub(crate) events: tokio::sync::Mutex<mpsc::UnboundedReceiver<UaEvent>>,
@@ -101,6 +103,7 @@ pub struct UaBuilder {
     register: bool,
     register_expires: u32,
     outbound_proxy: Option<String>,
+    stun_server: Option<SocketAddr>,
 }
 
 impl Default for UaBuilder {
@@ -121,6 +124,7 @@ impl Default for UaBuilder {
             register: true,
             register_expires: 600,
             outbound_proxy: None,
+            stun_server: None,
         }
     }
 }
@@ -251,6 +255,16 @@ impl UaBuilder {
         self
     }
 
+    /// A STUN server (RFC 5389) for WebRTC media: each call asks it for our public address
+    /// and offers it as a server-reflexive ICE candidate (RFC 8445 §5.1.1.2) beside the host
+    /// one, so a browser outside our NAT can reach us. An offer or answer waits up to 300 ms
+    /// for the STUN response; without one it goes out with host candidates only. Plain RTP
+    /// calls do not use it.
+    pub fn stun_server(mut self, addr: SocketAddr) -> Self {
+        self.stun_server = Some(addr);
+        self
+    }
+
     /// Binds the transports and starts the user agent (and registers, see
     /// [`UaBuilder::register`]).
     pub async fn build(self) -> Result<Ua, Error> {
@@ -347,6 +361,7 @@ impl UaBuilder {
             sessions: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             media_ip,
+            stun_server: self.stun_server,
             seed: AtomicU64::new(seed),
             identity,
             events: tokio::sync::Mutex::new(ua_rx),
@@ -465,6 +480,7 @@ impl Ua {
         let media = Media::start(
             Backend::for_choice(opts.media, flow.transport),
             self.shared.media_ip,
+            self.shared.stun_server,
             self.shared.next_seed(),
             opts.audio_source,
             opts.audio_sink,

@@ -290,3 +290,107 @@ async fn webrtc_ice_restart_by_reinvite() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// A STUN server (RFC 5389) on 127.0.0.1 answering each Binding request with `mapped` in an
+/// XOR-MAPPED-ADDRESS (or never, with `None`); counts the requests.
+async fn stun_server(
+    mapped: Option<std::net::SocketAddrV4>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let req = &buf[..n];
+            if n < 20 || req[0..2] != [0, 1] {
+                continue;
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(mapped) = mapped else { continue };
+            let key = &req[4..20];
+            let port = mapped.port().to_be_bytes();
+            let mut m = vec![0x01, 0x01, 0, 12];
+            m.extend_from_slice(key);
+            m.extend([0x00, 0x20, 0, 8, 0, 1, port[0] ^ key[0], port[1] ^ key[1]]);
+            m.extend(mapped.ip().octets().iter().zip(key).map(|(b, k)| b ^ k));
+            let _ = sock.send_to(&m, from).await;
+        }
+    });
+    (addr, count)
+}
+
+/// `UaBuilder::stun_server`: the offer and the answer carry a server-reflexive candidate
+/// (RFC 8445 §5.1.1.2) with our host address as raddr; with a STUN server that never
+/// answers, the offer goes out after the bounded wait with host candidates only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_offers_stun_server_reflexive_candidates() {
+    for answers in [true, false] {
+        let mapped = "198.51.100.7:40000".parse().unwrap();
+        let (stun, requests) = stun_server(answers.then_some(mapped)).await;
+        let with_stun = |user: &str| {
+            let any = "127.0.0.1:0".parse().unwrap();
+            Ua::builder()
+                .uri(format!("sip:{user}@127.0.0.1"))
+                .ws(any)
+                .stun_server(stun)
+                .build()
+        };
+        let alice = with_stun("alice").await.unwrap();
+        let bob = with_stun("bob").await.unwrap();
+        let alice_hears = BufferSink::new(8000);
+        let alice_ear = alice_hears.handle();
+        let started = std::time::Instant::now();
+        let mut call = alice
+            .invite(
+                &target(&bob, "bob", TransportKind::Ws),
+                InviteOptions {
+                    audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                    audio_sink: Box::new(alice_hears),
+                    ..InviteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let answer = incoming(&bob).await;
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(2), "the offer took {waited:?}");
+        if !answers {
+            // The offer waited for gather_timeout (300 ms), not longer.
+            assert!(waited >= Duration::from_millis(290), "{waited:?}");
+        }
+        let offer = String::from_utf8_lossy(&answer.request().unwrap().body).into_owned();
+        assert_eq!(
+            offer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1"),
+            answers,
+            "{offer}"
+        );
+        assert!(offer.contains("typ host"), "{offer}");
+        answer
+            .accept(AcceptOptions {
+                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+                ..AcceptOptions::default()
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Accepted { .. }
+        ));
+        let their_answer = call.remote_description().unwrap();
+        assert_eq!(
+            their_answer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1"),
+            answers,
+            "{their_answer}"
+        );
+        hears(&alice_ear, 880.0, "alice").await;
+        assert!(requests.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        call.bye(ByeOptions::default()).await.unwrap();
+        alice.stop().await;
+        bob.stop().await;
+    }
+}

@@ -75,13 +75,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
-//! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
-//! are in the SDP), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
+//! ICE restart (RFC 8445 §9): [`MediaSession::create_restart_offer`]; a peer's restart is
+//! answered by str0m with new credentials. A server-reflexive candidate (RFC 8445 §5.1.1.2)
+//! comes from [`WebRtcConfig::stun_server`] (`webrtc/stun.rs`; offers and answers wait for
+//! it up to [`WebRtcConfig::gather_timeout`] when the runtime calls
+//! [`MediaSession::gather`]).
+//!
+//! Not done yet: TURN, trickle ICE (all candidates are in the SDP; a late srflx candidate
+//! is used for checks but never announced), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
 //! RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
 
 pub(crate) mod opus;
 pub(crate) mod resample;
+pub(crate) mod stun;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -202,6 +208,18 @@ pub struct WebRtcConfig {
     /// How often str0m reports statistics (RTT, loss, jitter) for [`MediaSession::stats`].
     /// 1 s by default.
     pub stats_interval: Duration,
+    /// A STUN server (RFC 5389) to learn our server-reflexive address from, for a
+    /// `typ srflx` candidate with `raddr`/`rport` of our host candidate (RFC 8445 §5.1.1.2,
+    /// RFC 8839 §5.1): what a peer outside our NAT can reach. `None` (the default): host
+    /// candidates only. See [`WebRtcConfig::gather_timeout`] for when it is in the SDP.
+    pub stun_server: Option<SocketAddr>,
+    /// How long an offer or answer waits for the STUN server's response
+    /// ([`MediaSession::gather`]), counted from the first request: 300 ms by default. A
+    /// response that comes later still adds the candidate to the connectivity checks, but
+    /// not to the SDP already sent (no trickle ICE yet). The request is retransmitted after
+    /// 100, 200, 400 and 800 ms (a faster RFC 5389 §7.2.1 schedule) and given up 3.1 s after
+    /// the first.
+    pub gather_timeout: Duration,
 }
 
 impl WebRtcConfig {
@@ -219,6 +237,8 @@ impl WebRtcConfig {
             stats_interval: Duration::from_secs(1),
             jitter_depth: 3,
             jitter_max_wait: Duration::from_millis(60),
+            stun_server: None,
+            gather_timeout: Duration::from_millis(300),
         }
     }
 
@@ -304,6 +324,8 @@ pub struct WebRtcMedia {
     direction_before_offer: Option<StrDirection>,
     /// The next offer restarts ICE ([`MediaSession::create_restart_offer`]).
     restart_ice: bool,
+    /// Server-reflexive candidate gathering, with [`WebRtcConfig::stun_server`].
+    stun: Option<stun::Gatherer>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -407,6 +429,9 @@ impl WebRtcMedia {
     pub fn new(cfg: WebRtcConfig) -> Self {
         // A random initial RTP timestamp (RFC 3550 §5.1), in whole 20 ms frames.
         let media_time_48k = (mix(cfg.seed) & 0x3FFF_FFFF) / 960 * 960;
+        let stun = cfg
+            .stun_server
+            .map(|server| stun::Gatherer::new(server, stun::new_tid(cfg.seed)));
         Self {
             cfg,
             source: Box::new(SilenceSource::new(8000)),
@@ -423,6 +448,7 @@ impl WebRtcMedia {
             answer_limit: None,
             direction_before_offer: None,
             restart_ice: false,
+            stun,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -572,6 +598,7 @@ impl WebRtcMedia {
             let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
             rtc.add_local_candidate(c);
         }
+        self.add_found_candidate(&mut rtc);
         Ok(rtc)
     }
 
@@ -1003,10 +1030,15 @@ impl WebRtcMedia {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        [self.rtc_timeout, self.next_frame, self.rx_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rtc_timeout,
+            self.next_frame,
+            self.rx_deadline(),
+            self.stun_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// After a failed offer/answer before anything was negotiated, str0m may have shut the
@@ -1117,6 +1149,7 @@ impl MediaSession for WebRtcMedia {
                 as_reoffer(last)
             }
         };
+        let text = self.with_related_address(text);
         self.drain();
         self.last_local = Some(text.clone());
         Ok(text)
@@ -1206,7 +1239,7 @@ impl MediaSession for WebRtcMedia {
                 });
         }
         self.after_negotiation(now);
-        let text = answer.to_sdp_string();
+        let text = self.with_related_address(answer.to_sdp_string());
         if self.send.is_none() {
             let offered = audio.formats.join(" ");
             return Err(MediaError::NoCommonCodec { mline, offered });
@@ -1314,13 +1347,20 @@ impl MediaSession for WebRtcMedia {
             .first()
             .copied()
             .unwrap_or(self.cfg.local_addr);
-        let rtc = match self.rtc_at(now) {
-            Ok(rtc) => rtc,
-            Err(_) => {
-                // Failed or never configured: only our own timeout is left to report.
-                self.on_frames(now);
-                return;
-            }
+        if self.rtc_at(now).is_err() {
+            // Failed or never configured: only our own timeout is left to report.
+            self.on_frames(now);
+            return;
+        }
+        if let MediaInput::Receive { source, contents } = input
+            && self.on_stun_response(source, contents)
+        {
+            self.on_frames(now);
+            return;
+        }
+        self.poll_stun(now);
+        let Some(rtc) = self.rtc.as_mut() else {
+            return;
         };
         if let MediaInput::Receive { source, contents } = input {
             let received = Receive::new(Protocol::Udp, source, destination, contents)
@@ -1339,6 +1379,14 @@ impl MediaSession for WebRtcMedia {
             }
         }
         self.on_frames(now);
+    }
+
+    /// Sends the STUN Binding request to [`WebRtcConfig::stun_server`] (RFC 8445 §5.1.1.2)
+    /// at the first call, and waits [`WebRtcConfig::gather_timeout`] for the response.
+    fn gather(&mut self, now: Instant) -> Option<Instant> {
+        self.rtc_at(now).ok()?;
+        self.poll_stun(now);
+        self.gather_until(now)
     }
 
     fn poll_output(&mut self) -> MediaOutput {
