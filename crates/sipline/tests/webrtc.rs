@@ -264,7 +264,10 @@ async fn webrtc_ice_restart_by_reinvite() {
         assert!(now > received + 20, "{who}: {received} -> {now}");
     }
 
-    // Glare: both at once. At least one gets 491 (reported, not retried); the call goes on.
+    // Glare: both at once. Usually one gets 491 (reported, not retried, RFC 3261 §14.1) or
+    // finds the other's INVITE transaction in progress; on a loaded machine one may finish
+    // before the other starts. Either way no error but those, and the call goes on. (The
+    // 491 reporting itself is tested deterministically in sipline-sim's sessions.rs.)
     let (ra, rb) = tokio::join!(
         call.renegotiate(restart.clone()),
         answer.renegotiate(restart.clone())
@@ -278,7 +281,6 @@ async fn webrtc_ice_restart_by_reinvite() {
             );
         }
     }
-    assert!(ra.is_err() || rb.is_err(), "glare went unnoticed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     call.renegotiate(restart).await.unwrap();
     alice_ear.take();
