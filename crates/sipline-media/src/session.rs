@@ -47,6 +47,15 @@ pub trait MediaSession: Send {
         None
     }
 
+    /// Takes ICE candidates the peer trickled (RFC 8838) in an SDP fragment: its
+    /// `a=candidate` lines (RFC 8839 §5.1), as in the body of a SIP INFO of the
+    /// `trickle-ice` package (RFC 8840 §9). Media without ICE has none to take: the default
+    /// refuses them.
+    fn add_remote_candidates(&mut self, now: Instant, sdpfrag: &str) -> Result<(), MediaError> {
+        let _ = (now, sdpfrag);
+        Err(MediaError::InvalidState("this media has no ICE"))
+    }
+
     /// Accepts the peer's offer and returns our answer (RFC 3264 §6). Media starts.
     fn accept_offer(&mut self, now: Instant, offer: &str) -> Result<String, MediaError>;
 
@@ -167,6 +176,15 @@ pub enum MediaEvent {
     },
     /// The audio source has no more samples; silence is sent from now on.
     SourceEnded,
+    /// Trickle ICE (RFC 8838): candidates gathered after our last SDP went out, and the end
+    /// of gathering, as an SDP fragment for the peer (RFC 8840 §9: `a=ice-ufrag`,
+    /// `a=ice-pwd`, the m-line with its `a=mid`, `a=candidate` lines,
+    /// `a=end-of-candidates`). Reported once, when gathering ends after our first SDP went
+    /// out (not when everything was in it).
+    LocalCandidates {
+        /// The fragment (`application/trickle-ice-sdpfrag`, RFC 8840 §9.1).
+        sdpfrag: String,
+    },
 }
 
 /// Counters of one media session (RFC 3550 §6.4 for the receiver figures).

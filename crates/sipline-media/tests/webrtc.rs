@@ -66,6 +66,8 @@ struct Call {
     /// address, if the bool says it answers at all; the requests it got.
     stun_server: Option<(SocketAddr, SocketAddr, bool)>,
     stun_requests: u32,
+    /// Every destination side i sent to.
+    destinations: [Vec<SocketAddr>; 2],
 }
 
 /// A Binding success response with XOR-MAPPED-ADDRESS (RFC 5389 §15.2) to `request`.
@@ -124,6 +126,7 @@ impl Call {
             stun_users: [Vec::new(), Vec::new()],
             stun_server: None,
             stun_requests: 0,
+            destinations: [Vec::new(), Vec::new()],
         }
     }
 
@@ -141,6 +144,7 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    self.destinations[i].push(t.destination);
                     if let Some((server, mapped, answers)) = self.stun_server
                         && t.destination == server
                     {
@@ -1168,4 +1172,64 @@ fn late_stun_response_still_adds_the_candidate_after_the_offer() {
     assert_eq!(call.stun_requests, 1);
     assert_eq!(call.sides[0].media.stats().packets_invalid, 0);
     assert_tones(&call, 440.0, 880.0);
+}
+
+#[test]
+fn late_srflx_candidate_is_trickled_and_taken_by_the_peer() {
+    // Trickle ICE (RFC 8838, RFC 8840 §9): the offer goes out at once (no wait); the srflx
+    // candidate found after it comes as an SDP fragment with a=end-of-candidates, and the
+    // peer fed with it starts checks towards it.
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 47, 440.0, 8000, &all, |c| {
+            with_stun(c);
+            c.gather_timeout = Duration::ZERO;
+        }),
+        side(B, 48, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    assert_eq!(call.sides[0].media.gather(call.now), None, "no wait");
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_millis(500));
+    let frags: Vec<String> = call.sides[0]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::LocalCandidates { sdpfrag } => Some(sdpfrag.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frags.len(), 1, "{:?}", call.sides[0].events);
+    let frag = &frags[0];
+    for needle in [
+        &format!("a=ice-ufrag:{}", ufrag(&offer)),
+        "a=ice-pwd:",
+        "m=audio 9 UDP/TLS/RTP/SAVPF",
+        "a=mid:",
+        "typ srflx raddr 127.0.0.1 rport 41000",
+        "a=end-of-candidates",
+    ] {
+        assert!(frag.contains(needle), "{needle} missing in\n{frag}");
+    }
+    assert!(!frag.contains("typ host"), "{frag}");
+    let mapped: SocketAddr = MAPPED.parse().unwrap();
+    assert!(!call.destinations[1].contains(&mapped));
+    let now = call.now;
+    call.sides[1]
+        .media
+        .add_remote_candidates(now, frag)
+        .unwrap();
+    call.run_for(Duration::from_millis(500));
+    assert!(
+        call.destinations[1].contains(&mapped),
+        "B never checked the trickled candidate"
+    );
+    assert_tones(&call, 440.0, 880.0);
+    assert!(
+        call.sides[1]
+            .media
+            .add_remote_candidates(now, "a=candidate:garbage")
+            .is_err()
+    );
 }

@@ -15,12 +15,20 @@ use crate::session::{Role, Session, SessionEvent, Shared, State};
 use crate::ua::{Entry, Ua, UaEvent, UaShared, lock, media_event};
 
 /// Forwards a media task's events (RFC 4733 DTMF) into the session's event channel.
+/// With `trickle`, late ICE candidates go to the peer (RFC 8840).
 pub(crate) fn forward_media_events(
     mut rx: crate::queue::Rx<MediaEvent>,
     to: crate::queue::Tx<SessionEvent>,
+    trickle: Option<crate::trickle::Target>,
 ) {
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
+            if let MediaEvent::LocalCandidates { sdpfrag } = &e {
+                if let Some(t) = &trickle {
+                    crate::trickle::send(t.clone(), sdpfrag.clone());
+                }
+                continue;
+            }
             if let Some(e) = media_event(e)
                 && to.send(e).is_err()
             {
@@ -165,6 +173,9 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 return;
             };
             let _ = tx.send(SessionEvent::Connecting);
+            if ua.shared.trickle_ice {
+                *lock(&shared.peer_trickle) = crate::trickle::peer_supports(&response.headers);
+            }
             apply_answer(&shared, &response.body).await;
             shared.set_state(State::Answered);
             *lock(&shared.start_time) = Some(SystemTime::now());
@@ -332,6 +343,25 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 return;
             };
             match request.method {
+                Method::Info if crate::trickle::is_trickle_info(&request) => {
+                    // RFC 8840 §9: the peer's late candidates. 469 Bad Info Package when we
+                    // did not announce the package (RFC 6086 §4.2.2).
+                    let media = entry(ua, session).and_then(|(s, _)| s.media());
+                    let status = match media {
+                        Some(m) if ua.shared.trickle_ice => {
+                            let frag = String::from_utf8_lossy(&request.body).into_owned();
+                            match m.add_remote_candidates(frag).await {
+                                Ok(()) => StatusCode::OK,
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "unusable trickled candidates");
+                                    StatusCode::BAD_REQUEST
+                                }
+                            }
+                        }
+                        _ => StatusCode::new(469).unwrap_or(StatusCode::NOT_IMPLEMENTED),
+                    };
+                    ua.reply_later(tx, &request, status);
+                }
                 Method::Info => {
                     let ct = request.headers.get(sipline_proto::HeaderName::ContentType);
                     match DtmfInfo::parse(ct.unwrap_or(""), &request.body) {

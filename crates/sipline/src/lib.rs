@@ -42,6 +42,7 @@ mod error;
 mod media;
 mod queue;
 mod session;
+mod trickle;
 mod ua;
 
 pub use error::Error;

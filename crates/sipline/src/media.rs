@@ -66,11 +66,21 @@ impl Backend {
     }
 }
 
+/// ICE candidate gathering of WebRTC media.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IceOptions {
+    /// A STUN server to ask for a server-reflexive candidate (RFC 8445 §5.1.1.2).
+    pub(crate) stun: Option<SocketAddr>,
+    /// Our SDP does not wait for it: it is trickled (RFC 8840).
+    pub(crate) trickle: bool,
+}
+
 /// What a session asks of its media task.
 pub(crate) enum MediaCommand {
     CreateOffer(Reply<String>),
     CreateRestartOffer(Reply<String>),
     CancelOffer,
+    AddRemoteCandidates(String, Reply<()>),
     AcceptOffer(String, Reply<String>),
     AcceptAnswer(String, Reply<()>),
     Mute(MediaKind, bool),
@@ -87,14 +97,14 @@ pub(crate) struct Media {
 impl Media {
     /// Binds the media socket on `ip` (any port) and starts the task with a `backend`
     /// session playing `source` and recording into `sink`; media events go to `events`.
-    /// WebRTC media asks `stun` for a server-reflexive candidate (RFC 8445 §5.1.1.2).
+    /// WebRTC media gathers candidates as `ice` says.
     ///
     /// Plain RTP also binds an RTCP socket on the next port if it is free (best effort:
     /// without it RTCP leaves from the RTP socket and only rtcp-mux, RFC 5761, is received).
     pub(crate) async fn start(
         backend: Backend,
         ip: IpAddr,
-        stun: Option<SocketAddr>,
+        ice: IceOptions,
         seed: u64,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
@@ -109,7 +119,10 @@ impl Media {
         let (cmd, rx) = mpsc::channel(16);
         if backend == Backend::WebRtc {
             let mut cfg = WebRtcConfig::new(local, seed);
-            cfg.stun_server = stun;
+            cfg.stun_server = ice.stun;
+            if ice.trickle {
+                cfg.gather_timeout = Duration::ZERO;
+            }
             let media = WebRtcMedia::new(cfg)
                 .with_audio(source, sink)
                 .map_err(media_err)?;
@@ -156,6 +169,12 @@ impl Media {
             .map_err(|_| Error::Closed)
     }
 
+    /// The peer's trickled candidates (RFC 8840 §9 sdpfrag).
+    pub(crate) async fn add_remote_candidates(&self, sdpfrag: String) -> Result<(), Error> {
+        self.ask(|r| MediaCommand::AddRemoteCandidates(sdpfrag, r))
+            .await
+    }
+
     pub(crate) async fn accept_offer(&self, offer: String) -> Result<String, Error> {
         self.ask(|r| MediaCommand::AcceptOffer(offer, r)).await
     }
@@ -199,6 +218,9 @@ fn execute(media: &mut dyn MediaSession, cmd: MediaCommand, now: Instant) {
             let _ = r.send(media.create_restart_offer(now).map_err(media_err));
         }
         MediaCommand::CancelOffer => media.cancel_offer(),
+        MediaCommand::AddRemoteCandidates(f, r) => {
+            let _ = r.send(media.add_remote_candidates(now, &f).map_err(media_err));
+        }
         MediaCommand::AcceptOffer(o, r) => {
             let _ = r.send(media.accept_offer(now, &o).map_err(media_err));
         }

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
     pub(crate) data: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// The peer announced trickle ICE over SIP (RFC 8840 §4.1).
+    pub(crate) peer_trickle: Mutex<bool>,
     /// Whoever waits in [`Session::renegotiate`] for the outcome of our re-INVITE.
     pub(crate) reoffer: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), Error>>>>,
 }
@@ -70,6 +72,7 @@ impl Shared {
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
             data: Mutex::new(HashMap::new()),
+            peer_trickle: Mutex::new(false),
             reoffer: Mutex::new(None),
         }
     }
@@ -652,18 +655,31 @@ impl Session {
         let media = match self.shared.media() {
             Some(m) => m,
             None => {
+                let trickle = self.ua.shared.trickle_ice
+                    && self
+                        .request()
+                        .is_some_and(|r| crate::trickle::peer_supports(&r.headers));
+                *lock(&self.shared.peer_trickle) = trickle;
                 let (tx, rx) = crate::queue::queue();
                 let m = Media::start(
                     self.backend(),
                     self.ua.shared.media_ip,
-                    self.ua.shared.stun_server,
+                    crate::media::IceOptions {
+                        stun: self.ua.shared.stun_server,
+                        trickle,
+                    },
                     self.ua.shared.next_seed(),
                     source,
                     sink,
                     tx,
                 )
                 .await?;
-                crate::dispatch::forward_media_events(rx, self.own.clone());
+                let target = self.ua.shared.trickle_ice.then(|| crate::trickle::Target {
+                    ua: Arc::downgrade(&self.ua.shared),
+                    session: self.id,
+                    shared: Arc::downgrade(&self.shared),
+                });
+                crate::dispatch::forward_media_events(rx, self.own.clone(), target);
                 *lock(&self.shared.media) = Some(m.clone());
                 m
             }
@@ -769,13 +785,11 @@ impl Session {
             self.declined_answer()?
         };
         let id = self.id;
-        let p = reply(
-            StatusCode::OK,
-            None,
-            opts.extra_headers,
-            Some(Body::sdp(sdp)),
-            false,
-        );
+        let mut headers = opts.extra_headers;
+        if self.ua.shared.trickle_ice {
+            headers.extend(crate::trickle::announce());
+        }
+        let p = reply(StatusCode::OK, None, headers, Some(Body::sdp(sdp)), false);
         self.ua
             .core(move |c: &mut UaCore, now| c.accept(now, id, p))
             .await?;

@@ -5,12 +5,13 @@
 //! answers whatever the offer asks for.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, InviteOptions,
-    MediaChoice, MuteOptions, RenegotiateOptions, Session, SessionEvent, ToneSource, TransportKind,
-    Ua, UaEvent, tone_frequency,
+    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, HeaderName,
+    InviteOptions, MediaChoice, MuteOptions, RenegotiateOptions, Session, SessionEvent, ToneSource,
+    TransportKind, Ua, UaEvent, tone_frequency,
 };
 use tokio::time::timeout;
 
@@ -295,12 +296,17 @@ async fn webrtc_ice_restart_by_reinvite() {
 
 /// A STUN server (RFC 5389) on 127.0.0.1 answering each Binding request with `mapped` in an
 /// XOR-MAPPED-ADDRESS (or never, with `None`); counts the requests.
-async fn stun_server(
+async fn stun_server(mapped: Option<std::net::SocketAddrV4>) -> (SocketAddr, Counter) {
+    stun_server_after(mapped, Duration::ZERO).await
+}
+
+type Counter = std::sync::Arc<std::sync::atomic::AtomicU32>;
+
+/// [`stun_server`] answering `delay` after each request.
+async fn stun_server_after(
     mapped: Option<std::net::SocketAddrV4>,
-) -> (
-    std::net::SocketAddr,
-    std::sync::Arc<std::sync::atomic::AtomicU32>,
-) {
+    delay: Duration,
+) -> (SocketAddr, Counter) {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -320,6 +326,7 @@ async fn stun_server(
             m.extend_from_slice(key);
             m.extend([0x00, 0x20, 0, 8, 0, 1, port[0] ^ key[0], port[1] ^ key[1]]);
             m.extend(mapped.ip().octets().iter().zip(key).map(|(b, k)| b ^ k));
+            tokio::time::sleep(delay).await;
             let _ = sock.send_to(&m, from).await;
         }
     });
@@ -391,6 +398,95 @@ async fn webrtc_offers_stun_server_reflexive_candidates() {
         );
         hears(&alice_ear, 880.0, "alice").await;
         assert!(requests.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        call.bye(ByeOptions::default()).await.unwrap();
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+/// Trickle ICE over SIP (RFC 8840): bob (the callee, with a STUN server) answers at once
+/// without his server-reflexive candidate and sends it in an INFO of the trickle-ice package
+/// once the call is up; alice checks it. The STUN server maps bob to a socket of the test,
+/// so alice's connectivity check arriving there proves she took the trickled candidate.
+/// Without trickle at alice, bob's answer waits for the candidate instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_trickles_a_late_candidate_in_info() {
+    for alice_trickles in [true, false] {
+        let sniffer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(mapped) = sniffer.local_addr().unwrap() else {
+            unreachable!()
+        };
+        // Late for an answer that does not wait, in time for one that waits (300 ms).
+        let (stun, _) = stun_server_after(Some(mapped), Duration::from_millis(150)).await;
+        let any = "127.0.0.1:0".parse().unwrap();
+        let alice = Ua::builder()
+            .uri("sip:alice@127.0.0.1")
+            .ws(any)
+            .trickle_ice(alice_trickles)
+            .build()
+            .await
+            .unwrap();
+        let bob = Ua::builder()
+            .uri("sip:bob@127.0.0.1")
+            .ws(any)
+            .stun_server(stun)
+            .trickle_ice(true)
+            .build()
+            .await
+            .unwrap();
+        let alice_hears = BufferSink::new(8000);
+        let alice_ear = alice_hears.handle();
+        let mut call = alice
+            .invite(
+                &target(&bob, "bob", TransportKind::Ws),
+                InviteOptions {
+                    audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                    audio_sink: Box::new(alice_hears),
+                    ..InviteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let answer = incoming(&bob).await;
+        let invite = answer.request().unwrap();
+        let supported = invite
+            .headers
+            .values(HeaderName::Supported)
+            .any(|v| v == "trickle-ice");
+        assert_eq!(supported, alice_trickles, "{invite:?}");
+        answer
+            .accept(AcceptOptions {
+                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+                ..AcceptOptions::default()
+            })
+            .await
+            .unwrap();
+        let response = match next(&mut call).await {
+            SessionEvent::Accepted {
+                response: Some(r), ..
+            } => r,
+            e => panic!("{e:?}"),
+        };
+        let srflx = format!("{} {} typ srflx", mapped.ip(), mapped.port());
+        let sdp = String::from_utf8_lossy(&response.body).into_owned();
+        assert_eq!(sdp.contains(&srflx), !alice_trickles, "{sdp}");
+        assert!(
+            response
+                .headers
+                .values(HeaderName::Supported)
+                .any(|v| v == "trickle-ice"),
+            "{response:?}"
+        );
+        assert_eq!(response.headers.get_other("Recv-Info"), Some("trickle-ice"));
+        // Alice checks bob's candidate: from the INFO, or from the SDP.
+        let mut buf = [0u8; 1500];
+        let (n, _) = timeout(Duration::from_secs(5), sniffer.recv_from(&mut buf))
+            .await
+            .expect("no connectivity check to bob's trickled candidate")
+            .unwrap();
+        assert_eq!(&buf[..2], &[0, 1], "a STUN Binding request");
+        assert!(n > 20);
+        hears(&alice_ear, 880.0, "alice").await;
         call.bye(ByeOptions::default()).await.unwrap();
         alice.stop().await;
         bob.stop().await;

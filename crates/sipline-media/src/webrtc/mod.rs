@@ -81,8 +81,11 @@
 //! it up to [`WebRtcConfig::gather_timeout`] when the runtime calls
 //! [`MediaSession::gather`]).
 //!
-//! Not done yet: TURN, trickle ICE (all candidates are in the SDP; a late srflx candidate
-//! is used for checks but never announced), video (a video m-line in an offer is answered rejected, port 0), RFC 2198
+//! Trickle ICE (RFC 8838): a srflx candidate found after our SDP went out, and the end of
+//! gathering, come as [`MediaEvent::LocalCandidates`] (an RFC 8840 §9 fragment for a SIP
+//! INFO); [`MediaSession::add_remote_candidates`] takes the peer's.
+//!
+//! Not done yet: TURN, video (a video m-line in an offer is answered rejected, port 0), RFC 2198
 //! RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
 
 pub(crate) mod opus;
@@ -326,6 +329,8 @@ pub struct WebRtcMedia {
     restart_ice: bool,
     /// Server-reflexive candidate gathering, with [`WebRtcConfig::stun_server`].
     stun: Option<stun::Gatherer>,
+    /// Our srflx candidate's `candidate:` attribute value, for trickling it.
+    srflx_line: Option<String>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -449,6 +454,7 @@ impl WebRtcMedia {
             direction_before_offer: None,
             restart_ice: false,
             stun,
+            srflx_line: None,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -1355,10 +1361,12 @@ impl MediaSession for WebRtcMedia {
         if let MediaInput::Receive { source, contents } = input
             && self.on_stun_response(source, contents)
         {
+            self.trickle_end();
             self.on_frames(now);
             return;
         }
         self.poll_stun(now);
+        self.trickle_end();
         let Some(rtc) = self.rtc.as_mut() else {
             return;
         };
@@ -1387,6 +1395,25 @@ impl MediaSession for WebRtcMedia {
         self.rtc_at(now).ok()?;
         self.poll_stun(now);
         self.gather_until(now)
+    }
+
+    /// Adds each `a=candidate` of the fragment to str0m (RFC 8838 §11, RFC 8840 §9); other
+    /// lines (`a=mid`, credentials, `a=end-of-candidates`) are not needed with one BUNDLEd
+    /// m-line.
+    fn add_remote_candidates(&mut self, now: Instant, sdpfrag: &str) -> Result<(), MediaError> {
+        let rtc = self.rtc_at(now)?;
+        for line in sdpfrag.lines() {
+            if let Some(value) = line.trim_end().strip_prefix("a=") {
+                if !value.starts_with("candidate:") {
+                    continue;
+                }
+                let c = Candidate::from_sdp_string(value)
+                    .map_err(|e| rtc_error("a trickled candidate", e))?;
+                rtc.add_remote_candidate(c);
+            }
+        }
+        self.drain();
+        Ok(())
     }
 
     fn poll_output(&mut self) -> MediaOutput {

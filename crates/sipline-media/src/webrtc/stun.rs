@@ -113,6 +113,8 @@ pub(crate) struct Gatherer {
     pub(crate) done: bool,
     /// The candidate found: mapped address and base.
     pub(crate) found: Option<(SocketAddr, SocketAddr)>,
+    /// The end of gathering was reported ([`WebRtcMedia::trickle_end`]).
+    trickled: bool,
 }
 
 impl Gatherer {
@@ -125,6 +127,7 @@ impl Gatherer {
             next_send: None,
             done: false,
             found: None,
+            trickled: false,
         }
     }
 
@@ -172,6 +175,34 @@ impl Gatherer {
     }
 }
 
+/// The trickle fragment (RFC 8840 §9) after our SDP `last`: its ICE credentials and first
+/// m-line with `a=mid` (RFC 8840 §9.1 wants the m-line the candidates belong to), the
+/// server-reflexive `candidate` unless `last` already has it, and `a=end-of-candidates`
+/// (RFC 8838 §8.2). `None` when `last` has no ICE credentials.
+fn trickle_fragment(
+    last: &str,
+    candidate: Option<&str>,
+    found: Option<(SocketAddr, SocketAddr)>,
+) -> Option<String> {
+    let attr = |name: &str| {
+        last.lines()
+            .find_map(|l| l.trim_end().strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let ufrag = attr("a=ice-ufrag:")?;
+    let pwd = attr("a=ice-pwd:")?;
+    let mline = attr("m=")?;
+    let mid = attr("a=mid:")?;
+    let mut f = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\nm={mline}\r\na=mid:{mid}\r\n");
+    let already =
+        found.is_some_and(|(m, _)| last.contains(&format!("{} {} typ srflx", m.ip(), m.port())));
+    if let Some(c) = candidate.filter(|_| !already) {
+        f.push_str(&format!("a={c}\r\n"));
+    }
+    f.push_str("a=end-of-candidates\r\n");
+    Some(f)
+}
+
 /// A transaction id (RFC 5389 §6: random, 96 bits): SipHash under the process's random
 /// keys (std's `RandomState`, seeded from the OS) of the seed and the clock. Nobody but the
 /// server sees it; it need only be unguessable off-path.
@@ -210,6 +241,30 @@ impl WebRtcMedia {
         }
     }
 
+    /// After gathering ended (the response came, or we gave up) with an SDP of ours already
+    /// out: the trickle fragment with what it lacks and `a=end-of-candidates` (RFC 8840 §9),
+    /// once.
+    pub(super) fn trickle_end(&mut self) {
+        let Some(g) = self.stun.as_mut() else {
+            return;
+        };
+        if !g.done || g.trickled {
+            return;
+        }
+        g.trickled = true;
+        let found = g.found;
+        let Some(last) = self.last_local.as_deref() else {
+            return; // Done before any SDP: everything is in it.
+        };
+        let sdpfrag = trickle_fragment(last, self.srflx_line.as_deref(), found);
+        if let Some(sdpfrag) = sdpfrag {
+            self.out
+                .push_back(MediaOutput::Event(crate::MediaEvent::LocalCandidates {
+                    sdpfrag,
+                }));
+        }
+    }
+
     /// Takes the STUN server's response: adds the `srflx` candidate (base: our first host
     /// candidate, which becomes its `raddr`/`rport`, RFC 8839 §5.1). True when `msg` was it
     /// (and must not go to str0m).
@@ -231,7 +286,16 @@ impl WebRtcMedia {
         {
             // Dropped by str0m as redundant when equal to the host (no NAT, RFC 8445
             // §5.1.3).
-            rtc.add_local_candidate(c);
+            let line = rtc.add_local_candidate(c).map(|c| c.to_sdp_string());
+            self.srflx_line = line.map(|l| {
+                l.replace(
+                    &format!(
+                        "raddr {} rport 0",
+                        if base.is_ipv4() { "0.0.0.0" } else { "::" }
+                    ),
+                    &format!("raddr {} rport {}", base.ip(), base.port()),
+                )
+            });
             self.drain();
             if let Some(g) = self.stun.as_mut() {
                 g.found = Some((mapped, base));
