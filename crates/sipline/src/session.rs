@@ -108,7 +108,12 @@ pub enum SessionEvent {
     },
     /// Media is being set up for the answered call: inbound, when [`Session::accept`] starts;
     /// outbound, when the 2xx arrives (SIP.js fires it when ICE starts; with plain RTP there
-    /// is no ICE, the media simply starts).
+    /// is no ICE, the media simply starts). With WebRTC media that is when ICE starts: our
+    /// connectivity checks begin as the offer is answered (inbound) or the 2xx's answer is
+    /// applied (outbound), just after this event; ICE and DTLS are up at
+    /// [`SessionEvent::Accepted`] only if they were quick. Exceptions: with early media
+    /// (a 183 with SDP) ICE starts at the 183, before this event; an ICE restart
+    /// ([`Session::renegotiate`]) does not fire it again.
     Connecting,
     /// The call was answered: a 2xx arrived (outbound), or the ACK of ours (inbound).
     Accepted {
