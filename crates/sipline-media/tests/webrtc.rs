@@ -1216,6 +1216,11 @@ fn late_srflx_candidate_is_trickled_and_taken_by_the_peer() {
     let mapped: SocketAddr = MAPPED.parse().unwrap();
     assert!(!call.destinations[1].contains(&mapped));
     let now = call.now;
+    // A fragment of an older ICE generation (another ufrag) is ignored (RFC 8838 §11).
+    let stale: SocketAddr = "198.51.100.9:40000".parse().unwrap();
+    let old = "a=ice-ufrag:stale\r\na=candidate:1 1 udp 1686109951 198.51.100.9 40000 typ srflx \
+               raddr 0.0.0.0 rport 0\r\na=end-of-candidates\r\n";
+    call.sides[1].media.add_remote_candidates(now, old).unwrap();
     call.sides[1]
         .media
         .add_remote_candidates(now, frag)
@@ -1224,6 +1229,10 @@ fn late_srflx_candidate_is_trickled_and_taken_by_the_peer() {
     assert!(
         call.destinations[1].contains(&mapped),
         "B never checked the trickled candidate"
+    );
+    assert!(
+        !call.destinations[1].contains(&stale),
+        "B checked a stale candidate"
     );
     assert_tones(&call, 440.0, 880.0);
     assert!(

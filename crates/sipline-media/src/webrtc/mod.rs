@@ -1398,16 +1398,26 @@ impl MediaSession for WebRtcMedia {
     }
 
     /// Adds each `a=candidate` of the fragment to str0m (RFC 8838 §11, RFC 8840 §9); other
-    /// lines (`a=mid`, credentials, `a=end-of-candidates`) are not needed with one BUNDLEd
-    /// m-line.
+    /// lines (`a=mid`, `a=end-of-candidates`) are not needed with one BUNDLEd m-line. A
+    /// candidate of another ICE generation than the peer's current credentials (the
+    /// fragment's `a=ice-ufrag`, or the candidate's own `ufrag`) is ignored by str0m, as RFC
+    /// 8838 §11 wants after an ICE restart.
     fn add_remote_candidates(&mut self, now: Instant, sdpfrag: &str) -> Result<(), MediaError> {
+        let ufrag = sdpfrag
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned);
         let rtc = self.rtc_at(now)?;
         for line in sdpfrag.lines() {
             if let Some(value) = line.trim_end().strip_prefix("a=") {
                 if !value.starts_with("candidate:") {
                     continue;
                 }
-                let c = Candidate::from_sdp_string(value)
+                let value = match &ufrag {
+                    Some(u) if !value.contains(" ufrag ") => format!("{value} ufrag {u}"),
+                    _ => value.to_owned(),
+                };
+                let c = Candidate::from_sdp_string(&value)
                     .map_err(|e| rtc_error("a trickled candidate", e))?;
                 rtc.add_remote_candidate(c);
             }
