@@ -6,6 +6,8 @@
 //   dtmf=12  tones sent by RFC 4733 (sendDtmf), info=34  tones sent by SIP INFO,
 //            both after talk= seconds (default 2) of established call
 //   hangup=browser  the browser hangs up after talk= + 2 seconds (default: the remote does)
+//   icerestart=1  after talk= seconds, re-INVITE with an ICE restart (offerOptions.iceRestart, RFC
+//            8445 §9), then talk 2 s more; result.iceRestart says what changed
 //   timeout=20  seconds after which the result is reported whatever happened
 //   video=1  send and receive video too (Chromium's fake camera); stats.video reports the
 //            inbound-rtp video counters (framesDecoded, ...)
@@ -67,10 +69,62 @@ function follow(session) {
   });
 }
 
-/** The established call: DTMF both ways, then maybe hang up. */
+/** The a=ice-ufrag of an SDP. */
+function ufrag(sdp) {
+  return (/a=ice-ufrag:(\S+)/.exec(sdp || "") || [])[1] || null;
+}
+
+/** Restarts ICE by re-INVITE (SIP.js `invite()` with `iceRestart`), then talks 2 s more. */
+async function restartIce(session) {
+  const pc = session.sessionDescriptionHandler.peerConnection;
+  const received = () => (result.stats && result.stats.packetsReceived) || 0;
+  const r = {
+    packetsBefore: received(),
+    localUfragBefore: ufrag(pc.localDescription && pc.localDescription.sdp),
+    remoteUfragBefore: ufrag(pc.remoteDescription && pc.remoteDescription.sdp),
+    accepted: false,
+  };
+  result.iceRestart = r;
+  await new Promise((resolve) => {
+    session
+      .invite({
+        // SIP.js 0.21 passes offerOptions to RTCPeerConnection.createOffer().
+        sessionDescriptionHandlerOptions: {
+          constraints: media.constraints,
+          offerOptions: { iceRestart: true },
+        },
+        requestDelegate: {
+          onAccept() {
+            r.accepted = true;
+            resolve();
+          },
+          onReject(response) {
+            r.rejected = response.message.statusCode;
+            resolve();
+          },
+        },
+      })
+      .catch((e) => {
+        error(e);
+        resolve();
+      });
+  });
+  await sleep(300); // the answer is applied
+  r.localUfragAfter = ufrag(pc.localDescription && pc.localDescription.sdp);
+  r.remoteUfragAfter = ufrag(pc.remoteDescription && pc.remoteDescription.sdp);
+  r.packetsAtAccept = received();
+  await sleep(2000);
+  r.packetsAfter = received();
+  r.iceConnectionState = pc.iceConnectionState;
+}
+
+/** The established call: maybe an ICE restart, DTMF both ways, then maybe hang up. */
 async function talk(session) {
   const talkMs = Number(param("talk", "2")) * 1000;
   await sleep(talkMs);
+  if (param("icerestart") === "1") {
+    await restartIce(session);
+  }
   for (const tone of param("dtmf")) {
     if (session.sessionDescriptionHandler.sendDtmf(tone, { duration: 160, interToneGap: 100 })) {
       result.dtmfSent += tone;

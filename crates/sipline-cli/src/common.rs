@@ -85,6 +85,21 @@ pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
 }
 
 /// Parses a duration: `500ms`, `5s`, `1m`, `1h`, or a bare number of seconds (`2`, `1.5`).
+/// `--stun HOST:PORT`, resolved (an IPv4 address first: media sockets usually are).
+pub(crate) fn parse_stun(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s:?}: {e} (want HOST:PORT, e.g. stun.example.net:3478)"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?}: the name has no address"))
+}
+
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -177,6 +192,12 @@ pub(crate) struct UaArgs {
     /// Print each SIP message sent and received (on standard error).
     #[arg(long)]
     pub(crate) trace: bool,
+
+    /// A STUN server (RFC 5389) for WebRTC calls: our public address from it is offered as
+    /// a server-reflexive ICE candidate (RFC 8445 §5.1.1.2), e.g. stun.example.net:3478.
+    /// The name is resolved once, at start.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_stun)]
+    pub(crate) stun: Option<SocketAddr>,
 
     /// Most live SIP transactions (each call keeps its INVITE and BYE transactions for
     /// 32 s after it ends, RFC 3261 §17 / RFC 6026); beyond it new requests get 503.
@@ -411,6 +432,9 @@ pub(crate) async fn build_ua(args: &UaArgs, needs: UaNeeds) -> Result<Ua, CliErr
     }
     if let Some(p) = &proxy {
         b = b.outbound_proxy(p.clone());
+    }
+    if let Some(stun) = args.stun {
+        b = b.stun_server(stun);
     }
     if let Some(user) = &args.user {
         b = b.authorization_user(user.clone());
@@ -678,6 +702,15 @@ pub(crate) async fn ctrl_c() {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn stun_servers() {
+        assert_eq!(
+            parse_stun("127.0.0.1:3478").unwrap(),
+            "127.0.0.1:3478".parse::<SocketAddr>().unwrap()
+        );
+        assert!(parse_stun("127.0.0.1").is_err(), "no port");
+    }
 
     #[test]
     fn durations() {

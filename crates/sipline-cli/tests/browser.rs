@@ -575,9 +575,27 @@ fn assert_lines(out: &str, lines: &[&str]) {
 // ---------------------------------------------------------------------------------------------
 // The tests
 
+/// The dominant frequency of the last second of a recording (8 kHz mono).
+fn recorded_frequency_last_second(path: &Path) -> f32 {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    assert!(samples.len() > 8000, "only {} samples", samples.len());
+    let tail = &samples[samples.len() - 8000..];
+    sipline::tone_frequency(tail, 8000)
+        .unwrap_or_else(|| panic!("no tone in the last second of {}", path.display()))
+}
+
 /// The page `page` calls `sipline answer` over WebSocket. SIP.js hangs up itself; with JsSIP,
 /// sipline hangs up (`--duration`).
 fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
+    browser_calls_sipline_answer_with(page, sipline_hangs_up, false);
+}
+
+/// As [`browser_calls_sipline_answer`]; with `ice_restart` the page re-INVITEs with an ICE
+/// restart (SIP.js `iceRestart: true`, RFC 8445 §9) after 2 s, and the call must go on: new
+/// ICE credentials on both sides, packets still arriving at the browser, sipline still
+/// hearing the browser's tone in the last second of its recording.
+fn browser_calls_sipline_answer_with(page: &str, sipline_hangs_up: bool, ice_restart: bool) {
     let pages = pages_dir();
     let dir = TempDir::new("browser");
     let mic = dir.file("browser-tone.wav");
@@ -611,7 +629,9 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
     };
     let url = format!(
         "http://127.0.0.1:{http}/{page}?mode=call&target=sip:bot@127.0.0.1:{ws_port}\
-         &ws=ws://127.0.0.1:{ws_port}&dtmf=12&info=34&talk=2&hangup={hangup}&timeout=25"
+         &ws=ws://127.0.0.1:{ws_port}&dtmf=12&info=34&talk=2&hangup={hangup}&timeout=25\
+         &icerestart={}",
+        u8::from(ice_restart)
     );
     let browser = Chromium::open(&url, &dir.file("profile"), &mic);
     let result = browser.result(Duration::from_secs(40));
@@ -659,6 +679,35 @@ fn browser_calls_sipline_answer(page: &str, sipline_hangs_up: bool) {
         (heard - BROWSER_HZ).abs() <= 5.0,
         "sipline heard {heard} Hz, not {BROWSER_HZ}"
     );
+    if ice_restart {
+        let r = &result["iceRestart"];
+        assert_eq!(r["accepted"], true, "{result}");
+        for side in ["local", "remote"] {
+            let (before, after) = (
+                &r[format!("{side}UfragBefore")],
+                &r[format!("{side}UfragAfter")],
+            );
+            assert!(before.is_string() && after.is_string(), "{result}");
+            assert_ne!(before, after, "the {side} ICE credentials stayed: {result}");
+        }
+        let at = r["packetsAtAccept"].as_u64().unwrap_or(0);
+        let after = r["packetsAfter"].as_u64().unwrap_or(0);
+        // 2 s of 20 ms packets is 100.
+        assert!(
+            after >= at + 50,
+            "packets after the restart: {at} -> {after}: {result}"
+        );
+        assert_eq!(
+            sent.iter().filter(|m| *m == "INVITE").count(),
+            2,
+            "the INVITE and the re-INVITE: {result}"
+        );
+        let heard = recorded_frequency_last_second(&recording);
+        assert!(
+            (heard - BROWSER_HZ).abs() <= 5.0,
+            "sipline heard {heard} Hz in the last second, not {BROWSER_HZ}"
+        );
+    }
 }
 
 /// `sipline call` calls the page `page`, registered as bob with Kamailio over WebSocket;
@@ -816,6 +865,13 @@ fn sipjs_calls_jssip_through_kamailio() {
 fn sipjs_calls_sipline_answer() {
     if in_loopback_netns("sipjs_calls_sipline_answer") {
         browser_calls_sipline_answer("sipjs.html", false);
+    }
+}
+
+#[test]
+fn sipjs_restarts_ice_with_sipline_answer() {
+    if in_loopback_netns("sipjs_restarts_ice_with_sipline_answer") {
+        browser_calls_sipline_answer_with("sipjs.html", false, true);
     }
 }
 

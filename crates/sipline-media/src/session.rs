@@ -28,6 +28,35 @@ pub trait MediaSession: Send {
     /// order of the previous SDP. A pending offer is replaced.
     fn create_offer(&mut self, now: Instant) -> Result<String, MediaError>;
 
+    /// Creates a re-offer (RFC 3264 §8) that restarts ICE (RFC 8445 §9): new `ice-ufrag` and
+    /// `ice-pwd` (RFC 8839 §4.4.1.1.1), so connectivity checks start over once the answer is
+    /// accepted, for example after a network change. Media without ICE has nothing to
+    /// restart: the default is a plain [`MediaSession::create_offer`].
+    fn create_restart_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        self.create_offer(now)
+    }
+
+    /// Starts gathering ICE candidates (RFC 8445 §5.1.1) if it has not started, and says until
+    /// when an offer or answer should wait for them to be in it: `None` when nothing is
+    /// being gathered (or the wait is over). A runtime calls it when the session is created
+    /// and before [`MediaSession::create_offer`] or [`MediaSession::accept_offer`], and
+    /// defers those calls while it returns an instant (feeding datagrams and timeouts
+    /// meanwhile). Candidates found later are still used for connectivity checks, they are
+    /// only missing from the SDP. The default gathers nothing.
+    fn gather(&mut self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
+
+    /// Takes ICE candidates the peer trickled (RFC 8838) in an SDP fragment: its
+    /// `a=candidate` lines (RFC 8839 §5.1), as in the body of a SIP INFO of the
+    /// `trickle-ice` package (RFC 8840 §9). Media without ICE has none to take: the default
+    /// refuses them.
+    fn add_remote_candidates(&mut self, now: Instant, sdpfrag: &str) -> Result<(), MediaError> {
+        let _ = (now, sdpfrag);
+        Err(MediaError::InvalidState("this media has no ICE"))
+    }
+
     /// Accepts the peer's offer and returns our answer (RFC 3264 §6). Media starts.
     fn accept_offer(&mut self, now: Instant, offer: &str) -> Result<String, MediaError>;
 
@@ -165,6 +194,15 @@ pub enum MediaEvent {
     },
     /// The audio source has no more samples; silence is sent from now on.
     SourceEnded,
+    /// Trickle ICE (RFC 8838): candidates gathered after our last SDP went out, and the end
+    /// of gathering, as an SDP fragment for the peer (RFC 8840 §9: `a=ice-ufrag`,
+    /// `a=ice-pwd`, the m-line with its `a=mid`, `a=candidate` lines,
+    /// `a=end-of-candidates`). Reported once, when gathering ends after our first SDP went
+    /// out (not when everything was in it).
+    LocalCandidates {
+        /// The fragment (`application/trickle-ice-sdpfrag`, RFC 8840 §9.1).
+        sdpfrag: String,
+    },
 }
 
 /// Counters of one media session (RFC 3550 §6.4 for the receiver figures).

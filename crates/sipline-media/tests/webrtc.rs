@@ -60,6 +60,51 @@ struct Call {
     rtp_sent: [u64; 2],
     /// Drop everything side i sends.
     blackhole: [bool; 2],
+    /// The USERNAME of each STUN request side i sent (RFC 8445 §7.2.2: `remote:local`).
+    stun_users: [Vec<String>; 2],
+    /// A STUN server (RFC 5389) at this address answers Binding requests with this mapped
+    /// address, if the bool says it answers at all; the requests it got.
+    stun_server: Option<(SocketAddr, SocketAddr, bool)>,
+    stun_requests: u32,
+    /// Every destination side i sent to.
+    destinations: [Vec<SocketAddr>; 2],
+}
+
+/// A Binding success response with XOR-MAPPED-ADDRESS (RFC 5389 §15.2) to `request`.
+fn stun_binding_response(request: &[u8], mapped: SocketAddr) -> Option<Vec<u8>> {
+    if request.len() < 20 || request[0..2] != [0, 1] {
+        return None;
+    }
+    let key = &request[4..20]; // magic cookie and transaction id
+    let SocketAddr::V4(v4) = mapped else {
+        panic!("v4 only")
+    };
+    let port = v4.port().to_be_bytes();
+    let mut value = vec![0, 1, port[0] ^ key[0], port[1] ^ key[1]];
+    value.extend(v4.ip().octets().iter().zip(key).map(|(b, k)| b ^ k));
+    let mut m = vec![0x01, 0x01, 0, 12];
+    m.extend_from_slice(key);
+    m.extend([0x00, 0x20, 0, 8]);
+    m.extend(value);
+    Some(m)
+}
+
+/// The USERNAME attribute (0x0006, RFC 5389 §15.3) of a STUN request.
+fn stun_username(b: &[u8]) -> Option<String> {
+    if b.len() < 20 || b[0] >> 6 != 0 || b[4..8] != [0x21, 0x12, 0xA4, 0x42] {
+        return None;
+    }
+    let mut at = 20;
+    while at + 4 <= b.len() {
+        let t = u16::from_be_bytes([b[at], b[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([b[at + 2], b[at + 3]]));
+        let v = b.get(at + 4..at + 4 + len)?;
+        if t == 0x0006 {
+            return Some(String::from_utf8_lossy(v).into_owned());
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }
 
 /// RTP rather than STUN, DTLS or RTCP (RFC 7983 §7, RFC 5761 §4).
@@ -78,6 +123,10 @@ impl Call {
             drop_every: [None, None],
             rtp_sent: [0, 0],
             blackhole: [false, false],
+            stun_users: [Vec::new(), Vec::new()],
+            stun_server: None,
+            stun_requests: 0,
+            destinations: [Vec::new(), Vec::new()],
         }
     }
 
@@ -95,6 +144,19 @@ impl Call {
             match self.sides[i].media.poll_output() {
                 MediaOutput::Transmit(t) => {
                     assert_eq!(t.source, self.sides[i].media.local_addr());
+                    self.destinations[i].push(t.destination);
+                    if let Some((server, mapped, answers)) = self.stun_server
+                        && t.destination == server
+                    {
+                        self.stun_requests += 1;
+                        if answers && let Some(r) = stun_binding_response(&t.contents, mapped) {
+                            self.in_flight.push((self.now + self.latency, i, server, r));
+                        }
+                        continue;
+                    }
+                    if let Some(u) = stun_username(&t.contents) {
+                        self.stun_users[i].push(u);
+                    }
                     if self.blackhole[i] {
                         continue;
                     }
@@ -906,4 +968,277 @@ fn a_refused_hold_offer_leaves_the_call_as_it_was() {
     let fb = tone_frequency(&heard_by_b[1600..], 8000).unwrap_or(0.0);
     assert!((fa - 880.0).abs() < 5.0, "A heard {fa}");
     assert!((fb - 440.0).abs() < 5.0, "B heard {fb}");
+}
+
+/// The `a=ice-ufrag` of an SDP.
+fn ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn ice_restart_both_ways_keeps_audio_flowing() {
+    // RFC 8445 §9: a re-offer with new ice-ufrag/ice-pwd (RFC 8839 §4.4.1.1.1) restarts the
+    // checks; the answer carries new credentials too; audio goes on over the new pair.
+    let all = [WebRtcCodec::Opus, WebRtcCodec::Pcmu];
+    let mut call = Call::new(
+        side(A, 31, 440.0, 8000, &all),
+        side(B, 32, 880.0, 8000, &all),
+    );
+    let (offer0, answer0) = call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    let mut ufrags = (ufrag(&offer0), ufrag(&answer0));
+    for restarter in [0, 1] {
+        let other = 1 - restarter;
+        let now = call.now;
+        let offer = call.sides[restarter]
+            .media
+            .create_restart_offer(now)
+            .unwrap();
+        let answer = call.sides[other].media.accept_offer(now, &offer).unwrap();
+        call.sides[restarter]
+            .media
+            .accept_answer(now, &answer)
+            .unwrap();
+        let (o, a) = (ufrag(&offer), ufrag(&answer));
+        let (old_restarter, old_other) = if restarter == 0 {
+            (&ufrags.0, &ufrags.1)
+        } else {
+            (&ufrags.1, &ufrags.0)
+        };
+        assert_ne!(&o, old_restarter, "the re-offer keeps the old ufrag");
+        assert_ne!(&a, old_other, "the answer keeps the old ufrag");
+        assert!(offer.contains("typ host"), "{offer}");
+        ufrags = if restarter == 0 { (o, a) } else { (a, o) };
+        call.stun_users = [Vec::new(), Vec::new()];
+        let before: Vec<u64> = call
+            .sides
+            .iter()
+            .map(|s| s.media.stats().packets_received)
+            .collect();
+        for s in &call.sides {
+            s.heard.take();
+        }
+        call.run_for(Duration::from_secs(2));
+        for (i, s) in call.sides.iter().enumerate() {
+            let got = s.media.stats().packets_received - before[i];
+            assert!(
+                got >= 80,
+                "side {i} got {got} packets after restart {restarter}"
+            );
+            assert!(s.media.is_connected());
+        }
+        assert_tones(&call, 440.0, 880.0);
+        // Connectivity checks (and consent, RFC 7675) now use the new credentials only.
+        let want = [
+            format!("{}:{}", ufrags.1, ufrags.0),
+            format!("{}:{}", ufrags.0, ufrags.1),
+        ];
+        for (i, (users, want)) in call.stun_users.iter().zip(&want).enumerate() {
+            assert!(!users.is_empty(), "side {i} sent no STUN after the restart");
+            assert!(users.iter().all(|u| u == want), "{users:?} != {want}");
+        }
+        for s in &call.sides {
+            let started = s
+                .events
+                .iter()
+                .filter(|e| **e == MediaEvent::Started)
+                .count();
+            assert_eq!(started, 1, "{:?}", s.events);
+        }
+    }
+}
+
+#[test]
+fn ice_restart_needs_a_negotiated_session_and_can_be_refused() {
+    let all = [WebRtcCodec::Opus];
+    let mut a = side(A, 33, 440.0, 8000, &all);
+    assert!(matches!(
+        a.media.create_restart_offer(Instant::now()),
+        Err(MediaError::InvalidState(_))
+    ));
+    let mut call = Call::new(a, side(B, 34, 880.0, 8000, &all));
+    call.negotiate();
+    call.run_for(Duration::from_secs(1));
+    let now = call.now;
+    // Refused (a 491 or 488 to the re-INVITE): the call goes on with the old credentials.
+    call.sides[0].media.create_restart_offer(now).unwrap();
+    call.sides[0].media.cancel_offer();
+    let before = call.sides[1].media.stats().packets_received;
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[1].media.stats().packets_received - before >= 40);
+    // And a later restart still works.
+    let now = call.now;
+    let offer = call.sides[0].media.create_restart_offer(now).unwrap();
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    let before = call.sides[1].media.stats().packets_received;
+    call.run_for(Duration::from_secs(1));
+    assert!(call.sides[1].media.stats().packets_received - before >= 40);
+}
+
+const STUN_SERVER: &str = "192.0.2.1:3478";
+const MAPPED: &str = "198.51.100.7:40000";
+
+fn with_stun(cfg: &mut WebRtcConfig) {
+    cfg.stun_server = Some(STUN_SERVER.parse().unwrap());
+}
+
+/// Runs the call until side `i`'s gathering wait is over, as a runtime deferring its
+/// offer or answer would; how long that took.
+fn gather(call: &mut Call, i: usize) -> Duration {
+    let start = call.now;
+    while let Some(until) = call.sides[i].media.gather(call.now) {
+        assert!(until > call.now, "the wait must end in the future");
+        let step = call.now + Duration::from_millis(1);
+        call.run_until(step.min(until));
+    }
+    call.now - start
+}
+
+#[test]
+fn stun_server_gives_srflx_candidates_in_offer_and_answer() {
+    // RFC 8445 §5.1.1.2: the mapped address of a Binding response is a server-reflexive
+    // candidate, its base (our host candidate) as raddr/rport (RFC 8839 §5.1).
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 41, 440.0, 8000, &all, with_stun),
+        side_with(B, 42, 880.0, 8000, &all, with_stun),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    let waited = gather(&mut call, 0);
+    assert!(waited <= Duration::from_millis(20), "waited {waited:?}");
+    assert_eq!(call.stun_requests, 1);
+    let now = call.now;
+    let offer = call.sides[0].media.create_offer(now).unwrap();
+    assert!(
+        offer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1 rport 41000"),
+        "{offer}"
+    );
+    assert!(offer.contains("127.0.0.1 41000 typ host"), "{offer}");
+    gather(&mut call, 1);
+    let now = call.now;
+    let answer = call.sides[1].media.accept_offer(now, &offer).unwrap();
+    assert!(
+        answer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1 rport 41002"),
+        "{answer}"
+    );
+    call.sides[0].media.accept_answer(now, &answer).unwrap();
+    call.run_for(Duration::from_secs(2));
+    assert_tones(&call, 440.0, 880.0);
+    // No more requests once answered.
+    assert_eq!(call.stun_requests, 2);
+}
+
+#[test]
+fn lost_stun_response_means_no_srflx_and_no_hang() {
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 43, 440.0, 8000, &all, with_stun),
+        side(B, 44, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), false));
+    let waited = gather(&mut call, 0);
+    // gather_timeout (300 ms); sent at 0, 100 and 300 ms on the way.
+    assert_eq!(waited, Duration::from_millis(300));
+    assert_eq!(call.stun_requests, 3);
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_secs(5));
+    assert_tones(&call, 440.0, 880.0);
+    // Retransmitted (100, 200, 400, 800 ms) then given up: no endless timer.
+    assert_eq!(call.stun_requests, 5);
+    let now = call.now;
+    call.sides[0].media.handle_input(now, MediaInput::Timeout);
+    assert!(call.sides[0].media.gather(now).is_none());
+}
+
+#[test]
+fn late_stun_response_still_adds_the_candidate_after_the_offer() {
+    // An offer made at once (no wait) has host candidates only; the response arriving after
+    // it is taken (not handed to str0m as garbage) and the call works.
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 45, 440.0, 8000, &all, with_stun),
+        side(B, 46, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.stun_requests, 1);
+    assert_eq!(call.sides[0].media.stats().packets_invalid, 0);
+    assert_tones(&call, 440.0, 880.0);
+}
+
+#[test]
+fn late_srflx_candidate_is_trickled_and_taken_by_the_peer() {
+    // Trickle ICE (RFC 8838, RFC 8840 §9): the offer goes out at once (no wait); the srflx
+    // candidate found after it comes as an SDP fragment with a=end-of-candidates, and the
+    // peer fed with it starts checks towards it.
+    let all = [WebRtcCodec::Opus];
+    let mut call = Call::new(
+        side_with(A, 47, 440.0, 8000, &all, |c| {
+            with_stun(c);
+            c.gather_timeout = Duration::ZERO;
+        }),
+        side(B, 48, 880.0, 8000, &all),
+    );
+    call.stun_server = Some((STUN_SERVER.parse().unwrap(), MAPPED.parse().unwrap(), true));
+    assert_eq!(call.sides[0].media.gather(call.now), None, "no wait");
+    let (offer, _) = call.negotiate();
+    assert!(!offer.contains("srflx"), "{offer}");
+    call.run_for(Duration::from_millis(500));
+    let frags: Vec<String> = call.sides[0]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::LocalCandidates { sdpfrag } => Some(sdpfrag.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frags.len(), 1, "{:?}", call.sides[0].events);
+    let frag = &frags[0];
+    for needle in [
+        &format!("a=ice-ufrag:{}", ufrag(&offer)),
+        "a=ice-pwd:",
+        "m=audio 9 UDP/TLS/RTP/SAVPF",
+        "a=mid:",
+        "typ srflx raddr 127.0.0.1 rport 41000",
+        "a=end-of-candidates",
+    ] {
+        assert!(frag.contains(needle), "{needle} missing in\n{frag}");
+    }
+    assert!(!frag.contains("typ host"), "{frag}");
+    let mapped: SocketAddr = MAPPED.parse().unwrap();
+    assert!(!call.destinations[1].contains(&mapped));
+    let now = call.now;
+    // A fragment of an older ICE generation (another ufrag) is ignored (RFC 8838 §11).
+    let stale: SocketAddr = "198.51.100.9:40000".parse().unwrap();
+    let old = "a=ice-ufrag:stale\r\na=candidate:1 1 udp 1686109951 198.51.100.9 40000 typ srflx \
+               raddr 0.0.0.0 rport 0\r\na=end-of-candidates\r\n";
+    call.sides[1].media.add_remote_candidates(now, old).unwrap();
+    call.sides[1]
+        .media
+        .add_remote_candidates(now, frag)
+        .unwrap();
+    call.run_for(Duration::from_millis(500));
+    assert!(
+        call.destinations[1].contains(&mapped),
+        "B never checked the trickled candidate"
+    );
+    assert!(
+        !call.destinations[1].contains(&stale),
+        "B checked a stale candidate"
+    );
+    assert_tones(&call, 440.0, 880.0);
+    assert!(
+        call.sides[1]
+            .media
+            .add_remote_candidates(now, "a=candidate:garbage")
+            .is_err()
+    );
 }

@@ -975,6 +975,43 @@ fn reinvite_glare_is_resolved_by_491_and_retry() {
 }
 
 #[test]
+fn reinvite_once_reports_glare_instead_of_retrying() {
+    let mut net = pair(24, TransportKind::Udp);
+    let (a, b, mut log) = established(&mut net);
+    let start = net.elapsed();
+    let now = net.now();
+    net.node_mut(A)
+        .reinvite_once(now, a, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    net.node_mut(B)
+        .reinvite_once(now, b, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    let results = run_accepting_reinvites(&mut net, &mut log);
+    // Both get the 491 reported at once; nothing is sent again (§14.1 leaves it to them).
+    let mut results = results;
+    results.sort();
+    assert_eq!(
+        results,
+        [(start + ms(20), A, 491), (start + ms(20), B, 491)]
+    );
+    let invites = |from| {
+        net.packets
+            .iter()
+            .filter(|p| p.from == from && p.first_line().starts_with("INVITE "))
+            .count()
+    };
+    assert_eq!((invites(A), invites(B)), (2, 1), "no retry");
+    // The sessions are up and a new re-INVITE goes through.
+    let now = net.now();
+    net.node_mut(B)
+        .reinvite_once(now, b, Some(Body::sdp(HOLD)), &[])
+        .unwrap();
+    let results = run_accepting_reinvites(&mut net, &mut log);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].2, 200);
+}
+
+#[test]
 fn info_and_refer_inside_the_dialog() {
     let mut net = pair(23, TransportKind::Udp);
     let (a, _b, mut log) = established(&mut net);

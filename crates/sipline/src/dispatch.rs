@@ -15,12 +15,20 @@ use crate::session::{Role, Session, SessionEvent, Shared, State};
 use crate::ua::{Entry, Ua, UaEvent, UaShared, lock, media_event};
 
 /// Forwards a media task's events (RFC 4733 DTMF) into the session's event channel.
+/// With `trickle`, late ICE candidates go to the peer (RFC 8840).
 pub(crate) fn forward_media_events(
     mut rx: crate::queue::Rx<MediaEvent>,
     to: crate::queue::Tx<SessionEvent>,
+    trickle: Option<crate::trickle::Target>,
 ) {
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
+            if let MediaEvent::LocalCandidates { sdpfrag } = &e {
+                if let Some(t) = &trickle {
+                    crate::trickle::send(t.clone(), sdpfrag.clone());
+                }
+                continue;
+            }
             if let Some(e) = media_event(e)
                 && to.send(e).is_err()
             {
@@ -165,6 +173,9 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 return;
             };
             let _ = tx.send(SessionEvent::Connecting);
+            if ua.shared.trickle_ice {
+                *lock(&shared.peer_trickle) = crate::trickle::peer_supports(&response.headers);
+            }
             apply_answer(&shared, &response.body).await;
             shared.set_state(State::Answered);
             *lock(&shared.start_time) = Some(SystemTime::now());
@@ -234,6 +245,9 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 *lock(&shared.end_time) = Some(SystemTime::now());
                 // Dropping the last media handle stops the RTP task.
                 lock(&shared.media).take();
+                if let Some(w) = lock(&shared.reoffer).take() {
+                    let _ = w.send(Err(Error::Closed));
+                }
                 let _ = events.send(SessionEvent::Terminated { cause });
             }
         }
@@ -241,11 +255,33 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             let Some((shared, _)) = entry(ua, session) else {
                 return;
             };
+            if lock(&shared.reoffer).is_some() {
+                // Session::renegotiate is preparing our re-INVITE (its offer is pending in
+                // the media): the core has not sent it yet, but this is glare all the same
+                // (RFC 3261 §14.2: 491).
+                let _ = ua
+                    .core(move |c: &mut UaCore, now| {
+                        c.reject_reinvite(
+                            now,
+                            session,
+                            sipline_proto::ReplyParams::status(StatusCode::REQUEST_PENDING),
+                        )
+                    })
+                    .await;
+                return;
+            }
+            // A new offer: new direction, codecs, or ICE credentials (an ICE restart, RFC
+            // 8445 §9, answered with new credentials of ours, RFC 8839 §4.4.1.1.2).
             let answer = match shared.media() {
-                Some(m) if !request.body.is_empty() => m
-                    .accept_offer(String::from_utf8_lossy(&request.body).into_owned())
-                    .await
-                    .map(Some),
+                Some(m) if !request.body.is_empty() => {
+                    let offer = String::from_utf8_lossy(&request.body).into_owned();
+                    let answer = m.accept_offer(offer.clone()).await;
+                    if let Ok(a) = &answer {
+                        *lock(&shared.remote_sdp) = Some(offer);
+                        *lock(&shared.local_sdp) = Some(a.clone());
+                    }
+                    answer.map(Some)
+                }
                 Some(m) => m.create_offer().await.map(Some),
                 None => Ok(None),
             };
@@ -260,6 +296,43 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 })
                 .await;
         }
+        E::ReinviteAccepted { session, response } => {
+            // Our re-INVITE (Session::renegotiate): its 2xx carries the answer.
+            let Some((shared, _)) = entry(ua, session) else {
+                return;
+            };
+            let result = match shared.media() {
+                Some(m) if !response.body.is_empty() => {
+                    let answer = String::from_utf8_lossy(&response.body).into_owned();
+                    let r = m.accept_answer(answer.clone()).await;
+                    if r.is_ok() {
+                        *lock(&shared.remote_sdp) = Some(answer);
+                    }
+                    r
+                }
+                Some(m) => {
+                    let _ = m.cancel_offer().await;
+                    Err(Error::Media(
+                        "the 2xx to our re-INVITE carried no SDP answer".into(),
+                    ))
+                }
+                None => Ok(()),
+            };
+            if let Some(w) = lock(&shared.reoffer).take() {
+                let _ = w.send(result);
+            }
+        }
+        E::ReinviteFailed { session, status } => {
+            let Some((shared, _)) = entry(ua, session) else {
+                return;
+            };
+            if let Some(m) = shared.media() {
+                let _ = m.cancel_offer().await;
+            }
+            if let Some(w) = lock(&shared.reoffer).take() {
+                let _ = w.send(Err(Error::Rejected(status)));
+            }
+        }
         E::InDialogRequest {
             session,
             tx,
@@ -270,6 +343,25 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
                 return;
             };
             match request.method {
+                Method::Info if crate::trickle::is_trickle_info(&request) => {
+                    // RFC 8840 §9: the peer's late candidates. 469 Bad Info Package when we
+                    // did not announce the package (RFC 6086 §4.2.2).
+                    let media = entry(ua, session).and_then(|(s, _)| s.media());
+                    let status = match media {
+                        Some(m) if ua.shared.trickle_ice => {
+                            let frag = String::from_utf8_lossy(&request.body).into_owned();
+                            match m.add_remote_candidates(frag).await {
+                                Ok(()) => StatusCode::OK,
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "unusable trickled candidates");
+                                    StatusCode::BAD_REQUEST
+                                }
+                            }
+                        }
+                        _ => StatusCode::new(469).unwrap_or(StatusCode::NOT_IMPLEMENTED),
+                    };
+                    ua.reply_later(tx, &request, status);
+                }
                 Method::Info => {
                     let ct = request.headers.get(sipline_proto::HeaderName::ContentType);
                     match DtmfInfo::parse(ct.unwrap_or(""), &request.body) {

@@ -42,6 +42,7 @@ mod error;
 mod media;
 mod queue;
 mod session;
+mod trickle;
 mod ua;
 
 pub use error::Error;
@@ -49,7 +50,7 @@ pub use media::MediaChoice;
 pub use session::{
     AcceptOptions, ByeOptions, CancelOptions, DtmfOptions, DtmfTransport, MediaConstraints,
     MediaStream, MediaTrack, MuteOptions, ProgressOptions, ReferOptions, RejectOptions,
-    ReplyOptions, Session, SessionEvent,
+    RenegotiateOptions, ReplyOptions, Session, SessionEvent,
 };
 pub use sipline_media::{
     AnnexBRecorder, AnnexBSource, ChannelVideoSink, ChannelVideoSource, IvfRecorder, IvfSource,

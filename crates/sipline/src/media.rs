@@ -4,6 +4,7 @@
 //! instants, sends what it asks from the socket each [`sipline_media::Transmit`] names, and
 //! carries out the session's media commands (offer/answer, mute, RFC 4733 DTMF, stats).
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -75,9 +76,21 @@ pub(crate) struct VideoIo {
     pub(crate) sink: Option<Box<dyn VideoSink>>,
 }
 
+/// ICE candidate gathering of WebRTC media.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IceOptions {
+    /// A STUN server to ask for a server-reflexive candidate (RFC 8445 §5.1.1.2).
+    pub(crate) stun: Option<SocketAddr>,
+    /// Our SDP does not wait for it: it is trickled (RFC 8840).
+    pub(crate) trickle: bool,
+}
+
 /// What a session asks of its media task.
 pub(crate) enum MediaCommand {
     CreateOffer(Reply<String>),
+    CreateRestartOffer(Reply<String>),
+    CancelOffer,
+    AddRemoteCandidates(String, Reply<()>),
     AcceptOffer(String, Reply<String>),
     AcceptAnswer(String, Reply<()>),
     Mute(MediaKind, bool),
@@ -94,16 +107,16 @@ pub(crate) struct Media {
 impl Media {
     /// Binds the media socket on `ip` (any port) and starts the task with a `backend`
     /// session playing `source` and recording into `sink` (and for WebRTC, `video`); media
-    /// events go to `events`.
+    /// events go to `events`. WebRTC media gathers candidates as `ice` says.
     ///
     /// Plain RTP also binds an RTCP socket on the next port if it is free (best effort:
     /// without it RTCP leaves from the RTP socket and only rtcp-mux, RFC 5761, is received).
     pub(crate) async fn start(
         backend: Backend,
         ip: IpAddr,
+        ice: IceOptions,
         seed: u64,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
+        (source, sink): (Box<dyn AudioSource>, Box<dyn AudioSink>),
         video: VideoIo,
         events: crate::queue::Tx<MediaEvent>,
     ) -> Result<Media, Error> {
@@ -115,7 +128,12 @@ impl Media {
             .map_err(|e| Error::Media(format!("media socket address: {e}")))?;
         let (cmd, rx) = mpsc::channel(16);
         if backend == Backend::WebRtc {
-            let media = WebRtcMedia::new(WebRtcConfig::new(local, seed))
+            let mut cfg = WebRtcConfig::new(local, seed);
+            cfg.stun_server = ice.stun;
+            if ice.trickle {
+                cfg.gather_timeout = Duration::ZERO;
+            }
+            let media = WebRtcMedia::new(cfg)
                 .with_audio(source, sink)
                 .map_err(media_err)?
                 .with_video(video.source, video.sink);
@@ -147,6 +165,25 @@ impl Media {
 
     pub(crate) async fn create_offer(&self) -> Result<String, Error> {
         self.ask(MediaCommand::CreateOffer).await
+    }
+
+    /// A re-offer that restarts ICE (RFC 8445 §9); a plain re-offer for RTP media.
+    pub(crate) async fn create_restart_offer(&self) -> Result<String, Error> {
+        self.ask(MediaCommand::CreateRestartOffer).await
+    }
+
+    /// Forgets our pending offer (the re-INVITE carrying it failed, RFC 3261 §14.1).
+    pub(crate) async fn cancel_offer(&self) -> Result<(), Error> {
+        self.cmd
+            .send(MediaCommand::CancelOffer)
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// The peer's trickled candidates (RFC 8840 §9 sdpfrag).
+    pub(crate) async fn add_remote_candidates(&self, sdpfrag: String) -> Result<(), Error> {
+        self.ask(|r| MediaCommand::AddRemoteCandidates(sdpfrag, r))
+            .await
     }
 
     pub(crate) async fn accept_offer(&self, offer: String) -> Result<String, Error> {
@@ -182,6 +219,35 @@ fn media_err(e: sipline_media::MediaError) -> Error {
     Error::Media(e.to_string())
 }
 
+/// Carries out one command.
+fn execute(media: &mut dyn MediaSession, cmd: MediaCommand, now: Instant) {
+    match cmd {
+        MediaCommand::CreateOffer(r) => {
+            let _ = r.send(media.create_offer(now).map_err(media_err));
+        }
+        MediaCommand::CreateRestartOffer(r) => {
+            let _ = r.send(media.create_restart_offer(now).map_err(media_err));
+        }
+        MediaCommand::CancelOffer => media.cancel_offer(),
+        MediaCommand::AddRemoteCandidates(f, r) => {
+            let _ = r.send(media.add_remote_candidates(now, &f).map_err(media_err));
+        }
+        MediaCommand::AcceptOffer(o, r) => {
+            let _ = r.send(media.accept_offer(now, &o).map_err(media_err));
+        }
+        MediaCommand::AcceptAnswer(a, r) => {
+            let _ = r.send(media.accept_answer(now, &a).map_err(media_err));
+        }
+        MediaCommand::Mute(kind, muted) => media.set_muted(kind, muted),
+        MediaCommand::Dtmf(tone, d, r) => {
+            let _ = r.send(media.send_dtmf(now, tone, d).map_err(media_err));
+        }
+        MediaCommand::Stats(r) => {
+            let _ = r.send(media.stats());
+        }
+    }
+}
+
 async fn run(
     mut media: Box<dyn MediaSession>,
     socket: UdpSocket,
@@ -194,7 +260,17 @@ async fn run(
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
     let mut deadline: Option<Instant> = None;
+    let now = || tokio::time::Instant::now().into_std();
+    // Offers and answers wait for candidate gathering (a STUN response, RFC 8445 §5.1.1.2),
+    // bounded by the media session; everything else goes on meanwhile. Gathering starts now.
+    let mut deferred: VecDeque<MediaCommand> = VecDeque::new();
+    media.gather(now());
     loop {
+        while !deferred.is_empty() && media.gather(now()).is_none() {
+            if let Some(cmd) = deferred.pop_front() {
+                execute(media.as_mut(), cmd, now());
+            }
+        }
         // Drain the media session's outputs; arm the one timer at its deadline.
         loop {
             match media.poll_output() {
@@ -219,27 +295,19 @@ async fn run(
                 }
             }
         }
-        let now = || tokio::time::Instant::now().into_std();
         tokio::select! {
             cmd = cmds.recv() => {
                 let Some(cmd) = cmd else { return };
-                match cmd {
-                    MediaCommand::CreateOffer(r) => {
-                        let _ = r.send(media.create_offer(now()).map_err(media_err));
-                    }
-                    MediaCommand::AcceptOffer(o, r) => {
-                        let _ = r.send(media.accept_offer(now(), &o).map_err(media_err));
-                    }
-                    MediaCommand::AcceptAnswer(a, r) => {
-                        let _ = r.send(media.accept_answer(now(), &a).map_err(media_err));
-                    }
-                    MediaCommand::Mute(kind, muted) => media.set_muted(kind, muted),
-                    MediaCommand::Dtmf(tone, d, r) => {
-                        let _ = r.send(media.send_dtmf(now(), tone, d).map_err(media_err));
-                    }
-                    MediaCommand::Stats(r) => {
-                        let _ = r.send(media.stats());
-                    }
+                let describes = matches!(
+                    cmd,
+                    MediaCommand::CreateOffer(_)
+                        | MediaCommand::CreateRestartOffer(_)
+                        | MediaCommand::AcceptOffer(..)
+                );
+                if describes && (!deferred.is_empty() || media.gather(now()).is_some()) {
+                    deferred.push_back(cmd);
+                } else {
+                    execute(media.as_mut(), cmd, now());
                 }
             }
             recv = socket.recv_from(&mut buf) => {

@@ -56,6 +56,10 @@ pub(crate) struct Shared {
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
     pub(crate) data: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// The peer announced trickle ICE over SIP (RFC 8840 §4.1).
+    pub(crate) peer_trickle: Mutex<bool>,
+    /// Whoever waits in [`Session::renegotiate`] for the outcome of our re-INVITE.
+    pub(crate) reoffer: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), Error>>>>,
 }
 
 impl Shared {
@@ -73,6 +77,8 @@ impl Shared {
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
             data: Mutex::new(HashMap::new()),
+            peer_trickle: Mutex::new(false),
+            reoffer: Mutex::new(None),
         }
     }
 
@@ -107,7 +113,12 @@ pub enum SessionEvent {
     },
     /// Media is being set up for the answered call: inbound, when [`Session::accept`] starts;
     /// outbound, when the 2xx arrives (SIP.js fires it when ICE starts; with plain RTP there
-    /// is no ICE, the media simply starts).
+    /// is no ICE, the media simply starts). With WebRTC media that is when ICE starts: our
+    /// connectivity checks begin as the offer is answered (inbound) or the 2xx's answer is
+    /// applied (outbound), just after this event; ICE and DTLS are up at
+    /// [`SessionEvent::Accepted`] only if they were quick. Exceptions: with early media
+    /// (a 183 with SDP) ICE starts at the 183, before this event; an ICE restart
+    /// ([`Session::renegotiate`]) does not fire it again.
     Connecting,
     /// The call was answered: a 2xx arrived (outbound), or the ACK of ours (inbound).
     Accepted {
@@ -484,6 +495,18 @@ impl Default for MuteOptions {
     }
 }
 
+/// Options of [`Session::renegotiate`].
+#[derive(Debug, Clone, Default)]
+pub struct RenegotiateOptions {
+    /// Restart ICE (RFC 8445 §9): the re-offer carries new `ice-ufrag`/`ice-pwd` (RFC 8839
+    /// §4.4.1.1.1) and connectivity checks start over, e.g. after a network change (SIP.js
+    /// `sessionDescriptionHandlerOptions.iceRestart`). Plain RTP media has no ICE: it makes a
+    /// plain re-offer.
+    pub ice_restart: bool,
+    /// Extra header fields for the re-INVITE.
+    pub extra_headers: Vec<(String, String)>,
+}
+
 /// Options of [`Session::refer`].
 #[derive(Debug, Clone, Default)]
 pub struct ReferOptions {
@@ -626,6 +649,16 @@ impl Session {
         streams(sdp.as_deref(), "remote", (false, false))
     }
 
+    /// Our last SDP (offer or answer, RFC 3264), as sent; `None` before there is one.
+    pub fn local_description(&self) -> Option<String> {
+        lock(&self.shared.local_sdp).clone()
+    }
+
+    /// The peer's last SDP (offer or answer, RFC 3264) we applied; `None` before.
+    pub fn remote_description(&self) -> Option<String> {
+        lock(&self.shared.remote_sdp).clone()
+    }
+
     /// RTP statistics of the call, if media started.
     pub async fn stats(&self) -> Option<MediaStats> {
         self.shared.media()?.stats().await.ok()
@@ -658,18 +691,31 @@ impl Session {
         let media = match self.shared.media() {
             Some(m) => m,
             None => {
+                let trickle = self.ua.shared.trickle_ice
+                    && self
+                        .request()
+                        .is_some_and(|r| crate::trickle::peer_supports(&r.headers));
+                *lock(&self.shared.peer_trickle) = trickle;
                 let (tx, rx) = crate::queue::queue();
                 let m = Media::start(
                     self.backend(),
                     self.ua.shared.media_ip,
+                    crate::media::IceOptions {
+                        stun: self.ua.shared.stun_server,
+                        trickle,
+                    },
                     self.ua.shared.next_seed(),
-                    source,
-                    sink,
+                    (source, sink),
                     video,
                     tx,
                 )
                 .await?;
-                crate::dispatch::forward_media_events(rx, self.own.clone());
+                let target = self.ua.shared.trickle_ice.then(|| crate::trickle::Target {
+                    ua: Arc::downgrade(&self.ua.shared),
+                    session: self.id,
+                    shared: Arc::downgrade(&self.shared),
+                });
+                crate::dispatch::forward_media_events(rx, self.own.clone(), target);
                 *lock(&self.shared.media) = Some(m.clone());
                 m
             }
@@ -786,13 +832,11 @@ impl Session {
             self.declined_answer()?
         };
         let id = self.id;
-        let p = reply(
-            StatusCode::OK,
-            None,
-            opts.extra_headers,
-            Some(Body::sdp(sdp)),
-            false,
-        );
+        let mut headers = opts.extra_headers;
+        if self.ua.shared.trickle_ice {
+            headers.extend(crate::trickle::announce());
+        }
+        let p = reply(StatusCode::OK, None, headers, Some(Body::sdp(sdp)), false);
         self.ua
             .core(move |c: &mut UaCore, now| c.accept(now, id, p))
             .await?;
@@ -989,6 +1033,71 @@ impl Session {
             }
         };
         let _ = self.own.send(e);
+        Ok(())
+    }
+
+    /// Renegotiates the media (SIP.js `invite()` on an established session): sends a
+    /// re-INVITE (RFC 3261 §14.1) with a fresh offer (RFC 3264 §8), with
+    /// [`RenegotiateOptions::ice_restart`] one that restarts ICE (RFC 8445 §9). Resolves once
+    /// the 2xx has arrived and its answer is applied; media keeps flowing meanwhile.
+    ///
+    /// # Errors
+    /// - [`Error::Rejected`] with the status when the peer refuses the re-INVITE; the call
+    ///   goes on as before (our offer is withdrawn). A **491 Request Pending** (both sides
+    ///   re-INVITEd at once, glare) is reported this way and not retried: call again after
+    ///   the wait RFC 3261 §14.1 suggests (2.1-4 s for the caller of the dialog, 0-2 s for
+    ///   the callee). A 481 or 408 also ends the call (§14.1).
+    /// - [`Error::InvalidState`] when the call is not established, or another INVITE
+    ///   transaction (ours or the peer's) is in progress: retry later as for a 491.
+    /// - [`Error::Media`] when the offer cannot be made or the answer is unusable.
+    /// - [`Error::Closed`] when the call ends meanwhile.
+    pub async fn renegotiate(&self, opts: RenegotiateOptions) -> Result<(), Error> {
+        if self.shared.state() != State::Answered {
+            return Err(Error::InvalidState(
+                "renegotiation needs an established call".into(),
+            ));
+        }
+        let media = self
+            .shared
+            .media()
+            .ok_or_else(|| Error::InvalidState("the call has no media to renegotiate".into()))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut waiter = lock(&self.shared.reoffer);
+            if waiter.is_some() {
+                return Err(Error::InvalidState(
+                    "a renegotiation is already in progress".into(),
+                ));
+            }
+            *waiter = Some(tx);
+        }
+        let offer = if opts.ice_restart {
+            media.create_restart_offer().await
+        } else {
+            media.create_offer().await
+        };
+        let offer = match offer {
+            Ok(o) => o,
+            Err(e) => {
+                lock(&self.shared.reoffer).take();
+                return Err(e);
+            }
+        };
+        let id = self.id;
+        let headers = opts.extra_headers;
+        let body = Body::sdp(offer.clone());
+        let sent = self
+            .ua
+            .core(move |c: &mut UaCore, now| c.reinvite_once(now, id, Some(body), &headers))
+            .await;
+        if let Err(e) = sent {
+            lock(&self.shared.reoffer).take();
+            let _ = media.cancel_offer().await;
+            return Err(e);
+        }
+        // The dispatcher applies the answer (or withdraws the offer) and wakes us.
+        rx.await.map_err(|_| Error::Closed)??;
+        *lock(&self.shared.local_sdp) = Some(offer);
         Ok(())
     }
 

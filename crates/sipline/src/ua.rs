@@ -38,6 +38,10 @@ pub(crate) struct UaShared {
     pub(crate) sessions: Mutex<HashMap<SessionId, Entry>>,
     pub(crate) pending: Mutex<HashMap<ClientTxId, oneshot::Sender<TxResult>>>,
     pub(crate) media_ip: IpAddr,
+    /// A STUN server for WebRTC's server-reflexive candidates ([`UaBuilder::stun_server`]).
+    pub(crate) stun_server: Option<SocketAddr>,
+    /// Trickle ICE over SIP ([`UaBuilder::trickle_ice`]).
+    pub(crate) trickle_ice: bool,
     pub(crate) seed: AtomicU64,
     pub(crate) identity: String,
     pub(crate) events: tokio::sync::Mutex<mpsc::UnboundedReceiver<UaEvent>>,
@@ -103,6 +107,8 @@ pub struct UaBuilder {
     register: bool,
     register_expires: u32,
     outbound_proxy: Option<String>,
+    stun_server: Option<SocketAddr>,
+    trickle_ice: bool,
 }
 
 impl Default for UaBuilder {
@@ -123,6 +129,8 @@ impl Default for UaBuilder {
             register: true,
             register_expires: 600,
             outbound_proxy: None,
+            stun_server: None,
+            trickle_ice: false,
         }
     }
 }
@@ -253,6 +261,28 @@ impl UaBuilder {
         self
     }
 
+    /// A STUN server (RFC 5389) for WebRTC media: each call asks it for our public address
+    /// and offers it as a server-reflexive ICE candidate (RFC 8445 §5.1.1.2) beside the host
+    /// one, so a browser outside our NAT can reach us. An offer or answer waits up to 300 ms
+    /// for the STUN response; without one it goes out with host candidates only. Plain RTP
+    /// calls do not use it.
+    pub fn stun_server(mut self, addr: SocketAddr) -> Self {
+        self.stun_server = Some(addr);
+        self
+    }
+
+    /// Trickle ICE over SIP (RFC 8840; off by default): `Supported: trickle-ice` and
+    /// `Recv-Info: trickle-ice` in our INVITEs and 2xx, ICE candidates found after our SDP
+    /// went out sent in INFO requests of the `trickle-ice` Info Package (RFC 8840 §9) to a
+    /// peer that announced it, and the peer's fed to our ICE agent. As the callee of such a
+    /// peer, our answer does not wait for the STUN server ([`UaBuilder::stun_server`]); as
+    /// the caller, the offer still waits (the callee's support is unknown until it answers,
+    /// RFC 8840 §4.2 "half trickle").
+    pub fn trickle_ice(mut self, on: bool) -> Self {
+        self.trickle_ice = on;
+        self
+    }
+
     /// Binds the transports and starts the user agent (and registers, see
     /// [`UaBuilder::register`]).
     pub async fn build(self) -> Result<Ua, Error> {
@@ -349,6 +379,8 @@ impl UaBuilder {
             sessions: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             media_ip,
+            stun_server: self.stun_server,
+            trickle_ice: self.trickle_ice,
             seed: AtomicU64::new(seed),
             identity,
             events: tokio::sync::Mutex::new(ua_rx),
@@ -478,9 +510,12 @@ impl Ua {
         let media = Media::start(
             Backend::for_choice(opts.media, flow.transport),
             self.shared.media_ip,
+            crate::media::IceOptions {
+                stun: self.shared.stun_server,
+                trickle: false,
+            },
             self.shared.next_seed(),
-            opts.audio_source,
-            opts.audio_sink,
+            (opts.audio_source, opts.audio_sink),
             crate::media::VideoIo {
                 source: opts.video_source,
                 sink: opts.video_sink,
@@ -491,11 +526,15 @@ impl Ua {
         let offer = media.create_offer().await?;
         let shared = Arc::new(Shared::new(Role::Uac, Some(media)));
         *lock(&shared.local_sdp) = Some(offer.clone());
+        let mut headers = opts.extra_headers;
+        if self.shared.trickle_ice {
+            headers.extend(crate::trickle::announce());
+        }
         let params = InviteParams {
             target: uri,
             flow,
             offer: Some(Body::sdp(offer)),
-            headers: opts.extra_headers,
+            headers,
             rel100: opts.rel100,
         };
         let notify =
@@ -524,7 +563,12 @@ impl Ua {
             .await??;
         let request = request.ok_or(Error::Closed)?;
         shared.set_request(request);
-        crate::dispatch::forward_media_events(media_rx, ev_tx.clone());
+        let target = self.shared.trickle_ice.then(|| crate::trickle::Target {
+            ua: Arc::downgrade(&self.shared),
+            session: id,
+            shared: Arc::downgrade(&shared),
+        });
+        crate::dispatch::forward_media_events(media_rx, ev_tx.clone(), target);
         Ok(Session::new(self.clone(), id, shared, ev_rx, ev_tx))
     }
 

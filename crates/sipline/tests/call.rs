@@ -654,3 +654,61 @@ async fn rtcp_reports_flow_both_ways() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// `Session::renegotiate` on a plain RTP call: a re-INVITE with a re-offer (`ice_restart`
+/// has no ICE to restart here, RFC 3264 §8), answered; audio goes on both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renegotiate_a_plain_rtp_call() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let bob_hears = BufferSink::new(8000);
+    let bob_ear = bob_hears.handle();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions {
+                audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let answer = incoming(&bob).await;
+    answer
+        .accept(AcceptOptions {
+            audio_sink: Box::new(bob_hears),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_after_progress(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    let before = call.local_description().unwrap();
+    for ice_restart in [false, true] {
+        timeout(
+            Duration::from_secs(5),
+            call.renegotiate(sipline::RenegotiateOptions {
+                ice_restart,
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("renegotiate hangs")
+        .unwrap();
+    }
+    // Nothing changed: the same SDP, same o= version (RFC 3264 §8).
+    assert_eq!(call.local_description().unwrap(), before);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob_ear.take();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let f = tone_frequency(&bob_ear.take(), 8000).unwrap_or(0.0);
+    assert!(
+        (f - 440.0).abs() < 5.0,
+        "bob heard {f} Hz after the re-INVITEs"
+    );
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}

@@ -5,12 +5,13 @@
 //! answers whatever the offer asks for.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, InviteOptions,
-    MediaChoice, MuteOptions, Session, SessionEvent, ToneSource, TransportKind, Ua, UaEvent,
-    tone_frequency,
+    AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, HeaderName,
+    InviteOptions, MediaChoice, MuteOptions, RenegotiateOptions, Session, SessionEvent, ToneSource,
+    TransportKind, Ua, UaEvent, tone_frequency,
 };
 use tokio::time::timeout;
 
@@ -312,4 +313,316 @@ async fn webrtc_call_with_video_files_both_ways() {
     bob.stop().await;
     let _ = std::fs::remove_file(rec_alice);
     let _ = std::fs::remove_file(rec_bob);
+}
+
+fn ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("no a=ice-ufrag")
+        .trim()
+        .to_owned()
+}
+
+/// `Session::renegotiate { ice_restart: true }` (RFC 8445 §9) from either side: a re-INVITE
+/// with new ICE credentials, answered with new ones; both keep hearing each other; a
+/// re-INVITE while the other's is in flight gets 491 (glare) and the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_ice_restart_by_reinvite() {
+    let alice = ua("alice").await;
+    let bob = ua("bob").await;
+    let alice_hears = BufferSink::new(8000);
+    let alice_ear = alice_hears.handle();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Ws),
+            InviteOptions {
+                audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                audio_sink: Box::new(alice_hears),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut answer = incoming(&bob).await;
+    let bob_hears = BufferSink::new(8000);
+    let bob_ear = bob_hears.handle();
+    answer
+        .accept(AcceptOptions {
+            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+            audio_sink: Box::new(bob_hears),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    assert!(matches!(
+        next(&mut answer).await,
+        SessionEvent::Accepted { .. }
+    ));
+    hears(&bob_ear, 440.0, "bob").await;
+    hears(&alice_ear, 880.0, "alice").await;
+
+    let restart = RenegotiateOptions {
+        ice_restart: true,
+        ..RenegotiateOptions::default()
+    };
+    for (who, session) in [("alice", &call), ("bob", &answer)] {
+        let before = (
+            ufrag(&call.local_description().unwrap()),
+            ufrag(&answer.local_description().unwrap()),
+        );
+        let received = call.stats().await.unwrap().packets_received;
+        timeout(
+            Duration::from_secs(10),
+            session.renegotiate(restart.clone()),
+        )
+        .await
+        .expect("renegotiate hangs")
+        .unwrap_or_else(|e| panic!("{who}'s ICE restart: {e}"));
+        let after = (
+            ufrag(&call.local_description().unwrap()),
+            ufrag(&answer.local_description().unwrap()),
+        );
+        assert_ne!(
+            before.0, after.0,
+            "alice's credentials after {who}'s restart"
+        );
+        assert_ne!(before.1, after.1, "bob's credentials after {who}'s restart");
+        alice_ear.take();
+        bob_ear.take();
+        hears(&bob_ear, 440.0, "bob").await;
+        hears(&alice_ear, 880.0, "alice").await;
+        let now = call.stats().await.unwrap().packets_received;
+        assert!(now > received + 20, "{who}: {received} -> {now}");
+    }
+
+    // Glare: both at once. Usually one gets 491 (reported, not retried, RFC 3261 §14.1) or
+    // finds the other's INVITE transaction in progress; on a loaded machine one may finish
+    // before the other starts. Either way no error but those, and the call goes on. (The
+    // 491 reporting itself is tested deterministically in sipline-sim's sessions.rs.)
+    let (ra, rb) = tokio::join!(
+        call.renegotiate(restart.clone()),
+        answer.renegotiate(restart.clone())
+    );
+    for r in [&ra, &rb] {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, Error::Rejected(s) if s.as_u16() == 491)
+                    || matches!(e, Error::InvalidState(_)),
+                "{e}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.renegotiate(restart).await.unwrap();
+    alice_ear.take();
+    bob_ear.take();
+    hears(&bob_ear, 440.0, "bob").await;
+    hears(&alice_ear, 880.0, "alice").await;
+
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}
+
+/// A STUN server (RFC 5389) on 127.0.0.1 answering each Binding request with `mapped` in an
+/// XOR-MAPPED-ADDRESS (or never, with `None`); counts the requests.
+async fn stun_server(mapped: Option<std::net::SocketAddrV4>) -> (SocketAddr, Counter) {
+    stun_server_after(mapped, Duration::ZERO).await
+}
+
+type Counter = std::sync::Arc<std::sync::atomic::AtomicU32>;
+
+/// [`stun_server`] answering `delay` after each request.
+async fn stun_server_after(
+    mapped: Option<std::net::SocketAddrV4>,
+    delay: Duration,
+) -> (SocketAddr, Counter) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let req = &buf[..n];
+            if n < 20 || req[0..2] != [0, 1] {
+                continue;
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(mapped) = mapped else { continue };
+            let key = &req[4..20];
+            let port = mapped.port().to_be_bytes();
+            let mut m = vec![0x01, 0x01, 0, 12];
+            m.extend_from_slice(key);
+            m.extend([0x00, 0x20, 0, 8, 0, 1, port[0] ^ key[0], port[1] ^ key[1]]);
+            m.extend(mapped.ip().octets().iter().zip(key).map(|(b, k)| b ^ k));
+            tokio::time::sleep(delay).await;
+            let _ = sock.send_to(&m, from).await;
+        }
+    });
+    (addr, count)
+}
+
+/// `UaBuilder::stun_server`: the offer and the answer carry a server-reflexive candidate
+/// (RFC 8445 §5.1.1.2) with our host address as raddr; with a STUN server that never
+/// answers, the offer goes out after the bounded wait with host candidates only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_offers_stun_server_reflexive_candidates() {
+    for answers in [true, false] {
+        let mapped = "198.51.100.7:40000".parse().unwrap();
+        let (stun, requests) = stun_server(answers.then_some(mapped)).await;
+        let with_stun = |user: &str| {
+            let any = "127.0.0.1:0".parse().unwrap();
+            Ua::builder()
+                .uri(format!("sip:{user}@127.0.0.1"))
+                .ws(any)
+                .stun_server(stun)
+                .build()
+        };
+        let alice = with_stun("alice").await.unwrap();
+        let bob = with_stun("bob").await.unwrap();
+        let alice_hears = BufferSink::new(8000);
+        let alice_ear = alice_hears.handle();
+        let started = std::time::Instant::now();
+        let mut call = alice
+            .invite(
+                &target(&bob, "bob", TransportKind::Ws),
+                InviteOptions {
+                    audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                    audio_sink: Box::new(alice_hears),
+                    ..InviteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let answer = incoming(&bob).await;
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(2), "the offer took {waited:?}");
+        if !answers {
+            // The offer waited for gather_timeout (300 ms), not longer.
+            assert!(waited >= Duration::from_millis(290), "{waited:?}");
+        }
+        let offer = String::from_utf8_lossy(&answer.request().unwrap().body).into_owned();
+        assert_eq!(
+            offer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1"),
+            answers,
+            "{offer}"
+        );
+        assert!(offer.contains("typ host"), "{offer}");
+        answer
+            .accept(AcceptOptions {
+                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+                ..AcceptOptions::default()
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            next(&mut call).await,
+            SessionEvent::Accepted { .. }
+        ));
+        let their_answer = call.remote_description().unwrap();
+        assert_eq!(
+            their_answer.contains("198.51.100.7 40000 typ srflx raddr 127.0.0.1"),
+            answers,
+            "{their_answer}"
+        );
+        hears(&alice_ear, 880.0, "alice").await;
+        assert!(requests.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        call.bye(ByeOptions::default()).await.unwrap();
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+/// Trickle ICE over SIP (RFC 8840): bob (the callee, with a STUN server) answers at once
+/// without his server-reflexive candidate and sends it in an INFO of the trickle-ice package
+/// once the call is up; alice checks it. The STUN server maps bob to a socket of the test,
+/// so alice's connectivity check arriving there proves she took the trickled candidate.
+/// Without trickle at alice, bob's answer waits for the candidate instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_trickles_a_late_candidate_in_info() {
+    for alice_trickles in [true, false] {
+        let sniffer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(mapped) = sniffer.local_addr().unwrap() else {
+            unreachable!()
+        };
+        // Late for an answer that does not wait, in time for one that waits (300 ms).
+        let (stun, _) = stun_server_after(Some(mapped), Duration::from_millis(150)).await;
+        let any = "127.0.0.1:0".parse().unwrap();
+        let alice = Ua::builder()
+            .uri("sip:alice@127.0.0.1")
+            .ws(any)
+            .trickle_ice(alice_trickles)
+            .build()
+            .await
+            .unwrap();
+        let bob = Ua::builder()
+            .uri("sip:bob@127.0.0.1")
+            .ws(any)
+            .stun_server(stun)
+            .trickle_ice(true)
+            .build()
+            .await
+            .unwrap();
+        let alice_hears = BufferSink::new(8000);
+        let alice_ear = alice_hears.handle();
+        let mut call = alice
+            .invite(
+                &target(&bob, "bob", TransportKind::Ws),
+                InviteOptions {
+                    audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                    audio_sink: Box::new(alice_hears),
+                    ..InviteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let answer = incoming(&bob).await;
+        let invite = answer.request().unwrap();
+        let supported = invite
+            .headers
+            .values(HeaderName::Supported)
+            .any(|v| v == "trickle-ice");
+        assert_eq!(supported, alice_trickles, "{invite:?}");
+        answer
+            .accept(AcceptOptions {
+                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+                ..AcceptOptions::default()
+            })
+            .await
+            .unwrap();
+        let response = match next(&mut call).await {
+            SessionEvent::Accepted {
+                response: Some(r), ..
+            } => r,
+            e => panic!("{e:?}"),
+        };
+        let srflx = format!("{} {} typ srflx", mapped.ip(), mapped.port());
+        let sdp = String::from_utf8_lossy(&response.body).into_owned();
+        assert_eq!(sdp.contains(&srflx), !alice_trickles, "{sdp}");
+        assert!(
+            response
+                .headers
+                .values(HeaderName::Supported)
+                .any(|v| v == "trickle-ice"),
+            "{response:?}"
+        );
+        assert_eq!(response.headers.get_other("Recv-Info"), Some("trickle-ice"));
+        // Alice checks bob's candidate: from the INFO, or from the SDP.
+        let mut buf = [0u8; 1500];
+        let (n, _) = timeout(Duration::from_secs(5), sniffer.recv_from(&mut buf))
+            .await
+            .expect("no connectivity check to bob's trickled candidate")
+            .unwrap();
+        assert_eq!(&buf[..2], &[0, 1], "a STUN Binding request");
+        assert!(n > 20);
+        hears(&alice_ear, 880.0, "alice").await;
+        call.bye(ByeOptions::default()).await.unwrap();
+        alice.stop().await;
+        bob.stop().await;
+    }
 }

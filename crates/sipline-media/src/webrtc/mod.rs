@@ -75,16 +75,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not done yet: STUN server-reflexive candidates (no `stun_server` option; behind NAT set
-//! [`WebRtcConfig::host_addrs`] to the public address), TURN, trickle ICE (all candidates
-//! are in the SDP), RFC 2198 RED, Opus DTX, and a jitter buffer beyond str0m's reordering.
+//! ICE restart (RFC 8445 §9): [`MediaSession::create_restart_offer`]; a peer's restart is
+//! answered by str0m with new credentials. A server-reflexive candidate (RFC 8445 §5.1.1.2)
+//! comes from [`WebRtcConfig::stun_server`] (`webrtc/stun.rs`; offers and answers wait for
+//! it up to [`WebRtcConfig::gather_timeout`] when the runtime calls
+//! [`MediaSession::gather`]).
+//!
+//! Trickle ICE (RFC 8838): a srflx candidate found after our SDP went out, and the end of
+//! gathering, come as [`MediaEvent::LocalCandidates`] (an RFC 8840 §9 fragment for a SIP
+//! INFO); [`MediaSession::add_remote_candidates`] takes the peer's.
 //!
 //! Video: encoded VP8 (RFC 7741) and H.264 (RFC 6184) frames are passed through with
 //! [`WebRtcMedia::with_video`], RTCP feedback per RFC 4585 (`webrtc/video.rs`). Without it a
 //! video m-line in an offer is answered rejected (port 0).
+//!
+//! Not done yet: TURN, RFC 2198 RED, Opus DTX, and a jitter buffer beyond str0m's
+//! reordering.
 
 pub(crate) mod opus;
 pub(crate) mod resample;
+pub(crate) mod stun;
 pub(crate) mod video;
 
 use std::collections::VecDeque;
@@ -207,6 +217,18 @@ pub struct WebRtcConfig {
     /// How often str0m reports statistics (RTT, loss, jitter) for [`MediaSession::stats`].
     /// 1 s by default.
     pub stats_interval: Duration,
+    /// A STUN server (RFC 5389) to learn our server-reflexive address from, for a
+    /// `typ srflx` candidate with `raddr`/`rport` of our host candidate (RFC 8445 §5.1.1.2,
+    /// RFC 8839 §5.1): what a peer outside our NAT can reach. `None` (the default): host
+    /// candidates only. See [`WebRtcConfig::gather_timeout`] for when it is in the SDP.
+    pub stun_server: Option<SocketAddr>,
+    /// How long an offer or answer waits for the STUN server's response
+    /// ([`MediaSession::gather`]), counted from the first request: 300 ms by default. A
+    /// response that comes later still adds the candidate to the connectivity checks, but
+    /// not to the SDP already sent (no trickle ICE yet). The request is retransmitted after
+    /// 100, 200, 400 and 800 ms (a faster RFC 5389 §7.2.1 schedule) and given up 3.1 s after
+    /// the first.
+    pub gather_timeout: Duration,
 }
 
 impl WebRtcConfig {
@@ -224,6 +246,8 @@ impl WebRtcConfig {
             stats_interval: Duration::from_secs(1),
             jitter_depth: 3,
             jitter_max_wait: Duration::from_millis(60),
+            stun_server: None,
+            gather_timeout: Duration::from_millis(300),
         }
     }
 
@@ -307,6 +331,12 @@ pub struct WebRtcMedia {
     answer_limit: Option<Direction>,
     /// str0m's direction of our media before our pending offer changed it.
     direction_before_offer: Option<StrDirection>,
+    /// The next offer restarts ICE ([`MediaSession::create_restart_offer`]).
+    restart_ice: bool,
+    /// Server-reflexive candidate gathering, with [`WebRtcConfig::stun_server`].
+    stun: Option<stun::Gatherer>,
+    /// Our srflx candidate's `candidate:` attribute value, for trickling it.
+    srflx_line: Option<String>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -413,6 +443,9 @@ impl WebRtcMedia {
     pub fn new(cfg: WebRtcConfig) -> Self {
         // A random initial RTP timestamp (RFC 3550 §5.1), in whole 20 ms frames.
         let media_time_48k = (mix(cfg.seed) & 0x3FFF_FFFF) / 960 * 960;
+        let stun = cfg
+            .stun_server
+            .map(|server| stun::Gatherer::new(server, stun::new_tid(cfg.seed)));
         Self {
             cfg,
             source: Box::new(SilenceSource::new(8000)),
@@ -428,6 +461,9 @@ impl WebRtcMedia {
             send: None,
             answer_limit: None,
             direction_before_offer: None,
+            restart_ice: false,
+            stun,
+            srflx_line: None,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -581,6 +617,7 @@ impl WebRtcMedia {
             let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
             rtc.add_local_candidate(c);
         }
+        self.add_found_candidate(&mut rtc);
         Ok(rtc)
     }
 
@@ -1025,10 +1062,16 @@ impl WebRtcMedia {
 
     fn next_deadline(&self) -> Option<Instant> {
         let video = self.video.as_ref().and_then(|v| v.next_poll);
-        [self.rtc_timeout, self.next_frame, self.rx_deadline(), video]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rtc_timeout,
+            self.next_frame,
+            self.rx_deadline(),
+            self.stun_deadline(),
+            video,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// After a failed offer/answer before anything was negotiated, str0m may have shut the
@@ -1112,6 +1155,7 @@ impl MediaSession for WebRtcMedia {
             .as_ref()
             .and_then(|v| v.mid)
             .filter(|_| self.negotiated);
+        let restart = std::mem::take(&mut self.restart_ice);
         let rtc = self.rtc_at(now)?;
         // str0m changes the media's direction as the offer is made: remember it for
         // cancel_offer.
@@ -1121,6 +1165,10 @@ impl MediaSession for WebRtcMedia {
             .map(|m| (m, m.direction()));
         let video_before = video_before.map(|(m, d)| (m.mid(), d));
         let mut api = rtc.sdp_api();
+        if restart {
+            // str0m keeps our candidates and gives them the new ufrag.
+            api.ice_restart(true);
+        }
         let new_mid = match mid {
             Some(mid) => {
                 api.set_direction(mid, dir);
@@ -1149,9 +1197,27 @@ impl MediaSession for WebRtcMedia {
                 as_reoffer(last)
             }
         };
+        let text = self.with_related_address(text);
         self.drain();
         self.last_local = Some(text.clone());
         Ok(text)
+    }
+
+    /// An offer with new ICE credentials (RFC 8445 §9, RFC 8839 §4.4.1.1.1; JSEP's
+    /// `iceRestart`, RFC 8829 §5.2.1): our candidates stay, checks start over when the answer
+    /// (with the peer's new credentials) is accepted; DTLS and SRTP keep going over the new
+    /// pair. The peer restarting ICE needs nothing: [`MediaSession::accept_offer`] sees its
+    /// new credentials and answers with new ones of ours (str0m does this).
+    fn create_restart_offer(&mut self, now: Instant) -> Result<String, MediaError> {
+        if !self.negotiated {
+            return Err(MediaError::InvalidState(
+                "ICE restart needs a negotiated session",
+            ));
+        }
+        self.restart_ice = true;
+        let offer = self.create_offer(now);
+        self.restart_ice = false;
+        offer
     }
 
     /// Answers a browser's offer (RFC 8829 §5.3.1). Only the first audio m-line is used; a
@@ -1223,7 +1289,7 @@ impl MediaSession for WebRtcMedia {
         }
         self.video_after_offer(&parsed);
         self.after_negotiation(now);
-        let text = answer.to_sdp_string();
+        let text = self.with_related_address(answer.to_sdp_string());
         if self.send.is_none() {
             let offered = audio.formats.join(" ");
             return Err(MediaError::NoCommonCodec { mline, offered });
@@ -1352,13 +1418,22 @@ impl MediaSession for WebRtcMedia {
             .first()
             .copied()
             .unwrap_or(self.cfg.local_addr);
-        let rtc = match self.rtc_at(now) {
-            Ok(rtc) => rtc,
-            Err(_) => {
-                // Failed or never configured: only our own timeout is left to report.
-                self.on_frames(now);
-                return;
-            }
+        if self.rtc_at(now).is_err() {
+            // Failed or never configured: only our own timeout is left to report.
+            self.on_frames(now);
+            return;
+        }
+        if let MediaInput::Receive { source, contents } = input
+            && self.on_stun_response(source, contents)
+        {
+            self.trickle_end();
+            self.on_frames(now);
+            return;
+        }
+        self.poll_stun(now);
+        self.trickle_end();
+        let Some(rtc) = self.rtc.as_mut() else {
+            return;
         };
         if let MediaInput::Receive { source, contents } = input {
             let received = Receive::new(Protocol::Udp, source, destination, contents)
@@ -1377,6 +1452,43 @@ impl MediaSession for WebRtcMedia {
             }
         }
         self.on_frames(now);
+    }
+
+    /// Sends the STUN Binding request to [`WebRtcConfig::stun_server`] (RFC 8445 §5.1.1.2)
+    /// at the first call, and waits [`WebRtcConfig::gather_timeout`] for the response.
+    fn gather(&mut self, now: Instant) -> Option<Instant> {
+        self.rtc_at(now).ok()?;
+        self.poll_stun(now);
+        self.gather_until(now)
+    }
+
+    /// Adds each `a=candidate` of the fragment to str0m (RFC 8838 §11, RFC 8840 §9); other
+    /// lines (`a=mid`, `a=end-of-candidates`) are not needed with one BUNDLEd m-line. A
+    /// candidate of another ICE generation than the peer's current credentials (the
+    /// fragment's `a=ice-ufrag`, or the candidate's own `ufrag`) is ignored by str0m, as RFC
+    /// 8838 §11 wants after an ICE restart.
+    fn add_remote_candidates(&mut self, now: Instant, sdpfrag: &str) -> Result<(), MediaError> {
+        let ufrag = sdpfrag
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned);
+        let rtc = self.rtc_at(now)?;
+        for line in sdpfrag.lines() {
+            if let Some(value) = line.trim_end().strip_prefix("a=") {
+                if !value.starts_with("candidate:") {
+                    continue;
+                }
+                let value = match &ufrag {
+                    Some(u) if !value.contains(" ufrag ") => format!("{value} ufrag {u}"),
+                    _ => value.to_owned(),
+                };
+                let c = Candidate::from_sdp_string(&value)
+                    .map_err(|e| rtc_error("a trickled candidate", e))?;
+                rtc.add_remote_candidate(c);
+            }
+        }
+        self.drain();
+        Ok(())
     }
 
     fn poll_output(&mut self) -> MediaOutput {

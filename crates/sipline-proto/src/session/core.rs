@@ -228,7 +228,8 @@ pub enum UaEvent {
         response: Response,
     },
     /// Our re-INVITE failed (§14.1): the session goes on as it was, except after a 481 or
-    /// 408, which end it. A 491 is retried by the core and not reported.
+    /// 408, which end it. A 491 is retried by the core and not reported, unless the
+    /// re-INVITE was sent with [`UaCore::reinvite_once`].
     ReinviteFailed {
         /// The session.
         session: SessionId,
@@ -384,6 +385,8 @@ struct ReinviteOut {
     headers: Vec<(String, String)>,
     /// The client transaction while in flight.
     tx: Option<ClientTxId>,
+    /// Retry after a 491 ([`UaCore::reinvite`]) or report it ([`UaCore::reinvite_once`]).
+    retry_glare: bool,
 }
 
 /// UAS: a reliable provisional response waiting for its PRACK (RFC 3262 §3).
@@ -1836,6 +1839,32 @@ impl UaCore {
         offer: Option<Body>,
         headers: &[(String, String)],
     ) -> Result<(), Error> {
+        self.start_reinvite(now, sid, offer, headers, true)
+    }
+
+    /// Sends a re-INVITE as [`UaCore::reinvite`] does, but a 491 (glare, §14.1) is reported
+    /// as [`UaEvent::ReinviteFailed`] with status 491 instead of retried: for an application
+    /// whose offer must not be sent again as it was (an ICE restart or any re-offer whose
+    /// media state it rolls back on failure), and which decides itself whether to try again
+    /// with a fresh offer. The session goes on unchanged.
+    pub fn reinvite_once(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        offer: Option<Body>,
+        headers: &[(String, String)],
+    ) -> Result<(), Error> {
+        self.start_reinvite(now, sid, offer, headers, false)
+    }
+
+    fn start_reinvite(
+        &mut self,
+        now: Instant,
+        sid: SessionId,
+        offer: Option<Body>,
+        headers: &[(String, String)],
+        retry_glare: bool,
+    ) -> Result<(), Error> {
         let s = self
             .sessions
             .get_mut(&sid)
@@ -1854,6 +1883,7 @@ impl UaCore {
             offer,
             headers: headers.to_vec(),
             tx: None,
+            retry_glare,
         });
         self.send_reinvite(now, sid)
     }
@@ -1934,7 +1964,8 @@ impl UaCore {
         if !current {
             return;
         }
-        if status == StatusCode::REQUEST_PENDING {
+        let retry = s.reinvite_out.as_ref().is_some_and(|o| o.retry_glare);
+        if status == StatusCode::REQUEST_PENDING && retry {
             // §14.1 glare: the owner of the Call-ID (the UAC of the dialog) waits 2.1-4 s,
             // the other side 0-2 s, in units of 10 ms.
             let r = u64::from_str_radix(&self.ep.new_tag()[..4], 16).unwrap_or(0);
