@@ -114,14 +114,18 @@ impl ServerInvite {
             }
         }
         self.flow = flow;
+        if status.is_success() {
+            // Accepted absorbs INVITE retransmissions and never resends on its own (RFC 6026
+            // §8.5, §8.7): the 2xx's bytes are not kept (the TU retransmits it until the ACK).
+            ctx.send(flow, wire);
+            self.last = None;
+            self.state = State::Accepted;
+            self.l = Some(ctx.arm(Timer::L, ctx.cfg.t64()));
+            return Ok(Life::Alive);
+        }
         ctx.send(flow, wire.clone());
         self.last = Some(wire);
         if status.is_provisional() {
-            return Ok(Life::Alive);
-        }
-        if status.is_success() {
-            self.state = State::Accepted;
-            self.l = Some(ctx.arm(Timer::L, ctx.cfg.t64()));
             return Ok(Life::Alive);
         }
         self.state = State::Completed;
