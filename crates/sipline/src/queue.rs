@@ -86,16 +86,29 @@ impl<T> Rx<T> {
     /// The next item; `None` once every sender is gone and the queue is empty.
     pub(crate) async fn recv(&mut self) -> Option<T> {
         loop {
-            if let Some(item) = lock(&self.shared.items).items.pop_front() {
+            if let Some(item) = self.pop() {
                 return Some(item);
             }
             if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return lock(&self.shared.items).items.pop_front();
+                return self.pop();
             }
             // notify_one keeps a permit when nobody waits, so a send between the check
             // above and this await is not lost.
             self.shared.notify.notified().await;
         }
+    }
+}
+
+impl<T> Rx<T> {
+    /// Takes the first item; frees the buffer once the queue is empty, since an idle
+    /// session's queue stays empty for minutes (a buffer of 4 events is ~1 KB per call).
+    fn pop(&self) -> Option<T> {
+        let mut st = lock(&self.shared.items);
+        let item = st.items.pop_front();
+        if st.items.is_empty() && st.items.capacity() > 0 {
+            st.items = VecDeque::new();
+        }
+        item
     }
 }
 
@@ -129,5 +142,16 @@ mod tests {
         let (tx, rx) = queue::<u8>();
         drop(rx);
         assert_eq!(tx.send(1), Err(1));
+    }
+
+    #[tokio::test]
+    async fn a_drained_queue_holds_no_buffer() {
+        let (tx, mut rx) = queue();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(rx.recv().await, Some(1));
+        assert!(lock(&rx.shared.items).items.capacity() > 0);
+        assert_eq!(rx.recv().await, Some(2));
+        assert_eq!(lock(&rx.shared.items).items.capacity(), 0);
     }
 }
