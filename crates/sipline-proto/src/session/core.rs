@@ -422,27 +422,27 @@ struct Session {
     /// UAC: the offer went in the INVITE (the ACK carries no body).
     offer_sent: bool,
     /// UAC: the ACK of the 2xx, re-sent on every retransmission of it.
-    ack: Option<(Flow, Message)>,
+    ack: Option<Box<(Flow, Message)>>,
     /// UAC: extra forks already sent a BYE (§13.2.2.4).
     forks_ended: Vec<DialogId>,
     /// UAS: our 2xx, retransmitted until the ACK.
-    ok: Option<(Flow, Message)>,
+    ok: Option<Box<(Flow, Message)>>,
     /// UAS: the current 2xx retransmission interval.
     interval: Duration,
     /// UAS: the next RSeq (RFC 3262 §3), the reliable 1xx waiting for its PRACK, and an
     /// accept() held until that PRACK comes (the 1xx carried SDP).
     next_rseq: u32,
-    unacked: Option<Unacked>,
-    deferred_accept: Option<ReplyParams>,
+    unacked: Option<Box<Unacked>>,
+    deferred_accept: Option<Box<ReplyParams>>,
     /// UAC: the last RSeq acknowledged per early dialog (RFC 3262 §4).
     racked: Vec<(DialogId, u32)>,
     /// UAS: our 2xx (to the INVITE or a re-INVITE) waits for its ACK.
     awaiting_ack: bool,
     /// Our re-INVITE, and the ACK of its 2xx (re-sent on retransmissions of that 2xx).
-    reinvite_out: Option<ReinviteOut>,
-    reinvite_ack: Option<(Flow, Message)>,
+    reinvite_out: Option<Box<ReinviteOut>>,
+    reinvite_ack: Option<Box<(Flow, Message)>>,
     /// The peer's re-INVITE we have not answered yet.
-    reinvite_in: Option<(ServerTxId, Request)>,
+    reinvite_in: Option<Box<(ServerTxId, Request)>>,
     /// The armed deadline of each timer (a fired heap entry counts only if it matches).
     timers: [Option<Instant>; TIMERS],
 }
@@ -673,7 +673,7 @@ impl UaCore {
                 if !s.awaiting_ack || s.state == SessionState::Terminated {
                     return;
                 }
-                if let Some((flow, msg)) = &s.ok {
+                if let Some((flow, msg)) = s.ok.as_deref() {
                     let (flow, msg) = (*flow, msg.clone());
                     s.interval = (s.interval * 2).min(t2);
                     let next = now + s.interval;
@@ -775,7 +775,7 @@ impl UaCore {
             s.unacked = None;
             *s.timer(SessionTimer::Retransmit1xx) = None;
             *s.timer(SessionTimer::PrackWait) = None;
-            s.deferred_accept.take()
+            s.deferred_accept.take().map(|p| *p)
         });
         if let Some(params) = deferred
             && let Err(e) = self.accept(now, sid, params)
@@ -1222,7 +1222,7 @@ impl UaCore {
         }
         let (flow, msg) = self.send_ack_builder(b, &next_hop, fallback)?;
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.ack = Some((flow, msg));
+            s.ack = Some(Box::new((flow, msg)));
             if s.state == SessionState::Connecting {
                 s.state = SessionState::Confirmed;
                 self.emit(UaEvent::Confirmed {
@@ -1327,7 +1327,11 @@ impl UaCore {
                 }
                 Ok(ResponseOutcome::Retransmission { .. }) => {
                     // §13.2.2.4: every retransmission of the 2xx gets the same ACK.
-                    if let Some((flow, msg)) = self.sessions.get(&sid).and_then(|s| s.ack.clone()) {
+                    if let Some((flow, msg)) = self
+                        .sessions
+                        .get(&sid)
+                        .and_then(|s| s.ack.as_deref().cloned())
+                    {
                         self.ep.send_stateless(flow, &msg);
                     }
                 }
@@ -1499,7 +1503,7 @@ impl UaCore {
         if let Some(s) = self.sessions.get_mut(&sid)
             && s.unacked.as_ref().is_some_and(|u| u.has_body)
         {
-            s.deferred_accept = Some(params);
+            s.deferred_accept = Some(Box::new(params));
             return Ok(());
         }
         let msg = self.reply(now, sid, params)?;
@@ -1511,7 +1515,7 @@ impl UaCore {
         s.interval = t1;
         s.awaiting_ack = true;
         *s.timer(SessionTimer::NoAnswer) = None;
-        s.ok = Some((s.flow, msg));
+        s.ok = Some(Box::new((s.flow, msg)));
         if let Some(id) = &s.dialog
             && let Some(d) = self.dialogs.get_mut(id)
         {
@@ -1634,13 +1638,13 @@ impl UaCore {
         if let Some(s) = self.sessions.get_mut(&sid) {
             if let Some(rseq) = rseq {
                 s.next_rseq = rseq.wrapping_add(1).max(1);
-                s.unacked = Some(Unacked {
+                s.unacked = Some(Box::new(Unacked {
                     rseq,
                     flow: s.flow,
                     message: msg.clone(),
                     interval: t1,
                     has_body,
-                });
+                }));
                 self.arm(sid, SessionTimer::Retransmit1xx, now + t1);
                 self.arm(sid, SessionTimer::PrackWait, now + 64 * t1);
             } else if st >= 200 {
@@ -1793,7 +1797,7 @@ impl UaCore {
             return;
         }
         // The ACK of the 2xx we are retransmitting: to the INVITE, or to a re-INVITE.
-        let acked_cseq = match &s.ok {
+        let acked_cseq = match s.ok.as_deref() {
             Some((_, Message::Response(r))) => r.headers.cseq().ok().map(|c| c.seq),
             _ => None,
         };
@@ -1841,11 +1845,11 @@ impl UaCore {
                 "another INVITE transaction is in progress",
             ));
         }
-        s.reinvite_out = Some(ReinviteOut {
+        s.reinvite_out = Some(Box::new(ReinviteOut {
             offer,
             headers: headers.to_vec(),
             tx: None,
-        });
+        }));
         self.send_reinvite(now, sid)
     }
 
@@ -1894,7 +1898,7 @@ impl UaCore {
         if status.is_success() {
             if !current {
                 // A retransmission of a 2xx already ACKed (§13.2.2.4).
-                if let Some((flow, msg)) = s.reinvite_ack.clone() {
+                if let Some((flow, msg)) = s.reinvite_ack.as_deref().cloned() {
                     self.ep.send_stateless(flow, &msg);
                 }
                 return;
@@ -1914,7 +1918,7 @@ impl UaCore {
                 && let Ok((flow, msg)) = self.send_ack_builder(b, &next_hop, fallback)
                 && let Some(s) = self.sessions.get_mut(&sid)
             {
-                s.reinvite_ack = Some((flow, msg));
+                s.reinvite_ack = Some(Box::new((flow, msg)));
             }
             self.emit(UaEvent::ReinviteAccepted {
                 session: sid,
@@ -1974,7 +1978,7 @@ impl UaCore {
             let _ = self.ep.respond(now, tx, r);
             return;
         }
-        s.reinvite_in = Some((tx, request.clone()));
+        s.reinvite_in = Some(Box::new((tx, request.clone())));
         self.emit(UaEvent::Reinvite {
             session: sid,
             request,
@@ -1994,7 +1998,7 @@ impl UaCore {
                 .sessions
                 .get_mut(&sid)
                 .ok_or(Error::InvalidState("no such session"))?;
-            let (tx, request) = s
+            let (tx, request) = *s
                 .reinvite_in
                 .take()
                 .ok_or(Error::InvalidState("no re-INVITE to answer"))?;
@@ -2017,7 +2021,7 @@ impl UaCore {
             {
                 let _ = d.refresh_target_from_request(&request);
             }
-            s.ok = Some((s.flow, msg));
+            s.ok = Some(Box::new((s.flow, msg)));
             s.awaiting_ack = true;
             s.interval = t1;
         }
@@ -2039,7 +2043,7 @@ impl UaCore {
             .sessions
             .get_mut(&sid)
             .ok_or(Error::InvalidState("no such session"))?;
-        let (tx, request) = s
+        let (tx, request) = *s
             .reinvite_in
             .take()
             .ok_or(Error::InvalidState("no re-INVITE to answer"))?;
