@@ -233,20 +233,26 @@ fn record_path(path: &Path, n: u64) -> PathBuf {
 }
 
 /// Serves one call; true when it ended normally.
+///
+/// Its future lives as long as the call, one per call: what it awaits only once or rarely
+/// (reject, progress, accept, bye, a transfer) is boxed, so the task keeps the size of the
+/// wait for events (~1 KB) rather than of the largest of those steps (~3 KB before).
 async fn handle(
     n: u64,
     mut session: Session,
     cfg: Arc<CallConfig>,
     mut stop: watch::Receiver<bool>,
 ) -> bool {
-    let from = session.remote_identity().unwrap_or_else(|| "?".into());
-    println!("call {n} from {from}: incoming");
+    {
+        let from = session.remote_identity().unwrap_or_else(|| "?".into());
+        println!("call {n} from {from}: incoming");
+    }
     if let Some(code) = cfg.reject {
         let opts = RejectOptions {
             status_code: code,
             ..RejectOptions::default()
         };
-        if let Err(e) = session.reject(opts).await {
+        if let Err(e) = Box::pin(session.reject(opts)).await {
             println!("call {n}: reject failed: {e}");
             return false;
         }
@@ -260,7 +266,7 @@ async fn handle(
                 }
             }
         });
-        let _ = end.await;
+        let _ = Box::pin(end).await;
         return true;
     }
     if cfg.progress {
@@ -268,7 +274,7 @@ async fn handle(
             rel100: cfg.rel100,
             ..ProgressOptions::default()
         };
-        match session.progress(opts).await {
+        match Box::pin(session.progress(opts)).await {
             Ok(()) if cfg.rel100 && offers_100rel(&session) => {
                 println!("call {n}: ringing (180, reliable)");
             }
@@ -291,7 +297,7 @@ async fn handle(
                 },
                 _ = stop.changed() => {
                     println!("call {n}: declined (stopping)");
-                    let _ = session.reject(RejectOptions::default()).await;
+                    let _ = Box::pin(session.reject(RejectOptions::default())).await;
                     return false;
                 }
             }
@@ -330,7 +336,7 @@ async fn handle(
             ..AcceptOptions::default()
         },
     };
-    if let Err(e) = session.accept(opts).await {
+    if let Err(e) = Box::pin(session.accept(opts)).await {
         println!("call {n}: accept failed: {e}");
         return false;
     }
@@ -388,7 +394,7 @@ async fn converse(
                 deadline = None;
                 println!("call {n}: hanging up (duration reached)");
                 hung_up = true;
-                if let Err(e) = session.bye(ByeOptions::default()).await {
+                if let Err(e) = Box::pin(session.bye(ByeOptions::default())).await {
                     println!("call {n}: hang-up failed: {e}");
                 }
                 continue;
@@ -397,7 +403,7 @@ async fn converse(
                 hung_up = true;
                 if r.is_ok() {
                     println!("call {n}: hanging up (stopping)");
-                    let _ = session.terminate().await;
+                    let _ = Box::pin(session.terminate()).await;
                 }
                 continue;
             }
@@ -409,7 +415,7 @@ async fn converse(
                 break confirmed && cause == Cause::Bye && !*stop.borrow();
             }
             Some(SessionEvent::Refer { request }) if cfg.follow_refer => {
-                if let Some(t) = follow(n, session, &request, stop.clone()).await {
+                if let Some(t) = Box::pin(follow(n, session, &request, stop.clone())).await {
                     transfers.push(t);
                 }
             }
