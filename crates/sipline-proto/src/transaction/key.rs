@@ -17,16 +17,20 @@ pub(crate) enum TxKey {
         port: Option<u16>,
         method: Method,
     },
-    /// §17.2.3 for RFC 2543 requests (no magic cookie): Request-URI, From tag, Call-ID, CSeq
-    /// number, method (ACK counting as INVITE) and the whole top Via.
-    Legacy {
-        ruri: ByteString,
-        from_tag: ByteString,
-        call_id: ByteString,
-        cseq: u32,
-        method: Method,
-        via: ByteString,
-    },
+    /// §17.2.3 for RFC 2543 requests (no magic cookie); boxed, as it is rare and large.
+    Legacy(Box<LegacyKey>),
+}
+
+/// §17.2.3 for RFC 2543 requests: Request-URI, From tag, Call-ID, CSeq number, method (ACK
+/// counting as INVITE) and the whole top Via.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct LegacyKey {
+    ruri: ByteString,
+    from_tag: ByteString,
+    call_id: ByteString,
+    cseq: u32,
+    method: Method,
+    via: ByteString,
 }
 
 fn method_for_server(m: &Method) -> Method {
@@ -69,14 +73,14 @@ pub(crate) fn server_key(r: &Request, via: &Via<'_>, as_method: Option<Method>) 
         _ => {
             let from = h.from().ok()?;
             let raw_via = crate::message::headers::first_list_item(h.get(crate::HeaderName::Via)?);
-            Some(TxKey::Legacy {
+            Some(TxKey::Legacy(Box::new(LegacyKey {
                 ruri: ByteString::from(r.uri.as_str()),
                 from_tag: h.share(from.tag().unwrap_or("")),
                 call_id: h.share(h.call_id().ok()?),
                 cseq: h.cseq().ok()?.seq,
                 method,
                 via: h.share(raw_via),
-            })
+            })))
         }
     }
 }
