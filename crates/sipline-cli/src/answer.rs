@@ -287,13 +287,13 @@ async fn handle(
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
-                ev = session.next_event() => match ev {
+                ev = next_event(&mut session) => match ev.as_deref() {
                     Some(SessionEvent::Terminated { cause }) => {
                         println!("call {n}: ended ({cause:?})");
                         return false;
                     }
                     None => return false,
-                    Some(ev) => report(n, &ev),
+                    Some(ev) => report(n, ev),
                 },
                 _ = stop.changed() => {
                     println!("call {n}: declined (stopping)");
@@ -357,6 +357,13 @@ fn offers_100rel(session: &Session) -> bool {
     })
 }
 
+/// The call's next event, boxed: a `select!` keeps its output for as long as an arm runs,
+/// and a per-call task holds every slot its awaits need, so an inline `SessionEvent`
+/// (~230 B) would enlarge every call's task.
+async fn next_event(session: &mut Session) -> Option<Box<SessionEvent>> {
+    session.next_event().await.map(Box::new)
+}
+
 /// Prints a call event that needs no action.
 fn report(n: u64, ev: &SessionEvent) {
     match ev {
@@ -389,7 +396,7 @@ async fn converse(
     let mut transfers = Vec::new();
     let ok = loop {
         let ev = tokio::select! {
-            ev = session.next_event() => ev,
+            ev = next_event(session) => ev,
             () = common::sleep_until(deadline) => {
                 deadline = None;
                 println!("call {n}: hanging up (duration reached)");
@@ -408,14 +415,14 @@ async fn converse(
                 continue;
             }
         };
-        match ev {
+        match ev.as_deref() {
             None => break false,
             Some(SessionEvent::Terminated { cause }) => {
                 println!("call {n}: ended ({cause:?})");
-                break confirmed && cause == Cause::Bye && !*stop.borrow();
+                break confirmed && *cause == Cause::Bye && !*stop.borrow();
             }
             Some(SessionEvent::Refer { request }) if cfg.follow_refer => {
-                if let Some(t) = Box::pin(follow(n, session, &request, stop.clone())).await {
+                if let Some(t) = Box::pin(follow(n, session, request, stop.clone())).await {
                     transfers.push(t);
                 }
             }
@@ -424,7 +431,7 @@ async fn converse(
                     confirmed = true;
                     deadline = cfg.duration.map(|d| Instant::now() + d);
                 }
-                report(n, &ev);
+                report(n, ev);
             }
         }
     };
