@@ -38,7 +38,8 @@ pub(crate) enum State {
 pub(crate) struct Shared {
     pub(crate) role: Role,
     pub(crate) state: Mutex<State>,
-    pub(crate) request: Mutex<Option<Request>>,
+    /// The INVITE; for an inbound call, the same allocation the core's session keeps.
+    pub(crate) request: Mutex<Option<Arc<Request>>>,
     pub(crate) media: Mutex<Option<Media>>,
     /// The SDP offer/answer exchange completed (RFC 3264).
     pub(crate) negotiated: Mutex<bool>,
@@ -70,8 +71,8 @@ impl Shared {
         }
     }
 
-    pub(crate) fn set_request(&self, r: Request) {
-        *lock(&self.request) = Some(r);
+    pub(crate) fn set_request(&self, r: impl Into<Arc<Request>>) {
+        *lock(&self.request) = Some(r.into());
     }
 
     pub(crate) fn set_state(&self, s: State) {
@@ -530,7 +531,7 @@ impl Session {
 
     /// The INVITE, sent or received (SIP.js `request`).
     pub fn request(&self) -> Option<Request> {
-        lock(&self.shared.request).clone()
+        lock(&self.shared.request).as_deref().cloned()
     }
 
     /// Our identity: the From of our INVITE, the To of theirs (SIP.js `localIdentity`).

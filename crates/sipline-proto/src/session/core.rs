@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -156,8 +157,8 @@ pub enum UaEvent {
     Incoming {
         /// The new session.
         session: SessionId,
-        /// The INVITE.
-        request: Request,
+        /// The INVITE (shared with the session, which keeps it).
+        request: Arc<Request>,
     },
     /// A provisional response to our INVITE (UAC).
     Progress {
@@ -401,8 +402,9 @@ struct Unacked {
 struct Session {
     role: SessionRole,
     state: SessionState,
-    /// The INVITE we sent or received.
-    invite: Request,
+    /// The INVITE we sent or received; shared with [`UaEvent::Incoming`], whose receiver
+    /// keeps it as long as the call (one copy per call, not two).
+    invite: Arc<Request>,
     /// Where the INVITE went (UAC) or came from (UAS).
     flow: Flow,
     /// Our tag: From tag as UAC, To tag as UAS.
@@ -538,7 +540,7 @@ impl UaCore {
 
     /// The INVITE that created the session.
     pub fn invite_request(&self, id: SessionId) -> Option<&Request> {
-        self.sessions.get(&id).map(|s| &s.invite)
+        self.sessions.get(&id).map(|s| &*s.invite)
     }
 
     /// The confirmed dialog of the session, if any.
@@ -1093,7 +1095,7 @@ impl UaCore {
             Box::new(Session {
                 role: SessionRole::Uac,
                 state: SessionState::Calling,
-                invite: sent,
+                invite: Arc::new(sent),
                 flow: params.flow,
                 local_tag: tag,
                 server_tx: None,
@@ -1404,7 +1406,7 @@ impl UaCore {
         if s.canceled || s.cancel_pending || s.state == SessionState::Terminated {
             return false;
         }
-        let (sent, flow) = (s.invite.clone(), s.flow);
+        let (sent, flow) = (Request::clone(&s.invite), s.flow);
         let Some(digest) = self.digest.as_mut() else {
             return false;
         };
@@ -1426,7 +1428,7 @@ impl UaCore {
         };
         self.by_client_tx.insert(tx, (sid, Purpose::Invite));
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.invite = again;
+            s.invite = Arc::new(again);
         }
         self.pump(now);
         true
@@ -1706,12 +1708,13 @@ impl UaCore {
         // RFC 3262 §3: the first RSeq is random in 1..2^31-1 (kept small enough to count up).
         let next_rseq = u32::from_str_radix(&self.ep.new_tag()[..7], 16).unwrap_or(0) + 1;
         self.by_server_tx.insert(tx, sid);
+        let request = Arc::new(request);
         self.sessions.insert(
             sid,
             Box::new(Session {
                 role: SessionRole::Uas,
                 state: SessionState::Incoming,
-                invite: request.clone(),
+                invite: Arc::clone(&request),
                 flow,
                 local_tag: tag,
                 server_tx: Some(tx),
