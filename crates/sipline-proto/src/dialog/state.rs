@@ -274,11 +274,11 @@ impl Dialog {
     }
 
     pub(super) fn check_id(&self, id: &DialogId) -> Result<(), DialogError> {
-        if id.call_id != self.id.call_id {
+        if id.call_id() != self.id.call_id() {
             Err(DialogError::Mismatch { field: "Call-ID" })
-        } else if id.local_tag != self.id.local_tag {
+        } else if id.local_tag() != self.id.local_tag() {
             Err(DialogError::Mismatch { field: "local tag" })
-        } else if id.remote_tag != self.id.remote_tag {
+        } else if id.remote_tag() != self.id.remote_tag() {
             Err(DialogError::Mismatch {
                 field: "remote tag",
             })
@@ -294,17 +294,17 @@ impl Dialog {
 
     /// The Call-ID (§12.1.1, §12.1.2).
     pub fn call_id(&self) -> &str {
-        &self.id.call_id
+        self.id.call_id()
     }
 
     /// Our tag.
     pub fn local_tag(&self) -> &str {
-        &self.id.local_tag
+        self.id.local_tag()
     }
 
     /// The peer's tag (empty if it sent none).
     pub fn remote_tag(&self) -> &str {
-        &self.id.remote_tag
+        self.id.remote_tag()
     }
 
     /// Early or confirmed (§12).
