@@ -53,8 +53,13 @@ pub struct Dialog {
 }
 
 /// The first Contact of a message as a remote target: a SIP or SIPS URI (§8.1.1.8, §12.1.1).
-/// Several Contacts are a peer's error; the first is used.
-fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, DialogError> {
+/// Several Contacts are a peer's error; the first is used. `shared`: the URI shares the
+/// message's buffer (a message kept anyway) rather than copying its text.
+fn remote_target(
+    headers: &Headers,
+    message: &'static str,
+    shared: bool,
+) -> Result<Uri, DialogError> {
     let parse_err = |error| DialogError::Header { message, error };
     match headers.contacts().next() {
         None => Err(DialogError::MissingContact { message }),
@@ -64,6 +69,7 @@ fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, Dialog
             reason: "Contact is *",
         }),
         Some(Ok(ContactValue::Addr(a))) => match a.uri.scheme() {
+            Scheme::Sip | Scheme::Sips if shared => Ok(a.uri.to_shared(headers)),
             Scheme::Sip | Scheme::Sips => Ok(a.uri.to_owned()),
             _ => Err(DialogError::InvalidContact {
                 message,
@@ -73,13 +79,24 @@ fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, Dialog
     }
 }
 
-/// The URIs of every Record-Route value, top first, URI parameters kept (§12.1.1).
-fn record_route(headers: &Headers, message: &'static str) -> Result<Vec<Uri>, DialogError> {
+/// The URIs of every Record-Route value, top first, URI parameters kept (§12.1.1);
+/// `shared` as for [`remote_target`].
+fn record_route(
+    headers: &Headers,
+    message: &'static str,
+    shared: bool,
+) -> Result<Vec<Uri>, DialogError> {
     headers
         .name_addrs(HeaderName::RecordRoute)
         .map(|r| {
-            r.map(|na| na.uri.to_owned())
-                .map_err(|error| DialogError::Header { message, error })
+            r.map(|na| {
+                if shared {
+                    na.uri.to_shared(headers)
+                } else {
+                    na.uri.to_owned()
+                }
+            })
+            .map_err(|error| DialogError::Header { message, error })
         })
         .collect()
 }
@@ -152,8 +169,8 @@ impl Dialog {
             .next()
             .ok_or(DialogError::MissingContact { message: "request" })?;
         check_local_contact(local_contact, "request")?;
-        let remote_target = remote_target(rs, "response")?;
-        let mut route_set = record_route(rs, "response")?;
+        let remote_target = remote_target(rs, "response", false)?;
+        let mut route_set = record_route(rs, "response", false)?;
         route_set.reverse();
         Ok(Dialog {
             id: DialogId::new(call_id, local_tag, remote_tag),
@@ -207,8 +224,9 @@ impl Dialog {
             return Err(DialogError::InDialog);
         }
         check_local_contact(local_contact, "local contact")?;
-        let remote_target = remote_target(rq, "request")?;
-        let route_set = record_route(rq, "request")?;
+        // The URIs share the INVITE's buffer: its session keeps it for the whole call.
+        let remote_target = remote_target(rq, "request", true)?;
+        let route_set = record_route(rq, "request", true)?;
         Ok(Dialog {
             id: DialogId::new(call_id, local_tag, from.tag().unwrap_or("")),
             state: DialogState::Early,
@@ -216,9 +234,9 @@ impl Dialog {
             local_seq: None,
             remote_seq: Some(cseq.seq),
             local_addr: addr_without_tag(&to),
-            local_uri: to.uri.to_owned(),
+            local_uri: to.uri.to_shared(rq),
             remote_addr: addr_without_tag(&from),
-            remote_uri: from.uri.to_owned(),
+            remote_uri: from.uri.to_shared(rq),
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
@@ -248,7 +266,7 @@ impl Dialog {
                 if self.state == DialogState::Early
                     && response.headers.contains(HeaderName::Contact)
                 {
-                    self.remote_target = remote_target(&response.headers, "response")?;
+                    self.remote_target = remote_target(&response.headers, "response", false)?;
                 }
                 Ok(())
             }
@@ -256,8 +274,8 @@ impl Dialog {
                 if self.state == DialogState::Confirmed {
                     return Ok(());
                 }
-                let target = remote_target(&response.headers, "response")?;
-                let mut routes = record_route(&response.headers, "response")?;
+                let target = remote_target(&response.headers, "response", false)?;
+                let mut routes = record_route(&response.headers, "response", false)?;
                 routes.reverse();
                 self.remote_target = target;
                 self.route_set = routes;
@@ -395,7 +413,7 @@ impl Dialog {
         if !headers.contains(HeaderName::Contact) {
             return Ok(false);
         }
-        self.remote_target = remote_target(headers, message)?;
+        self.remote_target = remote_target(headers, message, false)?;
         Ok(true)
     }
 }
