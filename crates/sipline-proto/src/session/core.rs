@@ -445,12 +445,13 @@ struct Session {
     reinvite_ack: Option<Box<(Flow, Message)>>,
     /// The peer's re-INVITE we have not answered yet.
     reinvite_in: Option<Box<(ServerTxId, Request)>>,
-    /// The armed deadline of each timer (a fired heap entry counts only if it matches).
-    timers: [Option<Instant>; TIMERS],
+    /// The arming of each timer, 0 when disarmed: a heap entry counts only if it carries
+    /// the same number (4 B a timer rather than the 16 B of its deadline).
+    timers: [u32; TIMERS],
 }
 
 impl Session {
-    fn timer(&mut self, t: SessionTimer) -> &mut Option<Instant> {
+    fn timer(&mut self, t: SessionTimer) -> &mut u32 {
         &mut self.timers[t as usize]
     }
 }
@@ -482,7 +483,10 @@ pub struct UaCore {
     reg_by_tx: HashMap<ClientTxId, RegistrationId>,
     reg_timers: BinaryHeap<Reverse<(Instant, RegistrationId)>>,
     next_reg: u64,
-    timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer)>>,
+    /// Session timers: deadline, session, kind, and the arming it belongs to.
+    timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer, u32)>>,
+    /// The number of the last timer armed (never 0, which means disarmed).
+    timer_seq: u32,
     out: VecDeque<UaOutput>,
     ep_deadline: Option<Instant>,
 }
@@ -513,6 +517,7 @@ impl UaCore {
             reg_timers: BinaryHeap::new(),
             next_reg: 1,
             timers: BinaryHeap::new(),
+            timer_seq: 0,
             out: VecDeque::new(),
             ep_deadline: None,
         }
@@ -572,11 +577,11 @@ impl UaCore {
             return o;
         }
         // Stale heap entries (re-armed or disarmed timers) are dropped here.
-        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+        while let Some(Reverse((_, sid, t, seq))) = self.timers.peek().copied() {
             let live = self
                 .sessions
                 .get_mut(&sid)
-                .is_some_and(|s| *s.timer(t) == Some(at));
+                .is_some_and(|s| *s.timer(t) == seq);
             if live {
                 break;
             }
@@ -589,7 +594,7 @@ impl UaCore {
             self.reg_timers.pop();
         }
         let regs = self.reg_timers.peek().map(|Reverse((at, _))| *at);
-        let ours = match (self.timers.peek().map(|Reverse((at, _, _))| *at), regs) {
+        let ours = match (self.timers.peek().map(|Reverse((at, ..))| *at), regs) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -619,8 +624,9 @@ impl UaCore {
 
     fn arm(&mut self, sid: SessionId, t: SessionTimer, at: Instant) {
         if let Some(s) = self.sessions.get_mut(&sid) {
-            *s.timer(t) = Some(at);
-            self.timers.push(Reverse((at, sid, t)));
+            self.timer_seq = self.timer_seq.wrapping_add(1).max(1);
+            *s.timer(t) = self.timer_seq;
+            self.timers.push(Reverse((at, sid, t, self.timer_seq)));
         }
     }
 
@@ -645,7 +651,7 @@ impl UaCore {
                 });
             }
         }
-        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, sid, t, seq))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
@@ -653,12 +659,12 @@ impl UaCore {
             let live = self
                 .sessions
                 .get_mut(&sid)
-                .is_some_and(|s| *s.timer(t) == Some(at));
+                .is_some_and(|s| *s.timer(t) == seq);
             if !live {
                 continue;
             }
             if let Some(s) = self.sessions.get_mut(&sid) {
-                *s.timer(t) = None;
+                *s.timer(t) = 0;
             }
             self.on_timer(now, sid, t);
         }
@@ -775,8 +781,8 @@ impl UaCore {
         let _ = self.ep.respond(now, tx, ok);
         let deferred = self.sessions.get_mut(&sid).and_then(|s| {
             s.unacked = None;
-            *s.timer(SessionTimer::Retransmit1xx) = None;
-            *s.timer(SessionTimer::PrackWait) = None;
+            *s.timer(SessionTimer::Retransmit1xx) = 0;
+            *s.timer(SessionTimer::PrackWait) = 0;
             s.deferred_accept.take().map(|p| *p)
         });
         if let Some(params) = deferred
@@ -839,7 +845,7 @@ impl UaCore {
             return;
         }
         s.state = SessionState::Terminated;
-        s.timers = [None; TIMERS];
+        s.timers = [0; TIMERS];
         self.emit(UaEvent::Terminated {
             session: sid,
             cause,
@@ -1117,7 +1123,7 @@ impl UaCore {
                 reinvite_out: None,
                 reinvite_ack: None,
                 reinvite_in: None,
-                timers: [None; TIMERS],
+                timers: [0; TIMERS],
             }),
         );
         self.pump(now);
@@ -1516,7 +1522,7 @@ impl UaCore {
         s.state = SessionState::Connecting;
         s.interval = t1;
         s.awaiting_ack = true;
-        *s.timer(SessionTimer::NoAnswer) = None;
+        *s.timer(SessionTimer::NoAnswer) = 0;
         s.ok = Some(Box::new((s.flow, msg)));
         if let Some(id) = &s.dialog
             && let Some(d) = self.dialogs.get_mut(id)
@@ -1652,8 +1658,8 @@ impl UaCore {
             } else if st >= 200 {
                 // A final response ends the reliable 1xx retransmissions.
                 s.unacked = None;
-                *s.timer(SessionTimer::Retransmit1xx) = None;
-                *s.timer(SessionTimer::PrackWait) = None;
+                *s.timer(SessionTimer::Retransmit1xx) = 0;
+                *s.timer(SessionTimer::PrackWait) = 0;
             }
         }
         self.pump(now);
@@ -1736,7 +1742,7 @@ impl UaCore {
                 reinvite_out: None,
                 reinvite_ack: None,
                 reinvite_in: None,
-                timers: [None; TIMERS],
+                timers: [0; TIMERS],
             }),
         );
         if let Some(d) = self.cfg.no_answer_timeout {
@@ -1810,8 +1816,8 @@ impl UaCore {
         s.awaiting_ack = false;
         // The 2xx was kept only to retransmit it until this ACK (§13.3.1.4).
         s.ok = None;
-        *s.timer(SessionTimer::Retransmit2xx) = None;
-        *s.timer(SessionTimer::AckWait) = None;
+        *s.timer(SessionTimer::Retransmit2xx) = 0;
+        *s.timer(SessionTimer::AckWait) = 0;
         if s.state == SessionState::Connecting {
             s.state = SessionState::Confirmed;
             self.emit(UaEvent::Confirmed {
