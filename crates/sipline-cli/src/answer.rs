@@ -21,6 +21,7 @@
 //! failed, or cut by Ctrl-C); 2 when the command line or the setup is wrong.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +31,8 @@ use sipline::{
     AcceptOptions, ByeOptions, Cause, HeaderName, InviteOptions, NullSink, ProgressOptions,
     RejectOptions, Rel100, Request, Session, SessionEvent, SilenceSource, StatusCode, UaEvent,
 };
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Sleep};
 
 use crate::common::{self, CliError, Recorder, UaArgs, UaNeeds};
 
@@ -151,7 +151,8 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ctrl_c = common::interrupts();
-    let mut calls = JoinSet::new();
+    // Each call's task reports its end here (a JoinSet would keep an entry per call).
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<bool>();
     let (mut started, mut ended, mut all_ok) = (0u64, 0u64, true);
     loop {
         if args.max_calls.is_some_and(|m| ended >= m) {
@@ -176,7 +177,11 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
                         continue;
                     }
                     started += 1;
-                    calls.spawn(handle(started, session, Arc::clone(&cfg), stop_rx.clone()));
+                    let done = Done {
+                        tx: done_tx.clone(),
+                        ok: false,
+                    };
+                    tokio::spawn(handle(done, started, session, Arc::clone(&cfg), stop_rx.clone()));
                 }
                 Some(UaEvent::Registered { expires }) => {
                     println!("registered (expires in {expires} s)");
@@ -189,12 +194,12 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
                 }
                 Some(_) => {}
             },
-            Some(done) = calls.join_next() => {
+            Some(ok) = done_rx.recv() => {
                 ended += 1;
-                all_ok &= done.unwrap_or(false);
+                all_ok &= ok;
             }
             _ = ctrl_c.recv() => {
-                println!("stopping: hanging up {} call(s)", calls.len());
+                println!("stopping: hanging up {} call(s)", started - ended);
                 let _ = stop_tx.send(true);
                 break;
             }
@@ -203,8 +208,14 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     // The calls still going end now (Ctrl-C), or have ended (--max-calls).
     let _ = stop_tx.send(true);
     let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(done) = calls.join_next().await {
-            all_ok &= done.unwrap_or(false);
+        while ended < started {
+            match done_rx.recv().await {
+                Some(ok) => {
+                    ended += 1;
+                    all_ok &= ok;
+                }
+                None => break,
+            }
         }
     })
     .await;
@@ -232,119 +243,148 @@ fn record_path(path: &Path, n: u64) -> PathBuf {
     path.with_file_name(format!("{stem}-{n}.{ext}"))
 }
 
-/// Serves one call; true when it ended normally.
+/// Reports the end of a call's task to `serve`: its result, or `false` if the task
+/// panicked (the report goes when the task's state is dropped, in any case).
+struct Done {
+    tx: mpsc::UnboundedSender<bool>,
+    ok: bool,
+}
+
+impl Done {
+    fn set(&mut self, ok: bool) {
+        self.ok = ok;
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let _ = self.tx.send(self.ok);
+    }
+}
+
+/// Serves one call; reports to `done` whether it ended normally.
 ///
 /// Its future lives as long as the call, one per call: what it awaits only once or rarely
 /// (reject, progress, accept, bye, a transfer) is boxed, so the task keeps the size of the
 /// wait for events (~1 KB) rather than of the largest of those steps (~3 KB before).
-async fn handle(
+// An async fn would copy its arguments into the future's state twice (the call's task
+// would grow by a size class).
+#[allow(clippy::manual_async_fn)]
+fn handle(
+    mut done: Done,
     n: u64,
     mut session: Session,
     cfg: Arc<CallConfig>,
     mut stop: watch::Receiver<bool>,
-) -> bool {
-    {
-        let from = session.remote_identity().unwrap_or_else(|| "?".into());
-        println!("call {n} from {from}: incoming");
-    }
-    if let Some(code) = cfg.reject {
-        let opts = RejectOptions {
-            status_code: code,
-            ..RejectOptions::default()
-        };
-        if let Err(e) = Box::pin(session.reject(opts)).await {
-            println!("call {n}: reject failed: {e}");
-            return false;
-        }
-        println!("call {n}: rejected with {code} {}", code.canonical_reason());
-        // Absorb the ACK before the process may exit.
-        let end = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(ev) = session.next_event().await {
-                if let SessionEvent::Terminated { cause } = ev {
-                    println!("call {n}: ended ({cause:?})");
-                    break;
-                }
+) -> impl Future<Output = ()> {
+    async move {
+        let ok = async {
+            {
+                let from = session.remote_identity().unwrap_or_else(|| "?".into());
+                println!("call {n} from {from}: incoming");
             }
-        });
-        let _ = Box::pin(end).await;
-        return true;
-    }
-    if cfg.progress {
-        let opts = ProgressOptions {
-            rel100: cfg.rel100,
-            ..ProgressOptions::default()
-        };
-        match Box::pin(session.progress(opts)).await {
-            Ok(()) if cfg.rel100 && offers_100rel(&session) => {
-                println!("call {n}: ringing (180, reliable)");
-            }
-            Ok(()) => println!("call {n}: ringing (180)"),
-            Err(e) => println!("call {n}: 180 failed: {e}"),
-        }
-    }
-    if let Some(ring) = cfg.ring_for {
-        let until = Instant::now() + ring;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => break,
-                ev = next_event(&mut session) => match ev.as_deref() {
-                    Some(SessionEvent::Terminated { cause }) => {
-                        println!("call {n}: ended ({cause:?})");
-                        return false;
-                    }
-                    None => return false,
-                    Some(ev) => report(n, ev),
-                },
-                _ = stop.changed() => {
-                    println!("call {n}: declined (stopping)");
-                    let _ = Box::pin(session.reject(RejectOptions::default())).await;
+            if let Some(code) = cfg.reject {
+                let opts = RejectOptions {
+                    status_code: code,
+                    ..RejectOptions::default()
+                };
+                if let Err(e) = Box::pin(session.reject(opts)).await {
+                    println!("call {n}: reject failed: {e}");
                     return false;
                 }
+                println!("call {n}: rejected with {code} {}", code.canonical_reason());
+                // Absorb the ACK before the process may exit.
+                let end = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(ev) = session.next_event().await {
+                        if let SessionEvent::Terminated { cause } = ev {
+                            println!("call {n}: ended ({cause:?})");
+                            break;
+                        }
+                    }
+                });
+                let _ = Box::pin(end).await;
+                return true;
             }
-        }
-    }
-    let recorder = match (&cfg.record, cfg.media) {
-        (Some(path), MediaMode::Normal) => match Recorder::create(&record_path(path, n)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                println!("call {n}: {e}");
-                None
-            }
-        },
-        _ => None,
-    };
-    let opts = match cfg.media {
-        MediaMode::None => AcceptOptions {
-            media: sipline::MediaConstraints {
-                audio: false,
-                video: false,
-            },
-            ..AcceptOptions::default()
-        },
-        MediaMode::Normal => AcceptOptions {
-            audio_source: match common::audio_source(cfg.play.as_deref()) {
-                Ok(s) => s,
-                Err(e) => {
-                    println!("call {n}: {e}");
-                    Box::new(SilenceSource::new(common::RATE))
+            if cfg.progress {
+                let opts = ProgressOptions {
+                    rel100: cfg.rel100,
+                    ..ProgressOptions::default()
+                };
+                match Box::pin(session.progress(opts)).await {
+                    Ok(()) if cfg.rel100 && offers_100rel(&session) => {
+                        println!("call {n}: ringing (180, reliable)");
+                    }
+                    Ok(()) => println!("call {n}: ringing (180)"),
+                    Err(e) => println!("call {n}: 180 failed: {e}"),
                 }
-            },
-            audio_sink: match &recorder {
-                Some(r) => r.sink(),
-                None => Box::new(NullSink::new(common::RATE)),
-            },
-            ..AcceptOptions::default()
-        },
-    };
-    if let Err(e) = Box::pin(session.accept(opts)).await {
-        println!("call {n}: accept failed: {e}");
-        return false;
+            }
+            if let Some(ring) = cfg.ring_for {
+                let until = Instant::now() + ring;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => break,
+                        ev = next_event(&mut session) => match ev.as_deref() {
+                            Some(SessionEvent::Terminated { cause }) => {
+                                println!("call {n}: ended ({cause:?})");
+                                return false;
+                            }
+                            None => return false,
+                            Some(ev) => report(n, ev),
+                        },
+                        _ = stop.changed() => {
+                            println!("call {n}: declined (stopping)");
+                            let _ = Box::pin(session.reject(RejectOptions::default())).await;
+                            return false;
+                        }
+                    }
+                }
+            }
+            let recorder = match (&cfg.record, cfg.media) {
+                (Some(path), MediaMode::Normal) => match Recorder::create(&record_path(path, n)) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        println!("call {n}: {e}");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let opts = match cfg.media {
+                MediaMode::None => AcceptOptions {
+                    media: sipline::MediaConstraints {
+                        audio: false,
+                        video: false,
+                    },
+                    ..AcceptOptions::default()
+                },
+                MediaMode::Normal => AcceptOptions {
+                    audio_source: match common::audio_source(cfg.play.as_deref()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            println!("call {n}: {e}");
+                            Box::new(SilenceSource::new(common::RATE))
+                        }
+                    },
+                    audio_sink: match &recorder {
+                        Some(r) => r.sink(),
+                        None => Box::new(NullSink::new(common::RATE)),
+                    },
+                    ..AcceptOptions::default()
+                },
+            };
+            if let Err(e) = Box::pin(session.accept(opts)).await {
+                println!("call {n}: accept failed: {e}");
+                return false;
+            }
+            let ok = converse(n, &mut session, &cfg, &mut stop).await;
+            if let Some(r) = &recorder {
+                r.finish();
+            }
+            ok
+        }
+        .await;
+        done.set(ok);
     }
-    let ok = converse(n, &mut session, &cfg, &mut stop).await;
-    if let Some(r) = &recorder {
-        r.finish();
-    }
-    ok
 }
 
 /// Whether the INVITE supports or requires reliable provisional responses (RFC 3262).
@@ -392,12 +432,18 @@ async fn converse(
 ) -> bool {
     let mut confirmed = false;
     let mut hung_up = false;
-    let mut deadline = None;
+    // Boxed, and only with --duration: a timer is ~110 B that every call's task would carry.
+    let mut deadline: Option<Pin<Box<Sleep>>> = None;
     let mut transfers = Vec::new();
     let ok = loop {
         let ev = tokio::select! {
             ev = next_event(session) => ev,
-            () = common::sleep_until(deadline) => {
+            () = async {
+                match deadline.as_mut() {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 deadline = None;
                 println!("call {n}: hanging up (duration reached)");
                 hung_up = true;
@@ -429,7 +475,7 @@ async fn converse(
             Some(ev) => {
                 if matches!(ev, SessionEvent::Accepted { .. }) {
                     confirmed = true;
-                    deadline = cfg.duration.map(|d| Instant::now() + d);
+                    deadline = cfg.duration.map(|d| Box::pin(tokio::time::sleep(d)));
                 }
                 report(n, ev);
             }
