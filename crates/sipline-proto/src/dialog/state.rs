@@ -1,8 +1,10 @@
 //! The [`Dialog`] state (RFC 3261 §12.1): how it is created by a UAC and a UAS, and how the
 //! responses of the creating transaction move it from early to confirmed.
 
+use bytestring::ByteString;
+
 use super::{DialogError, DialogId, addr_without_tag, creates_dialog};
-use crate::message::{ContactValue, HeaderName, Headers, Request, Response, Scheme, Uri};
+use crate::message::{ContactValue, HeaderName, Headers, NameAddr, Request, Response, Scheme, Uri};
 
 /// The state of a [`Dialog`] (RFC 3261 §12): created early by a provisional response,
 /// confirmed by a 2xx. A terminated dialog is dropped by its owner.
@@ -41,9 +43,9 @@ pub struct Dialog {
     pub(super) local_seq: Option<u32>,
     pub(super) remote_seq: Option<u32>,
     /// From (UAC) or To (UAS) of the creating request, without tag, as a name-addr.
-    pub(super) local_addr: String,
+    pub(super) local_addr: ByteString,
     pub(super) local_uri: Uri,
-    pub(super) remote_addr: String,
+    pub(super) remote_addr: ByteString,
     pub(super) remote_uri: Uri,
     pub(super) remote_target: Uri,
     pub(super) route_set: Vec<Uri>,
@@ -76,6 +78,17 @@ fn remote_target(
                 reason: "not a SIP or SIPS URI",
             }),
         },
+    }
+}
+
+/// [`addr_without_tag`] of a request's `name` field `na`, sharing the request's buffer when
+/// the field's text starts with it (the tag, if any, is its last parameter): a UAS dialog's
+/// addresses, from the INVITE its session keeps anyway.
+fn shared_addr(headers: &Headers, name: HeaderName, na: &NameAddr<'_>) -> ByteString {
+    let addr = addr_without_tag(na);
+    match headers.get(name) {
+        Some(raw) if raw.starts_with(addr.as_str()) => headers.share(&raw[..addr.len()]),
+        _ => ByteString::from(addr),
     }
 }
 
@@ -178,9 +191,9 @@ impl Dialog {
             role: Role::Uac,
             local_seq: Some(cseq.seq),
             remote_seq: None,
-            local_addr: addr_without_tag(&from),
+            local_addr: ByteString::from(addr_without_tag(&from)),
             local_uri: from.uri.to_owned(),
-            remote_addr: addr_without_tag(&to),
+            remote_addr: ByteString::from(addr_without_tag(&to)),
             remote_uri: to.uri.to_owned(),
             remote_target,
             route_set,
@@ -233,9 +246,9 @@ impl Dialog {
             role: Role::Uas,
             local_seq: None,
             remote_seq: Some(cseq.seq),
-            local_addr: addr_without_tag(&to),
+            local_addr: shared_addr(rq, HeaderName::To, &to),
             local_uri: to.uri.to_shared(rq),
-            remote_addr: addr_without_tag(&from),
+            remote_addr: shared_addr(rq, HeaderName::From, &from),
             remote_uri: from.uri.to_shared(rq),
             remote_target,
             route_set,
