@@ -397,6 +397,17 @@ struct Unacked {
     has_body: bool,
 }
 
+/// A UAC session's lists (three empty Vecs would take 72 B in every session).
+#[derive(Debug, Default)]
+struct UacLists {
+    /// Extra header fields for the CANCEL.
+    cancel_headers: Vec<(String, String)>,
+    /// Extra forks already sent a BYE (§13.2.2.4).
+    forks_ended: Vec<DialogId>,
+    /// The last RSeq acknowledged per early dialog (RFC 3262 §4).
+    racked: Vec<(DialogId, u32)>,
+}
+
 /// One INVITE session.
 #[derive(Debug)]
 struct Session {
@@ -419,14 +430,10 @@ struct Session {
     cancel_pending: bool,
     /// UAC: the CANCEL was sent.
     canceled: bool,
-    /// UAC: extra header fields for the CANCEL.
-    cancel_headers: Vec<(String, String)>,
     /// UAC: the offer went in the INVITE (the ACK carries no body).
     offer_sent: bool,
     /// UAC: the ACK of the 2xx, re-sent on every retransmission of it.
     ack: Option<Box<(Flow, Message)>>,
-    /// UAC: extra forks already sent a BYE (§13.2.2.4).
-    forks_ended: Vec<DialogId>,
     /// UAS: our 2xx, retransmitted until the ACK.
     ok: Option<Box<(Flow, Message)>>,
     /// UAS: the current 2xx retransmission interval.
@@ -436,8 +443,8 @@ struct Session {
     next_rseq: u32,
     unacked: Option<Box<Unacked>>,
     deferred_accept: Option<Box<ReplyParams>>,
-    /// UAC: the last RSeq acknowledged per early dialog (RFC 3262 §4).
-    racked: Vec<(DialogId, u32)>,
+    /// UAC: lists most calls never fill, boxed when first needed.
+    uac: Option<Box<UacLists>>,
     /// UAS: our 2xx (to the INVITE or a re-INVITE) waits for its ACK.
     awaiting_ack: bool,
     /// Our re-INVITE, and the ACK of its 2xx (re-sent on retransmissions of that 2xx).
@@ -801,17 +808,18 @@ impl UaCore {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return false;
         };
-        let last = s.racked.iter().find(|(d, _)| d == id).map(|(_, n)| *n);
+        let racked = &mut s.uac.get_or_insert_with(Box::default).racked;
+        let last = racked.iter().find(|(d, _)| d == id).map(|(_, n)| *n);
         match last {
             Some(l) if rseq <= l || rseq > l.saturating_add(1) => return false,
             Some(_) => {
-                for (d, n) in &mut s.racked {
+                for (d, n) in racked.iter_mut() {
                     if d == id {
                         *n = rseq;
                     }
                 }
             }
-            None => s.racked.push((id.clone(), rseq)),
+            None => racked.push((id.clone(), rseq)),
         }
         let Ok(cseq) = s.invite.headers.cseq() else {
             return true;
@@ -1109,16 +1117,14 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
-                cancel_headers: Vec::new(),
                 offer_sent: params.offer.is_some(),
                 ack: None,
-                forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
                 next_rseq: 1,
                 unacked: None,
                 deferred_accept: None,
-                racked: Vec::new(),
+                uac: None,
                 awaiting_ack: false,
                 reinvite_out: None,
                 reinvite_ack: None,
@@ -1158,7 +1164,7 @@ impl UaCore {
         if s.canceled || s.cancel_pending {
             return Ok(());
         }
-        s.cancel_headers = headers.to_vec();
+        s.uac.get_or_insert_with(Box::default).cancel_headers = headers.to_vec();
         if s.provisional {
             self.send_cancel(now, sid)?;
         } else {
@@ -1175,7 +1181,8 @@ impl UaCore {
         s.canceled = true;
         s.cancel_pending = false;
         let mut cancel = cancel_for(&s.invite)?;
-        Self::add_headers(&mut cancel.headers, &s.cancel_headers)?;
+        let extra = s.uac.as_ref().map_or(&[][..], |u| &u.cancel_headers[..]);
+        Self::add_headers(&mut cancel.headers, extra)?;
         let flow = s.flow;
         // The CANCEL carries the INVITE's Via (same branch, §9.1): not send_in_tx.
         let tx = self.ep.send_request(now, cancel, flow)?;
@@ -1446,7 +1453,10 @@ impl UaCore {
             return;
         };
         let fallback = s.flow;
-        let first = !s.forks_ended.contains(dialog.id());
+        let first = !s
+            .uac
+            .as_ref()
+            .is_some_and(|u| u.forks_ended.contains(dialog.id()));
         let next_hop = dialog.next_hop().clone();
         let flow = self.resolve(&next_hop, fallback);
         if let Ok(b) = dialog.ack(ok) {
@@ -1460,7 +1470,10 @@ impl UaCore {
                 self.by_client_tx.insert(tx, (sid, Purpose::Bye));
             }
             if let Some(s) = self.sessions.get_mut(&sid) {
-                s.forks_ended.push(dialog.id().clone());
+                s.uac
+                    .get_or_insert_with(Box::default)
+                    .forks_ended
+                    .push(dialog.id().clone());
             }
         }
         self.pump(now);
@@ -1728,16 +1741,14 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
-                cancel_headers: Vec::new(),
                 offer_sent: false,
                 ack: None,
-                forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
                 next_rseq,
                 unacked: None,
                 deferred_accept: None,
-                racked: Vec::new(),
+                uac: None,
                 awaiting_ack: false,
                 reinvite_out: None,
                 reinvite_ack: None,
