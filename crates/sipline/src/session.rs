@@ -587,7 +587,13 @@ impl Session {
 
     /// What the peer sends (SIP.js `getRemoteStreams`): from its last SDP.
     pub fn remote_streams(&self) -> Vec<MediaStream> {
-        let sdp = lock(&self.shared.remote_sdp).clone();
+        let mut sdp = lock(&self.shared.remote_sdp).clone();
+        // A call accepted without media keeps the offer only in its INVITE (declined_answer).
+        if sdp.is_none() && self.shared.role == Role::Uas && *lock(&self.shared.negotiated) {
+            sdp = self
+                .request()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+        }
         streams(sdp.as_deref(), "remote", false)
     }
 
@@ -674,10 +680,10 @@ impl Session {
             .map(sipline_media::offer_answer::rejected)
             .collect();
         *lock(&self.shared.negotiated) = true;
-        let answer = sdp.to_string();
-        *lock(&self.shared.remote_sdp) = Some(String::from_utf8_lossy(&offer).into_owned());
-        *lock(&self.shared.local_sdp) = Some(answer.clone());
-        Ok(answer)
+        // Neither SDP is copied into the session (~250 B a call under load): the streams of
+        // an answer declining every stream are none, and remote_streams() reads the offer
+        // from the INVITE.
+        Ok(sdp.to_string())
     }
 
     /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes
