@@ -102,9 +102,9 @@ pub struct DialogId {
     /// Call-ID, local tag and remote tag, one after the other.
     text: Arc<str>,
     /// Where the local tag starts.
-    local_at: usize,
+    local_at: u32,
     /// Where the remote tag starts.
-    remote_at: usize,
+    remote_at: u32,
 }
 
 impl DialogId {
@@ -114,26 +114,30 @@ impl DialogId {
         text.push_str(call_id);
         text.push_str(local_tag);
         text.push_str(remote_tag);
+        // (Messages are far below 4 GB; a longer part would only read as empty.)
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
             text: Arc::from(text),
-            local_at: call_id.len(),
-            remote_at: call_id.len() + local_tag.len(),
+            local_at: at(call_id.len()),
+            remote_at: at(call_id.len() + local_tag.len()),
         }
     }
 
     /// The Call-ID (§20.8).
     pub fn call_id(&self) -> &str {
-        self.text.get(..self.local_at).unwrap_or("")
+        self.text.get(..self.local_at as usize).unwrap_or("")
     }
 
     /// Our tag: From tag of the requests we send, To tag of those we receive (§19.3).
     pub fn local_tag(&self) -> &str {
-        self.text.get(self.local_at..self.remote_at).unwrap_or("")
+        self.text
+            .get(self.local_at as usize..self.remote_at as usize)
+            .unwrap_or("")
     }
 
     /// The peer's tag; empty if it sent none.
     pub fn remote_tag(&self) -> &str {
-        self.text.get(self.remote_at..).unwrap_or("")
+        self.text.get(self.remote_at as usize..).unwrap_or("")
     }
 
     /// The id of the dialog a received request belongs to, seen from the UAS (§12.2.2):
