@@ -34,6 +34,9 @@ pub(crate) enum State {
     Terminated,
 }
 
+/// Application data of a session, one value per type.
+pub(crate) type DataMap = HashMap<TypeId, Box<dyn Any + Send>>;
+
 /// What a session's handle and the dispatcher share.
 pub(crate) struct Shared {
     pub(crate) role: Role,
@@ -51,7 +54,8 @@ pub(crate) struct Shared {
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
-    pub(crate) data: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Boxed when first set: most sessions have none (an empty map is 48 B).
+    pub(crate) data: Mutex<Option<Box<DataMap>>>,
 }
 
 impl Shared {
@@ -67,7 +71,7 @@ impl Shared {
             audio_muted: Mutex::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
-            data: Mutex::new(HashMap::new()),
+            data: Mutex::new(None),
         }
     }
 
@@ -567,12 +571,15 @@ impl Session {
     /// Stores application data on the session (SIP.js `data`): one value per type, replacing
     /// any earlier value of that type.
     pub fn set_data<T: Any + Send>(&self, value: T) {
-        lock(&self.shared.data).insert(TypeId::of::<T>(), Box::new(value));
+        lock(&self.shared.data)
+            .get_or_insert_with(Box::default)
+            .insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// A copy of the application data of type `T`, if set (SIP.js `data`).
     pub fn data<T: Any + Send + Clone>(&self) -> Option<T> {
         lock(&self.shared.data)
+            .as_ref()?
             .get(&TypeId::of::<T>())
             .and_then(|b| b.downcast_ref::<T>())
             .cloned()
