@@ -51,7 +51,7 @@ pub struct Dialog {
     pub(super) route_set: Vec<Uri>,
     pub(super) secure: bool,
     /// Our Contact value, put into target refresh requests (§12.2.1.1).
-    pub(super) local_contact: String,
+    pub(super) local_contact: ByteString,
 }
 
 /// The first Contact of a message as a remote target: a SIP or SIPS URI (§8.1.1.8, §12.1.1).
@@ -198,7 +198,7 @@ impl Dialog {
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
-            local_contact: local_contact.to_owned(),
+            local_contact: ByteString::from(local_contact),
         })
     }
 
@@ -253,7 +253,7 @@ impl Dialog {
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
-            local_contact: local_contact.trim().to_owned(),
+            local_contact: ByteString::from(local_contact.trim()),
         })
     }
 
@@ -409,11 +409,18 @@ impl Dialog {
         &self.local_contact
     }
 
+    /// Takes `contact`, a shared copy of the local contact's text, in place of its own.
+    pub(crate) fn share_local_contact(&mut self, contact: ByteString) {
+        if *self.local_contact == *contact {
+            self.local_contact = contact;
+        }
+    }
+
     /// Replaces our Contact (a new address after a network change, sent in the next target
     /// refresh request, §12.2.1.1). It must be one name-addr with a SIP or SIPS URI.
     pub fn set_local_contact(&mut self, contact: &str) -> Result<(), DialogError> {
         check_local_contact(contact, "local contact")?;
-        self.local_contact = contact.trim().to_owned();
+        self.local_contact = ByteString::from(contact.trim());
         Ok(())
     }
 

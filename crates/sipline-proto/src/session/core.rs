@@ -481,6 +481,9 @@ pub struct UaCore {
     by_call: HashMap<(String, String), SessionId>,
     /// UAC: 2xx responses that carried the offer, waiting for [`UaCore::ack`].
     pending_2xx: HashMap<SessionId, Response>,
+    /// Our Contact values as put in dialogs, shared by all of them (a copy per call
+    /// otherwise); a few at most, one per transport.
+    contacts: Vec<ByteString>,
     /// Answers 401/407 to INVITEs (RFC 3261 §22.2); remembers realms for later requests.
     digest: Option<crate::auth::DigestClient>,
     /// Requests other than INVITE and REGISTER that a challenge may ask to send again.
@@ -519,6 +522,7 @@ impl UaCore {
             by_server_tx: HashMap::new(),
             by_call: HashMap::new(),
             pending_2xx: HashMap::new(),
+            contacts: Vec::new(),
             regs: HashMap::new(),
             reg_by_tx: HashMap::new(),
             reg_timers: BinaryHeap::new(),
@@ -881,6 +885,20 @@ impl UaCore {
     }
 
     // ---- helpers ---------------------------------------------------------------------
+
+    /// `contact` as a shared string: one copy of each of our Contact values for all dialogs.
+    fn shared_contact(&mut self, contact: &str) -> ByteString {
+        if let Some(c) = self.contacts.iter().find(|c| &***c == contact) {
+            return c.clone();
+        }
+        // Transports are few; a changed configuration only replaces the oldest values.
+        if self.contacts.len() >= 8 {
+            self.contacts.remove(0);
+        }
+        let c = ByteString::from(contact);
+        self.contacts.push(c.clone());
+        c
+    }
 
     fn local(&self, kind: TransportKind) -> Result<&LocalTransport, Error> {
         self.cfg
@@ -1643,8 +1661,9 @@ impl UaCore {
         let invite = s.invite.clone();
         let local_tag = s.local_tag.clone();
         if need_dialog {
-            let d = Dialog::new_uas(&invite, &local_tag, &contact)
+            let mut d = Dialog::new_uas(&invite, &local_tag, &contact)
                 .map_err(|e| Error::InvalidArgument(format!("dialog: {e}")))?;
+            d.share_local_contact(self.shared_contact(d.local_contact()));
             let id = d.id().clone();
             self.dialogs.insert(d);
             self.by_dialog.insert(id.clone(), sid);
