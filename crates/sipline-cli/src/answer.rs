@@ -21,6 +21,7 @@
 //! failed, or cut by Ctrl-C); 2 when the command line or the setup is wrong.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +31,8 @@ use sipline::{
     AcceptOptions, ByeOptions, Cause, HeaderName, InviteOptions, NullSink, ProgressOptions,
     RejectOptions, Rel100, Request, Session, SessionEvent, SilenceSource, StatusCode, UaEvent,
 };
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Sleep};
 
 use crate::common::{self, CliError, Recorder, UaArgs, UaNeeds};
 
@@ -158,7 +158,8 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ctrl_c = common::interrupts();
-    let mut calls = JoinSet::new();
+    // Each call's task reports its end here (a JoinSet would keep an entry per call).
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<bool>();
     let (mut started, mut ended, mut all_ok) = (0u64, 0u64, true);
     loop {
         if args.max_calls.is_some_and(|m| ended >= m) {
@@ -183,7 +184,11 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
                         continue;
                     }
                     started += 1;
-                    calls.spawn(handle(started, session, Arc::clone(&cfg), stop_rx.clone()));
+                    let done = Done {
+                        tx: done_tx.clone(),
+                        ok: false,
+                    };
+                    tokio::spawn(handle(done, started, session, Arc::clone(&cfg), stop_rx.clone()));
                 }
                 Some(UaEvent::Registered { expires }) => {
                     println!("registered (expires in {expires} s)");
@@ -196,12 +201,12 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
                 }
                 Some(_) => {}
             },
-            Some(done) = calls.join_next() => {
+            Some(ok) = done_rx.recv() => {
                 ended += 1;
-                all_ok &= done.unwrap_or(false);
+                all_ok &= ok;
             }
             _ = ctrl_c.recv() => {
-                println!("stopping: hanging up {} call(s)", calls.len());
+                println!("stopping: hanging up {} call(s)", started - ended);
                 let _ = stop_tx.send(true);
                 break;
             }
@@ -210,8 +215,14 @@ async fn serve(args: &AnswerArgs) -> Result<bool, CliError> {
     // The calls still going end now (Ctrl-C), or have ended (--max-calls).
     let _ = stop_tx.send(true);
     let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(done) = calls.join_next().await {
-            all_ok &= done.unwrap_or(false);
+        while ended < started {
+            match done_rx.recv().await {
+                Some(ok) => {
+                    ended += 1;
+                    all_ok &= ok;
+                }
+                None => break,
+            }
         }
     })
     .await;
@@ -240,118 +251,153 @@ fn record_path(path: &Path, n: u64) -> PathBuf {
     path.with_file_name(format!("{stem}-{n}.{ext}"))
 }
 
-/// Serves one call; true when it ended normally.
-async fn handle(
+/// Reports the end of a call's task to `serve`: its result, or `false` if the task
+/// panicked (the report goes when the task's state is dropped, in any case).
+struct Done {
+    tx: mpsc::UnboundedSender<bool>,
+    ok: bool,
+}
+
+impl Done {
+    fn set(&mut self, ok: bool) {
+        self.ok = ok;
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let _ = self.tx.send(self.ok);
+    }
+}
+
+/// Serves one call; reports to `done` whether it ended normally.
+///
+/// Its future lives as long as the call, one per call: what it awaits only once or rarely
+/// (reject, progress, accept, bye, a transfer) is boxed, so the task keeps the size of the
+/// wait for events (~1 KB) rather than of the largest of those steps (~3 KB before).
+// An async fn would copy its arguments into the future's state twice (the call's task
+// would grow by a size class).
+#[allow(clippy::manual_async_fn)]
+fn handle(
+    mut done: Done,
     n: u64,
     mut session: Session,
     cfg: Arc<CallConfig>,
     mut stop: watch::Receiver<bool>,
-) -> bool {
-    let from = session.remote_identity().unwrap_or_else(|| "?".into());
-    println!("call {n} from {from}: incoming");
-    if let Some(code) = cfg.reject {
-        return reject(n, &mut session, code).await;
-    }
-    if cfg.progress {
-        let opts = ProgressOptions {
-            rel100: cfg.rel100,
-            ..ProgressOptions::default()
-        };
-        match session.progress(opts).await {
-            Ok(()) if cfg.rel100 && offers_100rel(&session) => {
-                println!("call {n}: ringing (180, reliable)");
+) -> impl Future<Output = ()> {
+    async move {
+        let ok = async {
+            {
+                let from = session.remote_identity().unwrap_or_else(|| "?".into());
+                println!("call {n} from {from}: incoming");
             }
-            Ok(()) => println!("call {n}: ringing (180)"),
-            Err(e) => println!("call {n}: 180 failed: {e}"),
-        }
-    }
-    if let Some(ring) = cfg.ring_for {
-        let until = Instant::now() + ring;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => break,
-                ev = session.next_event() => match ev {
-                    Some(SessionEvent::Terminated { cause }) => {
-                        println!("call {n}: ended ({cause:?})");
-                        return false;
+            if let Some(code) = cfg.reject {
+                return Box::pin(reject(n, &mut session, code)).await;
+            }
+            if cfg.progress {
+                let opts = ProgressOptions {
+                    rel100: cfg.rel100,
+                    ..ProgressOptions::default()
+                };
+                match Box::pin(session.progress(opts)).await {
+                    Ok(()) if cfg.rel100 && offers_100rel(&session) => {
+                        println!("call {n}: ringing (180, reliable)");
                     }
-                    None => return false,
-                    Some(ev) => report(n, &ev),
+                    Ok(()) => println!("call {n}: ringing (180)"),
+                    Err(e) => println!("call {n}: 180 failed: {e}"),
+                }
+            }
+            if let Some(ring) = cfg.ring_for {
+                let until = Instant::now() + ring;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => break,
+                        ev = next_event(&mut session) => match ev.as_deref() {
+                            Some(SessionEvent::Terminated { cause }) => {
+                                println!("call {n}: ended ({cause:?})");
+                                return false;
+                            }
+                            None => return false,
+                            Some(ev) => report(n, ev),
+                        },
+                        _ = stop.changed() => {
+                            println!("call {n}: declined (stopping)");
+                            let _ = Box::pin(session.reject(RejectOptions::default())).await;
+                            return false;
+                        }
+                    }
+                }
+            }
+            let recorder = match (&cfg.record, cfg.media) {
+                (Some(path), MediaMode::Normal) => match Recorder::create(&record_path(path, n)) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        println!("call {n}: {e}");
+                        None
+                    }
                 },
-                _ = stop.changed() => {
-                    println!("call {n}: declined (stopping)");
-                    let _ = session.reject(RejectOptions::default()).await;
-                    return false;
+                _ => None,
+            };
+            let opts = match cfg.media {
+                MediaMode::None => AcceptOptions {
+                    media: sipline::MediaConstraints {
+                        audio: false,
+                        video: false,
+                    },
+                    ..AcceptOptions::default()
+                },
+                MediaMode::Normal => AcceptOptions {
+                    audio_source: match common::audio_source(cfg.play.as_deref()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            println!("call {n}: {e}");
+                            Box::new(SilenceSource::new(common::RATE))
+                        }
+                    },
+                    audio_sink: match &recorder {
+                        Some(r) => r.sink(),
+                        None => Box::new(NullSink::new(common::RATE)),
+                    },
+                    media: sipline::MediaConstraints {
+                        audio: true,
+                        video: cfg.video_play.is_some() || cfg.video_record.is_some(),
+                    },
+                    video_source: common::video_source(cfg.video_play.as_deref(), cfg.video_fps)
+                        .unwrap_or_else(|e| {
+                            println!("call {n}: {e}");
+                            None
+                        }),
+                    video_sink: common::video_recorder(
+                        cfg.video_record
+                            .as_deref()
+                            .map(|p| record_path(p, n))
+                            .as_deref(),
+                    )
+                    .unwrap_or_else(|e| {
+                        println!("call {n}: {e}");
+                        None
+                    }),
+                    ..AcceptOptions::default()
+                },
+            };
+            if let Err(e) = Box::pin(session.accept(opts)).await {
+                println!("call {n}: accept failed: {e}");
+                // An offer we cannot answer (no common codec, a profile we lack): 488 Not
+                // Acceptable Here (RFC 3261 §21.4.26) rather than the 480 of a dropped call.
+                if matches!(e, sipline::Error::Media(_)) {
+                    Box::pin(reject(n, &mut session, StatusCode::NOT_ACCEPTABLE_HERE)).await;
                 }
+                return false;
             }
-        }
-    }
-    let recorder = match (&cfg.record, cfg.media) {
-        (Some(path), MediaMode::Normal) => match Recorder::create(&record_path(path, n)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                println!("call {n}: {e}");
-                None
+            let ok = converse(n, &mut session, &cfg, &mut stop).await;
+            if let Some(r) = &recorder {
+                r.finish();
             }
-        },
-        _ => None,
-    };
-    let opts = match cfg.media {
-        MediaMode::None => AcceptOptions {
-            media: sipline::MediaConstraints {
-                audio: false,
-                video: false,
-            },
-            ..AcceptOptions::default()
-        },
-        MediaMode::Normal => AcceptOptions {
-            audio_source: match common::audio_source(cfg.play.as_deref()) {
-                Ok(s) => s,
-                Err(e) => {
-                    println!("call {n}: {e}");
-                    Box::new(SilenceSource::new(common::RATE))
-                }
-            },
-            audio_sink: match &recorder {
-                Some(r) => r.sink(),
-                None => Box::new(NullSink::new(common::RATE)),
-            },
-            media: sipline::MediaConstraints {
-                audio: true,
-                video: cfg.video_play.is_some() || cfg.video_record.is_some(),
-            },
-            video_source: common::video_source(cfg.video_play.as_deref(), cfg.video_fps)
-                .unwrap_or_else(|e| {
-                    println!("call {n}: {e}");
-                    None
-                }),
-            video_sink: common::video_recorder(
-                cfg.video_record
-                    .as_deref()
-                    .map(|p| record_path(p, n))
-                    .as_deref(),
-            )
-            .unwrap_or_else(|e| {
-                println!("call {n}: {e}");
-                None
-            }),
-            ..AcceptOptions::default()
-        },
-    };
-    if let Err(e) = session.accept(opts).await {
-        println!("call {n}: accept failed: {e}");
-        // An offer we cannot answer (a WebRTC offer, no common codec): 488 Not Acceptable
-        // Here (RFC 3261 §21.4.26) rather than the 480 of a dropped call.
-        if matches!(e, sipline::Error::Media(_)) {
-            reject(n, &mut session, StatusCode::NOT_ACCEPTABLE_HERE).await;
+            ok
         }
-        return false;
+        .await;
+        done.set(ok);
     }
-    let ok = converse(n, &mut session, &cfg, &mut stop).await;
-    if let Some(r) = &recorder {
-        r.finish();
-    }
-    ok
 }
 
 /// Rejects the call with `code` and waits (at most 5 s) for the ACK; true when the response
@@ -379,6 +425,13 @@ async fn reject(n: u64, session: &mut Session, code: StatusCode) -> bool {
     true
 }
 
+/// Prints the call's media statistics (when it has media) before it ends.
+async fn print_media(n: u64, session: &Session) {
+    if let Some(s) = session.stats().await {
+        println!("call {n}: {}", common::media_summary(&s));
+    }
+}
+
 /// Whether the INVITE supports or requires reliable provisional responses (RFC 3262).
 fn offers_100rel(session: &Session) -> bool {
     session.request().is_some_and(|r| {
@@ -387,6 +440,13 @@ fn offers_100rel(session: &Session) -> bool {
             .chain(r.headers.values(HeaderName::Require))
             .any(|v| v.trim().eq_ignore_ascii_case("100rel"))
     })
+}
+
+/// The call's next event, boxed: a `select!` keeps its output for as long as an arm runs,
+/// and a per-call task holds every slot its awaits need, so an inline `SessionEvent`
+/// (~230 B) would enlarge every call's task.
+async fn next_event(session: &mut Session) -> Option<Box<SessionEvent>> {
+    session.next_event().await.map(Box::new)
 }
 
 /// Prints a call event that needs no action.
@@ -408,13 +468,6 @@ fn report(n: u64, ev: &SessionEvent) {
     }
 }
 
-/// Prints the call's media statistics (when it has media) before it ends.
-async fn print_media(n: u64, session: &Session) {
-    if let Some(s) = session.stats().await {
-        println!("call {n}: {}", common::media_summary(&s));
-    }
-}
-
 /// The answered call, until it ends; true when it was confirmed and ended with a BYE.
 async fn converse(
     n: u64,
@@ -424,17 +477,23 @@ async fn converse(
 ) -> bool {
     let mut confirmed = false;
     let mut hung_up = false;
-    let mut deadline = None;
+    // Boxed, and only with --duration: a timer is ~110 B that every call's task would carry.
+    let mut deadline: Option<Pin<Box<Sleep>>> = None;
     let mut transfers = Vec::new();
     let ok = loop {
         let ev = tokio::select! {
-            ev = session.next_event() => ev,
-            () = common::sleep_until(deadline) => {
+            ev = next_event(session) => ev,
+            () = async {
+                match deadline.as_mut() {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 deadline = None;
                 println!("call {n}: hanging up (duration reached)");
-                print_media(n, session).await;
+                Box::pin(print_media(n, session)).await;
                 hung_up = true;
-                if let Err(e) = session.bye(ByeOptions::default()).await {
+                if let Err(e) = Box::pin(session.bye(ByeOptions::default())).await {
                     println!("call {n}: hang-up failed: {e}");
                 }
                 continue;
@@ -443,30 +502,30 @@ async fn converse(
                 hung_up = true;
                 if r.is_ok() {
                     println!("call {n}: hanging up (stopping)");
-                    let _ = session.terminate().await;
+                    let _ = Box::pin(session.terminate()).await;
                 }
                 continue;
             }
         };
-        match ev {
+        match ev.as_deref() {
             None => break false,
             Some(SessionEvent::Terminated { cause }) => {
                 println!("call {n}: ended ({cause:?})");
-                break confirmed && cause == Cause::Bye && !*stop.borrow();
+                break confirmed && *cause == Cause::Bye && !*stop.borrow();
             }
             Some(SessionEvent::Refer { request }) if cfg.follow_refer => {
-                if let Some(t) = follow(n, session, &request, stop.clone()).await {
+                if let Some(t) = Box::pin(follow(n, session, request, stop.clone())).await {
                     transfers.push(t);
                 }
             }
             Some(ev) => {
                 if matches!(ev, SessionEvent::Accepted { .. }) {
                     confirmed = true;
-                    deadline = cfg.duration.map(|d| Instant::now() + d);
+                    deadline = cfg.duration.map(|d| Box::pin(tokio::time::sleep(d)));
                 }
-                report(n, &ev);
+                report(n, ev);
                 if matches!(ev, SessionEvent::Bye { .. }) {
-                    print_media(n, session).await;
+                    Box::pin(print_media(n, session)).await;
                 }
             }
         }

@@ -14,6 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use slab::Slab;
@@ -170,7 +171,8 @@ enum Tx {
 #[derive(Debug)]
 struct Slot {
     generation: u32,
-    key: TxKey,
+    /// Shared with the index: a key is large (~100 B) and a transaction may live 32 s.
+    key: Arc<TxKey>,
     tx: Tx,
 }
 
@@ -181,7 +183,7 @@ pub struct Endpoint {
     txs: Slab<Slot>,
     /// Keys come from the network: a randomly seeded hasher (foldhash) keeps lookups fast
     /// without letting a peer choose colliding branches.
-    index: HashMap<TxKey, u32, foldhash::fast::RandomState>,
+    index: HashMap<Arc<TxKey>, u32, foldhash::fast::RandomState>,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     out: VecDeque<Output>,
     generation: u32,
@@ -273,9 +275,10 @@ impl Endpoint {
         let id = TxId { slot, generation };
         let (mut ctx, txs) = self.split(now, id);
         let tx = make(&mut ctx);
+        let key = Arc::new(key);
         txs.insert(Slot {
             generation,
-            key: key.clone(),
+            key: Arc::clone(&key),
             tx,
         });
         self.index.insert(key, slot);

@@ -227,6 +227,30 @@ fn duplicated_requests_are_answered_from_the_transaction() {
 }
 
 #[test]
+fn invite_copies_are_absorbed_in_accepted() {
+    // RFC 6026 §8.5: in Accepted the transaction neither passes an INVITE retransmission to
+    // the TU nor answers it (the 2xx is the TU's to retransmit, and is not kept).
+    let mut net = pair(11);
+    net.set_link(
+        A,
+        B,
+        Link {
+            duplicate: 1.0,
+            ..Link::default()
+        },
+    );
+    send(&mut net, Method::Invite, TransportKind::Udp);
+    let mut seen = Seen::default();
+    run_answering(&mut net, 200, &mut seen);
+    assert_eq!(seen.requests.len(), 1, "the TU sees the INVITE once");
+    assert_eq!(
+        net.sent_by(B, "SIP/2.0 200").len(),
+        1,
+        "the copy is absorbed"
+    );
+}
+
+#[test]
 fn timers_j_and_k_absorb_crossing_retransmissions() {
     // 400 ms each way: the first retransmission (500 ms) crosses the 200.
     let mut net = pair(7);

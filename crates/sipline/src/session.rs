@@ -37,11 +37,15 @@ pub(crate) enum State {
     Terminated,
 }
 
+/// Application data of a session, one value per type.
+pub(crate) type DataMap = HashMap<TypeId, Box<dyn Any + Send>>;
+
 /// What a session's handle and the dispatcher share.
 pub(crate) struct Shared {
     pub(crate) role: Role,
     pub(crate) state: Mutex<State>,
-    pub(crate) request: Mutex<Option<Request>>,
+    /// The INVITE; for an inbound call, the same allocation the core's session keeps.
+    pub(crate) request: Mutex<Option<Arc<Request>>>,
     pub(crate) media: Mutex<Option<Media>>,
     /// The SDP offer/answer exchange completed (RFC 3264).
     pub(crate) negotiated: Mutex<bool>,
@@ -55,7 +59,8 @@ pub(crate) struct Shared {
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
-    pub(crate) data: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Boxed when first set: most sessions have none (an empty map is 48 B).
+    pub(crate) data: Mutex<Option<Box<DataMap>>>,
     /// The peer announced trickle ICE over SIP (RFC 8840 §4.1).
     pub(crate) peer_trickle: Mutex<bool>,
     /// Whoever waits in [`Session::renegotiate`] for the outcome of our re-INVITE.
@@ -76,14 +81,14 @@ impl Shared {
             video_muted: Mutex::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
-            data: Mutex::new(HashMap::new()),
+            data: Mutex::new(None),
             peer_trickle: Mutex::new(false),
             reoffer: Mutex::new(None),
         }
     }
 
-    pub(crate) fn set_request(&self, r: Request) {
-        *lock(&self.request) = Some(r);
+    pub(crate) fn set_request(&self, r: impl Into<Arc<Request>>) {
+        *lock(&self.request) = Some(r.into());
     }
 
     pub(crate) fn set_state(&self, s: State) {
@@ -584,7 +589,7 @@ impl Session {
 
     /// The INVITE, sent or received (SIP.js `request`).
     pub fn request(&self) -> Option<Request> {
-        lock(&self.shared.request).clone()
+        lock(&self.shared.request).as_deref().cloned()
     }
 
     /// Our identity: the From of our INVITE, the To of theirs (SIP.js `localIdentity`).
@@ -620,12 +625,15 @@ impl Session {
     /// Stores application data on the session (SIP.js `data`): one value per type, replacing
     /// any earlier value of that type.
     pub fn set_data<T: Any + Send>(&self, value: T) {
-        lock(&self.shared.data).insert(TypeId::of::<T>(), Box::new(value));
+        lock(&self.shared.data)
+            .get_or_insert_with(Box::default)
+            .insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// A copy of the application data of type `T`, if set (SIP.js `data`).
     pub fn data<T: Any + Send + Clone>(&self) -> Option<T> {
         lock(&self.shared.data)
+            .as_ref()?
             .get(&TypeId::of::<T>())
             .and_then(|b| b.downcast_ref::<T>())
             .cloned()
@@ -645,7 +653,13 @@ impl Session {
 
     /// What the peer sends (SIP.js `getRemoteStreams`): from its last SDP.
     pub fn remote_streams(&self) -> Vec<MediaStream> {
-        let sdp = lock(&self.shared.remote_sdp).clone();
+        let mut sdp = lock(&self.shared.remote_sdp).clone();
+        // A call accepted without media keeps the offer only in its INVITE (declined_answer).
+        if sdp.is_none() && self.shared.role == Role::Uas && *lock(&self.shared.negotiated) {
+            sdp = self
+                .request()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+        }
         streams(sdp.as_deref(), "remote", (false, false))
     }
 
@@ -775,10 +789,10 @@ impl Session {
             .map(sipline_media::offer_answer::rejected)
             .collect();
         *lock(&self.shared.negotiated) = true;
-        let answer = sdp.to_string();
-        *lock(&self.shared.remote_sdp) = Some(String::from_utf8_lossy(&offer).into_owned());
-        *lock(&self.shared.local_sdp) = Some(answer.clone());
-        Ok(answer)
+        // Neither SDP is copied into the session (~250 B a call under load): the streams of
+        // an answer declining every stream are none, and remote_streams() reads the offer
+        // from the INVITE.
+        Ok(sdp.to_string())
     }
 
     /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes

@@ -462,6 +462,11 @@ async fn cancel_reject_and_an_unanswered_call_dropped() {
         "no media task on the answering side"
     );
     assert!(answer.local_streams().is_empty() && call.remote_streams().is_empty());
+    assert_eq!(
+        answer.remote_streams().len(),
+        1,
+        "the offer's stream, read from the INVITE"
+    );
     call.bye(ByeOptions::default()).await.unwrap();
 
     // A bad target is an InvalidArgument.

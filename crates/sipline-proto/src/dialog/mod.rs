@@ -82,6 +82,7 @@ mod set;
 mod state;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::message::{HeaderName, Method, NameAddr, Request, Response, Uri};
 
@@ -93,24 +94,50 @@ pub use state::{Dialog, DialogState, Role};
 /// user agent. Call-IDs and tags compare byte for byte (§19.3, §20.8).
 ///
 /// The remote tag is empty when the peer sent no tag (an RFC 2543 peer, §12.1.1, §12.2.2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// The three parts are one shared string: a clone (the dialog, the session that owns it and
+/// the index that finds it each hold one, for the whole call) allocates nothing.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DialogId {
-    /// The Call-ID (§20.8).
-    pub call_id: String,
-    /// Our tag: From tag of the requests we send, To tag of those we receive (§19.3).
-    pub local_tag: String,
-    /// The peer's tag; empty if it sent none.
-    pub remote_tag: String,
+    /// Call-ID, local tag and remote tag, one after the other.
+    text: Arc<str>,
+    /// Where the local tag starts.
+    local_at: u32,
+    /// Where the remote tag starts.
+    remote_at: u32,
 }
 
 impl DialogId {
     /// A dialog id from its three parts.
     pub fn new(call_id: &str, local_tag: &str, remote_tag: &str) -> Self {
+        let mut text = String::with_capacity(call_id.len() + local_tag.len() + remote_tag.len());
+        text.push_str(call_id);
+        text.push_str(local_tag);
+        text.push_str(remote_tag);
+        // (Messages are far below 4 GB; a longer part would only read as empty.)
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
-            call_id: call_id.to_owned(),
-            local_tag: local_tag.to_owned(),
-            remote_tag: remote_tag.to_owned(),
+            text: Arc::from(text),
+            local_at: at(call_id.len()),
+            remote_at: at(call_id.len() + local_tag.len()),
         }
+    }
+
+    /// The Call-ID (§20.8).
+    pub fn call_id(&self) -> &str {
+        self.text.get(..self.local_at as usize).unwrap_or("")
+    }
+
+    /// Our tag: From tag of the requests we send, To tag of those we receive (§19.3).
+    pub fn local_tag(&self) -> &str {
+        self.text
+            .get(self.local_at as usize..self.remote_at as usize)
+            .unwrap_or("")
+    }
+
+    /// The peer's tag; empty if it sent none.
+    pub fn remote_tag(&self) -> &str {
+        self.text.get(self.remote_at as usize..).unwrap_or("")
     }
 
     /// The id of the dialog a received request belongs to, seen from the UAS (§12.2.2):
@@ -146,7 +173,36 @@ impl DialogId {
 
     /// Whether this id is `(call_id, local_tag, remote_tag)`, without allocating.
     pub fn is(&self, call_id: &str, local_tag: &str, remote_tag: &str) -> bool {
-        self.call_id == call_id && self.local_tag == local_tag && self.remote_tag == remote_tag
+        self.call_id() == call_id
+            && self.local_tag() == local_tag
+            && self.remote_tag() == remote_tag
+    }
+
+    fn parts(&self) -> (&str, &str, &str) {
+        (self.call_id(), self.local_tag(), self.remote_tag())
+    }
+}
+
+impl PartialOrd for DialogId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By Call-ID, then local tag, then remote tag.
+impl Ord for DialogId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl fmt::Debug for DialogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DialogId")
+            .field("call_id", &self.call_id())
+            .field("local_tag", &self.local_tag())
+            .field("remote_tag", &self.remote_tag())
+            .finish()
     }
 }
 
@@ -155,7 +211,9 @@ impl fmt::Display for DialogId {
         write!(
             f,
             "{};local-tag={};remote-tag={}",
-            self.call_id, self.local_tag, self.remote_tag
+            self.call_id(),
+            self.local_tag(),
+            self.remote_tag()
         )
     }
 }

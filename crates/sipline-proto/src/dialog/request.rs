@@ -89,13 +89,13 @@ impl Dialog {
         let call_id = h.call_id().map_err(DialogError::response)?;
         let from = h.from().map_err(DialogError::response)?;
         let to = h.to().map_err(DialogError::response)?;
-        if call_id != self.id.call_id {
+        if call_id != self.id.call_id() {
             return Err(DialogError::Mismatch { field: "Call-ID" });
         }
-        if from.tag() != Some(self.id.local_tag.as_str()) {
+        if from.tag() != Some(self.id.local_tag()) {
             return Err(DialogError::Mismatch { field: "local tag" });
         }
-        if to.tag().unwrap_or("") != self.id.remote_tag {
+        if to.tag().unwrap_or("") != self.id.remote_tag() {
             return Err(DialogError::Mismatch {
                 field: "remote tag",
             });
@@ -122,10 +122,10 @@ impl Dialog {
                 &format!("<{}>", self.remote_target),
             );
         }
-        let remote_tag = Some(self.id.remote_tag.as_str()).filter(|t| !t.is_empty());
+        let remote_tag = Some(self.id.remote_tag()).filter(|t| !t.is_empty());
         Ok(b.to(&self.remote_addr, remote_tag)
-            .from(&self.local_addr, &self.id.local_tag)
-            .call_id(&self.id.call_id)
+            .from(&self.local_addr, self.id.local_tag())
+            .call_id(self.id.call_id())
             .cseq(seq))
     }
 

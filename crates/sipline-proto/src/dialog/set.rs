@@ -1,7 +1,9 @@
 //! [`DialogSet`]: the dialogs of a user agent, found by id for in-dialog requests and
 //! responses, with the forking rules of RFC 3261 §12.1.2, §12.3 and §13.2.2.4.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use super::{Dialog, DialogError, DialogId, DialogState, Role};
 use crate::message::{HeaderName, Request, Response};
@@ -53,6 +55,31 @@ pub enum ResponseOutcome {
     },
 }
 
+/// The key of a group of dialogs: their Call-ID, held as the id of one of them (which shares
+/// its text) rather than copied; hashes and compares as the Call-ID alone.
+#[derive(Debug, Clone)]
+struct CallId(DialogId);
+
+impl PartialEq for CallId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.call_id() == other.0.call_id()
+    }
+}
+
+impl Eq for CallId {}
+
+impl Hash for CallId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.call_id().hash(state);
+    }
+}
+
+impl Borrow<str> for CallId {
+    fn borrow(&self) -> &str {
+        self.0.call_id()
+    }
+}
+
 /// The dialogs of a user agent (RFC 3261 §12), as UAC and as UAS.
 ///
 /// Lookups by id do not allocate: dialogs are grouped by Call-ID, and a Call-ID holds few
@@ -60,7 +87,7 @@ pub enum ResponseOutcome {
 /// randomly seeded hasher.
 #[derive(Debug, Default)]
 pub struct DialogSet {
-    by_call_id: HashMap<String, Vec<Dialog>, foldhash::fast::RandomState>,
+    by_call_id: HashMap<CallId, Vec<Dialog>, foldhash::fast::RandomState>,
     len: usize,
 }
 
@@ -89,7 +116,7 @@ impl DialogSet {
     pub fn insert(&mut self, dialog: Dialog) -> Option<Dialog> {
         let group = self
             .by_call_id
-            .entry(dialog.id.call_id.clone())
+            .entry(CallId(dialog.id.clone()))
             // Most Call-IDs hold one dialog (forks are rare): no room reserved for more.
             .or_insert_with(|| Vec::with_capacity(1));
         match group.iter_mut().find(|d| d.id == dialog.id) {
@@ -125,21 +152,21 @@ impl DialogSet {
 
     /// The dialog with this id.
     pub fn get(&self, id: &DialogId) -> Option<&Dialog> {
-        self.find(&id.call_id, &id.local_tag, &id.remote_tag)
+        self.find(id.call_id(), id.local_tag(), id.remote_tag())
     }
 
     /// The dialog with this id, mutably.
     pub fn get_mut(&mut self, id: &DialogId) -> Option<&mut Dialog> {
-        self.find_mut(&id.call_id, &id.local_tag, &id.remote_tag)
+        self.find_mut(id.call_id(), id.local_tag(), id.remote_tag())
     }
 
     /// Removes the dialog with this id (it terminated, §12.3).
     pub fn remove(&mut self, id: &DialogId) -> Option<Dialog> {
-        let group = self.by_call_id.get_mut(id.call_id.as_str())?;
+        let group = self.by_call_id.get_mut(id.call_id())?;
         let i = group.iter().position(|d| d.id == *id)?;
         let d = group.swap_remove(i);
         if group.is_empty() {
-            self.by_call_id.remove(id.call_id.as_str());
+            self.by_call_id.remove(id.call_id());
         }
         self.len -= 1;
         Some(d)
@@ -178,7 +205,7 @@ impl DialogSet {
             .get(call_id)
             .into_iter()
             .flatten()
-            .filter(move |d| d.role == Role::Uac && d.id.local_tag == local_tag)
+            .filter(move |d| d.role == Role::Uac && d.id.local_tag() == local_tag)
     }
 
     /// Removes the early dialogs among the forks of a request (§12.3: its transaction ended
@@ -189,8 +216,9 @@ impl DialogSet {
         };
         let mut removed = Vec::new();
         group.retain(|d| {
-            let hit =
-                d.role == Role::Uac && d.id.local_tag == local_tag && d.state == DialogState::Early;
+            let hit = d.role == Role::Uac
+                && d.id.local_tag() == local_tag
+                && d.state == DialogState::Early;
             if hit {
                 removed.push(d.id.clone());
             }
@@ -258,7 +286,7 @@ impl DialogSet {
         };
         let confirmed_fork = self
             .forks(call_id, local_tag)
-            .any(|d| d.state == DialogState::Confirmed && d.id.remote_tag != remote_tag);
+            .any(|d| d.state == DialogState::Confirmed && d.id.remote_tag() != remote_tag);
         let existing = self.find_mut(call_id, local_tag, remote_tag);
         if status < 200 {
             return Ok(match existing {

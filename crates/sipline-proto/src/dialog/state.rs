@@ -1,8 +1,10 @@
 //! The [`Dialog`] state (RFC 3261 §12.1): how it is created by a UAC and a UAS, and how the
 //! responses of the creating transaction move it from early to confirmed.
 
+use bytestring::ByteString;
+
 use super::{DialogError, DialogId, addr_without_tag, creates_dialog};
-use crate::message::{ContactValue, HeaderName, Headers, Request, Response, Scheme, Uri};
+use crate::message::{ContactValue, HeaderName, Headers, NameAddr, Request, Response, Scheme, Uri};
 
 /// The state of a [`Dialog`] (RFC 3261 §12): created early by a provisional response,
 /// confirmed by a 2xx. A terminated dialog is dropped by its owner.
@@ -41,20 +43,25 @@ pub struct Dialog {
     pub(super) local_seq: Option<u32>,
     pub(super) remote_seq: Option<u32>,
     /// From (UAC) or To (UAS) of the creating request, without tag, as a name-addr.
-    pub(super) local_addr: String,
+    pub(super) local_addr: ByteString,
     pub(super) local_uri: Uri,
-    pub(super) remote_addr: String,
+    pub(super) remote_addr: ByteString,
     pub(super) remote_uri: Uri,
     pub(super) remote_target: Uri,
     pub(super) route_set: Vec<Uri>,
     pub(super) secure: bool,
     /// Our Contact value, put into target refresh requests (§12.2.1.1).
-    pub(super) local_contact: String,
+    pub(super) local_contact: ByteString,
 }
 
 /// The first Contact of a message as a remote target: a SIP or SIPS URI (§8.1.1.8, §12.1.1).
-/// Several Contacts are a peer's error; the first is used.
-fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, DialogError> {
+/// Several Contacts are a peer's error; the first is used. `shared`: the URI shares the
+/// message's buffer (a message kept anyway) rather than copying its text.
+fn remote_target(
+    headers: &Headers,
+    message: &'static str,
+    shared: bool,
+) -> Result<Uri, DialogError> {
     let parse_err = |error| DialogError::Header { message, error };
     match headers.contacts().next() {
         None => Err(DialogError::MissingContact { message }),
@@ -64,6 +71,7 @@ fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, Dialog
             reason: "Contact is *",
         }),
         Some(Ok(ContactValue::Addr(a))) => match a.uri.scheme() {
+            Scheme::Sip | Scheme::Sips if shared => Ok(a.uri.to_shared(headers)),
             Scheme::Sip | Scheme::Sips => Ok(a.uri.to_owned()),
             _ => Err(DialogError::InvalidContact {
                 message,
@@ -73,13 +81,35 @@ fn remote_target(headers: &Headers, message: &'static str) -> Result<Uri, Dialog
     }
 }
 
-/// The URIs of every Record-Route value, top first, URI parameters kept (§12.1.1).
-fn record_route(headers: &Headers, message: &'static str) -> Result<Vec<Uri>, DialogError> {
+/// [`addr_without_tag`] of a request's `name` field `na`, sharing the request's buffer when
+/// the field's text starts with it (the tag, if any, is its last parameter): a UAS dialog's
+/// addresses, from the INVITE its session keeps anyway.
+fn shared_addr(headers: &Headers, name: HeaderName, na: &NameAddr<'_>) -> ByteString {
+    let addr = addr_without_tag(na);
+    match headers.get(name) {
+        Some(raw) if raw.starts_with(addr.as_str()) => headers.share(&raw[..addr.len()]),
+        _ => ByteString::from(addr),
+    }
+}
+
+/// The URIs of every Record-Route value, top first, URI parameters kept (§12.1.1);
+/// `shared` as for [`remote_target`].
+fn record_route(
+    headers: &Headers,
+    message: &'static str,
+    shared: bool,
+) -> Result<Vec<Uri>, DialogError> {
     headers
         .name_addrs(HeaderName::RecordRoute)
         .map(|r| {
-            r.map(|na| na.uri.to_owned())
-                .map_err(|error| DialogError::Header { message, error })
+            r.map(|na| {
+                if shared {
+                    na.uri.to_shared(headers)
+                } else {
+                    na.uri.to_owned()
+                }
+            })
+            .map_err(|error| DialogError::Header { message, error })
         })
         .collect()
 }
@@ -152,8 +182,8 @@ impl Dialog {
             .next()
             .ok_or(DialogError::MissingContact { message: "request" })?;
         check_local_contact(local_contact, "request")?;
-        let remote_target = remote_target(rs, "response")?;
-        let mut route_set = record_route(rs, "response")?;
+        let remote_target = remote_target(rs, "response", false)?;
+        let mut route_set = record_route(rs, "response", false)?;
         route_set.reverse();
         Ok(Dialog {
             id: DialogId::new(call_id, local_tag, remote_tag),
@@ -161,14 +191,14 @@ impl Dialog {
             role: Role::Uac,
             local_seq: Some(cseq.seq),
             remote_seq: None,
-            local_addr: addr_without_tag(&from),
+            local_addr: ByteString::from(addr_without_tag(&from)),
             local_uri: from.uri.to_owned(),
-            remote_addr: addr_without_tag(&to),
+            remote_addr: ByteString::from(addr_without_tag(&to)),
             remote_uri: to.uri.to_owned(),
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
-            local_contact: local_contact.to_owned(),
+            local_contact: ByteString::from(local_contact),
         })
     }
 
@@ -207,22 +237,23 @@ impl Dialog {
             return Err(DialogError::InDialog);
         }
         check_local_contact(local_contact, "local contact")?;
-        let remote_target = remote_target(rq, "request")?;
-        let route_set = record_route(rq, "request")?;
+        // The URIs share the INVITE's buffer: its session keeps it for the whole call.
+        let remote_target = remote_target(rq, "request", true)?;
+        let route_set = record_route(rq, "request", true)?;
         Ok(Dialog {
             id: DialogId::new(call_id, local_tag, from.tag().unwrap_or("")),
             state: DialogState::Early,
             role: Role::Uas,
             local_seq: None,
             remote_seq: Some(cseq.seq),
-            local_addr: addr_without_tag(&to),
-            local_uri: to.uri.to_owned(),
-            remote_addr: addr_without_tag(&from),
-            remote_uri: from.uri.to_owned(),
+            local_addr: shared_addr(rq, HeaderName::To, &to),
+            local_uri: to.uri.to_shared(rq),
+            remote_addr: shared_addr(rq, HeaderName::From, &from),
+            remote_uri: from.uri.to_shared(rq),
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
-            local_contact: local_contact.trim().to_owned(),
+            local_contact: ByteString::from(local_contact.trim()),
         })
     }
 
@@ -248,7 +279,7 @@ impl Dialog {
                 if self.state == DialogState::Early
                     && response.headers.contains(HeaderName::Contact)
                 {
-                    self.remote_target = remote_target(&response.headers, "response")?;
+                    self.remote_target = remote_target(&response.headers, "response", false)?;
                 }
                 Ok(())
             }
@@ -256,8 +287,8 @@ impl Dialog {
                 if self.state == DialogState::Confirmed {
                     return Ok(());
                 }
-                let target = remote_target(&response.headers, "response")?;
-                let mut routes = record_route(&response.headers, "response")?;
+                let target = remote_target(&response.headers, "response", false)?;
+                let mut routes = record_route(&response.headers, "response", false)?;
                 routes.reverse();
                 self.remote_target = target;
                 self.route_set = routes;
@@ -274,11 +305,11 @@ impl Dialog {
     }
 
     pub(super) fn check_id(&self, id: &DialogId) -> Result<(), DialogError> {
-        if id.call_id != self.id.call_id {
+        if id.call_id() != self.id.call_id() {
             Err(DialogError::Mismatch { field: "Call-ID" })
-        } else if id.local_tag != self.id.local_tag {
+        } else if id.local_tag() != self.id.local_tag() {
             Err(DialogError::Mismatch { field: "local tag" })
-        } else if id.remote_tag != self.id.remote_tag {
+        } else if id.remote_tag() != self.id.remote_tag() {
             Err(DialogError::Mismatch {
                 field: "remote tag",
             })
@@ -294,17 +325,17 @@ impl Dialog {
 
     /// The Call-ID (§12.1.1, §12.1.2).
     pub fn call_id(&self) -> &str {
-        &self.id.call_id
+        self.id.call_id()
     }
 
     /// Our tag.
     pub fn local_tag(&self) -> &str {
-        &self.id.local_tag
+        self.id.local_tag()
     }
 
     /// The peer's tag (empty if it sent none).
     pub fn remote_tag(&self) -> &str {
-        &self.id.remote_tag
+        self.id.remote_tag()
     }
 
     /// Early or confirmed (§12).
@@ -378,11 +409,18 @@ impl Dialog {
         &self.local_contact
     }
 
+    /// Takes `contact`, a shared copy of the local contact's text, in place of its own.
+    pub(crate) fn share_local_contact(&mut self, contact: ByteString) {
+        if *self.local_contact == *contact {
+            self.local_contact = contact;
+        }
+    }
+
     /// Replaces our Contact (a new address after a network change, sent in the next target
     /// refresh request, §12.2.1.1). It must be one name-addr with a SIP or SIPS URI.
     pub fn set_local_contact(&mut self, contact: &str) -> Result<(), DialogError> {
         check_local_contact(contact, "local contact")?;
-        self.local_contact = contact.trim().to_owned();
+        self.local_contact = ByteString::from(contact.trim());
         Ok(())
     }
 
@@ -395,7 +433,7 @@ impl Dialog {
         if !headers.contains(HeaderName::Contact) {
             return Ok(false);
         }
-        self.remote_target = remote_target(headers, message)?;
+        self.remote_target = remote_target(headers, message, false)?;
         Ok(true)
     }
 }

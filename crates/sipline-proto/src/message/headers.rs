@@ -5,6 +5,8 @@
 //! Values are stored trimmed, with line folding (§7.3.1) already replaced by a single space,
 //! so a value never holds CR or LF.
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use super::HeaderName;
@@ -28,11 +30,12 @@ impl Text {
     }
 }
 
-/// The name of a field: a known [`HeaderName`] or an unknown name kept verbatim.
+/// The name of a field: a known [`HeaderName`] or an unknown name kept verbatim (boxed:
+/// unknown names are rare, and inline they made every field 8 B larger).
 #[derive(Debug, Clone)]
 pub(crate) enum Name {
     Known(HeaderName),
-    Other(Text),
+    Other(Box<Text>),
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +77,9 @@ pub struct Field<'a> {
 #[derive(Clone, Default)]
 pub struct Headers {
     pub(crate) buf: ByteString,
-    pub(crate) entries: Vec<Entry>,
+    /// Shared by clones, copied on the first change of one (a kept INVITE is cloned into the
+    /// events of several layers, and never changed).
+    pub(crate) entries: Arc<Vec<Entry>>,
 }
 
 impl std::fmt::Debug for Headers {
@@ -103,12 +108,23 @@ impl Headers {
     pub fn with_capacity(n: usize) -> Self {
         Self {
             buf: ByteString::new(),
-            entries: Vec::with_capacity(n),
+            entries: Arc::new(Vec::with_capacity(n)),
         }
     }
 
-    pub(crate) fn from_parts(buf: ByteString, entries: Vec<Entry>) -> Self {
-        Self { buf, entries }
+    pub(crate) fn from_parts(buf: ByteString, mut entries: Vec<Entry>) -> Self {
+        // The parser reserves room for more fields than most messages have; a kept message
+        // (an INVITE lives as long as its call) should not carry the slack.
+        entries.shrink_to_fit();
+        Self {
+            buf,
+            entries: Arc::new(entries),
+        }
+    }
+
+    /// The fields, for a change (copied first if a clone shares them).
+    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        Arc::make_mut(&mut self.entries)
     }
 
     /// Number of fields (lines, after unfolding), not of comma-separated values.
@@ -211,7 +227,7 @@ impl Headers {
     /// Replaces the value of the first field named `name` (a rewritten top Via).
     pub(crate) fn replace_first(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
         if let Some(e) = self
-            .entries
+            .entries_mut()
             .iter_mut()
             .find(|e| matches!(e.name, Name::Known(h) if h == name))
         {
@@ -253,9 +269,9 @@ impl Headers {
         let value = value.trim_matches([' ', '\t']);
         let name = match HeaderName::from_bytes(name.as_bytes()) {
             Some(h) => Name::Known(h),
-            None => Name::Other(Text::Owned(name.into())),
+            None => Name::Other(Box::new(Text::Owned(name.into()))),
         };
-        self.entries.push(Entry {
+        self.entries_mut().push(Entry {
             name,
             value: Text::Owned(value.into()),
             offset: 0,
@@ -266,7 +282,7 @@ impl Headers {
     /// Appends a field with a known name. CR and LF in `value` become spaces (what a fold
     /// means, §7.3.1), so no header can be injected.
     pub fn push_known(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        self.entries.push(Entry {
+        self.entries_mut().push(Entry {
             name: Name::Known(name),
             value: Text::Owned(clean(value.into())),
             offset: 0,
@@ -275,7 +291,7 @@ impl Headers {
 
     /// Appends a field with a known name and a static value (no allocation).
     pub fn push_static(&mut self, name: HeaderName, value: &'static str) {
-        self.entries.push(Entry {
+        self.entries_mut().push(Entry {
             name: Name::Known(name),
             value: Text::Static(value),
             offset: 0,
@@ -285,7 +301,7 @@ impl Headers {
     /// Inserts a field before every other one (a new top Via, RFC 3261 §16.6 step 8). CR and
     /// LF in `value` become spaces.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        self.entries.insert(
+        self.entries_mut().insert(
             0,
             Entry {
                 name: Name::Known(name),
@@ -298,7 +314,7 @@ impl Headers {
     /// Removes every field named `name`; returns how many were removed.
     pub fn remove(&mut self, name: HeaderName) -> usize {
         let before = self.entries.len();
-        self.entries
+        self.entries_mut()
             .retain(|e| !matches!(e.name, Name::Known(h) if h == name));
         before - self.entries.len()
     }
@@ -313,15 +329,16 @@ impl Headers {
             .position(|e| matches!(e.name, Name::Known(h) if h == name))
         {
             Some(i) => {
-                self.entries[i].value = value;
+                let entries = self.entries_mut();
+                entries[i].value = value;
                 let mut seen = 0usize;
-                self.entries.retain(|e| {
+                entries.retain(|e| {
                     let hit = matches!(e.name, Name::Known(h) if h == name);
                     seen += usize::from(hit);
                     !hit || seen == 1
                 });
             }
-            None => self.entries.push(Entry {
+            None => self.entries_mut().push(Entry {
                 name: Name::Known(name),
                 value,
                 offset: 0,
@@ -336,13 +353,13 @@ impl Headers {
             self.buf = other.buf.clone();
         }
         let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
-        for e in &other.entries {
+        for e in other.entries.iter() {
             if matches!(e.name, Name::Known(h) if h == name) {
                 let value = match (&e.value, share) {
                     (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
                     (v, _) => v.clone(),
                 };
-                self.entries.push(Entry {
+                self.entries_mut().push(Entry {
                     name: Name::Known(name),
                     value,
                     offset: e.offset,

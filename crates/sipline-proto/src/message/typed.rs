@@ -965,7 +965,7 @@ impl Headers {
         use HeaderName as H;
         let mut seen: u128 = 0;
         let mut found = Checked::default();
-        for e in &self.entries {
+        for e in self.entries.iter() {
             let Name::Known(h) = e.name else { continue };
             let v = self.value_of(e);
             let at = self.offset_of(e);
@@ -1001,7 +1001,7 @@ impl Headers {
     pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
         // One pass over the fields finds the first of each header needed.
         let mut first: [Option<&Entry>; 6] = [None; 6];
-        for e in &self.entries {
+        for e in self.entries.iter() {
             let slot = match e.name {
                 Name::Known(HeaderName::Via) => 0,
                 Name::Known(HeaderName::CSeq) => 1,

@@ -425,6 +425,16 @@ impl<'a> UriRef<'a> {
             parts: self.parts,
         }
     }
+
+    /// An owned URI sharing the buffer of `headers` when its text lies there (a URI of a
+    /// parsed message), else a copy. The URI then keeps that whole buffer alive: for parts
+    /// of a message that is kept anyway.
+    pub(crate) fn to_shared(self, headers: &crate::message::Headers) -> Uri {
+        Uri {
+            raw: headers.share(self.raw),
+            parts: self.parts,
+        }
+    }
 }
 
 impl Uri {

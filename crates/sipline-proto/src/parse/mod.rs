@@ -179,7 +179,7 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
         }
         let name = match HeaderName::from_bytes(&hb[ls..name_end]) {
             Some(h) => Name::Known(h),
-            None => Name::Other(Text::Span(ls as u32, name_end as u32)),
+            None => Name::Other(Box::new(Text::Span(ls as u32, name_end as u32))),
         };
         if matches!(name, Name::Known(HeaderName::ContentLength)) {
             if has_content_length && strict {

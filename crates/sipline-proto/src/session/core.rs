@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -156,8 +157,8 @@ pub enum UaEvent {
     Incoming {
         /// The new session.
         session: SessionId,
-        /// The INVITE.
-        request: Request,
+        /// The INVITE (shared with the session, which keeps it).
+        request: Arc<Request>,
     },
     /// A provisional response to our INVITE (UAC).
     Progress {
@@ -399,13 +400,25 @@ struct Unacked {
     has_body: bool,
 }
 
+/// A UAC session's lists (three empty Vecs would take 72 B in every session).
+#[derive(Debug, Default)]
+struct UacLists {
+    /// Extra header fields for the CANCEL.
+    cancel_headers: Vec<(String, String)>,
+    /// Extra forks already sent a BYE (§13.2.2.4).
+    forks_ended: Vec<DialogId>,
+    /// The last RSeq acknowledged per early dialog (RFC 3262 §4).
+    racked: Vec<(DialogId, u32)>,
+}
+
 /// One INVITE session.
 #[derive(Debug)]
 struct Session {
     role: SessionRole,
     state: SessionState,
-    /// The INVITE we sent or received.
-    invite: Request,
+    /// The INVITE we sent or received; shared with [`UaEvent::Incoming`], whose receiver
+    /// keeps it as long as the call (one copy per call, not two).
+    invite: Arc<Request>,
     /// Where the INVITE went (UAC) or came from (UAS).
     flow: Flow,
     /// Our tag: From tag as UAC, To tag as UAS.
@@ -420,38 +433,35 @@ struct Session {
     cancel_pending: bool,
     /// UAC: the CANCEL was sent.
     canceled: bool,
-    /// UAC: extra header fields for the CANCEL.
-    cancel_headers: Vec<(String, String)>,
     /// UAC: the offer went in the INVITE (the ACK carries no body).
     offer_sent: bool,
     /// UAC: the ACK of the 2xx, re-sent on every retransmission of it.
-    ack: Option<(Flow, Message)>,
-    /// UAC: extra forks already sent a BYE (§13.2.2.4).
-    forks_ended: Vec<DialogId>,
+    ack: Option<Box<(Flow, Message)>>,
     /// UAS: our 2xx, retransmitted until the ACK.
-    ok: Option<(Flow, Message)>,
+    ok: Option<Box<(Flow, Message)>>,
     /// UAS: the current 2xx retransmission interval.
     interval: Duration,
     /// UAS: the next RSeq (RFC 3262 §3), the reliable 1xx waiting for its PRACK, and an
     /// accept() held until that PRACK comes (the 1xx carried SDP).
     next_rseq: u32,
-    unacked: Option<Unacked>,
-    deferred_accept: Option<ReplyParams>,
-    /// UAC: the last RSeq acknowledged per early dialog (RFC 3262 §4).
-    racked: Vec<(DialogId, u32)>,
+    unacked: Option<Box<Unacked>>,
+    deferred_accept: Option<Box<ReplyParams>>,
+    /// UAC: lists most calls never fill, boxed when first needed.
+    uac: Option<Box<UacLists>>,
     /// UAS: our 2xx (to the INVITE or a re-INVITE) waits for its ACK.
     awaiting_ack: bool,
     /// Our re-INVITE, and the ACK of its 2xx (re-sent on retransmissions of that 2xx).
-    reinvite_out: Option<ReinviteOut>,
-    reinvite_ack: Option<(Flow, Message)>,
+    reinvite_out: Option<Box<ReinviteOut>>,
+    reinvite_ack: Option<Box<(Flow, Message)>>,
     /// The peer's re-INVITE we have not answered yet.
-    reinvite_in: Option<(ServerTxId, Request)>,
-    /// The armed deadline of each timer (a fired heap entry counts only if it matches).
-    timers: [Option<Instant>; TIMERS],
+    reinvite_in: Option<Box<(ServerTxId, Request)>>,
+    /// The arming of each timer, 0 when disarmed: a heap entry counts only if it carries
+    /// the same number (4 B a timer rather than the 16 B of its deadline).
+    timers: [u32; TIMERS],
 }
 
 impl Session {
-    fn timer(&mut self, t: SessionTimer) -> &mut Option<Instant> {
+    fn timer(&mut self, t: SessionTimer) -> &mut u32 {
         &mut self.timers[t as usize]
     }
 }
@@ -474,6 +484,9 @@ pub struct UaCore {
     by_call: HashMap<(String, String), SessionId>,
     /// UAC: 2xx responses that carried the offer, waiting for [`UaCore::ack`].
     pending_2xx: HashMap<SessionId, Response>,
+    /// Our Contact values as put in dialogs, shared by all of them (a copy per call
+    /// otherwise); a few at most, one per transport.
+    contacts: Vec<ByteString>,
     /// Answers 401/407 to INVITEs (RFC 3261 §22.2); remembers realms for later requests.
     digest: Option<crate::auth::DigestClient>,
     /// Requests other than INVITE and REGISTER that a challenge may ask to send again.
@@ -483,7 +496,10 @@ pub struct UaCore {
     reg_by_tx: HashMap<ClientTxId, RegistrationId>,
     reg_timers: BinaryHeap<Reverse<(Instant, RegistrationId)>>,
     next_reg: u64,
-    timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer)>>,
+    /// Session timers: deadline, session, kind, and the arming it belongs to.
+    timers: BinaryHeap<Reverse<(Instant, SessionId, SessionTimer, u32)>>,
+    /// The number of the last timer armed (never 0, which means disarmed).
+    timer_seq: u32,
     out: VecDeque<UaOutput>,
     ep_deadline: Option<Instant>,
 }
@@ -509,11 +525,13 @@ impl UaCore {
             by_server_tx: HashMap::new(),
             by_call: HashMap::new(),
             pending_2xx: HashMap::new(),
+            contacts: Vec::new(),
             regs: HashMap::new(),
             reg_by_tx: HashMap::new(),
             reg_timers: BinaryHeap::new(),
             next_reg: 1,
             timers: BinaryHeap::new(),
+            timer_seq: 0,
             out: VecDeque::new(),
             ep_deadline: None,
         }
@@ -541,7 +559,7 @@ impl UaCore {
 
     /// The INVITE that created the session.
     pub fn invite_request(&self, id: SessionId) -> Option<&Request> {
-        self.sessions.get(&id).map(|s| &s.invite)
+        self.sessions.get(&id).map(|s| &*s.invite)
     }
 
     /// The confirmed dialog of the session, if any.
@@ -573,11 +591,11 @@ impl UaCore {
             return o;
         }
         // Stale heap entries (re-armed or disarmed timers) are dropped here.
-        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+        while let Some(Reverse((_, sid, t, seq))) = self.timers.peek().copied() {
             let live = self
                 .sessions
                 .get_mut(&sid)
-                .is_some_and(|s| *s.timer(t) == Some(at));
+                .is_some_and(|s| *s.timer(t) == seq);
             if live {
                 break;
             }
@@ -590,7 +608,7 @@ impl UaCore {
             self.reg_timers.pop();
         }
         let regs = self.reg_timers.peek().map(|Reverse((at, _))| *at);
-        let ours = match (self.timers.peek().map(|Reverse((at, _, _))| *at), regs) {
+        let ours = match (self.timers.peek().map(|Reverse((at, ..))| *at), regs) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -620,8 +638,9 @@ impl UaCore {
 
     fn arm(&mut self, sid: SessionId, t: SessionTimer, at: Instant) {
         if let Some(s) = self.sessions.get_mut(&sid) {
-            *s.timer(t) = Some(at);
-            self.timers.push(Reverse((at, sid, t)));
+            self.timer_seq = self.timer_seq.wrapping_add(1).max(1);
+            *s.timer(t) = self.timer_seq;
+            self.timers.push(Reverse((at, sid, t, self.timer_seq)));
         }
     }
 
@@ -646,7 +665,7 @@ impl UaCore {
                 });
             }
         }
-        while let Some(Reverse((at, sid, t))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, sid, t, seq))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
@@ -654,12 +673,12 @@ impl UaCore {
             let live = self
                 .sessions
                 .get_mut(&sid)
-                .is_some_and(|s| *s.timer(t) == Some(at));
+                .is_some_and(|s| *s.timer(t) == seq);
             if !live {
                 continue;
             }
             if let Some(s) = self.sessions.get_mut(&sid) {
-                *s.timer(t) = None;
+                *s.timer(t) = 0;
             }
             self.on_timer(now, sid, t);
         }
@@ -676,7 +695,7 @@ impl UaCore {
                 if !s.awaiting_ack || s.state == SessionState::Terminated {
                     return;
                 }
-                if let Some((flow, msg)) = &s.ok {
+                if let Some((flow, msg)) = s.ok.as_deref() {
                     let (flow, msg) = (*flow, msg.clone());
                     s.interval = (s.interval * 2).min(t2);
                     let next = now + s.interval;
@@ -776,9 +795,9 @@ impl UaCore {
         let _ = self.ep.respond(now, tx, ok);
         let deferred = self.sessions.get_mut(&sid).and_then(|s| {
             s.unacked = None;
-            *s.timer(SessionTimer::Retransmit1xx) = None;
-            *s.timer(SessionTimer::PrackWait) = None;
-            s.deferred_accept.take()
+            *s.timer(SessionTimer::Retransmit1xx) = 0;
+            *s.timer(SessionTimer::PrackWait) = 0;
+            s.deferred_accept.take().map(|p| *p)
         });
         if let Some(params) = deferred
             && let Err(e) = self.accept(now, sid, params)
@@ -796,17 +815,18 @@ impl UaCore {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return false;
         };
-        let last = s.racked.iter().find(|(d, _)| d == id).map(|(_, n)| *n);
+        let racked = &mut s.uac.get_or_insert_with(Box::default).racked;
+        let last = racked.iter().find(|(d, _)| d == id).map(|(_, n)| *n);
         match last {
             Some(l) if rseq <= l || rseq > l.saturating_add(1) => return false,
             Some(_) => {
-                for (d, n) in &mut s.racked {
+                for (d, n) in racked.iter_mut() {
                     if d == id {
                         *n = rseq;
                     }
                 }
             }
-            None => s.racked.push((id.clone(), rseq)),
+            None => racked.push((id.clone(), rseq)),
         }
         let Ok(cseq) = s.invite.headers.cseq() else {
             return true;
@@ -840,7 +860,7 @@ impl UaCore {
             return;
         }
         s.state = SessionState::Terminated;
-        s.timers = [None; TIMERS];
+        s.timers = [0; TIMERS];
         self.emit(UaEvent::Terminated {
             session: sid,
             cause,
@@ -868,6 +888,20 @@ impl UaCore {
     }
 
     // ---- helpers ---------------------------------------------------------------------
+
+    /// `contact` as a shared string: one copy of each of our Contact values for all dialogs.
+    fn shared_contact(&mut self, contact: &str) -> ByteString {
+        if let Some(c) = self.contacts.iter().find(|c| &***c == contact) {
+            return c.clone();
+        }
+        // Transports are few; a changed configuration only replaces the oldest values.
+        if self.contacts.len() >= 8 {
+            self.contacts.remove(0);
+        }
+        let c = ByteString::from(contact);
+        self.contacts.push(c.clone());
+        c
+    }
 
     /// Our transport of `kind`, for the Via sent-by and the Contact.
     ///
@@ -1105,7 +1139,7 @@ impl UaCore {
             Box::new(Session {
                 role: SessionRole::Uac,
                 state: SessionState::Calling,
-                invite: sent,
+                invite: Arc::new(sent),
                 flow: params.flow,
                 local_tag: tag,
                 server_tx: None,
@@ -1113,21 +1147,19 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
-                cancel_headers: Vec::new(),
                 offer_sent: params.offer.is_some(),
                 ack: None,
-                forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
                 next_rseq: 1,
                 unacked: None,
                 deferred_accept: None,
-                racked: Vec::new(),
+                uac: None,
                 awaiting_ack: false,
                 reinvite_out: None,
                 reinvite_ack: None,
                 reinvite_in: None,
-                timers: [None; TIMERS],
+                timers: [0; TIMERS],
             }),
         );
         self.pump(now);
@@ -1162,7 +1194,7 @@ impl UaCore {
         if s.canceled || s.cancel_pending {
             return Ok(());
         }
-        s.cancel_headers = headers.to_vec();
+        s.uac.get_or_insert_with(Box::default).cancel_headers = headers.to_vec();
         if s.provisional {
             self.send_cancel(now, sid)?;
         } else {
@@ -1179,7 +1211,8 @@ impl UaCore {
         s.canceled = true;
         s.cancel_pending = false;
         let mut cancel = cancel_for(&s.invite)?;
-        Self::add_headers(&mut cancel.headers, &s.cancel_headers)?;
+        let extra = s.uac.as_ref().map_or(&[][..], |u| &u.cancel_headers[..]);
+        Self::add_headers(&mut cancel.headers, extra)?;
         let flow = s.flow;
         // The CANCEL carries the INVITE's Via (same branch, §9.1): not send_in_tx.
         let tx = self.ep.send_request(now, cancel, flow)?;
@@ -1234,7 +1267,7 @@ impl UaCore {
         }
         let (flow, msg) = self.send_ack_builder(b, &next_hop, fallback)?;
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.ack = Some((flow, msg));
+            s.ack = Some(Box::new((flow, msg)));
             if s.state == SessionState::Connecting {
                 s.state = SessionState::Confirmed;
                 self.emit(UaEvent::Confirmed {
@@ -1339,7 +1372,11 @@ impl UaCore {
                 }
                 Ok(ResponseOutcome::Retransmission { .. }) => {
                     // §13.2.2.4: every retransmission of the 2xx gets the same ACK.
-                    if let Some((flow, msg)) = self.sessions.get(&sid).and_then(|s| s.ack.clone()) {
+                    if let Some((flow, msg)) = self
+                        .sessions
+                        .get(&sid)
+                        .and_then(|s| s.ack.as_deref().cloned())
+                    {
                         self.ep.send_stateless(flow, &msg);
                     }
                 }
@@ -1412,7 +1449,7 @@ impl UaCore {
         if s.canceled || s.cancel_pending || s.state == SessionState::Terminated {
             return false;
         }
-        let (sent, flow) = (s.invite.clone(), s.flow);
+        let (sent, flow) = (Request::clone(&s.invite), s.flow);
         let Some(digest) = self.digest.as_mut() else {
             return false;
         };
@@ -1434,7 +1471,7 @@ impl UaCore {
         };
         self.by_client_tx.insert(tx, (sid, Purpose::Invite));
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.invite = again;
+            s.invite = Arc::new(again);
         }
         self.pump(now);
         true
@@ -1446,7 +1483,10 @@ impl UaCore {
             return;
         };
         let fallback = s.flow;
-        let first = !s.forks_ended.contains(dialog.id());
+        let first = !s
+            .uac
+            .as_ref()
+            .is_some_and(|u| u.forks_ended.contains(dialog.id()));
         let next_hop = dialog.next_hop().clone();
         let flow = self.resolve(&next_hop, fallback);
         if let Ok(b) = dialog.ack(ok) {
@@ -1460,7 +1500,10 @@ impl UaCore {
                 self.by_client_tx.insert(tx, (sid, Purpose::Bye));
             }
             if let Some(s) = self.sessions.get_mut(&sid) {
-                s.forks_ended.push(dialog.id().clone());
+                s.uac
+                    .get_or_insert_with(Box::default)
+                    .forks_ended
+                    .push(dialog.id().clone());
             }
         }
         self.pump(now);
@@ -1511,7 +1554,7 @@ impl UaCore {
         if let Some(s) = self.sessions.get_mut(&sid)
             && s.unacked.as_ref().is_some_and(|u| u.has_body)
         {
-            s.deferred_accept = Some(params);
+            s.deferred_accept = Some(Box::new(params));
             return Ok(());
         }
         let msg = self.reply(now, sid, params)?;
@@ -1522,8 +1565,8 @@ impl UaCore {
         s.state = SessionState::Connecting;
         s.interval = t1;
         s.awaiting_ack = true;
-        *s.timer(SessionTimer::NoAnswer) = None;
-        s.ok = Some((s.flow, msg));
+        *s.timer(SessionTimer::NoAnswer) = 0;
+        s.ok = Some(Box::new((s.flow, msg)));
         if let Some(id) = &s.dialog
             && let Some(d) = self.dialogs.get_mut(id)
         {
@@ -1630,8 +1673,9 @@ impl UaCore {
         let invite = s.invite.clone();
         let local_tag = s.local_tag.clone();
         if need_dialog {
-            let d = Dialog::new_uas(&invite, &local_tag, &contact)
+            let mut d = Dialog::new_uas(&invite, &local_tag, &contact)
                 .map_err(|e| Error::InvalidArgument(format!("dialog: {e}")))?;
+            d.share_local_contact(self.shared_contact(d.local_contact()));
             let id = d.id().clone();
             self.dialogs.insert(d);
             self.by_dialog.insert(id.clone(), sid);
@@ -1646,20 +1690,20 @@ impl UaCore {
         if let Some(s) = self.sessions.get_mut(&sid) {
             if let Some(rseq) = rseq {
                 s.next_rseq = rseq.wrapping_add(1).max(1);
-                s.unacked = Some(Unacked {
+                s.unacked = Some(Box::new(Unacked {
                     rseq,
                     flow: s.flow,
                     message: msg.clone(),
                     interval: t1,
                     has_body,
-                });
+                }));
                 self.arm(sid, SessionTimer::Retransmit1xx, now + t1);
                 self.arm(sid, SessionTimer::PrackWait, now + 64 * t1);
             } else if st >= 200 {
                 // A final response ends the reliable 1xx retransmissions.
                 s.unacked = None;
-                *s.timer(SessionTimer::Retransmit1xx) = None;
-                *s.timer(SessionTimer::PrackWait) = None;
+                *s.timer(SessionTimer::Retransmit1xx) = 0;
+                *s.timer(SessionTimer::PrackWait) = 0;
             }
         }
         self.pump(now);
@@ -1714,12 +1758,13 @@ impl UaCore {
         // RFC 3262 §3: the first RSeq is random in 1..2^31-1 (kept small enough to count up).
         let next_rseq = u32::from_str_radix(&self.ep.new_tag()[..7], 16).unwrap_or(0) + 1;
         self.by_server_tx.insert(tx, sid);
+        let request = Arc::new(request);
         self.sessions.insert(
             sid,
             Box::new(Session {
                 role: SessionRole::Uas,
                 state: SessionState::Incoming,
-                invite: request.clone(),
+                invite: Arc::clone(&request),
                 flow,
                 local_tag: tag,
                 server_tx: Some(tx),
@@ -1727,21 +1772,19 @@ impl UaCore {
                 provisional: false,
                 cancel_pending: false,
                 canceled: false,
-                cancel_headers: Vec::new(),
                 offer_sent: false,
                 ack: None,
-                forks_ended: Vec::new(),
                 ok: None,
                 interval: self.cfg.endpoint.timers.t1,
                 next_rseq,
                 unacked: None,
                 deferred_accept: None,
-                racked: Vec::new(),
+                uac: None,
                 awaiting_ack: false,
                 reinvite_out: None,
                 reinvite_ack: None,
                 reinvite_in: None,
-                timers: [None; TIMERS],
+                timers: [0; TIMERS],
             }),
         );
         if let Some(d) = self.cfg.no_answer_timeout {
@@ -1805,7 +1848,7 @@ impl UaCore {
             return;
         }
         // The ACK of the 2xx we are retransmitting: to the INVITE, or to a re-INVITE.
-        let acked_cseq = match &s.ok {
+        let acked_cseq = match s.ok.as_deref() {
             Some((_, Message::Response(r))) => r.headers.cseq().ok().map(|c| c.seq),
             _ => None,
         };
@@ -1815,8 +1858,8 @@ impl UaCore {
         s.awaiting_ack = false;
         // The 2xx was kept only to retransmit it until this ACK (§13.3.1.4).
         s.ok = None;
-        *s.timer(SessionTimer::Retransmit2xx) = None;
-        *s.timer(SessionTimer::AckWait) = None;
+        *s.timer(SessionTimer::Retransmit2xx) = 0;
+        *s.timer(SessionTimer::AckWait) = 0;
         if s.state == SessionState::Connecting {
             s.state = SessionState::Confirmed;
             self.emit(UaEvent::Confirmed {
@@ -1879,12 +1922,12 @@ impl UaCore {
                 "another INVITE transaction is in progress",
             ));
         }
-        s.reinvite_out = Some(ReinviteOut {
+        s.reinvite_out = Some(Box::new(ReinviteOut {
             offer,
             headers: headers.to_vec(),
             tx: None,
             retry_glare,
-        });
+        }));
         self.send_reinvite(now, sid)
     }
 
@@ -1933,7 +1976,7 @@ impl UaCore {
         if status.is_success() {
             if !current {
                 // A retransmission of a 2xx already ACKed (§13.2.2.4).
-                if let Some((flow, msg)) = s.reinvite_ack.clone() {
+                if let Some((flow, msg)) = s.reinvite_ack.as_deref().cloned() {
                     self.ep.send_stateless(flow, &msg);
                 }
                 return;
@@ -1953,7 +1996,7 @@ impl UaCore {
                 && let Ok((flow, msg)) = self.send_ack_builder(b, &next_hop, fallback)
                 && let Some(s) = self.sessions.get_mut(&sid)
             {
-                s.reinvite_ack = Some((flow, msg));
+                s.reinvite_ack = Some(Box::new((flow, msg)));
             }
             self.emit(UaEvent::ReinviteAccepted {
                 session: sid,
@@ -2014,7 +2057,7 @@ impl UaCore {
             let _ = self.ep.respond(now, tx, r);
             return;
         }
-        s.reinvite_in = Some((tx, request.clone()));
+        s.reinvite_in = Some(Box::new((tx, request.clone())));
         self.emit(UaEvent::Reinvite {
             session: sid,
             request,
@@ -2034,7 +2077,7 @@ impl UaCore {
                 .sessions
                 .get_mut(&sid)
                 .ok_or(Error::InvalidState("no such session"))?;
-            let (tx, request) = s
+            let (tx, request) = *s
                 .reinvite_in
                 .take()
                 .ok_or(Error::InvalidState("no re-INVITE to answer"))?;
@@ -2057,7 +2100,7 @@ impl UaCore {
             {
                 let _ = d.refresh_target_from_request(&request);
             }
-            s.ok = Some((s.flow, msg));
+            s.ok = Some(Box::new((s.flow, msg)));
             s.awaiting_ack = true;
             s.interval = t1;
         }
@@ -2079,7 +2122,7 @@ impl UaCore {
             .sessions
             .get_mut(&sid)
             .ok_or(Error::InvalidState("no such session"))?;
-        let (tx, request) = s
+        let (tx, request) = *s
             .reinvite_in
             .take()
             .ok_or(Error::InvalidState("no re-INVITE to answer"))?;

@@ -9,24 +9,48 @@ use crate::message::{Headers, Method, Request, Response, Via};
 pub(crate) enum TxKey {
     /// §17.1.3: a response matches the client transaction whose request had the same top Via
     /// branch, with the same CSeq method (so a CANCEL's responses do not hit its INVITE).
-    Client { branch: ByteString, method: Method },
+    Client {
+        branch: ByteString,
+        method: KeyMethod,
+    },
     /// §17.2.3 with the magic cookie: branch, sent-by and method, an ACK counting as INVITE.
     Server {
         branch: ByteString,
         host: ByteString,
         port: Option<u16>,
-        method: Method,
+        method: KeyMethod,
     },
-    /// §17.2.3 for RFC 2543 requests (no magic cookie): Request-URI, From tag, Call-ID, CSeq
-    /// number, method (ACK counting as INVITE) and the whole top Via.
-    Legacy {
-        ruri: ByteString,
-        from_tag: ByteString,
-        call_id: ByteString,
-        cseq: u32,
-        method: Method,
-        via: ByteString,
-    },
+    /// §17.2.3 for RFC 2543 requests (no magic cookie); boxed, as it is rare and large.
+    Legacy(Box<LegacyKey>),
+}
+
+/// §17.2.3 for RFC 2543 requests: Request-URI, From tag, Call-ID, CSeq number, method (ACK
+/// counting as INVITE) and the whole top Via.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct LegacyKey {
+    ruri: ByteString,
+    from_tag: ByteString,
+    call_id: ByteString,
+    cseq: u32,
+    method: Method,
+    via: ByteString,
+}
+
+/// A method as part of a key: 16 B where a [`Method`] is 40 (a key lives as long as its
+/// transaction, 32 s after an INVITE is answered).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum KeyMethod {
+    Known(std::mem::Discriminant<Method>),
+    Extension(Box<Method>),
+}
+
+impl From<Method> for KeyMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Extension(_) => KeyMethod::Extension(Box::new(m)),
+            known => KeyMethod::Known(std::mem::discriminant(&known)),
+        }
+    }
 }
 
 fn method_for_server(m: &Method) -> Method {
@@ -42,7 +66,10 @@ pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
     let via = r.headers.top_via().ok()?;
     let branch = r.headers.share(via.branch()?);
     let method = r.headers.cseq().ok()?.method;
-    Some(TxKey::Client { branch, method })
+    Some(TxKey::Client {
+        branch,
+        method: method.into(),
+    })
 }
 
 /// The key of the client transaction for a request this endpoint sends, given its parsed
@@ -50,7 +77,7 @@ pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
 pub(crate) fn client_key_of_request(r: &Request, via: &Via<'_>) -> Option<TxKey> {
     Some(TxKey::Client {
         branch: r.headers.share(via.branch()?),
-        method: r.method.clone(),
+        method: r.method.clone().into(),
     })
 }
 
@@ -64,19 +91,19 @@ pub(crate) fn server_key(r: &Request, via: &Via<'_>, as_method: Option<Method>) 
             branch: h.share(b),
             host: h.share(via.host),
             port: via.port,
-            method,
+            method: method.into(),
         }),
         _ => {
             let from = h.from().ok()?;
             let raw_via = crate::message::headers::first_list_item(h.get(crate::HeaderName::Via)?);
-            Some(TxKey::Legacy {
+            Some(TxKey::Legacy(Box::new(LegacyKey {
                 ruri: ByteString::from(r.uri.as_str()),
                 from_tag: h.share(from.tag().unwrap_or("")),
                 call_id: h.share(h.call_id().ok()?),
                 cseq: h.cseq().ok()?.seq,
                 method,
                 via: h.share(raw_via),
-            })
+            })))
         }
     }
 }

@@ -44,9 +44,9 @@ pub(crate) struct ServerInvite {
     flow: Flow,
     last: Option<Bytes>,
     g: Option<(Instant, Duration)>,
-    h: Option<Instant>,
-    i: Option<Instant>,
-    l: Option<Instant>,
+    /// Timer H in Completed, I in Confirmed, L in Accepted: one at a time, so one field (a
+    /// transaction stays 32 s in Accepted after each answered call).
+    end: Option<Instant>,
 }
 
 impl ServerInvite {
@@ -56,9 +56,7 @@ impl ServerInvite {
             flow,
             last: None,
             g: None,
-            h: None,
-            i: None,
-            l: None,
+            end: None,
         }
     }
 
@@ -81,11 +79,11 @@ impl ServerInvite {
             State::Completed => {
                 self.state = State::Confirmed;
                 self.g = None;
-                self.h = None;
+                self.end = None;
                 if self.flow.transport.is_reliable() {
                     return (Life::Terminated, false);
                 }
-                self.i = Some(ctx.arm(Timer::I, ctx.cfg.t4));
+                self.end = Some(ctx.arm(Timer::I, ctx.cfg.t4));
                 (Life::Alive, false)
             }
             State::Accepted => (Life::Alive, true),
@@ -114,21 +112,25 @@ impl ServerInvite {
             }
         }
         self.flow = flow;
+        if status.is_success() {
+            // Accepted absorbs INVITE retransmissions and never resends on its own (RFC 6026
+            // §8.5, §8.7): the 2xx's bytes are not kept (the TU retransmits it until the ACK).
+            ctx.send(flow, wire);
+            self.last = None;
+            self.state = State::Accepted;
+            self.end = Some(ctx.arm(Timer::L, ctx.cfg.t64()));
+            return Ok(Life::Alive);
+        }
         ctx.send(flow, wire.clone());
         self.last = Some(wire);
         if status.is_provisional() {
-            return Ok(Life::Alive);
-        }
-        if status.is_success() {
-            self.state = State::Accepted;
-            self.l = Some(ctx.arm(Timer::L, ctx.cfg.t64()));
             return Ok(Life::Alive);
         }
         self.state = State::Completed;
         if !flow.transport.is_reliable() {
             self.g = Some((ctx.arm(Timer::G, ctx.cfg.t1), ctx.cfg.t1));
         }
-        self.h = Some(ctx.arm(Timer::H, ctx.cfg.t64()));
+        self.end = Some(ctx.arm(Timer::H, ctx.cfg.t64()));
         Ok(Life::Alive)
     }
 
@@ -143,14 +145,14 @@ impl ServerInvite {
                 self.g = Some((ctx.arm(Timer::G, next), next));
                 Life::Alive
             }
-            Timer::H if self.h == Some(at) => {
+            Timer::H if self.state == State::Completed && self.end == Some(at) => {
                 ctx.event(Event::AckTimeout {
                     tx: ServerTxId(ctx.id),
                 });
                 Life::Terminated
             }
-            Timer::I if self.i == Some(at) => Life::Terminated,
-            Timer::L if self.l == Some(at) => Life::Terminated,
+            Timer::I if self.state == State::Confirmed && self.end == Some(at) => Life::Terminated,
+            Timer::L if self.state == State::Accepted && self.end == Some(at) => Life::Terminated,
             _ => Life::Alive,
         }
     }
