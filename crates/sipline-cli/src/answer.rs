@@ -380,11 +380,18 @@ fn handle(
                     ..AcceptOptions::default()
                 },
             };
-            if let Err(e) = Box::pin(session.accept(opts)).await {
-                println!("call {n}: accept failed: {e}");
+            // The error is not kept across the reject below: the task's size is per call.
+            let refused = match Box::pin(session.accept(opts)).await {
+                Ok(()) => None,
+                Err(e) => {
+                    println!("call {n}: accept failed: {e}");
+                    Some(matches!(e, sipline::Error::Media(_)))
+                }
+            };
+            if let Some(media) = refused {
                 // An offer we cannot answer (no common codec, a profile we lack): 488 Not
                 // Acceptable Here (RFC 3261 §21.4.26) rather than the 480 of a dropped call.
-                if matches!(e, sipline::Error::Media(_)) {
+                if media {
                     Box::pin(reject(n, &mut session, StatusCode::NOT_ACCEPTABLE_HERE)).await;
                 }
                 return false;

@@ -2,6 +2,7 @@
 //! media work they call for (applying answers, answering re-INVITEs) without waiting for the
 //! application to poll.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -118,7 +119,7 @@ fn entry(ua: &Ua, id: SessionId) -> Option<(Arc<Shared>, crate::queue::Tx<Sessio
 
 /// Applies the peer's SDP answer once (RFC 3264): from a reliable 18x, the 2xx or the ACK.
 async fn apply_answer(shared: &Shared, body: &[u8]) {
-    if body.is_empty() || *lock(&shared.negotiated) {
+    if body.is_empty() || shared.negotiated.load(Ordering::Relaxed) {
         return;
     }
     if let Some(media) = shared.media() {
@@ -127,7 +128,7 @@ async fn apply_answer(shared: &Shared, body: &[u8]) {
             .await
         {
             Ok(()) => {
-                *lock(&shared.negotiated) = true;
+                shared.negotiated.store(true, Ordering::Relaxed);
                 *lock(&shared.remote_sdp) = Some(String::from_utf8_lossy(body).into_owned());
             }
             Err(e) => tracing::warn!(error = %e, "the peer's SDP answer is unusable"),
@@ -174,7 +175,10 @@ async fn handle(ua: &Ua, e: sipline_proto::UaEvent, ua_tx: &mpsc::UnboundedSende
             };
             let _ = tx.send(SessionEvent::Connecting);
             if ua.shared.trickle_ice {
-                *lock(&shared.peer_trickle) = crate::trickle::peer_supports(&response.headers);
+                shared.peer_trickle.store(
+                    crate::trickle::peer_supports(&response.headers),
+                    Ordering::Relaxed,
+                );
             }
             apply_answer(&shared, &response.body).await;
             shared.set_state(State::Answered);

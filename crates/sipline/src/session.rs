@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -48,21 +49,21 @@ pub(crate) struct Shared {
     pub(crate) request: Mutex<Option<Arc<Request>>>,
     pub(crate) media: Mutex<Option<Media>>,
     /// The SDP offer/answer exchange completed (RFC 3264).
-    pub(crate) negotiated: Mutex<bool>,
+    pub(crate) negotiated: AtomicBool,
     /// The last SDP of each side, for the streams they describe.
     pub(crate) local_sdp: Mutex<Option<String>>,
     pub(crate) remote_sdp: Mutex<Option<String>>,
     /// Audio muted by [`Session::mute`].
-    pub(crate) audio_muted: Mutex<bool>,
+    pub(crate) audio_muted: AtomicBool,
     /// Video muted by [`Session::mute`].
-    pub(crate) video_muted: Mutex<bool>,
+    pub(crate) video_muted: AtomicBool,
     pub(crate) start_time: Mutex<Option<SystemTime>>,
     pub(crate) end_time: Mutex<Option<SystemTime>>,
     /// Application data (SIP.js `data`), one value per type.
     /// Boxed when first set: most sessions have none (an empty map is 48 B).
     pub(crate) data: Mutex<Option<Box<DataMap>>>,
     /// The peer announced trickle ICE over SIP (RFC 8840 §4.1).
-    pub(crate) peer_trickle: Mutex<bool>,
+    pub(crate) peer_trickle: AtomicBool,
     /// Whoever waits in [`Session::renegotiate`] for the outcome of our re-INVITE.
     pub(crate) reoffer: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), Error>>>>,
 }
@@ -74,15 +75,15 @@ impl Shared {
             state: Mutex::new(State::Initial),
             request: Mutex::new(None),
             media: Mutex::new(media),
-            negotiated: Mutex::new(false),
+            negotiated: AtomicBool::new(false),
             local_sdp: Mutex::new(None),
             remote_sdp: Mutex::new(None),
-            audio_muted: Mutex::new(false),
-            video_muted: Mutex::new(false),
+            audio_muted: AtomicBool::new(false),
+            video_muted: AtomicBool::new(false),
             start_time: Mutex::new(None),
             end_time: Mutex::new(None),
             data: Mutex::new(None),
-            peer_trickle: Mutex::new(false),
+            peer_trickle: AtomicBool::new(false),
             reoffer: Mutex::new(None),
         }
     }
@@ -645,8 +646,8 @@ impl Session {
     pub fn local_streams(&self) -> Vec<MediaStream> {
         let sdp = lock(&self.shared.local_sdp).clone();
         let muted = (
-            *lock(&self.shared.audio_muted),
-            *lock(&self.shared.video_muted),
+            self.shared.audio_muted.load(Ordering::Relaxed),
+            self.shared.video_muted.load(Ordering::Relaxed),
         );
         streams(sdp.as_deref(), "local", muted)
     }
@@ -655,7 +656,10 @@ impl Session {
     pub fn remote_streams(&self) -> Vec<MediaStream> {
         let mut sdp = lock(&self.shared.remote_sdp).clone();
         // A call accepted without media keeps the offer only in its INVITE (declined_answer).
-        if sdp.is_none() && self.shared.role == Role::Uas && *lock(&self.shared.negotiated) {
+        if sdp.is_none()
+            && self.shared.role == Role::Uas
+            && self.shared.negotiated.load(Ordering::Relaxed)
+        {
             sdp = self
                 .request()
                 .map(|r| String::from_utf8_lossy(&r.body).into_owned());
@@ -709,7 +713,7 @@ impl Session {
                     && self
                         .request()
                         .is_some_and(|r| crate::trickle::peer_supports(&r.headers));
-                *lock(&self.shared.peer_trickle) = trickle;
+                self.shared.peer_trickle.store(trickle, Ordering::Relaxed);
                 let (tx, rx) = crate::queue::queue();
                 let m = Media::start(
                     self.backend(),
@@ -736,10 +740,10 @@ impl Session {
         };
         let offer = self.request().map(|r| r.body).filter(|b| !b.is_empty());
         match offer {
-            Some(o) if !*lock(&self.shared.negotiated) => {
+            Some(o) if !self.shared.negotiated.load(Ordering::Relaxed) => {
                 let offer = String::from_utf8_lossy(&o).into_owned();
                 let answer = media.accept_offer(offer.clone()).await?;
-                *lock(&self.shared.negotiated) = true;
+                self.shared.negotiated.store(true, Ordering::Relaxed);
                 *lock(&self.shared.remote_sdp) = Some(offer);
                 *lock(&self.shared.local_sdp) = Some(answer.clone());
                 Ok(answer)
@@ -788,7 +792,7 @@ impl Session {
             .iter()
             .map(sipline_media::offer_answer::rejected)
             .collect();
-        *lock(&self.shared.negotiated) = true;
+        self.shared.negotiated.store(true, Ordering::Relaxed);
         // Neither SDP is copied into the session (~250 B a call under load): the streams of
         // an answer declining every stream are none, and remote_streams() reads the offer
         // from the INVITE.
@@ -1029,11 +1033,11 @@ impl Session {
             .ok_or_else(|| Error::InvalidState("the call has no media yet".into()))?;
         if opts.audio {
             media.mute(MediaKind::Audio, muted).await?;
-            *lock(&self.shared.audio_muted) = muted;
+            self.shared.audio_muted.store(muted, Ordering::Relaxed);
         }
         if opts.video {
             media.mute(MediaKind::Video, muted).await?;
-            *lock(&self.shared.video_muted) = muted;
+            self.shared.video_muted.store(muted, Ordering::Relaxed);
         }
         let e = if muted {
             SessionEvent::Muted {

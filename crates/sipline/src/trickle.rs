@@ -13,12 +13,13 @@
 //! a late one is trickled.
 
 use std::sync::Weak;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sipline_proto::{Body, HeaderName, Headers, Method, Request, SessionId};
 
 use crate::session::{Shared, State};
-use crate::ua::{Ua, UaShared, lock};
+use crate::ua::{Ua, UaShared};
 
 /// The Info Package (RFC 8840 §6) and the body type (§9.1).
 pub(crate) const PACKAGE: &str = "trickle-ice";
@@ -83,7 +84,7 @@ pub(crate) fn send(target: Target, sdpfrag: String) {
         let peer = target
             .shared
             .upgrade()
-            .is_some_and(|s| *lock(&s.peer_trickle));
+            .is_some_and(|s| s.peer_trickle.load(Ordering::Relaxed));
         let Some(ua) = target.ua.upgrade() else {
             return;
         };
