@@ -275,7 +275,7 @@ impl Endpoint {
         let id = TxId { slot, generation };
         let (mut ctx, txs) = self.split(now, id);
         let tx = make(&mut ctx);
-        let key = Arc::new(key);
+        let key = Arc::new(key.detached());
         txs.insert(Slot {
             generation,
             key: Arc::clone(&key),

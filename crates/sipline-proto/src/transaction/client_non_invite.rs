@@ -78,6 +78,9 @@ impl ClientNonInvite {
                 self.state = State::Completed;
                 self.e = None;
                 self.f = None;
+                // Completed never sends the request again (§17.1.2.2): free its bytes now
+                // rather than at Timer K, T4 later.
+                self.request = Bytes::new();
                 ctx.event(Event::Response { tx: id, response });
                 if self.flow.transport.is_reliable() {
                     return Life::Terminated;

@@ -53,6 +53,57 @@ impl From<Method> for KeyMethod {
     }
 }
 
+impl TxKey {
+    /// The key with its own copies of the strings. Matching builds keys that share the
+    /// message's buffer (no allocation per lookup); a transaction's stored key must not, or
+    /// it keeps the whole datagram (and the request we serialised) alive until the
+    /// transaction ends: up to 32 s in Completed, where only the key and the response are
+    /// needed (§17.2.2).
+    ///
+    /// A server INVITE transaction keeps sharing: its INVITE stays in memory anyway for as
+    /// long as the call it starts (the dialog and `Session::request()` hold it), so copies
+    /// would only add two allocations per call.
+    pub(crate) fn detached(self) -> TxKey {
+        let own = |b: ByteString| ByteString::from(&*b);
+        match self {
+            TxKey::Server { ref method, .. } if *method == KeyMethod::from(Method::Invite) => self,
+            TxKey::Client { branch, method } => TxKey::Client {
+                branch: own(branch),
+                method,
+            },
+            TxKey::Server {
+                branch,
+                host,
+                port,
+                method,
+            } => TxKey::Server {
+                branch: own(branch),
+                host: own(host),
+                port,
+                method,
+            },
+            TxKey::Legacy(k) => {
+                let LegacyKey {
+                    ruri,
+                    from_tag,
+                    call_id,
+                    cseq,
+                    method,
+                    via,
+                } = *k;
+                TxKey::Legacy(Box::new(LegacyKey {
+                    ruri: own(ruri),
+                    from_tag: own(from_tag),
+                    call_id: own(call_id),
+                    cseq,
+                    method,
+                    via: own(via),
+                }))
+            }
+        }
+    }
+}
+
 fn method_for_server(m: &Method) -> Method {
     if *m == Method::Ack {
         Method::Invite
