@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
@@ -188,6 +189,19 @@ pub struct Endpoint {
     out: VecDeque<Output>,
     generation: u32,
     counter: u64,
+    /// Requests moved from UDP to TCP for their size (§18.1.1), by slot, until the TCP
+    /// attempt either got a response or failed: on a failed connection they are sent again
+    /// over UDP, as §18.1.1 says an element SHOULD. Only large requests have an entry.
+    udp_fallback: HashMap<u32, UdpFallback>,
+}
+
+/// What a request moved to TCP needs to go over UDP after all.
+#[derive(Debug)]
+struct UdpFallback {
+    generation: u32,
+    flow: Flow,
+    request: Request,
+    wire: Bytes,
 }
 
 impl Endpoint {
@@ -201,6 +215,7 @@ impl Endpoint {
             out: VecDeque::new(),
             generation: 0,
             counter: 0,
+            udp_fallback: HashMap::new(),
         }
     }
 
@@ -251,7 +266,9 @@ impl Endpoint {
         match input {
             Input::Receive(r) => self.handle_receive(now, r),
             Input::Timeout => self.handle_timeout(now),
-            Input::TransportFailed(flow, reason) => self.handle_transport_failure(flow, reason),
+            Input::TransportFailed(flow, reason) => {
+                self.handle_transport_failure(now, flow, reason)
+            }
         }
     }
 
@@ -288,6 +305,9 @@ impl Endpoint {
     fn remove(&mut self, slot: u32) {
         if let Some(s) = self.txs.try_remove(slot as usize) {
             self.index.remove(&s.key);
+        }
+        if !self.udp_fallback.is_empty() {
+            self.udp_fallback.remove(&slot);
         }
         // Stale timer entries of removed transactions are dropped lazily; compact when they
         // dominate, so memory stays proportional to live transactions.
@@ -475,6 +495,8 @@ impl Endpoint {
             return;
         };
         let generation = self.txs[slot as usize].generation;
+        // A response came: the connection the request was moved to works.
+        self.udp_fallback.remove(&slot);
         let (mut ctx, txs) = self.split(now, TxId { slot, generation });
         let life = match &mut txs[slot as usize].tx {
             Tx::ClientInvite(t) => t.on_response(&mut ctx, resp),
@@ -511,7 +533,33 @@ impl Endpoint {
         }
     }
 
-    fn handle_transport_failure(&mut self, flow: Flow, reason: TransportFailure) {
+    /// §18.1.1: a request sent over TCP only because of its size, whose connection failed,
+    /// goes again over UDP, in the same transaction (fresh timers). True if it did.
+    fn retry_over_udp(&mut self, now: Instant, slot: u32, generation: u32) -> bool {
+        let Some(fb) = self.udp_fallback.remove(&slot) else {
+            return false;
+        };
+        if fb.generation != generation {
+            return false;
+        }
+        let id = TxId { slot, generation };
+        let (mut ctx, txs) = self.split(now, id);
+        let Some(s) = txs.get_mut(slot as usize) else {
+            return false;
+        };
+        s.tx = match &s.tx {
+            Tx::ClientInvite(_) => Tx::ClientInvite(Box::new(ClientInvite::start(
+                &mut ctx, fb.flow, fb.request, fb.wire,
+            ))),
+            Tx::ClientNonInvite(_) => {
+                Tx::ClientNonInvite(ClientNonInvite::start(&mut ctx, fb.flow, fb.wire))
+            }
+            _ => return false,
+        };
+        true
+    }
+
+    fn handle_transport_failure(&mut self, now: Instant, flow: Flow, reason: TransportFailure) {
         // §17.1.4: client transactions using the flow fail; server transactions just end.
         let hit: Vec<(u32, u32, bool)> = self
             .txs
@@ -528,6 +576,9 @@ impl Endpoint {
             })
             .collect();
         for (slot, generation, client) in hit {
+            if self.retry_over_udp(now, slot, generation) {
+                continue;
+            }
             if client {
                 self.out.push_back(Output::Event(Event::TransportError {
                     tx: ClientTxId(TxId { slot, generation }),
@@ -568,9 +619,11 @@ impl Endpoint {
             return Err(Error::TooManyTransactions);
         }
         let mut wire = request.to_bytes();
+        let mut fallback = None;
         if flow.transport == TransportKind::Udp
             && self.cfg.udp_max_request.is_some_and(|m| wire.len() > m)
         {
+            fallback = Some((flow, request.clone(), wire.clone()));
             rewrite_via_transport(&mut request, TransportKind::Tcp);
             flow = Flow {
                 transport: TransportKind::Tcp,
@@ -602,6 +655,17 @@ impl Endpoint {
                 now,
             )
         };
+        if let Some((flow, request, wire)) = fallback {
+            self.udp_fallback.insert(
+                id.slot,
+                UdpFallback {
+                    generation: id.generation,
+                    flow,
+                    request,
+                    wire,
+                },
+            );
+        }
         Ok(ClientTxId(id))
     }
 

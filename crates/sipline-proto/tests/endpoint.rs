@@ -228,6 +228,69 @@ fn large_udp_requests_go_over_tcp() {
     assert_eq!(sent.top_via().unwrap().branch(), Some(branch.as_str()));
 }
 
+/// §18.1.1: "if the attempt to establish the connection generates ... a TCP reset, the
+/// element SHOULD retry the request, using UDP": the same transaction goes out again over UDP
+/// with a UDP Via, and its response completes it; a connection that answered keeps no retry.
+#[test]
+fn a_large_request_whose_tcp_connection_fails_goes_over_udp() {
+    for method in [Method::Message, Method::Invite] {
+        let mut ep = Endpoint::new(EndpointConfig::default());
+        let now = Instant::now();
+        let branch = ep.new_branch();
+        let req = Request::builder(method.clone(), Uri::parse("sip:bob@192.0.2.2").unwrap())
+            .via("UDP", "192.0.2.1:5060", &branch)
+            .from("<sip:alice@a>", "t")
+            .to("<sip:bob@b>", None)
+            .call_id("big")
+            .cseq(1)
+            .body("text/plain", vec![b'x'; 1400])
+            .build()
+            .unwrap();
+        let udp = Flow {
+            transport: TransportKind::Udp,
+            remote: "192.0.2.2:5060".parse().unwrap(),
+            conn: None,
+        };
+        let tx = ep.send_request(now, req, udp).unwrap();
+        let Output::Transmit(t) = ep.poll_output() else {
+            panic!()
+        };
+        assert_eq!(t.flow.transport, TransportKind::Tcp);
+        assert!(matches!(ep.poll_output(), Output::Timeout(_)));
+        ep.handle_input(
+            now,
+            Input::TransportFailed(t.flow, sipline_proto::TransportFailure::ConnectFailed),
+        );
+        let Output::Transmit(again) = ep.poll_output() else {
+            panic!("{method}: no retry over UDP")
+        };
+        assert_eq!(again.flow, udp, "{method}");
+        let Message::Request(sent) = parse_message(again.payload, &Limits::default()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(sent.top_via().unwrap().transport, "UDP");
+        assert_eq!(sent.top_via().unwrap().branch(), Some(branch.as_str()));
+        // No transport error reached the TU; the UDP response completes the transaction.
+        assert!(matches!(ep.poll_output(), Output::Timeout(_)));
+        let ok = Response::from_request(&sent, StatusCode::OK, Some("bt"));
+        ep.handle_input(
+            now,
+            Input::Receive(Receive {
+                flow: udp,
+                payload: Bytes::from(ok.to_bytes().to_vec()),
+            }),
+        );
+        match ep.poll_output() {
+            Output::Event(Event::Response { tx: got, response }) => {
+                assert_eq!(got, tx);
+                assert_eq!(response.status, StatusCode::OK);
+            }
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn overload_is_answered_503() {
     let mut ep = Endpoint::new(EndpointConfig {

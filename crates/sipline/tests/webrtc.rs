@@ -626,3 +626,48 @@ async fn webrtc_trickles_a_late_candidate_in_info() {
         bob.stop().await;
     }
 }
+
+/// A WebRTC INVITE is larger than 1300 bytes, so it goes over TCP (RFC 3261 §18.1.1); to a
+/// peer with no TCP listener the connection is refused and the INVITE goes again over UDP,
+/// as §18.1.1 says an element SHOULD: the call is set up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_invite_refused_over_tcp_goes_over_udp() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let udp_only = |user: &str| {
+        Ua::builder()
+            .uri(format!("sip:{user}@127.0.0.1"))
+            .udp(any)
+            .build()
+    };
+    let alice = udp_only("alice").await.unwrap();
+    let bob = udp_only("bob").await.unwrap();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Udp),
+            InviteOptions {
+                media: MediaChoice::WebRtc,
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let invite = call.request().unwrap();
+    assert!(invite.body.len() > 1300, "{} bytes", invite.body.len());
+    let answer = incoming(&bob).await;
+    let via = answer
+        .request()
+        .unwrap()
+        .top_via()
+        .unwrap()
+        .transport
+        .to_owned();
+    assert_eq!(via, "UDP");
+    answer.accept(AcceptOptions::default()).await.unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}
