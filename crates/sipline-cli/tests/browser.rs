@@ -31,7 +31,7 @@ mod common;
 use common::{Sipline, TempDir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -376,131 +376,9 @@ fn tone_wav(path: &Path, hz: f32) {
 // ---------------------------------------------------------------------------------------------
 // Kamailio (as in crates/sipline/tests/kamailio.rs)
 
-/// A port free for UDP and TCP.
-fn free_port() -> u16 {
-    loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running Kamailio with `interop/kamailio/kamailio.cfg` in `dir`, stopped by its pid when
-/// dropped.
-struct Kamailio {
-    child: Child,
-    dir: PathBuf,
-    sip_port: u16,
-    ws_port: u16,
-}
-
-impl Kamailio {
-    fn start(dir: &Path) -> Kamailio {
-        let binary = ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-            .expect("kamailio is missing: `apt-get install kamailio kamailio-websocket-modules`");
-        let sip_port = free_port();
-        let ws_port = std::iter::repeat_with(free_port)
-            .find(|p| *p != sip_port)
-            .unwrap();
-        let dir = dir.join("kamailio");
-        std::fs::create_dir_all(&dir).unwrap();
-        let template =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/kamailio/kamailio.cfg");
-        let cfg = std::fs::read_to_string(&template)
-            .unwrap()
-            .replace("@SIP_PORT@", &sip_port.to_string())
-            .replace("@WS_PORT@", &ws_port.to_string())
-            .replace("@DOMAIN@", DOMAIN)
-            .replace("@RUNDIR@", &dir.display().to_string());
-        let cfg_path = dir.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let check = Command::new(&binary)
-            .arg("-c")
-            .arg("-f")
-            .arg(&cfg_path)
-            .output()
-            .expect("run kamailio -c");
-        assert!(
-            check.status.success(),
-            "kamailio -c rejects the config (kamailio-websocket-modules missing?)\n{}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
-        let child = Command::new(&binary)
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "64", "-M", "16", "-P"])
-            .arg(dir.join("kamailio.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .process_group(0)
-            .spawn()
-            .expect("start kamailio");
-        let mut k = Kamailio {
-            child,
-            dir,
-            sip_port,
-            ws_port,
-        };
-        k.wait_listening(Duration::from_secs(10));
-        k
-    }
-
-    fn wait_listening(&mut self, limit: Duration) {
-        let start = Instant::now();
-        while ![self.sip_port, self.ws_port].iter().all(|p| {
-            TcpStream::connect_timeout(
-                &SocketAddr::from(([127, 0, 0, 1], *p)),
-                Duration::from_millis(200),
-            )
-            .is_ok()
-        }) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("kamailio exited at start: {status}\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "kamailio did not listen within {limit:?}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM to the main process stops its children; its group if it lingers.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(3);
-        let exited = loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) => break true,
-                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
-                _ => break false,
-            }
-        };
-        if !exited {
-            kill_group(&mut self.child);
-        }
-        if std::thread::panicking() {
-            eprintln!("--- kamailio log ---\n{}", self.log());
-        }
-    }
-}
+#[path = "../../sipline/tests/common/kamailio.rs"]
+mod kamailio;
+use kamailio::Kamailio;
 
 // ---------------------------------------------------------------------------------------------
 // Checks
@@ -720,7 +598,7 @@ fn sipline_call_calls_browser(page: &str) {
     let recording = dir.file("sipline-heard.wav");
     let play = format!("tone:{SIPLINE_HZ}");
     let http = serve_http(pages);
-    let kamailio = Kamailio::start(&dir.0);
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
     let url = format!(
         "http://127.0.0.1:{http}/{page}?mode=answer&uri=sip:bob@{DOMAIN}&user=bob\
          &password=bob-secret&ws=ws://127.0.0.1:{}&dtmf=12&talk=1&timeout=25",
@@ -818,7 +696,7 @@ fn browser_calls_browser_through_kamailio() {
     tone_wav(&alice_mic, SIPLINE_HZ);
     tone_wav(&bob_mic, BROWSER_HZ);
     let http = serve_http(pages);
-    let kamailio = Kamailio::start(&dir.0);
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
     let ws = format!("ws://127.0.0.1:{}", kamailio.ws_port);
     let bob = Chromium::open(
         &format!(

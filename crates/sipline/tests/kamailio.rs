@@ -14,11 +14,8 @@
 //! when a test fails. Kamailio is required: if it is missing the tests fail and say how to install it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use sipline::{
     AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, Error, HeaderName, InviteOptions,
@@ -29,128 +26,19 @@ use tokio::time::timeout;
 /// The domain our users belong to (an alias of Kamailio, and the digest realm).
 const DOMAIN: &str = "sipline.test";
 
-const INSTALL: &str = "apt-get install kamailio kamailio-websocket-modules";
+#[path = "common/kamailio.rs"]
+mod kamailio;
+use kamailio::Kamailio;
 
-fn kamailio_path() -> PathBuf {
-    let dirs = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&dirs)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|d| d.join("kamailio"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("kamailio is not installed: `{INSTALL}`"))
-}
-
-/// A port free for UDP and TCP.
-fn free_port() -> u16 {
-    loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running Kamailio with its own directory (config, pid file, log), stopped by its pid when
-/// dropped.
-struct Kamailio {
-    child: Option<Child>,
-    dir: PathBuf,
-    /// UDP and TCP.
-    sip_port: u16,
-    ws_port: u16,
+/// A Kamailio for one test, in its own directory.
+fn start_kamailio() -> Kamailio {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sipline-kamailio-{}-{n}", std::process::id()));
+    Kamailio::start(&dir, DOMAIN)
 }
 
 impl Kamailio {
-    fn start() -> Kamailio {
-        let binary = kamailio_path();
-        let sip_port = free_port();
-        let ws_port = std::iter::repeat_with(free_port)
-            .find(|p| *p != sip_port)
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "sipline-kamailio-{}-{sip_port}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let template =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/kamailio/kamailio.cfg");
-        let cfg = std::fs::read_to_string(&template)
-            .unwrap()
-            .replace("@SIP_PORT@", &sip_port.to_string())
-            .replace("@WS_PORT@", &ws_port.to_string())
-            .replace("@DOMAIN@", DOMAIN)
-            .replace("@RUNDIR@", &dir.display().to_string());
-        let cfg_path = dir.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).unwrap();
-
-        let check = Command::new(&binary)
-            .arg("-c")
-            .arg("-f")
-            .arg(&cfg_path)
-            .output()
-            .expect("run kamailio -c");
-        assert!(
-            check.status.success(),
-            "kamailio -c rejects the config (missing modules? `{INSTALL}`)\n{}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
-
-        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
-        let child = Command::new(&binary)
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "64", "-M", "16", "-P"])
-            .arg(dir.join("kamailio.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            // Its own process group (id = its pid), so the guard can reach its children.
-            .process_group(0)
-            .spawn()
-            .expect("start kamailio");
-        let mut k = Kamailio {
-            child: Some(child),
-            dir,
-            sip_port,
-            ws_port,
-        };
-        k.wait_listening(Duration::from_secs(10));
-        k
-    }
-
-    /// Waits until both TCP listeners accept (the UDP socket is bound before them).
-    fn wait_listening(&mut self, limit: Duration) {
-        let start = Instant::now();
-        loop {
-            let up = [self.sip_port, self.ws_port].iter().all(|p| {
-                TcpStream::connect_timeout(
-                    &SocketAddr::from(([127, 0, 0, 1], *p)),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            });
-            if up {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("kamailio exited at start: {status}\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "kamailio did not listen within {limit:?}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
-    }
-
     /// The outbound proxy URI for `transport`.
     fn proxy(&self, transport: TransportKind) -> String {
         match transport {
@@ -168,39 +56,6 @@ impl Kamailio {
         } else {
             self.sip_port
         }
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            // SIGTERM to the main process stops its children too; by pid, never by name.
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let exited = loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break true,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => break false,
-                }
-            };
-            if !exited {
-                // Still there: its whole process group (id = its pid, not yet reaped, so
-                // not reused), then reap it.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pid}")])
-                    .stderr(Stdio::null())
-                    .status();
-                let _ = child.wait();
-            }
-        }
-        if std::thread::panicking() {
-            eprintln!("--- kamailio log ---\n{}", self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -272,7 +127,7 @@ async fn incoming(ua: &Ua) -> Session {
 
 /// Alice and bob register over `transport` and call each other through Kamailio.
 async fn call_through_kamailio(transport: TransportKind) {
-    let kam = Kamailio::start();
+    let kam = start_kamailio();
     let alice = registered(&kam, "alice", transport).await;
     let bob = registered(&kam, "bob", transport).await;
 
@@ -437,7 +292,7 @@ async fn two_uas_call_through_kamailio_over_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_refuses_a_wrong_password() {
-    let kam = Kamailio::start();
+    let kam = start_kamailio();
     let r = ua(&kam, "alice", "wrong", TransportKind::Udp).await;
     assert!(
         matches!(r, Err(Error::Rejected(s)) if s == StatusCode::FORBIDDEN),
