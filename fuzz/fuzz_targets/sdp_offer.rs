@@ -1,5 +1,5 @@
-//! Any bytes as a peer's SDP, offer or answer, into both media implementations (plain RTP
-//! and WebRTC), then any datagrams on their media socket: never a panic, and a session that
+//! Any bytes as a peer's SDP (offer, answer, trickled candidates) into both media
+//! implementations (plain RTP and WebRTC), then any datagrams on their media socket: never a panic, and a session that
 //! refused the SDP still answers a well-formed offer afterwards. The SDP comes from the
 //! network (the INVITE's body), the datagrams too.
 #![no_main]
@@ -29,6 +29,9 @@ fn exercise(m: &mut dyn MediaSession, data: &[u8], now: Instant) {
     drain(m);
     let _ = m.create_offer(now);
     let _ = m.accept_answer(now, &sdp);
+    drain(m);
+    // The same bytes as a peer's trickled candidates (RFC 8840 sdpfrag in an INFO).
+    let _ = m.add_remote_candidates(now, &sdp);
     drain(m);
     let source = "127.0.0.1:40002".parse().unwrap_or_else(|_| unreachable!());
     let mut t = now;

@@ -911,4 +911,34 @@ mod tests {
             1
         );
     }
+
+    proptest::proptest! {
+        /// Any bytes as an IVF or an Annex B file: an error or frames, never a panic, and
+        /// reading ends.
+        #[test]
+        fn random_files_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut with_header = b"DKIF\0\0\x20\0VP80".to_vec();
+            with_header.extend_from_slice(&data);
+            for bytes in [data.clone(), with_header] {
+                if let Ok(mut s) = IvfSource::from_bytes(bytes) {
+                    for _ in 0..1000 {
+                        if !matches!(s.read_frame(), Ok(VideoRead::Frame(_))) {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut annexb = vec![0, 0, 0, 1];
+            annexb.extend_from_slice(&data);
+            for bytes in [&data, &annexb] {
+                if let Ok(mut s) = AnnexBSource::from_bytes(bytes, 15.0) {
+                    for _ in 0..1000 {
+                        if !matches!(s.read_frame(), Ok(VideoRead::Frame(_))) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

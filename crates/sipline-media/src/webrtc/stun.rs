@@ -441,4 +441,20 @@ mod tests {
         assert!(g.done);
         assert_eq!(t - t0, Duration::from_millis(3100));
     }
+
+    proptest::proptest! {
+        /// Any bytes from the STUN server's address: a mapped address or none, never a panic
+        /// (the cookie and transaction id are set so the attribute walk is reached).
+        #[test]
+        fn random_responses_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
+            let tid = [9u8; 12];
+            let _ = mapped_address(&data, &tid);
+            let mut m = BINDING_SUCCESS.to_be_bytes().to_vec();
+            m.extend((data.len() as u16).to_be_bytes());
+            m.extend(MAGIC_COOKIE);
+            m.extend(tid);
+            m.extend(&data);
+            let _ = mapped_address(&m, &tid);
+        }
+    }
 }
