@@ -25,6 +25,7 @@ mod answer;
 mod call;
 mod common;
 mod parse;
+mod web;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,9 @@ enum Command {
     Call(call::CallArgs),
     /// Answer (or reject) incoming calls and print one line per call event.
     Answer(answer::AnswerArgs),
+    /// Serve the browser phone page alone (used by tests until `sipline serve --web`).
+    #[command(hide = true)]
+    Web(web::WebArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Call(args) => with_runtime(|| call::run(args)),
         Command::Answer(args) => with_runtime(|| answer::run(args)),
+        Command::Web(args) => with_runtime(|| web::run(args)),
     }
 }
 

@@ -153,3 +153,5 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+pub(crate) mod chromium;

@@ -1,0 +1,356 @@
+//! The browser phone page of `sipline serve --web` (`crates/sipline-cli/web/`, served by
+//! `src/web.rs`) in headless Chromium, over real sockets on 127.0.0.1:
+//!
+//! - `phone_page_calls_a_sipline_bot`: `sipline web` serves the page and its `/config.json`
+//!   (Kamailio's WebSocket URL and domain: the page is given no server in its URL); the page
+//!   registers as alice with Kamailio over WebSocket (digest), calls `bob`, a `sipline answer
+//!   --register` bot playing an [`BOT_HZ`] tone, hears that tone, sends DTMF by INFO (the bot
+//!   prints it), mutes for a while (the bot's recording of the page's [`PAGE_HZ`] tone has a
+//!   silent stretch between two tone stretches), and hangs up. Mid-call, a screenshot of the
+//!   page is taken over the DevTools protocol (`Page.captureScreenshot`) and saved as
+//!   `TARGET/artifacts/browser-phone.png` (CI keeps it).
+//!
+//! Kamailio stands in for sipline's own registrar until `sipline serve` exists. Runs in a
+//! loopback-only network namespace like `browser.rs` (root, `unshare --net`).
+//!
+//! Needs: `chromium`, `unshare`, `ip`, Kamailio with its websocket module (`scripts/test`
+//! installs them). The page's bundle is committed: no npm needed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)] // each test file uses part of it
+mod common;
+
+#[path = "../../sipline/tests/common/kamailio.rs"]
+mod kamailio;
+
+use common::chromium::{Chromium, in_loopback_netns, tone_wav};
+use common::{Sipline, TempDir};
+use futures_util::{SinkExt, StreamExt};
+use kamailio::Kamailio;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The tone the bot plays.
+const BOT_HZ: f32 = 880.0;
+/// The tone Chromium's fake microphone plays.
+const PAGE_HZ: f32 = 660.0;
+/// Kamailio's domain (its users: alice and bob, see interop/kamailio/kamailio.cfg).
+const DOMAIN: &str = "sipline.test";
+/// How long the page stays muted (ms).
+const MUTE_MS: u64 = 1500;
+
+#[test]
+fn phone_page_calls_a_sipline_bot() {
+    if in_loopback_netns("phone_page_calls_a_sipline_bot") {
+        page_calls_bot();
+    }
+}
+
+fn page_calls_bot() {
+    let dir = TempDir::new("phone");
+    let mic = dir.file("page-tone.wav");
+    tone_wav(&mic, PAGE_HZ);
+    let recording = dir.file("bot-heard.wav");
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
+
+    let proxy = format!("udp:127.0.0.1:{}", kamailio.sip_port);
+    let play = format!("tone:{BOT_HZ}");
+    let bot_args = [
+        "answer",
+        "--listen",
+        "udp:127.0.0.1:0",
+        "--uri",
+        "sip:bob@sipline.test",
+        "--proxy",
+        &proxy,
+        "--register",
+        "--password",
+        "bob-secret",
+        "--play",
+        &play,
+        "--record",
+        recording.to_str().unwrap(),
+        "--max-calls",
+        "1",
+    ];
+    let mut bot = Sipline::spawn(&bot_args);
+    bot.wait_line(Duration::from_secs(15), |l| l.starts_with("registered as"));
+
+    let ws_url = format!("ws://127.0.0.1:{}", kamailio.ws_port);
+    let web = Sipline::spawn(&[
+        "web",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-url",
+        &ws_url,
+        "--domain",
+        DOMAIN,
+    ]);
+    let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
+    let page = line.trim_start_matches("web page on ").to_owned();
+
+    // No server in the URL: the page takes it from /config.json.
+    let url = format!(
+        "{page}?user=alice&password=alice-secret&call=bob&talk=2000&dtmf=12&mute={MUTE_MS}\
+         &hangupAfter=8000&timeout=40"
+    );
+    let browser = Chromium::open_with(
+        &url,
+        &dir.file("profile"),
+        &mic,
+        &["--remote-debugging-port=0", "--window-size=820,1180"],
+    );
+    let devtools = browser.wait_for("DevTools listening on ws://", Duration::from_secs(15));
+    browser.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
+    browser.wait_for("SIPLINE-EVENT state Established", Duration::from_secs(20));
+    // Mid-call: the meters move, the keypad and mute are enabled.
+    std::thread::sleep(Duration::from_millis(1500));
+    let png = screenshot(&devtools, &page);
+    let artifact = artifacts_dir().join("browser-phone.png");
+    std::fs::create_dir_all(artifact.parent().unwrap()).unwrap();
+    std::fs::write(&artifact, &png).unwrap();
+    eprintln!("screenshot: {} ({} bytes)", artifact.display(), png.len());
+    assert_png(&png);
+
+    let result = browser.result(Duration::from_secs(40));
+    eprintln!("phone page: {result}");
+    let (status, out) = bot.finish(Duration::from_secs(15));
+
+    // The page found its server in /config.json, registered (challenged first), called.
+    assert_eq!(result["config"]["wsUrl"], ws_url.as_str(), "{result}");
+    assert_eq!(result["config"]["domain"], DOMAIN, "{result}");
+    assert_eq!(result["registered"], true, "{result}");
+    let got = codes(&result, "statusesReceived");
+    assert!(got.contains(&401) && got.contains(&407), "{result}");
+    assert!(got.contains(&200), "{result}");
+    assert_eq!(result["established"], true, "{result}");
+    // Media both ways: the page heard the bot's tone (and its meter moved), counted packets.
+    let heard = result["heardHz"].as_f64().unwrap_or(0.0);
+    assert!(
+        (heard - f64::from(BOT_HZ)).abs() <= 15.0,
+        "the page heard {heard} Hz, not {BOT_HZ}: {result}"
+    );
+    assert!(
+        result["heardPeakDb"].as_f64().unwrap_or(-100.0) > -40.0,
+        "{result}"
+    );
+    let stats = &result["stats"];
+    assert!(
+        stats["packetsReceived"].as_u64().unwrap_or(0) > 100,
+        "{result}"
+    );
+    assert!(stats["packetsSent"].as_u64().unwrap_or(0) > 100, "{result}");
+    // DTMF by INFO, mute then unmute, and the page hung up.
+    assert_eq!(result["dtmfSent"], "12", "{result}");
+    let mutes: Vec<bool> = result["mute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["muted"].as_bool())
+        .collect();
+    assert_eq!(mutes, [true, false], "{result}");
+    assert_eq!(result["hungUpBy"], "browser", "{result}");
+    assert!(
+        strings(&result, "states").iter().any(|s| s == "Terminated"),
+        "{result}"
+    );
+    assert!(result["errors"].as_array().unwrap().is_empty(), "{result}");
+
+    // The bot's side.
+    assert!(status.success(), "{}", bot.output());
+    for expected in [
+        "call 1 from sip:alice@sipline.test: incoming",
+        "call 1: accepted",
+        "call 1: dtmf 1",
+        "call 1: dtmf 2",
+        "call 1: the caller hung up",
+        "call 1: ended (Bye)",
+    ] {
+        assert!(
+            out.lines().any(|l| l == expected),
+            "no {expected:?} in\n{}",
+            bot.output()
+        );
+    }
+    assert_tone_silence_tone(&recording);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The screenshot (DevTools protocol)
+
+/// `TARGET/artifacts` (`CARGO_TARGET_DIR`, else the target directory of this test binary).
+fn artifacts_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("artifacts");
+    }
+    // TARGET/debug/deps/browser_phone-HASH
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().join("artifacts")
+}
+
+/// A PNG of the page at `page_url`, over the DevTools protocol on the browser's endpoint
+/// announced in `line` (`DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID`):
+/// `Target.getTargets`, `Target.attachToTarget` (flat session) for the page, then
+/// `Page.captureScreenshot` in that session.
+fn screenshot(line: &str, page_url: &str) -> Vec<u8> {
+    let endpoint = line[line.find("ws://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let host_port = endpoint["ws://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(&host_port).await.unwrap();
+        let (socket, _) = tokio_tungstenite::client_async(endpoint.as_str(), stream)
+            .await
+            .unwrap();
+        let mut cdp = Cdp { socket, next: 0 };
+        let targets = cdp.call(None, "Target.getTargets", json!({})).await;
+        let page = targets["targetInfos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| {
+                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.starts_with(page_url))
+            })
+            .unwrap_or_else(|| panic!("no page target for {page_url} in {targets}"))
+            .clone();
+        let attached = cdp
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({ "targetId": page["targetId"], "flatten": true }),
+            )
+            .await;
+        let session = attached["sessionId"].as_str().unwrap().to_owned();
+        let shot = cdp
+            .call(
+                Some(&session),
+                "Page.captureScreenshot",
+                json!({ "format": "png" }),
+            )
+            .await;
+        let data = shot["data"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no screenshot: {shot}"));
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap()
+    })
+}
+
+/// A DevTools protocol connection: one command at a time.
+struct Cdp {
+    socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    next: u64,
+}
+
+impl Cdp {
+    /// Sends `method` (in `session`, if any) and waits (at most 15 s) for its result.
+    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut ask = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            ask["sessionId"] = json!(s);
+        }
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                ask.to_string(),
+            ))
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(msg) = self.socket.next().await {
+                let msg = msg.unwrap();
+                let Ok(text) = msg.to_text() else { continue };
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                if v["id"] == id {
+                    return v;
+                }
+            }
+            panic!("DevTools closed the WebSocket before answering {method}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {method} within 15 s"));
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+}
+
+/// A real PNG of a real page: the signature, an IHDR of a plausible size, and enough bytes
+/// for a page with text (a blank page compresses to far less).
+fn assert_png(png: &[u8]) {
+    assert!(png.len() > 20_000, "a {} byte screenshot", png.len());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(width >= 600 && height >= 600, "{width}x{height}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+fn codes(result: &Value, key: &str) -> Vec<u64> {
+    result[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {result}"))
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
+}
+
+fn strings(result: &Value, key: &str) -> Vec<String> {
+    result[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {result}"))
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The bot's recording (8 kHz mono) holds the page's tone, then a silent stretch of most of
+/// the mute, then the tone again: the mute reached the wire, and the unmute too.
+fn assert_tone_silence_tone(path: &Path) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    // 100 ms windows: loud (the tone at -12 dBFS is ~5800 RMS), quiet, or in between.
+    let rms: Vec<f64> = samples
+        .chunks_exact(800)
+        .map(|w| (w.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 800.0).sqrt())
+        .collect();
+    let pattern: String = rms
+        .iter()
+        .map(|&v| match v {
+            v if v > 1500.0 => 'T',
+            v if v < 150.0 => '.',
+            _ => '~',
+        })
+        .collect();
+    eprintln!("the bot's recording, 100 ms per sign (T tone, . silence): {pattern}");
+    let first_tone = pattern.find("TTTTT");
+    let quiet_run = ".".repeat((MUTE_MS as usize / 100) * 2 / 3);
+    let silence = first_tone.and_then(|t| pattern[t..].find(&quiet_run).map(|q| t + q));
+    let tone_after = silence.and_then(|q| pattern[q..].find("TTTTT"));
+    assert!(
+        tone_after.is_some(),
+        "the bot's recording is not tone, silence (mute), tone: {pattern}"
+    );
+    let t = first_tone.unwrap() * 800;
+    let heard = sipline::tone_frequency(&samples[t..t + 4000], 8000).unwrap_or(0.0);
+    assert!(
+        (heard - PAGE_HZ).abs() <= 5.0,
+        "the bot heard {heard} Hz, not {PAGE_HZ} ({pattern})"
+    );
+}
