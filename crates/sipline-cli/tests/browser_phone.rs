@@ -9,6 +9,11 @@
 //!   silent stretch between two tone stretches), and hangs up. Mid-call, a screenshot of the
 //!   page is taken over the DevTools protocol (`Page.captureScreenshot`) and saved as
 //!   `TARGET/artifacts/browser-phone.png` (CI keeps it).
+//! - `phone_pages_call_each_other_and_transfer`: two pages (alice, bob; each registered
+//!   through Kamailio) call each other: bob's page rings and answers by itself (`autoanswer`),
+//!   each hears the other's tone, bob's page receives alice's INFO DTMF; then alice transfers
+//!   bob (REFER, blind: alice hangs up on 202) to alice herself, so bob's page follows the
+//!   REFER with a new call that alice's page answers; alice hangs that one up.
 //!
 //! Kamailio stands in for sipline's own registrar until `sipline serve` exists. Runs in a
 //! loopback-only network namespace like `browser.rs` (root, `unshare --net`).
@@ -124,7 +129,7 @@ fn page_calls_bot() {
     let got = codes(&result, "statusesReceived");
     assert!(got.contains(&401) && got.contains(&407), "{result}");
     assert!(got.contains(&200), "{result}");
-    assert_eq!(result["established"], true, "{result}");
+    assert_eq!(result["callsEstablished"], 1, "{result}");
     // Media both ways: the page heard the bot's tone (and its meter moved), counted packets.
     let heard = result["heardHz"].as_f64().unwrap_or(0.0);
     assert!(
@@ -174,6 +179,91 @@ fn page_calls_bot() {
         );
     }
     assert_tone_silence_tone(&recording);
+}
+
+#[test]
+fn phone_pages_call_each_other_and_transfer() {
+    if in_loopback_netns("phone_pages_call_each_other_and_transfer") {
+        pages_call_and_transfer();
+    }
+}
+
+fn pages_call_and_transfer() {
+    let dir = TempDir::new("phones");
+    let (alice_mic, bob_mic) = (dir.file("alice.wav"), dir.file("bob.wav"));
+    tone_wav(&alice_mic, BOT_HZ);
+    tone_wav(&bob_mic, PAGE_HZ);
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
+    let ws_url = format!("ws://127.0.0.1:{}", kamailio.ws_port);
+    let web = Sipline::spawn(&[
+        "web",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-url",
+        &ws_url,
+        "--domain",
+        DOMAIN,
+    ]);
+    let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
+    let page = line.trim_start_matches("web page on ").to_owned();
+    let bob = Chromium::open(
+        &format!("{page}?user=bob&password=bob-secret&autoanswer=1&calls=2&timeout=40"),
+        &dir.file("bob-profile"),
+        &bob_mic,
+    );
+    bob.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
+    let alice = Chromium::open(
+        &format!(
+            "{page}?user=alice&password=alice-secret&call=bob&talk=2000&dtmf=12&transfer=alice\
+             &autoanswer=1&hangupAfter=6000&calls=2&timeout=40"
+        ),
+        &dir.file("alice-profile"),
+        &alice_mic,
+    );
+    let a = alice.result(Duration::from_secs(45));
+    let b = bob.result(Duration::from_secs(10));
+    eprintln!("alice: {a}\nbob: {b}");
+    for r in [&a, &b] {
+        assert_eq!(r["registered"], true, "{r}");
+        assert_eq!(r["callsEstablished"], 2, "{r}");
+        assert_eq!(r["callsEnded"], 2, "{r}");
+        assert_eq!(r["stats"]["codec"], "audio/opus", "{r}");
+        assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    }
+    // Each heard the other's tone (the last call's).
+    for (r, hz) in [(&a, PAGE_HZ), (&b, BOT_HZ)] {
+        let heard = r["heardHz"].as_f64().unwrap_or(0.0);
+        assert!(
+            (heard - f64::from(hz)).abs() <= 15.0,
+            "heard {heard} Hz, not {hz}: {r}"
+        );
+    }
+    // Alice called, sent DTMF in both calls, transferred bob (202) and hung up, then was
+    // called by bob (the transfer) and hung up again.
+    assert_eq!(a["transfer"]["status"], 202, "{a}");
+    assert_eq!(a["transfer"]["target"], "sip:alice@sipline.test", "{a}");
+    assert_eq!(a["dtmfSent"], "1212", "{a}");
+    assert_eq!(a["hungUpBy"], "browser", "{a}");
+    let alice_sent = strings(&a, "requestsSent");
+    assert_eq!(alice_sent.iter().filter(|m| *m == "BYE").count(), 2, "{a}");
+    assert!(alice_sent.iter().any(|m| m == "REFER"), "{a}");
+    assert!(
+        strings(&a, "requestsReceived")
+            .iter()
+            .any(|m| m == "INVITE"),
+        "{a}"
+    );
+    // Bob answered, received the DTMF and the REFER, and followed it with an INVITE.
+    assert_eq!(b["dtmfReceived"], "1212", "{b}");
+    assert!(codes(&b, "statusesSent").contains(&202), "{b}");
+    let bob_got = strings(&b, "requestsReceived");
+    assert_eq!(bob_got.first().map(String::as_str), Some("INVITE"), "{b}");
+    assert!(bob_got.iter().any(|m| m == "REFER"), "{b}");
+    assert!(
+        strings(&b, "requestsSent").iter().any(|m| m == "INVITE"),
+        "{b}"
+    );
+    assert_eq!(b["hungUpBy"], "remote", "{b}");
 }
 
 // ---------------------------------------------------------------------------------------------

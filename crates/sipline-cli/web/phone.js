@@ -17,7 +17,8 @@
 //   talk=2000                   ms after the call is established before the steps below
 //   dtmf=12                     tones sent by SIP INFO, 400 ms apart
 //   mute=1500                   then mute the microphone for this long, then unmute
-//   transfer=sip:carol@D        then transfer the other side there (REFER)
+//   transfer=sip:carol@D        then transfer the other side there (REFER; once), and hang up
+//   calls=1                     how many calls end before the result is printed
 //   hangupAfter=6000            ms after the call is established: hang up
 //   timeout=30                  seconds after which the result is printed whatever happened
 //
@@ -48,6 +49,8 @@ const result = {
   registered: false,
   states: [],
   established: false,
+  callsEstablished: 0,
+  callsEnded: 0,
   statusesReceived: [],
   statusesSent: [],
   requestsReceived: [],
@@ -363,10 +366,14 @@ function follow(s, peer) {
       event("transfer asked to " + to);
       (async () => {
         await referral.accept();
-        if (s.state === SessionState.Established) {
+        // The transferor hangs up (RFC 5589 §6); if it does not, we do.
+        for (let i = 0; i < 30 && session === s; i++) {
+          await sleep(100);
+        }
+        if (session === s && s.state === SessionState.Established) {
           await s.bye();
         }
-        for (let i = 0; i < 50 && session === s; i++) {
+        for (let i = 0; i < 30 && session === s; i++) {
           await sleep(100);
         }
         await call(to);
@@ -382,6 +389,7 @@ function follow(s, peer) {
       callState(s instanceof Inviter ? "calling…" : "answering…");
     } else if (state === SessionState.Established) {
       result.established = true;
+      result.callsEstablished += 1;
       established(s).catch(error);
     } else if (state === SessionState.Terminated) {
       ended(s);
@@ -433,8 +441,11 @@ function ended(s) {
   $("call").disabled = false;
   $("mute").textContent = "Mute";
   $("mute").setAttribute("aria-pressed", "false");
-  // Let the last statistics and messages arrive.
-  setTimeout(report, 500);
+  result.callsEnded += 1;
+  if (result.callsEnded >= Number(param("calls", "1"))) {
+    // Let the last statistics and messages arrive.
+    setTimeout(report, 500);
+  }
 }
 
 /** Keeps a fresh getStats() snapshot while the call is up. */
@@ -587,6 +598,10 @@ async function transfer(text) {
         onAccept: (response) => {
           result.transfer.status = response.message.statusCode;
           callState("transferred to " + target.toString());
+          // A blind transfer: our part ends once the other side took it (RFC 5589 §6).
+          if (session && session.state === SessionState.Established) {
+            session.bye().catch(error);
+          }
           resolve();
         },
         onReject: (response) => {
@@ -625,7 +640,7 @@ async function automate(s, started) {
     await sleep(muteMs);
     setMuted(false);
   }
-  if (param("transfer") && session === s) {
+  if (param("transfer") && session === s && !result.transfer) {
     await transfer(param("transfer"));
   }
   event("steps done after " + (Date.now() - started) + " ms");
