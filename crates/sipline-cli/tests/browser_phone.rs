@@ -14,6 +14,9 @@
 //!   each hears the other's tone, bob's page receives alice's INFO DTMF; then alice transfers
 //!   bob (REFER, blind: alice hangs up on 202) to alice herself, so bob's page follows the
 //!   REFER with a new call that alice's page answers; alice hangs that one up.
+//! - `sipline_web_serves_config_and_refuses_bad_arguments` (no browser): `sipline web` answers
+//!   `/config.json` from its arguments over a real socket, refuses a --ws-url that is not
+//!   ws:// or wss:// (exit 2), and stays out of `sipline --help`.
 //!
 //! Kamailio stands in for sipline's own registrar until `sipline serve` exists. Runs in a
 //! loopback-only network namespace like `browser.rs` (root, `unshare --net`).
@@ -33,6 +36,7 @@ use common::{Sipline, TempDir};
 use futures_util::{SinkExt, StreamExt};
 use kamailio::Kamailio;
 use serde_json::{Value, json};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -264,6 +268,49 @@ fn pages_call_and_transfer() {
         "{b}"
     );
     assert_eq!(b["hungUpBy"], "remote", "{b}");
+}
+
+#[test]
+fn sipline_web_serves_config_and_refuses_bad_arguments() {
+    let web = Sipline::spawn(&[
+        "web",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-url",
+        "wss://sip.example.test:8443",
+        "--domain",
+        "example.test",
+    ]);
+    let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
+    let addr = line
+        .trim_start_matches("web page on http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut http = std::net::TcpStream::connect(&addr).unwrap();
+    http.write_all(b"GET /config.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    http.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    let body = raw.split_once("\r\n\r\n").unwrap().1;
+    let config: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(config["wsUrl"], "wss://sip.example.test:8443", "{raw}");
+    assert_eq!(config["domain"], "example.test", "{raw}");
+
+    let mut bad = Sipline::spawn(&["web", "--ws-url", "http://x:1", "--domain", "d"]);
+    let (status, _) = bad.finish(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "{}", bad.output());
+    assert!(bad.output().contains("expected ws://"), "{}", bad.output());
+
+    let mut help = Sipline::spawn(&["--help"]);
+    let (status, out) = help.finish(Duration::from_secs(10));
+    assert!(status.success(), "{}", help.output());
+    // No `web` subcommand in the list (`serve --web` may well mention the word).
+    let listed = |name: &str| {
+        out.lines()
+            .any(|l| l.split_whitespace().next() == Some(name))
+    };
+    assert!(listed("answer") && !listed("web"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------
