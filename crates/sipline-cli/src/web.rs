@@ -436,6 +436,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn closes_connections_over_the_limit_and_recovers() {
+        let web = server().await;
+        let addr = web.local_addr();
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // Let the server accept them all (each holds a slot until its head arrives).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+        assert!(
+            matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+            "connection {} was not closed: {n:?}",
+            MAX_CONNECTIONS + 1
+        );
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (head, _) = get(addr, "GET", "/").await;
+        assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+        web.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn stops_listening_when_dropped() {
         let web = server().await;
         let addr = web.local_addr();

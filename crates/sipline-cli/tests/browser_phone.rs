@@ -14,6 +14,8 @@
 //!   each hears the other's tone, bob's page receives alice's INFO DTMF; then alice transfers
 //!   bob (REFER, blind: alice hangs up on 202) to alice herself, so bob's page follows the
 //!   REFER with a new call that alice's page answers; alice hangs that one up.
+//! - `phone_page_shows_a_refused_registration`: with a wrong password, Kamailio's 403 reaches
+//!   the page, which says so (its registration badge) and reports at once.
 //! - `sipline_web_serves_config_and_refuses_bad_arguments` (no browser): `sipline web` answers
 //!   `/config.json` from its arguments over a real socket, refuses a --ws-url that is not
 //!   ws:// or wss:// (exit 2), and stays out of `sipline --help`.
@@ -268,6 +270,59 @@ fn pages_call_and_transfer() {
         "{b}"
     );
     assert_eq!(b["hungUpBy"], "remote", "{b}");
+}
+
+#[test]
+fn phone_page_shows_a_refused_registration() {
+    if in_loopback_netns("phone_page_shows_a_refused_registration") {
+        refused_registration();
+    }
+}
+
+fn refused_registration() {
+    let dir = TempDir::new("phone-refused");
+    let mic = dir.file("tone.wav");
+    tone_wav(&mic, PAGE_HZ);
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
+    let ws_url = format!("ws://127.0.0.1:{}", kamailio.ws_port);
+    let web = Sipline::spawn(&[
+        "web",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-url",
+        &ws_url,
+        "--domain",
+        DOMAIN,
+    ]);
+    let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
+    let page = line.trim_start_matches("web page on ").to_owned();
+    let browser = Chromium::open(
+        &format!("{page}?user=alice&password=not-her-password&call=bob&timeout=30"),
+        &dir.file("profile"),
+        &mic,
+    );
+    // At once, not at the timeout.
+    let result = browser.result(Duration::from_secs(15));
+    eprintln!("phone page: {result}");
+    assert_eq!(result["registered"], false, "{result}");
+    assert_eq!(codes(&result, "statusesReceived"), [401, 403], "{result}");
+    assert_eq!(
+        result["ui"]["registration"], "registration refused (403)",
+        "{result}"
+    );
+    assert!(
+        strings(&result, "errors")
+            .iter()
+            .any(|e| e == "registration refused: 403"),
+        "{result}"
+    );
+    // It did not go on to call.
+    assert!(
+        !strings(&result, "requestsSent")
+            .iter()
+            .any(|m| m == "INVITE"),
+        "{result}"
+    );
 }
 
 #[test]

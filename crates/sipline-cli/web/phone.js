@@ -70,6 +70,8 @@ let reported = false;
 function report() {
   if (!reported) {
     reported = true;
+    // What a person sees at that moment.
+    result.ui = { registration: $("reg-state").textContent, call: $("call-state").textContent };
     console.log("SIPLINE-RESULT " + JSON.stringify(result));
   }
 }
@@ -716,4 +718,6 @@ async function main() {
 main().catch((e) => {
   error(e);
   callState("error: " + (e && e.message ? e.message : e));
+  // The URL's steps cannot go on: report now.
+  report();
 });
