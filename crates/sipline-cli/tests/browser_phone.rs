@@ -6,8 +6,8 @@
 //!   registers as alice with Kamailio over WebSocket (digest), calls `bob`, a `sipline answer
 //!   --register` bot playing an [`BOT_HZ`] tone, hears that tone, sends DTMF by INFO (the bot
 //!   prints it), mutes for a while (the bot's recording of the page's [`PAGE_HZ`] tone has a
-//!   silent stretch between two tone stretches), and hangs up. Mid-call, a screenshot of the
-//!   page is taken over the DevTools protocol (`Page.captureScreenshot`) and saved as
+//!   silent stretch between two tone stretches), and hangs up. Mid-call (muted), a screenshot
+//!   of the page is taken over the DevTools protocol (`Page.captureScreenshot`) and saved as
 //!   `TARGET/artifacts/browser-phone.png` (CI keeps it).
 //! - `phone_pages_call_each_other_and_transfer`: two pages (alice, bob; each registered
 //!   through Kamailio) call each other: bob's page rings and answers by itself (`autoanswer`),
@@ -115,8 +115,10 @@ fn page_calls_bot() {
     let devtools = browser.wait_for("DevTools listening on ws://", Duration::from_secs(15));
     browser.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
     browser.wait_for("SIPLINE-EVENT state Established", Duration::from_secs(20));
-    // Mid-call: the meters move, the keypad and mute are enabled.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Mid-call, while muted: the page shows the call, the tones sent, the pressed mute
+    // button, the level it hears (and its silent microphone).
+    browser.wait_for("SIPLINE-EVENT muted", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
     let png = screenshot(&devtools, &page);
     let artifact = artifacts_dir().join("browser-phone.png");
     std::fs::create_dir_all(artifact.parent().unwrap()).unwrap();

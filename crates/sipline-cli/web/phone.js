@@ -438,7 +438,14 @@ function ended(s) {
     stopRing = null;
   }
   clearInterval(clock);
-  inCallControls(false);
+  // The keyboard's digits, * and # send DTMF too while in a call (not while typing in a field).
+document.addEventListener("keydown", (e) => {
+  const typing = e.target instanceof HTMLInputElement;
+  if (!typing && /^[0-9*#]$/.test(e.key) && session && session.state === SessionState.Established) {
+    guard(() => dtmf(e.key))();
+  }
+});
+inCallControls(false);
   $("hangup").disabled = true;
   $("call").disabled = false;
   $("mute").textContent = "Mute";
