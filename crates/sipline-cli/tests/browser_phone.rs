@@ -10,10 +10,14 @@
 //!   of the page is taken over the DevTools protocol (`Page.captureScreenshot`) and saved as
 //!   `TARGET/artifacts/browser-phone.png` (CI keeps it).
 //! - `phone_pages_call_each_other_and_transfer`: two pages (alice, bob; each registered
-//!   through Kamailio) call each other: bob's page rings and answers by itself (`autoanswer`),
-//!   each hears the other's tone, bob's page receives alice's INFO DTMF; then alice transfers
-//!   bob (REFER, blind: alice hangs up on 202) to alice herself, so bob's page follows the
-//!   REFER with a new call that alice's page answers; alice hangs that one up.
+//!   through Kamailio) call each other: bob's page rings (banner, title) until a click on
+//!   Answer (DevTools), each hears the other's tone, bob's page receives alice's INFO DTMF;
+//!   then alice transfers bob (REFER, blind: alice hangs up on 202) to alice herself, so
+//!   bob's page follows the REFER with a new call that alice's page answers by itself
+//!   (`autoanswer=1`); alice hangs that one up.
+//! - `phone_page_buttons_drive_a_call`: the same call driven by clicks on the page's buttons
+//!   (DevTools `Runtime.evaluate`), no automation parameters: Register, Call, keypad, Mute,
+//!   Unmute, Hang up.
 //! - `phone_page_shows_a_refused_registration`: with a wrong password, Kamailio's 403 reaches
 //!   the page, which says so (its registration badge) and reports at once.
 //! - `sipline_web_serves_config_and_refuses_bad_arguments` (no browser): `sipline web` answers
@@ -119,7 +123,7 @@ fn page_calls_bot() {
     // button, the level it hears (and its silent microphone).
     browser.wait_for("SIPLINE-EVENT muted", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    let png = screenshot(&devtools, &page);
+    let png = DevTools::attach(&devtools, &page).screenshot();
     let artifact = artifacts_dir().join("browser-phone.png");
     std::fs::create_dir_all(artifact.parent().unwrap()).unwrap();
     std::fs::write(&artifact, &png).unwrap();
@@ -214,12 +218,15 @@ fn pages_call_and_transfer() {
     ]);
     let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
     let page = line.trim_start_matches("web page on ").to_owned();
-    let bob = Chromium::open(
-        &format!("{page}?user=bob&password=bob-secret&autoanswer=1&calls=2&timeout=40"),
+    let bob = Chromium::open_with(
+        &format!("{page}?user=bob&password=bob-secret&calls=2&timeout=40"),
         &dir.file("bob-profile"),
         &bob_mic,
+        &["--remote-debugging-port=0"],
     );
+    let endpoint = bob.wait_for("DevTools listening on ws://", Duration::from_secs(15));
     bob.wait_for("SIPLINE-EVENT registered", Duration::from_secs(20));
+    let mut bob_page = DevTools::attach(&endpoint, &page);
     let alice = Chromium::open(
         &format!(
             "{page}?user=alice&password=alice-secret&call=bob&talk=2000&dtmf=12&transfer=alice\
@@ -228,6 +235,21 @@ fn pages_call_and_transfer() {
         &dir.file("alice-profile"),
         &alice_mic,
     );
+    // Bob's page rings (banner, title) until a click on Answer.
+    bob.wait_for(
+        "SIPLINE-EVENT incoming sip:alice@sipline.test",
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        bob_page.eval("document.getElementById('incoming').hidden"),
+        false
+    );
+    assert_eq!(
+        bob_page.eval("document.title"),
+        "Ringing: sip:alice@sipline.test"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    bob_page.click("#answer");
     let a = alice.result(Duration::from_secs(45));
     let b = bob.result(Duration::from_secs(10));
     eprintln!("alice: {a}\nbob: {b}");
@@ -272,6 +294,116 @@ fn pages_call_and_transfer() {
         "{b}"
     );
     assert_eq!(b["hungUpBy"], "remote", "{b}");
+}
+
+#[test]
+fn phone_page_buttons_drive_a_call() {
+    if in_loopback_netns("phone_page_buttons_drive_a_call") {
+        buttons_drive_a_call();
+    }
+}
+
+/// What a person does, by clicks (DevTools `Runtime.evaluate`, with a user gesture), no
+/// automation parameters: Register, type `bob`, Call, press 3 on the keypad, Mute, Unmute,
+/// Hang up; the bot hears the DTMF and the page hears the bot.
+fn buttons_drive_a_call() {
+    let dir = TempDir::new("phone-buttons");
+    let mic = dir.file("page-tone.wav");
+    tone_wav(&mic, PAGE_HZ);
+    let kamailio = Kamailio::start(&dir.0.join("kamailio"), DOMAIN);
+    let proxy = format!("udp:127.0.0.1:{}", kamailio.sip_port);
+    let play = format!("tone:{BOT_HZ}");
+    let mut bot = Sipline::spawn(&[
+        "answer",
+        "--listen",
+        "udp:127.0.0.1:0",
+        "--uri",
+        "sip:bob@sipline.test",
+        "--proxy",
+        &proxy,
+        "--register",
+        "--password",
+        "bob-secret",
+        "--play",
+        &play,
+        "--max-calls",
+        "1",
+    ]);
+    bot.wait_line(Duration::from_secs(15), |l| l.starts_with("registered as"));
+    let ws_url = format!("ws://127.0.0.1:{}", kamailio.ws_port);
+    let web = Sipline::spawn(&[
+        "web",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-url",
+        &ws_url,
+        "--domain",
+        DOMAIN,
+    ]);
+    let line = web.wait_line(Duration::from_secs(10), |l| l.starts_with("web page on "));
+    let page = line.trim_start_matches("web page on ").to_owned();
+    // The account's fields filled in, nothing else: no user= (so no automatic registration).
+    let url = format!("{page}?uri=sip:alice@{DOMAIN}&password=alice-secret&timeout=60");
+    let browser = Chromium::open_with(
+        &url,
+        &dir.file("profile"),
+        &mic,
+        &["--remote-debugging-port=0"],
+    );
+    let endpoint = browser.wait_for("DevTools listening on ws://", Duration::from_secs(15));
+    browser.wait_for("SIPLINE-EVENT ready", Duration::from_secs(15));
+    let mut dt = DevTools::attach(&endpoint, &page);
+    assert_eq!(dt.eval("document.getElementById('hangup').disabled"), true);
+    dt.click("#register");
+    browser.wait_for("SIPLINE-EVENT registered", Duration::from_secs(15));
+    assert_eq!(
+        dt.eval("document.getElementById('reg-state').textContent"),
+        "registered as alice"
+    );
+    dt.eval("document.getElementById('target').value = 'bob'");
+    dt.click("#call");
+    browser.wait_for("SIPLINE-EVENT state Established", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        dt.eval("document.getElementById('call-state').textContent"),
+        "in call"
+    );
+    dt.click("#keypad button:nth-child(3)");
+    browser.wait_for("SIPLINE-EVENT dtmf sent 3", Duration::from_secs(5));
+    dt.click("#mute");
+    browser.wait_for("SIPLINE-EVENT muted", Duration::from_secs(5));
+    assert_eq!(
+        dt.eval("document.getElementById('mute').getAttribute('aria-pressed')"),
+        "true"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    dt.click("#mute");
+    browser.wait_for("SIPLINE-EVENT unmuted", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    dt.click("#hangup");
+    let result = browser.result(Duration::from_secs(15));
+    eprintln!("phone page: {result}");
+    let (status, out) = bot.finish(Duration::from_secs(15));
+
+    assert_eq!(result["registered"], true, "{result}");
+    assert_eq!(result["established"], true, "{result}");
+    assert_eq!(result["dtmfSent"], "3", "{result}");
+    assert_eq!(result["hungUpBy"], "browser", "{result}");
+    assert_eq!(result["ui"]["call"], "ended", "{result}");
+    let heard = result["heardHz"].as_f64().unwrap_or(0.0);
+    assert!(
+        (heard - f64::from(BOT_HZ)).abs() <= 15.0,
+        "the page heard {heard} Hz, not {BOT_HZ}: {result}"
+    );
+    assert!(result["errors"].as_array().unwrap().is_empty(), "{result}");
+    assert!(status.success(), "{}", bot.output());
+    for expected in ["call 1: dtmf 3", "call 1: the caller hung up"] {
+        assert!(
+            out.lines().any(|l| l == expected),
+            "no {expected:?} in\n{}",
+            bot.output()
+        );
+    }
 }
 
 #[test]
@@ -383,56 +515,68 @@ fn artifacts_dir() -> PathBuf {
     exe.ancestors().nth(3).unwrap().join("artifacts")
 }
 
-/// A PNG of the page at `page_url`, over the DevTools protocol on the browser's endpoint
+/// The page `page_url` of a Chromium, over the DevTools protocol on the browser endpoint
 /// announced in `line` (`DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID`):
-/// `Target.getTargets`, `Target.attachToTarget` (flat session) for the page, then
-/// `Page.captureScreenshot` in that session.
-fn screenshot(line: &str, page_url: &str) -> Vec<u8> {
-    let endpoint = line[line.find("ws://").unwrap()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let host_port = endpoint["ws://".len()..]
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(&host_port).await.unwrap();
-        let (socket, _) = tokio_tungstenite::client_async(endpoint.as_str(), stream)
-            .await
-            .unwrap();
-        let mut cdp = Cdp { socket, next: 0 };
-        let targets = cdp.call(None, "Target.getTargets", json!({})).await;
-        let page = targets["targetInfos"]
-            .as_array()
+/// `Target.getTargets`, then `Target.attachToTarget` (a flat session) for the page.
+struct DevTools {
+    rt: tokio::runtime::Runtime,
+    cdp: Cdp,
+    session: String,
+}
+
+impl DevTools {
+    fn attach(line: &str, page_url: &str) -> DevTools {
+        let endpoint = line[line.find("ws://").unwrap()..]
+            .split_whitespace()
+            .next()
             .unwrap()
-            .iter()
-            .find(|t| {
-                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.starts_with(page_url))
-            })
-            .unwrap_or_else(|| panic!("no page target for {page_url} in {targets}"))
-            .clone();
-        let attached = cdp
-            .call(
-                None,
-                "Target.attachToTarget",
-                json!({ "targetId": page["targetId"], "flatten": true }),
-            )
-            .await;
-        let session = attached["sessionId"].as_str().unwrap().to_owned();
-        let shot = cdp
-            .call(
-                Some(&session),
-                "Page.captureScreenshot",
-                json!({ "format": "png" }),
-            )
-            .await;
+            .to_owned();
+        let host_port = endpoint["ws://".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (cdp, session) = rt.block_on(async {
+            let stream = tokio::net::TcpStream::connect(&host_port).await.unwrap();
+            let (socket, _) = tokio_tungstenite::client_async(endpoint.as_str(), stream)
+                .await
+                .unwrap();
+            let mut cdp = Cdp { socket, next: 0 };
+            let targets = cdp.call(None, "Target.getTargets", json!({})).await;
+            let page = targets["targetInfos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| {
+                    t["type"] == "page"
+                        && t["url"].as_str().is_some_and(|u| u.starts_with(page_url))
+                })
+                .unwrap_or_else(|| panic!("no page target for {page_url} in {targets}"))
+                .clone();
+            let attached = cdp
+                .call(
+                    None,
+                    "Target.attachToTarget",
+                    json!({ "targetId": page["targetId"], "flatten": true }),
+                )
+                .await;
+            let session = attached["sessionId"].as_str().unwrap().to_owned();
+            (cdp, session)
+        });
+        DevTools { rt, cdp, session }
+    }
+
+    /// `Page.captureScreenshot`: a PNG.
+    fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self.rt.block_on(self.cdp.call(
+            Some(&self.session),
+            "Page.captureScreenshot",
+            json!({ "format": "png" }),
+        ));
         let data = shot["data"]
             .as_str()
             .unwrap_or_else(|| panic!("no screenshot: {shot}"));
@@ -440,7 +584,28 @@ fn screenshot(line: &str, page_url: &str) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD
             .decode(data)
             .unwrap()
-    })
+    }
+
+    /// `Runtime.evaluate` of `js` in the page (as a person's click would: with a user
+    /// gesture); its value.
+    fn eval(&mut self, js: &str) -> Value {
+        let r = self.rt.block_on(self.cdp.call(
+            Some(&self.session),
+            "Runtime.evaluate",
+            json!({ "expression": js, "userGesture": true, "returnByValue": true }),
+        ));
+        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Clicks the element `selector` (it must exist and be enabled).
+    fn click(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({selector:?}); \
+             if (!e || e.disabled) return false; e.click(); return true; }})()"
+        );
+        assert_eq!(self.eval(&js), true, "{selector} is missing or disabled");
+    }
 }
 
 /// A DevTools protocol connection: one command at a time.
