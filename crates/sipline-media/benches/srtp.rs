@@ -11,6 +11,10 @@
 //!   (str0m 0.25 `src/rtp/srtp.rs`) through that public API, with the aws-lc-rs provider str0m
 //!   uses (`str0m::crypto::from_feature_flags()`): the same allocation, IV, cipher instance
 //!   and HMAC calls; the RTP header is not serialised (it is given).
+//! - `ours/*` is the same per-packet work with the provider `WebRtcMedia` installs
+//!   (`sipline_media::webrtc::crypto::provider()`): str0m's aws-lc-rs provider with the AES-CM
+//!   key schedule set up once per cipher instance and the SHA1-HMAC keys cached per key
+//!   (`src/webrtc/crypto.rs`). AES-CM only: for GCM it is str0m's provider unchanged.
 //! - `raw/*` is the least the same profile needs from aws-lc-rs: keys set up once, one
 //!   reused buffer, AES-128-CTR + HMAC-SHA1 (tag cut to 80 bits) or AES-GCM in place.
 //! - `webrtc_media/*` is the whole per-packet path of `WebRtcMedia` with PCMU (160 B payload):
@@ -36,7 +40,7 @@ use aws_lc_rs::iv::FixedLength;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use str0m::crypto::{
     AeadAes128Gcm, AeadAes128GcmCipher, AeadAes256Gcm, AeadAes256GcmCipher, Aes128CmSha1_80,
-    Aes128CmSha1_80Cipher, Sha1HmacProvider,
+    Aes128CmSha1_80Cipher, CryptoProvider, Sha1HmacProvider,
 };
 
 use common::{Kind, Pair, Probe};
@@ -107,8 +111,7 @@ struct Str0mCtx {
 }
 
 impl Str0mCtx {
-    fn new(profile: Profile) -> Self {
-        let p = str0m::crypto::from_feature_flags();
+    fn new(profile: Profile, p: &CryptoProvider) -> Self {
         let k16: [u8; 16] = KEY32[..16].try_into().unwrap();
         let c = match profile {
             Profile::Aes128CmSha1_80 => {
@@ -355,18 +358,34 @@ fn srtp_bench(c: &mut Criterion) {
             let seq = 1000u16;
             let idx = 0x0001_0000 + u64::from(seq);
             let plain = packet(size, seq);
-            let mut s = Str0mCtx::new(profile);
+            let mut s = Str0mCtx::new(profile, &str0m::crypto::from_feature_flags());
+            let mut o = Str0mCtx::new(profile, &sipline_media::webrtc::crypto::provider());
             let mut r = RawCtx::new(profile);
-            // Both sides produce the same SRTP packet: the bench compares equal work.
+            // All sides produce the same SRTP packet: the bench compares equal work.
             let protected = s.protect(&plain, seq, idx);
             assert_eq!(protected, r.protect(&plain, seq, idx), "{profile:?}");
+            assert_eq!(protected, o.protect(&plain, seq, idx), "{profile:?}");
             assert_eq!(s.unprotect(&protected, seq, idx), Some(&plain[HLEN..]));
+            assert_eq!(o.unprotect(&protected, seq, idx), Some(&plain[HLEN..]));
             assert_eq!(r.unprotect(&protected, seq, idx), Some(&plain[HLEN..]));
 
             let id = |what: &str| BenchmarkId::new(format!("{what}/{}", profile.name()), size);
             g.bench_function(id("str0m_protect"), |b| {
                 b.iter(|| black_box(s.protect(black_box(&plain), seq, idx)))
             });
+            if profile == Profile::Aes128CmSha1_80 {
+                g.bench_function(id("ours_protect"), |b| {
+                    b.iter(|| black_box(o.protect(black_box(&plain), seq, idx)))
+                });
+                g.bench_function(id("ours_unprotect"), |b| {
+                    b.iter(|| {
+                        black_box(
+                            o.unprotect(black_box(&protected), seq, idx)
+                                .map(<[u8]>::len),
+                        )
+                    })
+                });
+            }
             g.bench_function(id("raw_protect"), |b| {
                 b.iter(|| black_box(r.protect(black_box(&plain), seq, idx).len()))
             });

@@ -92,6 +92,7 @@
 //! Not done yet: TURN, RFC 2198 RED, Opus DTX, and a jitter buffer beyond str0m's
 //! reordering.
 
+pub mod crypto;
 pub(crate) mod opus;
 pub(crate) mod resample;
 pub(crate) mod stun;
@@ -611,7 +612,8 @@ impl WebRtcMedia {
         let b = b
             .set_stats_interval(Some(self.cfg.stats_interval))
             .set_reordering_size_audio(self.cfg.jitter_depth)
-            .set_reordering_timeout_audio(Some(self.cfg.jitter_max_wait));
+            .set_reordering_timeout_audio(Some(self.cfg.jitter_max_wait))
+            .set_crypto_provider(crypto::provider());
         let mut rtc = b.build(now);
         for addr in candidates {
             let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
