@@ -237,8 +237,9 @@ pub struct WebRtcConfig {
     pub stun_server: Option<SocketAddr>,
     /// How long an offer or answer waits for the STUN server's response
     /// ([`MediaSession::gather`]), counted from the first request: 300 ms by default. A
-    /// response that comes later still adds the candidate to the connectivity checks, but
-    /// not to the SDP already sent (no trickle ICE yet). The request is retransmitted after
+    /// response that comes later still adds the candidate to the connectivity checks, and
+    /// comes as [`MediaEvent::LocalCandidates`] for trickle ICE (RFC 8840) since the SDP
+    /// already sent lacks it. The request is retransmitted after
     /// 100, 200, 400 and 800 ms (a faster RFC 5389 §7.2.1 schedule) and given up 3.1 s after
     /// the first.
     pub gather_timeout: Duration,
