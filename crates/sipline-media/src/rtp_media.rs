@@ -48,6 +48,12 @@ const DTMF_UPDATE: Duration = Duration::from_millis(50);
 const DTMF_END_SPACING: Duration = Duration::from_millis(20);
 /// How far behind the runtime may be before frames are skipped instead of sent in a burst.
 const MAX_CATCH_UP: Duration = Duration::from_millis(200);
+/// RTP packets kept from before the answer to our first offer (RFC 3264 §5.1): 50 is 1 s of
+/// 20 ms audio, more than an answer takes to come back on a working network; older ones go
+/// first when it is full.
+const EARLY_MAX_PACKETS: usize = 50;
+/// The largest early packet kept (a 60 ms G.711 frame is 480 bytes of payload).
+const EARLY_MAX_LEN: usize = 1500;
 
 /// What a muted audio stream sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -317,6 +323,11 @@ pub struct RtpMedia {
     timeout_reported: bool,
     last_audio_len: Option<usize>,
     decoded: Vec<i16>,
+    /// RTP that came while our first offer waited for its answer (RFC 3264 §5.1: the offerer
+    /// must be ready to receive as soon as it sends the offer): (source, datagram), on the
+    /// offered payload types only, at most [`EARLY_MAX_PACKETS`]. Played once the answer
+    /// says who the peer is.
+    early: VecDeque<(SocketAddr, Vec<u8>)>,
 
     // RTCP.
     rng: SplitMix,
@@ -401,6 +412,7 @@ impl RtpMedia {
             timeout_reported: false,
             last_audio_len: None,
             decoded: Vec::new(),
+            early: VecDeque::new(),
             rng,
             cname,
             clock_origin: None,
@@ -858,9 +870,15 @@ impl RtpMedia {
             return;
         };
         let Some(n) = self.negotiated.as_ref() else {
-            self.stats.packets_invalid += 1;
+            self.keep_early(from, header.payload_type, data);
             return;
         };
+        // Symmetric RTP (RFC 4961): once latched, the stream is the latched source's; a
+        // stranger's packets are not played (and cannot take the stream over).
+        if self.cfg.symmetric_rtp && self.latched && self.remote != Some(from) {
+            self.stats.packets_invalid += 1;
+            return;
+        }
         let pt = header.payload_type;
         let held = if Some(pt) == n.telephone_event {
             match EventPayload::parse(payload) {
@@ -926,6 +944,49 @@ impl RtpMedia {
             self.stats.packets_late += 1;
         }
         self.release(now);
+    }
+
+    /// Keeps an RTP packet that came before the answer to our first offer, if its payload
+    /// type is one we offered (RFC 3264 §5.1); anything else is invalid as before.
+    fn keep_early(&mut self, from: SocketAddr, pt: u8, data: &[u8]) {
+        let offered = self.pending_offer.as_ref().is_some_and(|(offer, mline)| {
+            offer
+                .media
+                .get(*mline)
+                .is_some_and(|m| m.payload_types().any(|p| p == pt))
+        });
+        if !offered || data.len() > EARLY_MAX_LEN {
+            self.stats.packets_invalid += 1;
+            return;
+        }
+        if self.early.len() == EARLY_MAX_PACKETS {
+            self.early.pop_front();
+            self.stats.packets_late += 1;
+        }
+        self.early.push_back((from, data.to_vec()));
+    }
+
+    /// Plays the packets kept by [`Self::keep_early`] now that the answer is applied. Those
+    /// from the answer's address come first and alone when there are any (a stranger
+    /// cannot latch before the peer); otherwise, behind a NAT, those of the first source
+    /// seen, which symmetric RTP latches to as it would have on arrival. The others are
+    /// invalid.
+    fn replay_early(&mut self, now: Instant) {
+        if self.early.is_empty() {
+            return;
+        }
+        let early = std::mem::take(&mut self.early);
+        let sdp_addr = self.negotiated.as_ref().and_then(|n| n.remote_rtp);
+        let chosen = sdp_addr
+            .filter(|a| early.iter().any(|(from, _)| from == a))
+            .or_else(|| early.front().map(|(from, _)| *from));
+        for (from, data) in early {
+            if Some(from) == chosen {
+                self.on_datagram(now, from, &data);
+            } else {
+                self.stats.packets_invalid += 1;
+            }
+        }
     }
 
     /// RFC 3550 A.8 interarrival jitter, in timestamp units.
@@ -1084,12 +1145,14 @@ impl MediaSession for RtpMedia {
         let n = offer_answer::accept_answer(offer, &answer, *mline, &self.cfg.audio)?;
         self.pending_offer = None;
         self.apply(now, n);
+        self.replay_early(now);
         self.on_timeout(now);
         Ok(())
     }
 
     fn cancel_offer(&mut self) {
         self.pending_offer = None;
+        self.early.clear();
     }
 
     fn set_direction(&mut self, direction: Direction) {

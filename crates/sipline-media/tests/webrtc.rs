@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use sipline_media::{
     BufferHandle, BufferSink, DtmfTone, MediaError, MediaEvent, MediaInput, MediaKind, MediaOutput,
-    MediaSession, ToneSource, WebRtcCodec, WebRtcConfig, WebRtcMedia, tone_frequency,
+    MediaSession, SilenceSource, ToneSource, WebRtcCodec, WebRtcConfig, WebRtcMedia,
+    tone_frequency,
 };
 
 const A: &str = "127.0.0.1:41000";
@@ -266,6 +267,79 @@ fn offer_has_what_browsers_need() {
     let m = offer.lines().find(|l| l.starts_with("m=audio")).unwrap();
     // Opus first.
     assert!(m.contains("SAVPF 111"), "{m}");
+    // DTX only when configured (RFC 7587 §6.1).
+    assert!(!offer.contains("usedtx"), "{offer}");
+    let mut dtx = side_with(A, 1, 440.0, 8000, &[WebRtcCodec::Opus], |c| {
+        c.opus_dtx = true
+    });
+    let offer = dtx.media.create_offer(Instant::now()).unwrap();
+    let fmtp = offer.lines().find(|l| l.starts_with("a=fmtp:111")).unwrap();
+    assert!(
+        fmtp.contains("useinbandfec=1") && fmtp.contains("usedtx=1"),
+        "{fmtp}"
+    );
+}
+
+/// DTX (RFC 7587 §3.1.3): A hears silence and both sides ask for DTX; A stops sending after
+/// 200 ms of silence but for one packet every 400 ms. B sees no loss and no timeout (1 s),
+/// and its sink keeps pace, 20 ms of audio per 20 ms (comfort noise fading to silence), not
+/// in a burst at the next packet. Without `usedtx=1` from B, A sends every frame.
+#[test]
+fn dtx_sends_few_packets_and_the_peer_keeps_time() {
+    for b_asks in [true, false] {
+        let cfg = |c: &mut WebRtcConfig| {
+            c.rtp_timeout = Some(Duration::from_secs(1));
+        };
+        let mut a = side_with(A, 41, 440.0, 8000, &[WebRtcCodec::Opus], |c| {
+            cfg(c);
+            c.opus_dtx = true;
+        });
+        a.media = a
+            .media
+            .with_audio(
+                Box::new(SilenceSource::new(8000)),
+                Box::new(sipline_media::NullSink::new(8000)),
+            )
+            .unwrap();
+        let b = side_with(B, 42, 880.0, 8000, &[WebRtcCodec::Opus], |c| {
+            cfg(c);
+            c.opus_dtx = b_asks;
+        });
+        let mut call = Call::new(a, b);
+        call.negotiate();
+        call.run_for(Duration::from_millis(500));
+        let sent_before = call.sides[0].media.stats().packets_sent;
+        call.sides[1].heard.take();
+        let mut lens = Vec::new();
+        for _ in 0..20 {
+            call.run_for(Duration::from_millis(200));
+            lens.push(call.sides[1].heard.take().len());
+        }
+        let sent = call.sides[0].media.stats().packets_sent - sent_before;
+        let b_stats = call.sides[1].media.stats();
+        if b_asks {
+            // 4 s: one packet per 400 ms.
+            assert!((8..=12).contains(&sent), "sent {sent}");
+        } else {
+            assert!(sent >= 195, "sent {sent}");
+        }
+        assert_eq!(b_stats.packets_lost, 0, "{b_stats:?}");
+        let timeouts = call.sides[1]
+            .events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::Timeout { .. }))
+            .count();
+        assert_eq!(timeouts, 0, "{:?}", call.sides[1].events);
+        // 200 ms at 8 kHz each time, give or take the 80 ms B waits before it fills a gap.
+        for l in &lens {
+            assert!((960..=2240).contains(l), "{b_asks}: {lens:?}");
+        }
+        let total: usize = lens.iter().sum();
+        assert!(
+            (30400..=33600).contains(&total),
+            "{b_asks}: {total} {lens:?}"
+        );
+    }
 }
 
 #[test]

@@ -65,4 +65,5 @@ pub use sipline_proto::{
     Body, Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,
 };
 pub use sipline_tokio::{TlsClientConfig, TlsServerConfig};
+pub use trickle::TrickleMode;
 pub use ua::{InviteOptions, Ua, UaBuilder, UaEvent};

@@ -732,6 +732,7 @@ impl Session {
                     ua: Arc::downgrade(&self.ua.shared),
                     session: self.id,
                     shared: Arc::downgrade(&self.shared),
+                    full: false,
                 });
                 crate::dispatch::forward_media_events(rx, self.own.clone(), target);
                 *lock(&self.shared.media) = Some(m.clone());

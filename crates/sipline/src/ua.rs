@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::media::{Backend, Media, MediaChoice};
 use crate::session::{Role, Session, SessionEvent, Shared};
+use crate::trickle::TrickleMode;
 
 /// The answer to a request sent inside a session, as the core reports it.
 pub(crate) type TxResult = Result<Response, StatusCode>;
@@ -40,8 +41,10 @@ pub(crate) struct UaShared {
     pub(crate) media_ip: IpAddr,
     /// A STUN server for WebRTC's server-reflexive candidates ([`UaBuilder::stun_server`]).
     pub(crate) stun_server: Option<SocketAddr>,
-    /// Trickle ICE over SIP ([`UaBuilder::trickle_ice`]).
+    /// Trickle ICE over SIP ([`UaBuilder::trickle_ice`]), half or full.
     pub(crate) trickle_ice: bool,
+    /// Full trickle as the caller ([`TrickleMode::Full`]).
+    pub(crate) trickle_full: bool,
     pub(crate) seed: AtomicU64,
     pub(crate) identity: String,
     pub(crate) events: tokio::sync::Mutex<mpsc::UnboundedReceiver<UaEvent>>,
@@ -108,7 +111,7 @@ pub struct UaBuilder {
     register_expires: u32,
     outbound_proxy: Option<String>,
     stun_server: Option<SocketAddr>,
-    trickle_ice: bool,
+    trickle: TrickleMode,
 }
 
 impl Default for UaBuilder {
@@ -130,7 +133,7 @@ impl Default for UaBuilder {
             register_expires: 600,
             outbound_proxy: None,
             stun_server: None,
-            trickle_ice: false,
+            trickle: TrickleMode::Off,
         }
     }
 }
@@ -277,9 +280,22 @@ impl UaBuilder {
     /// peer that announced it, and the peer's fed to our ICE agent. As the callee of such a
     /// peer, our answer does not wait for the STUN server ([`UaBuilder::stun_server`]); as
     /// the caller, the offer still waits (the callee's support is unknown until it answers,
-    /// RFC 8840 §4.2 "half trickle").
+    /// RFC 8840 §4.2 "half trickle"). `trickle_ice(true)` is
+    /// `trickle_ice_mode(TrickleMode::Half)`.
     pub fn trickle_ice(mut self, on: bool) -> Self {
-        self.trickle_ice = on;
+        self.trickle = if on {
+            TrickleMode::Half
+        } else {
+            TrickleMode::Off
+        };
+        self
+    }
+
+    /// Trickle ICE over SIP (RFC 8840) in the given mode: [`TrickleMode::Full`] when the
+    /// application knows its callees do trickle ICE, so our INVITEs leave at once with host
+    /// candidates and the others follow by INFO (RFC 8840 §4.2, §5.1); see [`TrickleMode`].
+    pub fn trickle_ice_mode(mut self, mode: TrickleMode) -> Self {
+        self.trickle = mode;
         self
     }
 
@@ -380,7 +396,8 @@ impl UaBuilder {
             pending: Mutex::new(HashMap::new()),
             media_ip,
             stun_server: self.stun_server,
-            trickle_ice: self.trickle_ice,
+            trickle_ice: self.trickle.is_on(),
+            trickle_full: self.trickle == TrickleMode::Full,
             seed: AtomicU64::new(seed),
             identity,
             events: tokio::sync::Mutex::new(ua_rx),
@@ -512,7 +529,8 @@ impl Ua {
             self.shared.media_ip,
             crate::media::IceOptions {
                 stun: self.shared.stun_server,
-                trickle: false,
+                // Full trickle: the offer does not wait for the STUN server (RFC 8840 §4.2).
+                trickle: self.shared.trickle_full,
             },
             self.shared.next_seed(),
             (opts.audio_source, opts.audio_sink),
@@ -567,6 +585,7 @@ impl Ua {
             ua: Arc::downgrade(&self.shared),
             session: id,
             shared: Arc::downgrade(&shared),
+            full: self.shared.trickle_full,
         });
         crate::dispatch::forward_media_events(media_rx, ev_tx.clone(), target);
         Ok(Session::new(self.clone(), id, shared, ev_rx, ev_tx))

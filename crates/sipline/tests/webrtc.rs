@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sipline::{
     AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, HeaderName,
-    InviteOptions, MediaChoice, MuteOptions, RenegotiateOptions, Session, SessionEvent, ToneSource,
-    TransportKind, Ua, UaEvent, tone_frequency,
+    InviteOptions, MediaChoice, MuteOptions, ProgressOptions, RenegotiateOptions, Session,
+    SessionEvent, ToneSource, TransportKind, TrickleMode, Ua, UaEvent, tone_frequency,
 };
 use tokio::time::timeout;
 
@@ -625,6 +625,123 @@ async fn webrtc_trickles_a_late_candidate_in_info() {
         alice.stop().await;
         bob.stop().await;
     }
+}
+
+/// Full trickle ICE over SIP (RFC 8840 §4.2): alice, the caller, knows bob does trickle ICE;
+/// her INVITE leaves at once with host candidates only, without waiting for her STUN server
+/// (which answers late), and her server-reflexive candidate and end-of-candidates follow in
+/// an INFO of the trickle-ice package. The STUN server maps alice to a socket of the test, so
+/// bob's connectivity check arriving there proves he took the trickled candidate; the call
+/// connects and audio flows both ways. First round: bob answers at once, the INFO goes after
+/// the 200. Second round: bob answers in a 183 (early media, an early dialog, RFC 8840 §5.1)
+/// and the STUN answer comes after it: the INFO goes in the early dialog and bob checks the
+/// candidate before the call is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_full_trickle_invite_goes_before_the_stun_answer() {
+    for ring in [false, true] {
+        full_trickle_call(ring).await;
+    }
+}
+
+async fn full_trickle_call(ring: bool) {
+    let sniffer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let std::net::SocketAddr::V4(mapped) = sniffer.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let delay = Duration::from_millis(if ring { 500 } else { 700 });
+    let (stun, requests) = stun_server_after(Some(mapped), delay).await;
+    let any = "127.0.0.1:0".parse().unwrap();
+    let alice = Ua::builder()
+        .uri("sip:alice@127.0.0.1")
+        .ws(any)
+        .stun_server(stun)
+        .trickle_ice_mode(TrickleMode::Full)
+        .build()
+        .await
+        .unwrap();
+    let bob = Ua::builder()
+        .uri("sip:bob@127.0.0.1")
+        .ws(any)
+        .trickle_ice(true)
+        .build()
+        .await
+        .unwrap();
+    let alice_hears = BufferSink::new(8000);
+    let alice_ear = alice_hears.handle();
+    let bob_hears = BufferSink::new(8000);
+    let bob_ear = bob_hears.handle();
+    let started = std::time::Instant::now();
+    let mut call = alice
+        .invite(
+            &target(&bob, "bob", TransportKind::Ws),
+            InviteOptions {
+                audio_source: Box::new(ToneSource::new(8000, 440.0, -10.0)),
+                audio_sink: Box::new(alice_hears),
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Half trickle waits gather_timeout (300 ms) for the STUN answer here.
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(290), "the offer took {took:?}");
+    let answer = incoming(&bob).await;
+    let invite = answer.request().unwrap();
+    assert!(
+        invite
+            .headers
+            .values(HeaderName::Supported)
+            .any(|v| v == "trickle-ice"),
+        "{invite:?}"
+    );
+    let offer = String::from_utf8_lossy(&invite.body).into_owned();
+    assert!(offer.contains("typ host"), "{offer}");
+    assert!(!offer.contains("typ srflx"), "{offer}");
+    assert!(requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let mut buf = [0u8; 1500];
+    if ring {
+        answer
+            .progress(ProgressOptions {
+                status_code: sipline::StatusCode::new(183).unwrap(),
+                media: true,
+                ..ProgressOptions::default()
+            })
+            .await
+            .unwrap();
+        let (n, _) = timeout(Duration::from_secs(5), sniffer.recv_from(&mut buf))
+            .await
+            .expect("no check to alice's candidate trickled in the early dialog")
+            .unwrap();
+        assert_eq!(&buf[..2], &[0, 1], "a STUN Binding request");
+        assert!(n > 20);
+    }
+    answer
+        .accept(AcceptOptions {
+            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
+            audio_sink: Box::new(bob_hears),
+            ..AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut call).await,
+        SessionEvent::Accepted { .. }
+    ));
+    // Bob checks alice's trickled candidate (still, after an early dialog).
+    let (n, _) = timeout(Duration::from_secs(5), sniffer.recv_from(&mut buf))
+        .await
+        .expect("no connectivity check to alice's trickled candidate")
+        .unwrap();
+    assert_eq!(&buf[..2], &[0, 1], "a STUN Binding request");
+    assert!(n > 20);
+    if !ring {
+        // (Early media plays silence and keeps playing it after accept: no tones then.)
+        hears(&alice_ear, 880.0, "alice").await;
+        hears(&bob_ear, 440.0, "bob").await;
+    }
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
 }
 
 /// A WebRTC INVITE is larger than 1300 bytes, so it goes over TCP (RFC 3261 §18.1.1); to a

@@ -119,7 +119,7 @@ use crate::session::{
     MediaEvent, MediaInput, MediaKind, MediaOutput, MediaSession, MediaStats, Transmit,
 };
 
-use self::opus::{OpusDec, OpusEnc};
+use self::opus::{DtxGate, OpusDec, OpusEnc, OpusFmtp};
 use self::resample::Resampler;
 use self::video::VideoState;
 
@@ -129,6 +129,13 @@ const FRAME: Duration = Duration::from_millis(20);
 const MAX_CATCH_UP: Duration = Duration::from_millis(200);
 /// The longest gap concealed; longer ones (outages, the peer pausing) are left out.
 const MAX_CONCEAL: Duration = Duration::from_millis(120);
+/// Without an Opus packet for this long, the peer is in DTX (or the network lost a burst):
+/// the sink gets concealment (comfort noise fading to silence) on our frame clock from then
+/// on, so its timeline keeps pace instead of getting the gap in a burst later (RFC 7587
+/// §3.1.3). Longer than str0m's default wait for a missing packet plus a frame of jitter.
+const RX_FILL_AFTER: Duration = Duration::from_millis(80);
+/// Payload type of Opus, as str0m and Chromium number it (RFC 7587 §7, dynamic).
+const PT_OPUS: u8 = 111;
 /// RFC 4733 end packets are repeated 3 times, 20 ms apart (str0m's schedule): audio resumes
 /// after the last one.
 const DTMF_TAIL: Duration = Duration::from_millis(40);
@@ -144,7 +151,9 @@ const PT_TELEPHONE_EVENT_8K: u8 = 126;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WebRtcCodec {
     /// Opus (RFC 6716) at the 48 kHz RTP clock, `opus/48000/2` with `minptime=10;
-    /// useinbandfec=1` (RFC 7587 §4.1, §6.1). Sent mono.
+    /// useinbandfec=1` (and `usedtx=1` with [`WebRtcConfig::opus_dtx`]) (RFC 7587 §4.1,
+    /// §6.1). Sent mono, with in-band FEC when the peer's fmtp has `useinbandfec=1`; a lost
+    /// packet is rebuilt from the next one's FEC data.
     Opus,
     /// G.711 µ-law, static payload type 0 (RFC 3551 §4.5.14).
     Pcmu,
@@ -205,6 +214,10 @@ pub struct WebRtcConfig {
     pub mute_mode: MuteMode,
     /// Opus target bitrate in bits per second. 32000 by default.
     pub opus_bitrate: u32,
+    /// Opus DTX (RFC 7587 §3.1.3, §6.1): offer `usedtx=1` (the peer may stop sending while we
+    /// hear silence) and, when the peer's fmtp has `usedtx=1` too, stop sending in silence
+    /// ourselves: after 200 ms of silence one packet every 400 ms. Off by default.
+    pub opus_dtx: bool,
     /// Report [`MediaEvent::Timeout`] after this long without media from the peer once media
     /// started; `None` never. 30 s by default.
     pub rtp_timeout: Option<Duration>,
@@ -225,8 +238,9 @@ pub struct WebRtcConfig {
     pub stun_server: Option<SocketAddr>,
     /// How long an offer or answer waits for the STUN server's response
     /// ([`MediaSession::gather`]), counted from the first request: 300 ms by default. A
-    /// response that comes later still adds the candidate to the connectivity checks, but
-    /// not to the SDP already sent (no trickle ICE yet). The request is retransmitted after
+    /// response that comes later still adds the candidate to the connectivity checks, and
+    /// comes as [`MediaEvent::LocalCandidates`] for trickle ICE (RFC 8840) since the SDP
+    /// already sent lacks it. The request is retransmitted after
     /// 100, 200, 400 and 800 ms (a faster RFC 5389 §7.2.1 schedule) and given up 3.1 s after
     /// the first.
     pub gather_timeout: Duration,
@@ -243,6 +257,7 @@ impl WebRtcConfig {
             telephone_event: true,
             mute_mode: MuteMode::default(),
             opus_bitrate: 32000,
+            opus_dtx: false,
             rtp_timeout: Some(Duration::from_secs(30)),
             stats_interval: Duration::from_secs(1),
             jitter_depth: 3,
@@ -361,6 +376,10 @@ pub struct WebRtcMedia {
     dtmf_until: Option<Instant>,
     /// The next event may start at this instant.
     dtmf_next: Option<Instant>,
+    /// The Opus fmtp of the peer's last offer or answer (RFC 7587 §6.1).
+    peer_opus: OpusFmtp,
+    /// Sender DTX, when [`WebRtcConfig::opus_dtx`] and the peer's `usedtx=1`.
+    dtx: DtxGate,
 
     // Receiving.
     opus_dec: Option<OpusDec>,
@@ -380,6 +399,8 @@ pub struct WebRtcMedia {
     /// The media time the next audio frame should have, and its clock: a later one after a
     /// sequence gap means loss, concealed to keep the sink's timeline.
     rx_expect: Option<(u64, u32)>,
+    /// Frames of concealment written since the last Opus packet ([`RX_FILL_AFTER`]).
+    rx_filled: u32,
 
     /// Video passthrough, when configured (`webrtc/video.rs`).
     video: Option<VideoState>,
@@ -482,6 +503,8 @@ impl WebRtcMedia {
             dtmf_queue: VecDeque::new(),
             dtmf_until: None,
             dtmf_next: None,
+            peer_opus: OpusFmtp::default(),
+            dtx: DtxGate::default(),
             opus_dec: None,
             rx_resampler: None,
             decoded: Vec::new(),
@@ -495,6 +518,7 @@ impl WebRtcMedia {
             rx_seq: None,
             rx_clock: 48000,
             rx_expect: None,
+            rx_filled: 0,
             video: None,
         }
     }
@@ -574,7 +598,25 @@ impl WebRtcMedia {
         let mut b = RtcConfig::new().clear_codecs();
         for c in &self.cfg.codecs {
             b = match c {
-                WebRtcCodec::Opus => b.enable_opus(true, false),
+                WebRtcCodec::Opus => {
+                    // str0m's enable_opus, plus usedtx when asked (RFC 7587 §6.1).
+                    let format = FormatParams {
+                        min_p_time: Some(10),
+                        use_inband_fec: Some(true),
+                        use_dtx: self.cfg.opus_dtx.then_some(true),
+                        ..Default::default()
+                    };
+                    let mut b = b;
+                    b.codec_config().add_config(
+                        PT_OPUS.into(),
+                        None,
+                        StrCodec::Opus,
+                        Frequency::FORTY_EIGHT_KHZ,
+                        Some(2),
+                        format,
+                    );
+                    b
+                }
                 WebRtcCodec::Pcmu => b.enable_pcmu(true, false),
                 WebRtcCodec::Pcma => b.enable_pcma(true, false),
             };
@@ -805,13 +847,10 @@ impl WebRtcMedia {
             let lost = ((time - next) * u64::from(decoded_rate) / u64::from(clock)) as usize;
             match (codec, self.opus_dec.as_mut()) {
                 (WebRtcCodec::Opus, Some(dec)) => {
-                    let frame = decoded_rate as usize / 50;
-                    let mut left = lost;
-                    while left > 0 {
-                        if dec.conceal(left.min(frame), &mut self.decoded).is_err() {
-                            break;
-                        }
-                        left = left.saturating_sub(frame);
+                    // The last lost frame comes back from this packet's in-band FEC, if it
+                    // has some (RFC 6716 §4.2.4); the decoder conceals the rest (§4.4).
+                    if dec.recover(&d.data, lost, &mut self.decoded).is_err() {
+                        self.decoded.resize(lost, 0);
                     }
                 }
                 _ => self.decoded.resize(lost, 0),
@@ -832,6 +871,7 @@ impl WebRtcMedia {
         }
         let units = self.decoded.len() as u64 * u64::from(clock) / u64::from(decoded_rate);
         self.rx_expect = Some((time + units, clock));
+        self.rx_filled = 0;
         self.stats.remote_level_dbov = Some(level_dbov(&self.decoded));
         self.play(decoded_rate);
     }
@@ -892,10 +932,60 @@ impl WebRtcMedia {
                 continue;
             }
             self.tick(t);
+            self.fill_rx_gap(t);
             self.next_frame = Some(t + FRAME);
         }
         self.video_tick(now);
         self.check_rx_timeout(now);
+    }
+
+    /// DTX on the peer's side (RFC 7587 §3.1.3): no Opus packet for [`RX_FILL_AFTER`] means
+    /// the peer stopped sending in silence (or a burst was lost); from then on the sink gets
+    /// one frame of concealment per frame tick, the decoder's comfort noise fading to
+    /// silence, so its timeline keeps pace. The frames filled move the expected media time
+    /// on, so the next packet is not taken for a loss of what was already filled. It stops
+    /// when `rtp_timeout` is reported or when we are not receiving.
+    fn fill_rx_gap(&mut self, at: Instant) {
+        let Some(last) = self.last_rx else { return };
+        let Some((next, clock)) = self.rx_expect else {
+            return;
+        };
+        if clock != 48000 || self.timeout_reported || !self.remote_active {
+            return;
+        }
+        if self.direction().is_some_and(|d| !d.receives()) {
+            return;
+        }
+        let Some(rate) = self.opus_dec.as_ref().map(OpusDec::rate) else {
+            return;
+        };
+        let since = at.saturating_duration_since(last);
+        if since < RX_FILL_AFTER {
+            return;
+        }
+        // Frame k after the last packet is due k frames after it: the first fill catches up
+        // with the frames since the last packet, so the sink's timeline stays whole; later
+        // ones are one frame per tick.
+        let due = (since.as_micros() / FRAME.as_micros()) as u32;
+        let frames = due.saturating_sub(self.rx_filled);
+        if frames == 0 {
+            return;
+        }
+        let frame = rate as usize / 50;
+        self.decoded.clear();
+        for _ in 0..frames {
+            let Some(dec) = self.opus_dec.as_mut() else {
+                return;
+            };
+            if dec.conceal(frame, &mut self.decoded).is_err() {
+                self.decoded.resize(self.decoded.len() + frame, 0);
+            }
+        }
+        let units = u64::from(frames) * 960;
+        self.rx_expect = Some((next + units, clock));
+        self.rx_filled += frames;
+        self.play(rate);
+        self.decoded.clear();
     }
 
     /// When to report [`MediaEvent::Timeout`]: `rtp_timeout` after the last packet, after
@@ -1001,6 +1091,15 @@ impl WebRtcMedia {
         if self.encode(send.codec, source_rate).is_err() {
             return;
         }
+        // DTX (RFC 7587 §3.1.3): encoded, but not sent, in silence.
+        if send.codec == WebRtcCodec::Opus
+            && self.cfg.opus_dtx
+            && self.peer_opus.dtx
+            && !self.dtx.send(&self.resampled)
+        {
+            self.talkspurt = true;
+            return;
+        }
         let Some(rtc) = self.rtc.as_mut() else { return };
         let Some(writer) = rtc.writer(mid) else {
             return;
@@ -1022,14 +1121,21 @@ impl WebRtcMedia {
 
     /// Encodes `self.frame` (at `source_rate`) into `self.payload`.
     fn encode(&mut self, codec: WebRtcCodec, source_rate: u32) -> Result<(), MediaError> {
-        let fresh = self
-            .encoder
-            .as_ref()
-            .is_none_or(|e| e.codec != codec || e.source_rate != source_rate);
+        let fresh = self.encoder.as_ref().is_none_or(|e| {
+            e.codec != codec
+                || e.source_rate != source_rate
+                || e.opus
+                    .as_ref()
+                    .is_some_and(|o| o.fec() != self.peer_opus.inband_fec)
+        });
         if fresh {
             let (opus, rate) = match codec {
                 WebRtcCodec::Opus => {
-                    let enc = OpusEnc::new(source_rate, self.cfg.opus_bitrate)?;
+                    let enc = OpusEnc::new(
+                        source_rate,
+                        self.cfg.opus_bitrate,
+                        self.peer_opus.inband_fec,
+                    )?;
                     let rate = enc.rate();
                     (Some(enc), rate)
                 }
@@ -1232,6 +1338,7 @@ impl MediaSession for WebRtcMedia {
         }
         // Our own parser first: it is strict about the grammar and says what is wrong.
         let parsed = SessionDescription::parse(offer)?;
+        self.peer_opus = OpusFmtp::of(&parsed);
         let Some((mline, audio)) = parsed
             .media
             .iter()
@@ -1305,6 +1412,7 @@ impl MediaSession for WebRtcMedia {
             return Err(MediaError::InvalidState("no offer pending"));
         };
         let parsed = SessionDescription::parse(answer)?;
+        self.peer_opus = OpusFmtp::of(&parsed);
         let sdp =
             SdpAnswer::from_sdp_string(answer).map_err(|e| rtc_error("parsing the answer", e))?;
         // Our audio m-line in the answer: by `a=mid` (RFC 8843), else the first audio one.

@@ -2231,7 +2231,21 @@ impl UaCore {
             .get(&sid)
             .ok_or(Error::InvalidState("no such session"))?;
         let fallback = s.flow;
-        let id = s.dialog.clone().ok_or(Error::InvalidState("no dialog"))?;
+        // Before a 2xx, an early dialog of a 18x with a To tag (RFC 3261 §12.1; RFC 8840
+        // §5.1 sends INFO in it); with forked 18xs, one of them.
+        let early = || {
+            self.by_dialog
+                .iter()
+                .find(|(_, owner)| **owner == sid)
+                .map(|(id, _)| id.clone())
+        };
+        let id = match s.dialog.clone() {
+            Some(id) => id,
+            None if s.state == SessionState::Early => {
+                early().ok_or(Error::InvalidState("no dialog"))?
+            }
+            None => return Err(Error::InvalidState("no dialog")),
+        };
         let dialog = self
             .dialogs
             .get_mut(&id)
