@@ -238,7 +238,9 @@ pub struct WebRtcConfig {
     pub turn_servers: Vec<TurnServer>,
     /// Only relayed candidates (JSEP's `iceTransportPolicy: "relay"`, RFC 8829 §4.1.1):
     /// no host or server-reflexive candidate is offered or checked, so all media goes
-    /// through a TURN server. Off by default; without a TURN server nothing connects.
+    /// through a TURN server. Off by default; without a TURN server nothing connects. An
+    /// offer or answer then waits for the allocation up to 4 s (or `gather_timeout` if
+    /// longer), not `gather_timeout`: without it the SDP would have no candidate.
     pub relay_only: bool,
 }
 

@@ -168,6 +168,9 @@ const MAX_CHANNELS: usize = 32;
 /// Datagrams held while their peer's permission is being installed (ICE retransmits its
 /// checks, so a datagram dropped beyond this is not lost for good).
 const MAX_HELD: usize = 16;
+/// How long a relay-only offer or answer waits for the allocation: about the time the two
+/// Allocate transactions (100 ms first RTO, 5 sends each) take to give up.
+const RELAY_ONLY_GATHER: Duration = Duration::from_secs(4);
 /// Rounds of poll/transmit/event per call: each round makes progress or stops.
 const MAX_ROUNDS: usize = 16;
 
@@ -448,11 +451,14 @@ impl Relay {
             && let Some(c) = self.client.as_mut()
             && c.delete(t).is_ok()
         {
-            // The client paces requests 50 ms apart; the release is the last one and the
-            // session is going away: ask for it as if that time had passed.
-            let paced = t + Duration::from_millis(50);
-            while let Some(tx) = c.poll_transmit(t).or_else(|| c.poll_transmit(paced)) {
-                self.out.push_back(tx.data.to_vec());
+            // The client paces requests 50 ms apart, and the release may be queued behind
+            // another (a permission or channel refresh); the session is going away: take
+            // them all now, as if the pacing had passed (a few rounds, bounded).
+            for round in 0..8u32 {
+                let at = t + Duration::from_millis(50) * round;
+                while let Some(tx) = c.poll_transmit(at) {
+                    self.out.push_back(tx.data.to_vec());
+                }
             }
         }
         self.client = None;
@@ -621,10 +627,16 @@ impl WebRtcMedia {
     /// ([`crate::MediaSession::gather`]): [`crate::WebRtcConfig::gather_timeout`] after
     /// they were asked for, unless all are done.
     pub(super) fn turn_gather_until(&self, now: Instant) -> Option<Instant> {
+        let wait = if self.cfg.relay_only {
+            // Without the relayed candidate there is none: wait for it or its failure.
+            self.cfg.gather_timeout.max(RELAY_ONLY_GATHER)
+        } else {
+            self.cfg.gather_timeout
+        };
         self.relays
             .iter()
             .filter(|r| !r.done())
-            .filter_map(|r| Some(r.started()? + self.cfg.gather_timeout))
+            .filter_map(|r| Some(r.started()? + wait))
             .filter(|until| now < *until)
             .max()
     }
@@ -962,6 +974,32 @@ mod tests {
                 data: b"answer".to_vec()
             }
         );
+    }
+
+    /// Offers wait `gather_timeout` for the allocation, or 4 s when relay-only (there is no
+    /// other candidate); a relay-only session has no host candidate even then.
+    #[test]
+    fn gathering_waits_longer_when_relay_only() {
+        use crate::MediaSession;
+        let server = TurnServer::new("192.0.2.10:3478".parse().unwrap(), "u", "p");
+        for relay_only in [false, true] {
+            let mut cfg = crate::WebRtcConfig::new("127.0.0.1:40000".parse().unwrap(), 1);
+            cfg.turn_servers = vec![server.clone()];
+            cfg.relay_only = relay_only;
+            let mut m = WebRtcMedia::new(cfg);
+            let t0 = Instant::now();
+            let until = m.gather(t0).expect("waiting for the allocation");
+            let want = if relay_only { 4000 } else { 300 };
+            assert_eq!((until - t0).as_millis(), want);
+            let sent = match m.poll_output() {
+                MediaOutput::Transmit(t) => t,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(sent.destination, server.addr, "the Allocate");
+            assert_eq!(m.gather(t0 + Duration::from_millis(want as u64)), None);
+            let offer = m.create_offer(t0 + Duration::from_secs(5)).unwrap();
+            assert_eq!(offer.contains("typ host"), !relay_only, "{offer}");
+        }
     }
 
     proptest::proptest! {
