@@ -530,6 +530,13 @@ impl WebRtcMedia {
     /// socket, which the TURN server is reached from), and trickles it (RFC 8840 §9) when our
     /// SDP already went out.
     fn announce_relays(&mut self) {
+        if !self
+            .relays
+            .iter()
+            .any(|r| r.relayed.is_some() && !r.announced)
+        {
+            return;
+        }
         let local = self.cfg.local_addr;
         let mut lines = Vec::new();
         for r in &mut self.relays {
@@ -1000,6 +1007,101 @@ mod tests {
             let offer = m.create_offer(t0 + Duration::from_secs(5)).unwrap();
             assert_eq!(offer.contains("typ host"), !relay_only, "{offer}");
         }
+    }
+
+    /// A relayed address allocated after our offer went out (no gathering wait) is trickled
+    /// (RFC 8840 §9) as a `typ relay` candidate with our host address as raddr, and a fresh
+    /// str0m instance would get it too. The WebRtcMedia glue end to end, sans-IO: its
+    /// datagrams for the server go to turn-server-proto and the replies come back as input.
+    #[test]
+    fn late_relayed_candidate_is_trickled() {
+        use crate::{MediaEvent, MediaInput, MediaSession};
+        let server_addr: SocketAddr = "192.0.2.10:3478".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let mut server = Server::new(TransportType::Udp, server_addr, "sipline.test".into());
+        server.add_user("u".into(), "p".into());
+        let mut cfg = crate::WebRtcConfig::new(local, 1);
+        cfg.turn_servers = vec![TurnServer::new(server_addr, "u", "p")];
+        cfg.gather_timeout = Duration::ZERO;
+        let mut m = WebRtcMedia::new(cfg);
+        let t0 = Instant::now();
+        let st = |now: Instant| {
+            turn_client_proto::stun::Instant::from_nanos(
+                i64::try_from((now - t0 + ZERO_OFFSET).as_nanos()).unwrap(),
+            )
+        };
+        assert_eq!(m.gather(t0), None, "no wait with gather_timeout 0");
+        let offer = m.create_offer(t0).unwrap();
+        assert!(!offer.contains("typ relay"), "{offer}");
+        let mut fragment = None;
+        let mut now = t0;
+        for _ in 0..50 {
+            now += Duration::from_millis(10);
+            m.handle_input(now, MediaInput::Timeout);
+            let mut replies = Vec::new();
+            loop {
+                match m.poll_output() {
+                    MediaOutput::Transmit(t) if t.destination == server_addr => {
+                        let tx = TurnTransmit::new(
+                            &t.contents[..],
+                            TransportType::Udp,
+                            local,
+                            server_addr,
+                        );
+                        if let Some(r) = server.recv(tx, st(now)) {
+                            replies.push(r.build().data);
+                        }
+                    }
+                    MediaOutput::Event(MediaEvent::LocalCandidates { sdpfrag }) => {
+                        fragment = Some(sdpfrag);
+                    }
+                    MediaOutput::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+            if let TurnServerPollRet::AllocateSocket {
+                transport,
+                listen_addr,
+                client_addr,
+                allocation_transport,
+                family,
+            } = server.poll(st(now))
+            {
+                server.allocated_socket(
+                    transport,
+                    listen_addr,
+                    client_addr,
+                    allocation_transport,
+                    family,
+                    Ok("192.0.2.10:50000".parse().unwrap()),
+                    st(now),
+                );
+            }
+            while let Some(r) = server.poll_transmit(st(now)) {
+                replies.push(r.data);
+            }
+            for r in replies {
+                m.handle_input(
+                    now,
+                    MediaInput::Receive {
+                        source: server_addr,
+                        contents: &r,
+                    },
+                );
+            }
+            if fragment.is_some() {
+                break;
+            }
+        }
+        let fragment = fragment.expect("the relayed candidate trickled");
+        assert!(
+            fragment.contains("192.0.2.10 50000 typ relay raddr 127.0.0.1 rport 40000"),
+            "{fragment}"
+        );
+        assert!(
+            fragment.contains("a=ice-ufrag:") && fragment.contains("a=mid:"),
+            "{fragment}"
+        );
     }
 
     proptest::proptest! {
