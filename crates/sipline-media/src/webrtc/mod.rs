@@ -1468,13 +1468,13 @@ impl MediaSession for WebRtcMedia {
         if let MediaInput::Receive { source, contents } = input
             && self.on_stun_response(source, contents)
         {
-            self.trickle_end();
+            self.trickle_end_after_relays();
             self.on_frames(now);
             return;
         }
         self.poll_stun(now);
         self.poll_turn(now);
-        self.trickle_end();
+        self.trickle_end_after_relays();
         let Some(rtc) = self.rtc.as_mut() else {
             return;
         };

@@ -583,6 +583,14 @@ impl WebRtcMedia {
             }));
     }
 
+    /// `a=end-of-candidates` (RFC 8838 §8.2, after the STUN server's answer) only once no
+    /// relayed candidate can follow it.
+    pub(super) fn trickle_end_after_relays(&mut self) {
+        if self.relays.iter().all(Relay::done) {
+            self.trickle_end();
+        }
+    }
+
     /// Moves the relays' datagrams for their servers to our output.
     pub(super) fn flush_turn(&mut self) {
         let source = self.cfg.local_addr;
