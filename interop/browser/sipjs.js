@@ -8,6 +8,8 @@
 //   hangup=browser  the browser hangs up after talk= + 2 seconds (default: the remote does)
 //   icerestart=1  after talk= seconds, re-INVITE with an ICE restart (offerOptions.iceRestart, RFC
 //            8445 §9), then talk 2 s more; result.iceRestart says what changed
+//   turn=turn:127.0.0.1:PORT turnuser=U turnpass=P  a TURN server (iceServers); relay=1 makes
+//            iceTransportPolicy "relay" (relayed candidates only)
 //   timeout=20  seconds after which the result is reported whatever happened
 //   video=1  send and receive video too (Chromium's fake camera); stats.video reports the
 //            inbound-rtp video counters (framesDecoded, ...)
@@ -23,7 +25,12 @@ const ua = new UserAgent({
   authorizationPassword: param("password") || undefined,
   logLevel: "warn",
   sessionDescriptionHandlerFactoryOptions: {
-    peerConnectionConfiguration: { iceServers: [] },
+    peerConnectionConfiguration: param("turn")
+      ? {
+          iceServers: [{ urls: param("turn"), username: param("turnuser"), credential: param("turnpass") }],
+          iceTransportPolicy: param("relay") === "1" ? "relay" : "all",
+        }
+      : { iceServers: [] },
     iceGatheringTimeout: 2000,
   },
   delegate: { onInvite: (invitation) => answer(invitation) },

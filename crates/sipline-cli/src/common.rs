@@ -85,6 +85,18 @@ pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
 }
 
 /// Parses a duration: `500ms`, `5s`, `1m`, `1h`, or a bare number of seconds (`2`, `1.5`).
+/// `--turn turn:HOST[:PORT][?transport=udp]`: a TURN URI (RFC 7065 §3.1) over UDP, checked
+/// here and resolved when the user agent starts.
+pub(crate) fn parse_turn(s: &str) -> Result<String, String> {
+    let url: sipline::TurnUrl = s
+        .parse()
+        .map_err(|e| format!("{e} (want turn:HOST:PORT, e.g. turn:turn.example.net:3478)"))?;
+    if url.secure || url.transport != sipline::TurnTransport::Udp {
+        return Err(format!("{s:?}: only TURN over UDP is supported"));
+    }
+    Ok(s.to_owned())
+}
+
 /// `--stun HOST:PORT`, resolved (an IPv4 address first: media sockets usually are).
 pub(crate) fn parse_stun(s: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
@@ -198,6 +210,25 @@ pub(crate) struct UaArgs {
     /// The name is resolved once, at start.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_stun)]
     pub(crate) stun: Option<SocketAddr>,
+
+    /// A TURN server (RFC 8656) for WebRTC calls, over UDP: a relayed address allocated on
+    /// it is offered as a `typ relay` ICE candidate, e.g. turn:turn.example.net:3478. Needs
+    /// --turn-user and --turn-password (long-term credentials, RFC 8489 §9.2).
+    #[arg(long, value_name = "turn:HOST:PORT", value_parser = parse_turn, requires_all = ["turn_user", "turn_password"])]
+    pub(crate) turn: Option<String>,
+
+    /// The username of the --turn server's long-term credential.
+    #[arg(long, value_name = "USER", requires = "turn")]
+    pub(crate) turn_user: Option<String>,
+
+    /// The password of the --turn server's long-term credential.
+    #[arg(long, value_name = "PASSWORD", requires = "turn")]
+    pub(crate) turn_password: Option<String>,
+
+    /// Offer and check relayed ICE candidates only (a browser's iceTransportPolicy
+    /// "relay"): all WebRTC media goes through the --turn server.
+    #[arg(long, requires = "turn")]
+    pub(crate) relay_only: bool,
 
     /// Most live SIP transactions (each call keeps its INVITE and BYE transactions for
     /// 32 s after it ends, RFC 3261 §17 / RFC 6026); beyond it new requests get 503.
@@ -436,6 +467,12 @@ pub(crate) async fn build_ua(args: &UaArgs, needs: UaNeeds) -> Result<Ua, CliErr
     if let Some(stun) = args.stun {
         b = b.stun_server(stun);
     }
+    if let (Some(url), Some(user), Some(password)) =
+        (&args.turn, &args.turn_user, &args.turn_password)
+    {
+        b = b.turn_server(url.clone(), user.clone(), password.clone());
+    }
+    b = b.relay_only(args.relay_only);
     if let Some(user) = &args.user {
         b = b.authorization_user(user.clone());
     }
@@ -702,6 +739,23 @@ pub(crate) async fn ctrl_c() {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn turn_servers() {
+        assert_eq!(
+            parse_turn("turn:127.0.0.1:3478?transport=udp").unwrap(),
+            "turn:127.0.0.1:3478?transport=udp"
+        );
+        assert!(parse_turn("turn:h").is_ok());
+        for bad in [
+            "127.0.0.1:3478",
+            "turns:h:5349",
+            "turn:h:1?transport=tcp",
+            "turn:h:0",
+        ] {
+            assert!(parse_turn(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn stun_servers() {

@@ -508,6 +508,80 @@ fn sipjs_calls_sipline_answer() {
     }
 }
 
+#[path = "../../sipline/tests/common/coturn.rs"]
+mod coturn;
+
+/// SIP.js with `iceServers` (coturn) and `iceTransportPolicy: "relay"` calls `sipline answer
+/// --turn ... --relay-only`: both sides offer relayed candidates only (RFC 8656), so the call
+/// connects and the tones cross only through coturn, which allocated for both.
+#[test]
+fn sipjs_calls_sipline_answer_through_coturn_relay_only() {
+    if !in_loopback_netns("sipjs_calls_sipline_answer_through_coturn_relay_only") {
+        return;
+    }
+    let pages = pages_dir();
+    let dir = TempDir::new("browser-turn");
+    let server = coturn::Coturn::start(&dir.file("coturn"));
+    let turn = format!("turn:127.0.0.1:{}", server.port);
+    let mic = dir.file("browser-tone.wav");
+    tone_wav(&mic, BROWSER_HZ);
+    let recording = dir.file("sipline-heard.wav");
+    let play = format!("tone:{SIPLINE_HZ}");
+    let http = serve_http(pages);
+    let mut answer = Sipline::spawn(&[
+        "answer",
+        "--listen",
+        "ws:127.0.0.1:0",
+        "--max-calls",
+        "1",
+        "--play",
+        &play,
+        "--record",
+        recording.to_str().unwrap(),
+        "--duration",
+        "6s",
+        "--turn",
+        &turn,
+        "--turn-user",
+        coturn::USER,
+        "--turn-password",
+        coturn::PASSWORD,
+        "--relay-only",
+    ]);
+    let line = answer.wait_line(Duration::from_secs(10), |l| {
+        l.starts_with("listening on ws:")
+    });
+    let ws_port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let url = format!(
+        "http://127.0.0.1:{http}/sipjs.html?mode=call&target=sip:bot@127.0.0.1:{ws_port}\
+         &ws=ws://127.0.0.1:{ws_port}&talk=2&hangup=remote&timeout=25\
+         &turn={turn}&turnuser={}&turnpass={}&relay=1",
+        coturn::USER,
+        coturn::PASSWORD
+    );
+    let browser = Chromium::open(&url, &dir.file("profile"), &mic);
+    let result = browser.result(Duration::from_secs(40));
+    eprintln!("sipjs relay-only: {result}");
+    let (status, out) = answer.finish(Duration::from_secs(15));
+    assert!(
+        codes(&result, "statusesReceived").contains(&200),
+        "{result}\n{out}"
+    );
+    assert_browser_media(&result, SIPLINE_HZ, "remote");
+    assert!(status.success(), "{}", answer.output());
+    let heard = recorded_frequency(&recording);
+    assert!(
+        (heard - BROWSER_HZ).abs() <= 5.0,
+        "sipline heard {heard} Hz, not {BROWSER_HZ}"
+    );
+    let log = server.log();
+    assert!(
+        log.matches("ALLOCATE processed, success").count() >= 2,
+        "coturn allocated for the browser and for sipline\n{log}"
+    );
+    assert!(log.contains("CHANNEL_BIND processed, success"), "{log}");
+}
+
 #[test]
 fn sipjs_restarts_ice_with_sipline_answer() {
     if in_loopback_netns("sipjs_restarts_ice_with_sipline_answer") {

@@ -101,4 +101,6 @@ pub use video::{
     VideoCodec, VideoError, VideoFrame, VideoRead, VideoSink, VideoSource, create_video_recorder,
     open_video_source,
 };
-pub use webrtc::{WebRtcCodec, WebRtcConfig, WebRtcMedia};
+pub use webrtc::{
+    TurnServer, TurnTransport, TurnUrl, TurnUrlError, WebRtcCodec, WebRtcConfig, WebRtcMedia,
+};

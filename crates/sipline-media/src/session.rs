@@ -48,6 +48,13 @@ pub trait MediaSession: Send {
         None
     }
 
+    /// The session ends: releases what it holds on servers (a TURN allocation, RFC 8656
+    /// §7.3). The runtime sends the datagrams [`MediaSession::poll_output`] then gives and
+    /// drops the session. The default holds nothing.
+    fn close(&mut self, now: Instant) {
+        let _ = now;
+    }
+
     /// Takes ICE candidates the peer trickled (RFC 8838) in an SDP fragment: its
     /// `a=candidate` lines (RFC 8839 §5.1), as in the body of a SIP INFO of the
     /// `trickle-ice` package (RFC 8840 §9). Media without ICE has none to take: the default

@@ -61,6 +61,7 @@ pub use sipline_media::{
     AudioSink, AudioSource, BufferHandle, BufferSink, ChannelSink, ChannelSource, MediaKind,
     MediaStats, NullSink, SilenceSource, ToneSource, WavRecorder, WavSource, tone_frequency,
 };
+pub use sipline_media::{TurnTransport, TurnUrl, TurnUrlError};
 pub use sipline_proto::{
     Body, Cause, HeaderName, Method, Rel100, Request, Response, StatusCode, TransportKind,
 };

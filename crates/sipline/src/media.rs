@@ -77,10 +77,14 @@ pub(crate) struct VideoIo {
 }
 
 /// ICE candidate gathering of WebRTC media.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct IceOptions {
     /// A STUN server to ask for a server-reflexive candidate (RFC 8445 §5.1.1.2).
     pub(crate) stun: Option<SocketAddr>,
+    /// TURN servers to allocate relayed candidates on (RFC 8656).
+    pub(crate) turn: Vec<sipline_media::TurnServer>,
+    /// Relayed candidates only (JSEP's `iceTransportPolicy: "relay"`).
+    pub(crate) relay_only: bool,
     /// Our SDP does not wait for it: it is trickled (RFC 8840).
     pub(crate) trickle: bool,
 }
@@ -130,6 +134,8 @@ impl Media {
         if backend == Backend::WebRtc {
             let mut cfg = WebRtcConfig::new(local, seed);
             cfg.stun_server = ice.stun;
+            cfg.turn_servers = ice.turn;
+            cfg.relay_only = ice.relay_only;
             if ice.trickle {
                 cfg.gather_timeout = Duration::ZERO;
             }
@@ -297,7 +303,20 @@ async fn run(
         }
         tokio::select! {
             cmd = cmds.recv() => {
-                let Some(cmd) = cmd else { return };
+                let Some(cmd) = cmd else {
+                    // The session is over: release what the media holds on servers (a TURN
+                    // allocation, RFC 8656 §7.3) before the socket goes.
+                    media.close(now());
+                    loop {
+                        match media.poll_output() {
+                            MediaOutput::Transmit(t) => {
+                                let _ = socket.send_to(&t.contents, t.destination).await;
+                            }
+                            MediaOutput::Event(_) => {}
+                            MediaOutput::Timeout(_) => return,
+                        }
+                    }
+                };
                 let describes = matches!(
                     cmd,
                     MediaCommand::CreateOffer(_)

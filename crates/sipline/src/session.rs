@@ -721,6 +721,8 @@ impl Session {
                     crate::media::IceOptions {
                         stun: self.ua.shared.stun_server,
                         trickle,
+                        turn: self.ua.shared.turn_servers.clone(),
+                        relay_only: self.ua.shared.relay_only,
                     },
                     self.ua.shared.next_seed(),
                     (source, sink),

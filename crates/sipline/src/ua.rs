@@ -41,6 +41,10 @@ pub(crate) struct UaShared {
     pub(crate) media_ip: IpAddr,
     /// A STUN server for WebRTC's server-reflexive candidates ([`UaBuilder::stun_server`]).
     pub(crate) stun_server: Option<SocketAddr>,
+    /// TURN servers for WebRTC's relayed candidates ([`UaBuilder::turn_server`]), resolved.
+    pub(crate) turn_servers: Vec<sipline_media::TurnServer>,
+    /// Relayed candidates only ([`UaBuilder::relay_only`]).
+    pub(crate) relay_only: bool,
     /// Trickle ICE over SIP ([`UaBuilder::trickle_ice`]), half or full.
     pub(crate) trickle_ice: bool,
     /// Full trickle as the caller ([`TrickleMode::Full`]).
@@ -111,6 +115,9 @@ pub struct UaBuilder {
     register_expires: u32,
     outbound_proxy: Option<String>,
     stun_server: Option<SocketAddr>,
+    /// (URI, username, password) of each TURN server, resolved at build.
+    turn_servers: Vec<(String, String, String)>,
+    relay_only: bool,
     trickle: TrickleMode,
 }
 
@@ -133,6 +140,8 @@ impl Default for UaBuilder {
             register_expires: 600,
             outbound_proxy: None,
             stun_server: None,
+            turn_servers: Vec::new(),
+            relay_only: false,
             trickle: TrickleMode::Off,
         }
     }
@@ -274,6 +283,33 @@ impl UaBuilder {
         self
     }
 
+    /// A TURN server (RFC 8656) for WebRTC media, as a TURN URI (RFC 7065 §3.1:
+    /// `turn:HOST[:PORT][?transport=udp]`) with long-term credentials (RFC 8489 §9.2): each
+    /// call allocates a relayed address on it and offers it as a `typ relay` ICE candidate
+    /// (RFC 8445 §5.1.1.2), reachable by a peer that can reach nothing else of ours. TURN
+    /// over UDP only; the name is resolved by [`UaBuilder::build`], which fails on a URI it
+    /// cannot use. An offer or answer waits up to 300 ms for the allocation (4 s with
+    /// [`UaBuilder::relay_only`], which has no other candidate), as for the
+    /// STUN response. Plain RTP calls do not use it. May be called more than once.
+    pub fn turn_server(
+        mut self,
+        url: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.turn_servers
+            .push((url.into(), username.into(), password.into()));
+        self
+    }
+
+    /// WebRTC media offers and checks relayed candidates only ([`UaBuilder::turn_server`]),
+    /// as a browser's `iceTransportPolicy: "relay"` (RFC 8829 §4.1.1): the peer never learns
+    /// our addresses and all media goes through the TURN server. Off by default.
+    pub fn relay_only(mut self, on: bool) -> Self {
+        self.relay_only = on;
+        self
+    }
+
     /// Trickle ICE over SIP (RFC 8840; off by default): `Supported: trickle-ice` and
     /// `Recv-Info: trickle-ice` in our INVITEs and 2xx, ICE candidates found after our SDP
     /// went out sent in INFO requests of the `trickle-ice` Info Package (RFC 8840 §9) to a
@@ -390,12 +426,18 @@ impl UaBuilder {
                 .map_or(1, |d| d.as_nanos() as u64)
         });
         let (ua_tx, ua_rx) = mpsc::unbounded_channel();
+        let mut turn_servers = Vec::new();
+        for (url, user, password) in &self.turn_servers {
+            turn_servers.push(resolve_turn(url, user, password).await?);
+        }
         let shared = Arc::new(UaShared {
             handle,
             sessions: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             media_ip,
             stun_server: self.stun_server,
+            turn_servers,
+            relay_only: self.relay_only,
             trickle_ice: self.trickle.is_on(),
             trickle_full: self.trickle == TrickleMode::Full,
             seed: AtomicU64::new(seed),
@@ -531,6 +573,8 @@ impl Ua {
                 stun: self.shared.stun_server,
                 // Full trickle: the offer does not wait for the STUN server (RFC 8840 §4.2).
                 trickle: self.shared.trickle_full,
+                turn: self.shared.turn_servers.clone(),
+                relay_only: self.shared.relay_only,
             },
             self.shared.next_seed(),
             (opts.audio_source, opts.audio_sink),
@@ -734,6 +778,31 @@ impl Ua {
 /// Where a request for `uri` goes: its host (an IP address, or a name resolved with the
 /// system resolver, A/AAAA), its port or the transport's default, on its `transport` (UDP by
 /// default).
+/// A TURN URI (RFC 7065 §3.1) resolved to the server's address (IPv4 first: media sockets
+/// usually are), with its credentials.
+async fn resolve_turn(
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<sipline_media::TurnServer, Error> {
+    let bad = |why: String| Error::InvalidArgument(format!("TURN server {url:?}: {why}"));
+    let parsed: sipline_media::TurnUrl = url.parse().map_err(|e| bad(format!("{e}")))?;
+    if parsed.secure || parsed.transport != sipline_media::TurnTransport::Udp {
+        return Err(bad("only TURN over UDP is supported".into()));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((parsed.host.as_str(), parsed.port))
+        .await
+        .map_err(|e| bad(format!("resolving {}: {e}", parsed.host)))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| bad("the name has no address".into()))?;
+    Ok(sipline_media::TurnServer::new(addr, user, password))
+}
+
 async fn resolve_uri(uri: &Uri) -> Result<Flow, Error> {
     let transport = uri
         .as_ref()

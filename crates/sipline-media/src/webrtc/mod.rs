@@ -96,6 +96,7 @@ pub mod crypto;
 pub(crate) mod opus;
 pub(crate) mod resample;
 pub(crate) mod stun;
+pub(crate) mod turn;
 pub(crate) mod video;
 
 use std::collections::VecDeque;
@@ -121,6 +122,7 @@ use crate::session::{
 
 use self::opus::{DtxGate, OpusDec, OpusEnc, OpusFmtp};
 use self::resample::Resampler;
+pub use self::turn::{TurnServer, TurnTransport, TurnUrl, TurnUrlError};
 use self::video::VideoState;
 
 /// The frame clock: one audio frame every 20 ms (the WebRTC default packet time).
@@ -244,6 +246,17 @@ pub struct WebRtcConfig {
     /// 100, 200, 400 and 800 ms (a faster RFC 5389 §7.2.1 schedule) and given up 3.1 s after
     /// the first.
     pub gather_timeout: Duration,
+    /// TURN servers (RFC 8656) to allocate a relayed address on, over UDP with long-term
+    /// credentials (RFC 8489 §9.2): a `typ relay` candidate (RFC 8445 §5.1.1.2, RFC 8839
+    /// §5.1) each, with `raddr`/`rport` of our host candidate, waited for as the STUN
+    /// response is ([`WebRtcConfig::gather_timeout`]). Empty by default.
+    pub turn_servers: Vec<TurnServer>,
+    /// Only relayed candidates (JSEP's `iceTransportPolicy: "relay"`, RFC 8829 §4.1.1):
+    /// no host or server-reflexive candidate is offered or checked, so all media goes
+    /// through a TURN server. Off by default; without a TURN server nothing connects. An
+    /// offer or answer then waits for the allocation up to 4 s (or `gather_timeout` if
+    /// longer), not `gather_timeout`: without it the SDP would have no candidate.
+    pub relay_only: bool,
 }
 
 impl WebRtcConfig {
@@ -264,6 +277,8 @@ impl WebRtcConfig {
             jitter_max_wait: Duration::from_millis(60),
             stun_server: None,
             gather_timeout: Duration::from_millis(300),
+            turn_servers: Vec::new(),
+            relay_only: false,
         }
     }
 
@@ -353,6 +368,8 @@ pub struct WebRtcMedia {
     stun: Option<stun::Gatherer>,
     /// Our srflx candidate's `candidate:` attribute value, for trickling it.
     srflx_line: Option<String>,
+    /// Relayed candidate allocations, one per [`WebRtcConfig::turn_servers`] entry.
+    relays: Vec<turn::Relay>,
 
     out: VecDeque<MediaOutput>,
     rtc_timeout: Option<Instant>,
@@ -467,7 +484,13 @@ impl WebRtcMedia {
         let media_time_48k = (mix(cfg.seed) & 0x3FFF_FFFF) / 960 * 960;
         let stun = cfg
             .stun_server
+            .filter(|_| !cfg.relay_only)
             .map(|server| stun::Gatherer::new(server, stun::new_tid(cfg.seed)));
+        let relays = cfg
+            .turn_servers
+            .iter()
+            .map(|t| turn::Relay::new(t, cfg.local_addr))
+            .collect();
         Self {
             cfg,
             source: Box::new(SilenceSource::new(8000)),
@@ -486,6 +509,7 @@ impl WebRtcMedia {
             restart_ice: false,
             stun,
             srflx_line: None,
+            relays,
             out: VecDeque::new(),
             rtc_timeout: None,
             stats: MediaStats::default(),
@@ -583,7 +607,7 @@ impl WebRtcMedia {
 
     fn build_rtc(&self, now: Instant) -> Result<Rtc, MediaError> {
         let candidates = self.cfg.candidates();
-        if candidates.is_empty() {
+        if candidates.is_empty() && !self.cfg.relay_only {
             return Err(rtc_error(
                 "host candidate",
                 format!(
@@ -657,11 +681,12 @@ impl WebRtcMedia {
             .set_reordering_timeout_audio(Some(self.cfg.jitter_max_wait))
             .set_crypto_provider(crypto::provider());
         let mut rtc = b.build(now);
-        for addr in candidates {
+        for addr in candidates.into_iter().filter(|_| !self.cfg.relay_only) {
             let c = Candidate::host(addr, "udp").map_err(|e| rtc_error("host candidate", e))?;
             rtc.add_local_candidate(c);
         }
         self.add_found_candidate(&mut rtc);
+        self.add_relay_candidates(&mut rtc);
         Ok(rtc)
     }
 
@@ -675,6 +700,15 @@ impl WebRtcMedia {
                     Ok(Output::Timeout(t)) => {
                         self.rtc_timeout = Some(t);
                         break;
+                    }
+                    Ok(Output::Transmit(t))
+                        if self.relays.iter().any(|r| r.relayed == Some(t.source)) =>
+                    {
+                        // From our relayed candidate: through its TURN server.
+                        let relay = self.relays.iter_mut().find(|r| r.relayed == Some(t.source));
+                        if let (Some(r), Some(now)) = (relay, self.now) {
+                            r.send(now, t.destination, &t.contents);
+                        }
                     }
                     Ok(Output::Transmit(t)) => {
                         self.out.push_back(MediaOutput::Transmit(Transmit {
@@ -696,6 +730,7 @@ impl WebRtcMedia {
                 self.connected = false;
             }
         }
+        self.flush_turn();
         for e in events {
             self.on_event(e);
         }
@@ -1175,6 +1210,7 @@ impl WebRtcMedia {
             self.next_frame,
             self.rx_deadline(),
             self.stun_deadline(),
+            self.turn_deadline(),
             video,
         ]
         .into_iter()
@@ -1305,7 +1341,7 @@ impl MediaSession for WebRtcMedia {
                 as_reoffer(last)
             }
         };
-        let text = self.with_related_address(text);
+        let text = self.with_relay_address(self.with_related_address(text));
         self.drain();
         self.last_local = Some(text.clone());
         Ok(text)
@@ -1398,7 +1434,7 @@ impl MediaSession for WebRtcMedia {
         }
         self.video_after_offer(&parsed);
         self.after_negotiation(now);
-        let text = self.with_related_address(answer.to_sdp_string());
+        let text = self.with_relay_address(self.with_related_address(answer.to_sdp_string()));
         if self.send.is_none() {
             let offered = audio.formats.join(" ");
             return Err(MediaError::NoCommonCodec { mline, offered });
@@ -1534,14 +1570,21 @@ impl MediaSession for WebRtcMedia {
             return;
         }
         if let MediaInput::Receive { source, contents } = input
+            && self.on_turn_datagram(now, source, contents)
+        {
+            self.on_frames(now);
+            return;
+        }
+        if let MediaInput::Receive { source, contents } = input
             && self.on_stun_response(source, contents)
         {
-            self.trickle_end();
+            self.trickle_end_after_relays();
             self.on_frames(now);
             return;
         }
         self.poll_stun(now);
-        self.trickle_end();
+        self.poll_turn(now);
+        self.trickle_end_after_relays();
         let Some(rtc) = self.rtc.as_mut() else {
             return;
         };
@@ -1569,7 +1612,16 @@ impl MediaSession for WebRtcMedia {
     fn gather(&mut self, now: Instant) -> Option<Instant> {
         self.rtc_at(now).ok()?;
         self.poll_stun(now);
-        self.gather_until(now)
+        self.poll_turn(now);
+        [self.gather_until(now), self.turn_gather_until(now)]
+            .into_iter()
+            .flatten()
+            .max()
+    }
+
+    /// Releases our TURN allocations (RFC 8656 §7.3).
+    fn close(&mut self, now: Instant) {
+        self.close_turn(now);
     }
 
     /// Adds each `a=candidate` of the fragment to str0m (RFC 8838 §11, RFC 8840 §9); other
