@@ -35,5 +35,5 @@ pub use proxy::{ProxyConfig, ServerConfig, ServerCore, ServerEvent, UnregisterRe
 pub use registrar::{BindingChange, RegistrarConfig};
 pub use server::{Error, Server, ServerBuilder};
 pub use sipline_proto::TransportKind;
-pub use sipline_tokio::TlsServerConfig;
+pub use sipline_tokio::{Error as RuntimeError, TlsServerConfig};
 pub use users::{Users, UsersError};
