@@ -313,7 +313,7 @@ impl ServerCore {
                 flow,
                 cancels,
             } => self.on_request(now, tx, request, flow, cancels),
-            Event::Ack { request, flow } => self.forward_ack(request, flow),
+            Event::Ack { request, flow } => self.forward_ack(request, flow, now),
             Event::Response { tx, response } => self.on_response(now, tx, response),
             Event::StrayResponse { response, .. } => self.forward_stray(response),
             Event::Timeout { tx } => self.on_branch_failed(now, tx, StatusCode::REQUEST_TIMEOUT),
@@ -635,16 +635,42 @@ impl ServerCore {
 
     /// The ACK of a 2xx: forwarded statelessly along its Route (§16.11 for stateless
     /// forwarding; the transaction layer absorbed ACKs of non-2xx).
-    fn forward_ack(&mut self, mut req: Request, _flow: Flow) {
+    fn forward_ack(&mut self, mut req: Request, _flow: Flow, now: Instant) {
         let (routes, token) = self.pop_our_routes(&req.headers);
         set_list(&mut req.headers, HeaderName::Route, &routes);
-        let flow_out = match routes.first() {
-            Some(next) => NameAddr::parse(next).ok().and_then(|n| uri_flow(&n.uri)),
-            None => token.or_else(|| uri_flow(&req.uri.as_ref())),
+        let flows: Vec<Flow> = match routes.first() {
+            Some(next) => NameAddr::parse(next)
+                .ok()
+                .and_then(|n| uri_flow(&n.uri))
+                .into_iter()
+                .collect(),
+            None if token.is_some() => token.into_iter().collect(),
+            None if self.locals.is_ours(&req.uri.as_ref()) => {
+                // An ACK sent to us by Request-URI (a peer ignoring Record-Route or a
+                // strict UAC): to the user's bindings; those without the dialog drop it.
+                let user = req.uri.user().unwrap_or_default();
+                self.location
+                    .lookup(user, now)
+                    .iter()
+                    .filter_map(|b| {
+                        if b.flow.transport.is_reliable() {
+                            Some(b.flow)
+                        } else {
+                            Uri::parse(&b.contact)
+                                .ok()
+                                .and_then(|u| uri_flow(&u.as_ref()))
+                        }
+                    })
+                    .collect()
+            }
+            None => uri_flow(&req.uri.as_ref()).into_iter().collect(),
         };
-        let Some(flow_out) = flow_out else {
-            return;
-        };
+        for flow_out in flows {
+            self.send_ack(req.clone(), flow_out);
+        }
+    }
+
+    fn send_ack(&mut self, mut req: Request, flow_out: Flow) {
         if self.locals.is_local_addr(flow_out.remote) {
             return;
         }
