@@ -323,3 +323,39 @@ fn best_response_is_the_lowest_class_and_503_becomes_500() {
     let out = s.send(6003, &answer(&b2, 503, "b2"));
     assert_eq!(status(only(&out, 6001)[0]), 500);
 }
+
+#[test]
+fn overload_loops_and_keepalive_options() {
+    let mut cfg = ServerConfig {
+        domain: Some("sipline.test".into()),
+        ..ServerConfig::default()
+    };
+    cfg.proxy.max_proxied = 1;
+    let mut s = Sim::new(cfg);
+    s.send(6002, &register("bob", 6002, 300, 1));
+    // A binding pointing back at the server itself: forwarding there would loop (482).
+    s.send(5060, &register("loop", 5060, 300, 1));
+    let out = s.send(6001, &invite("loop", 70));
+    assert_eq!(status(only(&out, 6001).last().unwrap()), 482);
+    // One proxied request at most: the second INVITE gets 503 with Retry-After.
+    let out = s.send(6001, &invite("bob", 70));
+    assert_eq!(only(&out, 6002).len(), 1);
+    let second = String::from_utf8(invite("bob", 70))
+        .unwrap()
+        .replace("z9hG4bKinvbob", "z9hG4bKinvbob2")
+        .replace("call-bob", "call-bob2");
+    let out = s.send(6001, second.as_bytes());
+    match only(&out, 6001).last().unwrap() {
+        Message::Response(r) => {
+            assert_eq!(r.status.as_u16(), 503);
+            assert!(r.headers.get(HeaderName::RetryAfter).is_some());
+        }
+        m => panic!("{m:?}"),
+    }
+    // OPTIONS to the server itself, even with Max-Forwards 0: 200 (keep-alive ping).
+    let ping = "OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6009;branch=z9hG4bKping\r\n\
+                Max-Forwards: 0\r\nFrom: <sip:p@x>;tag=p\r\nTo: <sip:127.0.0.1:5060>\r\nCall-ID: ping\r\n\
+                CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let out = s.send(6009, ping.as_bytes());
+    assert_eq!(status(&out[0].1), 200);
+}
