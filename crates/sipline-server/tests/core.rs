@@ -31,7 +31,13 @@ fn addr(port: u16) -> SocketAddr {
 
 impl Sim {
     fn new(cfg: ServerConfig) -> Sim {
-        let core = ServerCore::new(cfg, vec![(TransportKind::Udp, SERVER.parse().unwrap())]);
+        let core = ServerCore::new(
+            cfg,
+            vec![
+                (TransportKind::Udp, SERVER.parse().unwrap()),
+                (TransportKind::Ws, "127.0.0.1:5066".parse().unwrap()),
+            ],
+        );
         let t0 = Instant::now();
         Sim {
             core,
@@ -57,18 +63,33 @@ impl Sim {
             remote: addr(from),
             conn: None,
         };
+        self.send_on(flow, msg)
+            .into_iter()
+            .map(|(f, m)| (f.remote.port(), m))
+            .collect()
+    }
+
+    /// Delivers `msg` on `flow`; returns what the core sent, with the flows.
+    fn send_on(&mut self, flow: Flow, msg: &[u8]) -> Vec<(Flow, Message)> {
         let payload = Bytes::copy_from_slice(msg);
         self.core
             .handle_input(self.now, Input::Receive(Receive { flow, payload }));
-        self.drain()
+        self.drain_flows()
     }
 
     fn drain(&mut self) -> Vec<(u16, Message)> {
+        self.drain_flows()
+            .into_iter()
+            .map(|(f, m)| (f.remote.port(), m))
+            .collect()
+    }
+
+    fn drain_flows(&mut self) -> Vec<(Flow, Message)> {
         let mut out = Vec::new();
         loop {
             match self.core.poll_output() {
                 CoreOutput::Transmit(t) => out.push((
-                    t.flow.remote.port(),
+                    t.flow,
                     parse_message(t.payload, &Limits::default()).unwrap(),
                 )),
                 CoreOutput::Event(e) => self.events.push(e),
@@ -358,4 +379,87 @@ fn overload_loops_and_keepalive_options() {
                 CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     let out = s.send(6009, ping.as_bytes());
     assert_eq!(status(&out[0].1), 200);
+}
+
+#[test]
+fn websocket_client_reached_on_its_connection_with_double_record_route() {
+    let mut s = Sim::open();
+    let ws = Flow {
+        transport: TransportKind::Ws,
+        remote: addr(40000),
+        conn: Some(sipline_proto::ConnId(7)),
+    };
+    // A browser: its Contact host is `*.invalid` (RFC 7118 §5), unroutable but by its flow.
+    let reg = "REGISTER sip:sipline.test SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKws1\r\n\
+               Max-Forwards: 70\r\nFrom: <sip:bob@sipline.test>;tag=w\r\nTo: <sip:bob@sipline.test>\r\n\
+               Call-ID: ws-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:k3l2@df7jal23ls0d.invalid;transport=ws>\r\n\
+               Expires: 600\r\nContent-Length: 0\r\n\r\n";
+    let out = s.send_on(ws, reg.as_bytes());
+    assert_eq!(out[0].0, ws, "the 200 goes back on the connection");
+    assert_eq!(status(&out[0].1), 200);
+    // alice (UDP) calls bob: the INVITE goes on the WebSocket connection, record-routed
+    // twice (RFC 5658), the WS-facing entry naming the connection.
+    let out = s.send(6001, &invite("bob", 70));
+    let inv = out
+        .iter()
+        .find(|(p, m)| *p == 40000 && matches!(m, Message::Request(_)))
+        .map(|(_, m)| req(m).clone())
+        .expect("INVITE on the WebSocket connection");
+    let rr: Vec<&str> = inv.headers.values(HeaderName::RecordRoute).collect();
+    assert_eq!(rr.len(), 2, "{rr:?}");
+    assert_eq!(
+        rr[0],
+        "<sip:c7-40000-127.0.0.1@127.0.0.1:5066;transport=ws;lr>"
+    );
+    assert_eq!(rr[1], "<sip:127.0.0.1:5060;lr>");
+    assert!(
+        inv.headers
+            .get(HeaderName::Via)
+            .unwrap()
+            .starts_with("SIP/2.0/WS 127.0.0.1:5066;")
+    );
+    // bob answers; alice sends BYE along the route set (reversed Record-Route): it goes on
+    // bob's connection although the Request-URI is `*.invalid`.
+    let ok = answer(&inv, 200, "bob");
+    let out = s.send_on(ws, &ok);
+    assert_eq!(
+        status(&out.iter().find(|(f, _)| f.remote.port() == 6001).unwrap().1),
+        200
+    );
+    let bye = format!(
+        "BYE sip:k3l2@df7jal23ls0d.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKbye1\r\n\
+         Max-Forwards: 70\r\nRoute: {}, {}\r\nFrom: <sip:alice@sipline.test>;tag=a1\r\n\
+         To: <sip:bob@sipline.test>;tag=bob\r\nCall-ID: call-bob\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        rr[1], rr[0]
+    );
+    let udp = Flow {
+        transport: TransportKind::Udp,
+        remote: addr(6001),
+        conn: None,
+    };
+    let out = s.send_on(udp, bye.as_bytes());
+    let (to, fwd) = out
+        .iter()
+        .find(|(_, m)| matches!(m, Message::Request(_)))
+        .expect("BYE forwarded");
+    assert_eq!(*to, ws, "on bob's connection");
+    assert_eq!(req(fwd).method.as_str(), "BYE");
+    assert!(
+        !req(fwd).headers.contains(HeaderName::Route),
+        "our entries popped"
+    );
+    // The connection closes: bob's binding goes (RFC 5626 §5.4).
+    s.core.handle_input(
+        s.now,
+        Input::TransportFailed(ws, sipline_proto::TransportFailure::Closed),
+    );
+    s.drain();
+    assert!(s.core.registrations(s.now).is_empty());
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        ServerEvent::Unregistered {
+            reason: sipline_server::UnregisterReason::ConnectionClosed,
+            ..
+        }
+    )));
 }
