@@ -1,7 +1,7 @@
 //! `sipline serve` as a process: `sipline answer --register` registers through it with
 //! digest (users file), `sipline call` reaches the answerer through it with tones both
 //! ways; a wrong password is refused; a port in use exits 2 with a clear message; SIGINT
-//! exits 0. Every child is killed by its pid when its guard drops.
+//! exits 0; `--trace` prints the messages. Every child is killed by its pid when its guard drops.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[allow(dead_code)] // each test file uses part of it
@@ -34,6 +34,7 @@ fn serve_registers_answer_and_routes_call() {
         "sipline.test",
         "--users",
         &users,
+        "--trace",
     ]);
     let port = server.udp_port();
     let proxy = format!("sip:127.0.0.1:{port}");
@@ -87,6 +88,15 @@ fn serve_registers_answer_and_routes_call() {
     );
     let (status, _) = answer.finish(Duration::from_secs(15));
     assert!(status.success(), "{}", answer.output());
+    // --trace: every SIP message on standard error.
+    let trace = server.output();
+    for line in [
+        "REGISTER sip:sipline.test SIP/2.0",
+        "SIP/2.0 401 Unauthorized",
+        "INVITE sip:bob@127.0.0.1:",
+    ] {
+        assert!(trace.contains(line), "no {line:?} in the trace\n{trace}");
+    }
     for (wav, want) in [(&a_wav, 880.0), (&b_wav, 440.0)] {
         let mut r = hound::WavReader::open(wav).unwrap();
         let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
