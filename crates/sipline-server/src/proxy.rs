@@ -366,11 +366,12 @@ impl ServerCore {
         let mf = req.headers.max_forwards().ok().flatten();
         let ours = self.locals.is_ours(&req.uri.as_ref());
         let to_server = ours && req.uri.user().is_none_or(str::is_empty);
-        if mf == Some(0) && !(to_server && req.method == Method::Options) {
-            return self.refuse(now, tx, &req, StatusCode::TOO_MANY_HOPS);
-        }
         // §16.4: our own Route entries go; a flow token in one names the next hop's flow.
         let (routes, token) = self.pop_our_routes(&req.headers);
+        let for_us = routes.is_empty() && to_server && req.method == Method::Options;
+        if mf == Some(0) && !for_us {
+            return self.refuse(now, tx, &req, StatusCode::TOO_MANY_HOPS);
+        }
         set_list(&mut req.headers, HeaderName::Route, &routes);
         if let Some(next) = routes.first() {
             // Loose routing (§16.12): the next hop is the next Route, the R-URI stays.
@@ -550,7 +551,7 @@ impl ServerCore {
             f.uri = uri;
             f.headers.set(
                 HeaderName::MaxForwards,
-                mf.map_or(70, |m| m - 1).to_string(),
+                mf.map_or(70, |m| m.saturating_sub(1)).to_string(),
             );
             if dialog_creating {
                 // RFC 5658 §3.2: two entries when the transports differ, or when a side is
@@ -683,7 +684,7 @@ impl ServerCore {
         }
         req.headers.set(
             HeaderName::MaxForwards,
-            mf.map_or(70, |m| m - 1).to_string(),
+            mf.map_or(70, |m| m.saturating_sub(1)).to_string(),
         );
         let branch = self.ep.new_branch();
         req.headers.push_front(
@@ -847,19 +848,37 @@ impl ServerCore {
         ctx.best = Some(better(ctx.best.take(), r));
     }
 
-    /// §16.8: Timer C fired. Branches with a provisional response are cancelled; the others
-    /// count as 408.
+    /// §16.8: Timer C fired. Branches with a provisional response are cancelled, and Timer C
+    /// runs once more (64*T1) for their final response; a branch already cancelled, or
+    /// without any response, counts as 408, so no context outlives its branches' silence.
     fn on_timer_c(&mut self, now: Instant, id: u64) {
         let Some(ctx) = self.contexts.get_mut(&id) else {
             return;
         };
         ctx.timer_c = None;
-        let states: Vec<BranchState> = ctx.branches.iter().map(|b| b.state).collect();
-        for (i, s) in states.into_iter().enumerate() {
+        let states: Vec<(BranchState, bool)> = ctx
+            .branches
+            .iter()
+            .map(|b| (b.state, b.cancelled))
+            .collect();
+        let mut cancelled_now = false;
+        for (i, (s, cancelled)) in states.into_iter().enumerate() {
             match s {
-                BranchState::Proceeding => self.cancel_branch(now, id, i),
-                BranchState::Trying => self.fail_branch(id, i, StatusCode::REQUEST_TIMEOUT),
+                BranchState::Proceeding if !cancelled => {
+                    self.cancel_branch(now, id, i);
+                    cancelled_now = true;
+                }
+                BranchState::Proceeding | BranchState::Trying => {
+                    self.fail_branch(id, i, StatusCode::REQUEST_TIMEOUT)
+                }
                 BranchState::Done => {}
+            }
+        }
+        if cancelled_now {
+            let at = now + 64 * self.cfg.endpoint.timers.t1;
+            if let Some(ctx) = self.contexts.get_mut(&id) {
+                ctx.timer_c = Some(at);
+                self.timer_c.push(Reverse((at, id)));
             }
         }
         self.check_complete(now, id);

@@ -297,6 +297,19 @@ fn timer_c_cancels_a_ringing_branch_and_timer_b_ends_a_silent_one() {
     let out = s.send(6002, &answer(&b, 487, "b"));
     assert_eq!(status(only(&out, 6001)[0]), 487);
 
+    // A callee that rings, then ignores the CANCEL: 408 to the caller 64*T1 after it, and
+    // the response context is gone.
+    let mut s = Sim::open();
+    s.send(6002, &register("bob", 6002, 3600, 1));
+    let out = s.send(6001, &invite("bob", 70));
+    let b = req(only(&out, 6002)[0]).clone();
+    s.send(6002, &answer(&b, 180, "b"));
+    s.advance_to(Duration::from_secs(61));
+    assert_eq!(s.core.proxied(), 1);
+    let out = s.advance_to(Duration::from_secs(60 + 33));
+    assert_eq!(status(only(&out, 6001)[0]), 408);
+    assert_eq!(s.core.proxied(), 0);
+
     // carol never answers at all: Timer B (64*T1 = 32 s) ends the branch, alice gets 408.
     let mut s = Sim::open();
     s.send(6004, &register("carol", 6004, 3600, 1));
@@ -379,6 +392,13 @@ fn overload_loops_and_keepalive_options() {
                 CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     let out = s.send(6009, ping.as_bytes());
     assert_eq!(status(&out[0].1), 200);
+    // The same with a Route beyond us is to be forwarded: Max-Forwards 0 makes it 483.
+    let routed = ping.replace("z9hG4bKping", "z9hG4bKping2").replace(
+        "Max-Forwards: 0\r\n",
+        "Max-Forwards: 0\r\nRoute: <sip:127.0.0.1:5070;lr>\r\n",
+    );
+    let out = s.send(6009, routed.as_bytes());
+    assert_eq!(status(&out[0].1), 483);
 }
 
 #[test]
