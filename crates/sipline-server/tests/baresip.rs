@@ -1,8 +1,8 @@
 //! A real phone through the server: baresip (Debian `baresip-core`) registers as `bob`
 //! (open registration) and auto-answers; a sipline UA registered over UDP calls
 //! `sip:bob@sipline.test` through the server. Audio is checked both ways (sipline hears
-//! baresip's 880 Hz sine; baresip's decoded-audio dump holds our 440 Hz), then sipline
-//! hangs up along the Record-Route path. baresip is killed by its pid on every path.
+//! baresip's 880 Hz sine; baresip's decoded-audio dump holds our 440 Hz), then baresip
+//! hangs up and its BYE reaches sipline along the Record-Route path. baresip is killed by its pid on every path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../sipline/tests/common/baresip.rs"]
@@ -14,8 +14,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use sipline::{
-    BufferSink, ByeOptions, Cause, InviteOptions, SessionEvent, ToneSource, TransportKind, Ua,
-    UaEvent, tone_frequency,
+    BufferSink, Cause, InviteOptions, SessionEvent, ToneSource, TransportKind, Ua, UaEvent,
+    tone_frequency,
 };
 use sipline_server::{Server, ServerEvent};
 use tokio::time::timeout;
@@ -127,18 +127,32 @@ async fn a_sipline_ua_calls_baresip_through_the_server() {
         "sipline heard {heard:?}\n{}",
         log()
     );
-    call.bye(ByeOptions::default()).await.unwrap();
+    // Enough audio for baresip's dump to hold a clear tone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // baresip hangs up: its BYE follows its route set (our Record-Route) back to alice.
+    {
+        use tokio::io::AsyncWriteExt;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"/hangup\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+    match timeout(Duration::from_secs(10), call.next_event()).await {
+        Ok(Some(SessionEvent::Bye { .. })) => {}
+        other => panic!("{other:?}\n--- baresip ---\n{}", log()),
+    }
     match timeout(Duration::from_secs(10), call.next_event()).await {
         Ok(Some(SessionEvent::Terminated { cause: Cause::Bye })) => {}
         other => panic!("{other:?}\n--- baresip ---\n{}", log()),
     }
-    let ended = timeout(Duration::from_secs(5), async {
-        while !log().contains("terminated") {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "baresip did not see the BYE\n{}", log());
+    // baresip quits: its WAV dumps are complete once it has exited.
+    {
+        use tokio::io::AsyncWriteExt;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"/quit\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+    let exited = timeout(Duration::from_secs(10), child.wait()).await;
+    assert!(exited.is_ok(), "baresip did not quit\n{}", log());
     let wav = std::fs::read_dir(dir.join("snd"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -146,8 +160,6 @@ async fn a_sipline_ua_calls_baresip_through_the_server() {
         .unwrap_or_else(|| panic!("no decoded WAV\n{}", log()));
     let (samples, rate) = baresip::read_wav(&wav);
     baresip::assert_tone("baresip heard", &samples, rate, baresip::SIPLINE_HZ);
-    let _ = child.start_kill();
-    let _ = child.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }
