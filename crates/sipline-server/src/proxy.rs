@@ -754,16 +754,19 @@ impl ServerCore {
 
     fn on_response(&mut self, now: Instant, tx: ClientTxId, mut resp: Response) {
         let Some(&(id, i)) = self.by_client.get(&tx) else {
-            return; // the response to one of our CANCELs
+            // A retransmitted 2xx of a branch already answered (the client transaction
+            // passes them up, RFC 6026 §8.4): forwarded, so the caller ACKs again (§16.7
+            // step 5). Anything else is the response to one of our CANCELs.
+            if resp.status.is_success() {
+                self.forward_stray(resp);
+            }
+            return;
         };
         // Step 3: our Via goes.
         if !pop_via(&mut resp.headers) {
             return;
         }
         let status = resp.status;
-        if status == StatusCode::TRYING {
-            return;
-        }
         let Some(ctx) = self.contexts.get_mut(&id) else {
             return;
         };
@@ -782,7 +785,9 @@ impl ServerCore {
                 let at = *at;
                 self.timer_c.push(Reverse((at, id)));
             }
-            let forward = !ctx.final_sent;
+            // 100 is hop by hop (§16.7 step 5) but, like any provisional, it lets a
+            // pending CANCEL go (§9.1).
+            let forward = !ctx.final_sent && status != StatusCode::TRYING;
             if send_cancel {
                 self.cancel_branch(now, id, i);
             }
