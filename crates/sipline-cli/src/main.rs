@@ -12,6 +12,9 @@
 //!   was answered and ended normally, 1 when it failed.
 //! - `sipline answer [OPTIONS]`: answers (or rejects) incoming calls until Ctrl-C or
 //!   `--max-calls` (see [`answer`]); exit status 0 when every call ended normally.
+//! - `sipline serve [--listen ..] [--users FILE] [--domain D] [--tls-cert/--tls-key]
+//!   [--trace]`: a registrar and proxy (see [`serve`]) until Ctrl-C (exit 0); exit 2 when
+//!   a port is in use or a file is unreadable.
 //!
 //! `call` and `answer` share the user-agent options: `--listen udp:|tcp:|tls:|ws:|wss:HOST:PORT`
 //! (repeatable), `--uri`, `--tls-cert/--tls-key/--tls-ca`, `--proxy`, `--register` with
@@ -26,6 +29,7 @@ mod call;
 mod common;
 mod parse;
 mod web;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -52,6 +56,9 @@ enum Command {
     /// Serve the browser phone page alone (used by tests until `sipline serve --web`).
     #[command(hide = true)]
     Web(web::WebArgs),
+    /// Run a registrar and proxy (RFC 3261 §10, §16) on UDP/TCP/WS (TLS/WSS with a
+    /// certificate): default udp:127.0.0.1:5060, tcp:127.0.0.1:5060, ws:127.0.0.1:5066.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
         Command::Call(args) => with_runtime(|| call::run(args)),
         Command::Answer(args) => with_runtime(|| answer::run(args)),
         Command::Web(args) => with_runtime(|| web::run(args)),
+        Command::Serve(args) => with_runtime(|| serve::run(args)),
     }
 }
 
