@@ -12,6 +12,9 @@
 //!   was answered and ended normally, 1 when it failed.
 //! - `sipline answer [OPTIONS]`: answers (or rejects) incoming calls until Ctrl-C or
 //!   `--max-calls` (see [`answer`]); exit status 0 when every call ended normally.
+//! - `sipline demo [--webrtc] [--json] [--keep] [--trace]`: three user agents in one process
+//!   play a scripted call through the whole session API and check it (see [`demo`]); exit
+//!   status 0 when every check passed, 1 when one failed.
 //!
 //! `call` and `answer` share the user-agent options: `--listen udp:|tcp:|tls:|ws:|wss:HOST:PORT`
 //! (repeatable), `--uri`, `--tls-cert/--tls-key/--tls-ca`, `--proxy`, `--register` with
@@ -24,6 +27,7 @@
 mod answer;
 mod call;
 mod common;
+mod demo;
 mod parse;
 
 use std::process::ExitCode;
@@ -48,6 +52,8 @@ enum Command {
     Call(call::CallArgs),
     /// Answer (or reject) incoming calls and print one line per call event.
     Answer(answer::AnswerArgs),
+    /// Watch a complete call: alice, bob and carol on this machine, checked step by step.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Call(args) => with_runtime(|| call::run(args)),
         Command::Answer(args) => with_runtime(|| answer::run(args)),
+        Command::Demo(args) => with_runtime(|| demo::run(args)),
     }
 }
 
