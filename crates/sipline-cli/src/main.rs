@@ -52,7 +52,7 @@ enum Command {
     Call(call::CallArgs),
     /// Answer (or reject) incoming calls and print one line per call event.
     Answer(answer::AnswerArgs),
-    /// Watch a complete call: alice, bob and carol on this machine, checked step by step.
+    // The help text (short and long) is DemoArgs's own: a doc comment here would replace it.
     Demo(demo::DemoArgs),
 }
 
