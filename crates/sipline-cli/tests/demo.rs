@@ -165,6 +165,8 @@ fn the_demo_over_webrtc_passes_every_check() {
             .any(|l| l.contains("UDP/TLS/RTP/SAVPF, opus/48000/2")),
         "{all}"
     );
+    // The ~2 KB WebRTC offers stay on UDP over loopback (no TCP fallback, no warning).
+    assert!(!all.contains("WARN"), "{all}");
 }
 
 #[test]

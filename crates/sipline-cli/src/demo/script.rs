@@ -21,7 +21,7 @@ use super::report::{Check, Row, summarize_events};
 use crate::common::RATE;
 
 /// How long any one wait of the script may take before the step fails.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long each talk phase lasts (what the recordings are checked on).
 const TALK: Duration = Duration::from_millis(1500);
 /// What a phase's check skips at its start: audio still in flight or in the jitter buffer.
@@ -290,6 +290,9 @@ pub(crate) async fn start_uas() -> Result<Vec<Ua>, String> {
             .display_name(name)
             .udp(any)
             .rel100(Rel100::Supported)
+            // Loopback carries 64 KiB datagrams: WebRTC offers (~2 KB) stay on UDP instead
+            // of moving to TCP (RFC 3261 §18.1.1), which nobody listens on here.
+            .udp_max_request(None)
             .user_agent(concat!("sipline-demo/", env!("CARGO_PKG_VERSION")))
             .build()
             .await
@@ -325,7 +328,9 @@ pub(crate) async fn play(cfg: &Config, out: &Out, uas: &[Ua], capture: &Capture)
     };
     out.done();
     if let Err(e) = flow {
-        out.step(&format!("the script stopped: {e}"));
+        out.step(&format!(
+            "the script stopped: {e} (run again with --trace to see every SIP message)"
+        ));
         run.check(Check::new("script", false, "every step to complete", e));
     }
     for leg in [&mut run.ab, &mut run.ba, &mut run.ac, &mut run.ca]
@@ -383,7 +388,12 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     let incoming = match timeout(STEP_TIMEOUT, bob.next_event()).await {
         Ok(Some(UaEvent::Invite(s))) => s,
         Ok(other) => return Err(format!("bob: expected a call, got {other:?}")),
-        Err(_) => return Err("bob: no call arrived within 10 s".into()),
+        Err(_) => {
+            return Err(format!(
+                "bob: no call arrived within {} s",
+                STEP_TIMEOUT.as_secs()
+            ));
+        }
     };
     let bob_ear = Ear::default();
     let ba = run
@@ -681,7 +691,12 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     let incoming = match incoming {
         Ok(Some(UaEvent::Invite(s))) => s,
         Ok(other) => return Err(format!("carol: expected a call, got {other:?}")),
-        Err(_) => return Err("carol: no call arrived within 10 s".into()),
+        Err(_) => {
+            return Err(format!(
+                "carol: no call arrived within {} s",
+                STEP_TIMEOUT.as_secs()
+            ));
+        }
     };
     let carol_ear = Ear::default();
     run.ac = Some(Leg::new("alice", "carol", followed, alice_carol));
