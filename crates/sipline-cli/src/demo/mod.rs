@@ -176,6 +176,10 @@ async fn demo(args: &DemoArgs) -> Result<bool, CliError> {
         out.print(&ladder::render(&names, &messages, out.start()));
         out.print("");
         out.print(&report::table(&outcome.rows));
+        out.print(
+            "(heard: the tone in the talk phase; rtp: packets, lost per RFC 3550; setup: from \
+             the INVITE to the first answer with media, bob's 183 and carol's 200)",
+        );
         out.print("");
         out.print("checks:");
         for c in &outcome.checks {

@@ -34,8 +34,8 @@ impl Mode {
 
 #[derive(Default)]
 struct Status {
-    /// What we wait for, shown with a spinner (terminal only).
-    text: Option<String>,
+    /// What we wait for, shown with a spinner (terminal only), and since when.
+    text: Option<(String, Instant)>,
     /// The status line is on screen.
     drawn: bool,
     frame: usize,
@@ -129,7 +129,7 @@ impl Out {
     /// terminal only (plain output already has the step lines).
     pub(crate) fn waiting(&self, text: &str) {
         if self.mode == Mode::Terminal {
-            self.lock().text = Some(text.to_owned());
+            self.lock().text = Some((text.to_owned(), Instant::now()));
             self.redraw();
         }
     }
@@ -150,9 +150,11 @@ impl Out {
     }
 
     fn redraw(&self) {
-        let t = self.elapsed();
         let mut s = self.lock();
-        let Some(text) = s.text.clone() else { return };
+        let Some((text, since)) = s.text.clone() else {
+            return;
+        };
+        let t = since.elapsed().as_secs_f64();
         s.frame = (s.frame + 1) % SPINNER.len();
         let mut o = std::io::stdout().lock();
         let _ = write!(o, "\r\x1b[K{} {text} ({t:.1}s)", SPINNER[s.frame]);

@@ -457,7 +457,7 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     ));
     let ab = run.ab.as_mut().ok_or("alice's call is gone")?;
     out.waiting(if webrtc {
-        "early media: ICE and DTLS, then alice listens to bob before he answers"
+        "early media: ICE, DTLS, then alice hears bob before he answers"
     } else {
         "early media: alice listens to bob before he answers"
     });
