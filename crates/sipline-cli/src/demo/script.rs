@@ -606,7 +606,7 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
         audio: true,
         video: false,
     };
-    out.step("bob: mutes");
+    out.step("bob: mutes (alice should hear silence)");
     let ba = run.ba.as_mut().ok_or("bob's call is gone")?;
     ba.session
         .mute(audio_only)
@@ -622,7 +622,7 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     tokio::time::sleep(TALK).await;
     let q1 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
     run.listen("mute: alice hears silence", Rec::AliceBob, q0, q1, None);
-    out.step("bob: unmutes");
+    out.step(&format!("bob: unmutes (alice should hear {b_hz} Hz again)"));
     let ba = run.ba.as_mut().ok_or("bob's call is gone")?;
     ba.session
         .unmute(audio_only)
