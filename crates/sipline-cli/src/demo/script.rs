@@ -231,14 +231,39 @@ impl Run<'_> {
     }
 }
 
+/// Waits while `ears` record [`TALK`] of audio each: at least that long, and longer if
+/// audio arrives slower than real time (a loaded machine), at most [`STEP_TIMEOUT`] more.
+async fn record(ears: &[Ear]) {
+    let want = (TALK.as_secs_f64() * f64::from(RATE)) as usize;
+    let starts: Vec<usize> = ears.iter().map(Ear::mark).collect();
+    tokio::time::sleep(TALK).await;
+    let until = Instant::now() + STEP_TIMEOUT;
+    while Instant::now() < until
+        && ears
+            .iter()
+            .zip(&starts)
+            .any(|(e, start)| e.mark() < start + want)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until `ear` hears sound in its last 200 ms (at most `limit`): media is flowing.
 async fn until_sound(ear: &Ear, limit: Duration) -> bool {
+    until(ear, false, limit).await
+}
+
+/// Waits until the last 200 ms of `ear` are quiet (`quiet`) or not, at most `limit`: a
+/// change (media starts, a mute) reaches the ear after the network, the jitter buffer and,
+/// on a loaded machine, the scheduler; the phase checked starts once it did.
+async fn until(ear: &Ear, quiet: bool, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         let s = ear.samples();
         let n = s.len();
         let recent = Phase::between(n.saturating_sub(RATE as usize / 5), n, 0);
-        if !ear::listen(&s, recent).is_quiet() {
+        let heard = ear::listen(&s, recent);
+        if heard.is_quiet() == quiet && heard != Heard::Nothing {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -463,7 +488,7 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     });
     let flowing = until_sound(&ab.ear, STEP_TIMEOUT).await;
     let m0 = ab.ear.mark();
-    tokio::time::sleep(TALK).await;
+    record(std::slice::from_ref(&ab.ear)).await;
     let m1 = ab.ear.mark();
     out.step(&format!(
         "alice: early media {} ({:.1} s recorded before the answer)",
@@ -541,7 +566,11 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     ));
     let (a_m, b_m) = (run.ab.as_ref().map_or(0, |l| l.ear.mark()), bob_ear.mark());
     out.waiting("alice and bob talk");
-    tokio::time::sleep(TALK).await;
+    record(&[
+        run.ab.as_ref().map(|l| l.ear.clone()).unwrap_or_default(),
+        bob_ear.clone(),
+    ])
+    .await;
     let (a_m2, b_m2) = (run.ab.as_ref().map_or(0, |l| l.ear.mark()), bob_ear.mark());
     out.step(&format!(
         "alice and bob talk for {:.1} s",
@@ -617,9 +646,12 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
             matches!(e, SessionEvent::Muted { audio: true, .. })
         })
         .await;
-    let q0 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
     out.waiting("bob is muted");
-    tokio::time::sleep(TALK).await;
+    if let Some(l) = run.ab.as_ref() {
+        until(&l.ear, true, STEP_TIMEOUT).await;
+    }
+    let q0 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
+    record(&[run.ab.as_ref().map(|l| l.ear.clone()).unwrap_or_default()]).await;
     let q1 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
     run.listen("mute: alice hears silence", Rec::AliceBob, q0, q1, None);
     out.step(&format!("bob: unmutes (alice should hear {b_hz} Hz again)"));
@@ -642,9 +674,12 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
             (Err(e), _) | (_, Err(e)) => e.clone(),
         },
     ));
-    let u0 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
     out.waiting("bob talks again");
-    tokio::time::sleep(TALK).await;
+    if let Some(l) = run.ab.as_ref() {
+        until_sound(&l.ear, STEP_TIMEOUT).await;
+    }
+    let u0 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
+    record(&[run.ab.as_ref().map(|l| l.ear.clone()).unwrap_or_default()]).await;
     let u1 = run.ab.as_ref().map_or(0, |l| l.ear.mark());
     run.listen(
         "unmute: alice hears bob again",
@@ -792,12 +827,25 @@ async fn call(run: &mut Run<'_>, uas: &[Ua], dir: &Directory) -> Result<(), Stri
     ));
 
     // 7. alice and carol talk, DTMF.
+    out.waiting(if webrtc {
+        "alice and carol: ICE, DTLS, then media"
+    } else {
+        "alice and carol: media starts"
+    });
+    if let Some(l) = run.ac.as_ref() {
+        until_sound(&l.ear, STEP_TIMEOUT).await;
+    }
+    until_sound(&carol_ear, STEP_TIMEOUT).await;
     let (a_m, c_m) = (
         run.ac.as_ref().map_or(0, |l| l.ear.mark()),
         carol_ear.mark(),
     );
     out.waiting("alice and carol talk");
-    tokio::time::sleep(TALK).await;
+    record(&[
+        run.ac.as_ref().map(|l| l.ear.clone()).unwrap_or_default(),
+        carol_ear.clone(),
+    ])
+    .await;
     let (a_m2, c_m2) = (
         run.ac.as_ref().map_or(0, |l| l.ear.mark()),
         carol_ear.mark(),
