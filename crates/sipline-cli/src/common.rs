@@ -261,7 +261,7 @@ pub(crate) fn init_tracing(trace: bool) {
 
 /// Prints the runtime's `sipline::wire` events: one header line (direction, transport,
 /// peer, size) and the message.
-struct WireTrace;
+pub(crate) struct WireTrace;
 
 /// The fields of one `sipline::wire` event.
 #[derive(Default)]

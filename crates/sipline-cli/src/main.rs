@@ -15,6 +15,9 @@
 //! - `sipline serve [--listen ..] [--users FILE] [--domain D] [--tls-cert/--tls-key]
 //!   [--trace]`: a registrar and proxy (see [`serve`]) until Ctrl-C (exit 0); exit 2 when
 //!   a port is in use or a file is unreadable.
+//! - `sipline demo [--webrtc] [--json] [--keep] [--trace]`: three user agents in one process
+//!   play a scripted call through the whole session API and check it (see [`demo`]); exit
+//!   status 0 when every check passed, 1 when one failed.
 //!
 //! `call` and `answer` share the user-agent options: `--listen udp:|tcp:|tls:|ws:|wss:HOST:PORT`
 //! (repeatable), `--uri`, `--tls-cert/--tls-key/--tls-ca`, `--proxy`, `--register` with
@@ -27,9 +30,10 @@
 mod answer;
 mod call;
 mod common;
+mod demo;
 mod parse;
-mod web;
 mod serve;
+mod web;
 
 use std::process::ExitCode;
 
@@ -59,6 +63,8 @@ enum Command {
     /// Run a registrar and proxy (RFC 3261 §10, §16) on UDP/TCP/WS (TLS/WSS with a
     /// certificate): default udp:127.0.0.1:5060, tcp:127.0.0.1:5060, ws:127.0.0.1:5066.
     Serve(serve::ServeArgs),
+    // The help text (short and long) is DemoArgs's own: a doc comment here would replace it.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
         Command::Answer(args) => with_runtime(|| answer::run(args)),
         Command::Web(args) => with_runtime(|| web::run(args)),
         Command::Serve(args) => with_runtime(|| serve::run(args)),
+        Command::Demo(args) => with_runtime(|| demo::run(args)),
     }
 }
 

@@ -98,6 +98,7 @@ pub(crate) enum MediaCommand {
     AcceptOffer(String, Reply<String>),
     AcceptAnswer(String, Reply<()>),
     Mute(MediaKind, bool),
+    SetAudio(Box<dyn AudioSource>, Box<dyn AudioSink>, Reply<()>),
     Dtmf(DtmfTone, Duration, Reply<()>),
     Stats(oneshot::Sender<MediaStats>),
 }
@@ -207,6 +208,16 @@ impl Media {
             .map_err(|_| Error::Closed)
     }
 
+    /// Replaces what the call plays and where what it hears goes (the early media's by the
+    /// answer's, RFC 3960 §3).
+    pub(crate) async fn set_audio(
+        &self,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(), Error> {
+        self.ask(|r| MediaCommand::SetAudio(source, sink, r)).await
+    }
+
     pub(crate) async fn dtmf(&self, tone: DtmfTone, duration: Duration) -> Result<(), Error> {
         self.ask(|r| MediaCommand::Dtmf(tone, duration, r)).await
     }
@@ -245,6 +256,12 @@ fn execute(media: &mut dyn MediaSession, cmd: MediaCommand, now: Instant) {
             let _ = r.send(media.accept_answer(now, &a).map_err(media_err));
         }
         MediaCommand::Mute(kind, muted) => media.set_muted(kind, muted),
+        MediaCommand::SetAudio(source, sink, r) => {
+            let set = media
+                .set_audio_source(source)
+                .and_then(|()| media.set_audio_sink(sink));
+            let _ = r.send(set.map_err(media_err));
+        }
         MediaCommand::Dtmf(tone, d, r) => {
             let _ = r.send(media.send_dtmf(now, tone, d).map_err(media_err));
         }

@@ -803,18 +803,34 @@ impl Session {
     }
 
     /// Sends a provisional response (SIP.js `progress`); with `media`, the SDP answer goes
-    /// in it (early media).
+    /// in it (early media) and the early media plays silence (see
+    /// [`Session::progress_with_audio`] to play something).
     pub async fn progress(&self, opts: ProgressOptions) -> Result<(), Error> {
+        self.progress_with_audio(
+            opts,
+            Box::new(SilenceSource::new(8000)),
+            Box::new(NullSink::new(8000)),
+        )
+        .await
+    }
+
+    /// [`Session::progress`] whose early media (with [`ProgressOptions::media`]: the SDP
+    /// answer in a 18x, RFC 3262 reliable with `rel100`, the early-session model of RFC 3960
+    /// §3) plays `source` and records what the caller sends into `sink`, e.g. a ringback
+    /// tone or an announcement. [`Session::accept`] later replaces both by its own. Without
+    /// `media` (or when the media exists already) `source` and `sink` are unused.
+    pub async fn progress_with_audio(
+        &self,
+        opts: ProgressOptions,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(), Error> {
         self.require_inbound()?;
         let body = if opts.media {
             Some(Body::sdp(
                 // Early media is audio only: video given to a later accept is not added.
-                self.local_sdp(
-                    Box::new(SilenceSource::new(8000)),
-                    Box::new(NullSink::new(8000)),
-                    crate::media::VideoIo::default(),
-                )
-                .await?,
+                self.local_sdp(source, sink, crate::media::VideoIo::default())
+                    .await?,
             ))
         } else {
             opts.body
@@ -847,8 +863,22 @@ impl Session {
             crate::media::VideoIo::default()
         };
         let sdp = if opts.media.audio {
-            self.local_sdp(opts.audio_source, opts.audio_sink, video)
-                .await?
+            match self.shared.media() {
+                // Early media runs (RFC 3960 §3): the answer's audio replaces its own.
+                Some(media) => {
+                    media.set_audio(opts.audio_source, opts.audio_sink).await?;
+                    self.local_sdp(
+                        Box::new(SilenceSource::new(8000)),
+                        Box::new(NullSink::new(8000)),
+                        video,
+                    )
+                    .await?
+                }
+                None => {
+                    self.local_sdp(opts.audio_source, opts.audio_sink, video)
+                        .await?
+                }
+            }
         } else {
             self.declined_answer()?
         };

@@ -109,6 +109,7 @@ pub struct UaBuilder {
     seed: Option<u64>,
     registrar: Option<String>,
     max_transactions: Option<usize>,
+    udp_max_request: Option<Option<usize>>,
     authorization_user: Option<String>,
     password: Option<String>,
     register: bool,
@@ -134,6 +135,7 @@ impl Default for UaBuilder {
             seed: None,
             registrar: None,
             max_transactions: None,
+            udp_max_request: None,
             authorization_user: None,
             password: None,
             register: true,
@@ -227,6 +229,14 @@ impl UaBuilder {
     /// 6026), so sustained load needs about 64 per call/s.
     pub fn max_transactions(mut self, n: usize) -> Self {
         self.max_transactions = Some(n);
+        self
+    }
+
+    /// The largest request sent over UDP (default 1300 bytes); a larger one goes over TCP,
+    /// as RFC 3261 §18.1.1 asks when the path MTU is unknown. `None` keeps UDP whatever the
+    /// size: for paths known to carry large datagrams, such as the loopback interface.
+    pub fn udp_max_request(mut self, bytes: Option<usize>) -> Self {
+        self.udp_max_request = Some(bytes);
         self
     }
 
@@ -404,6 +414,7 @@ impl UaBuilder {
         let id2 = identity.clone();
         let core_credentials = credentials.clone();
         let max_transactions = self.max_transactions;
+        let udp_max_request = self.udp_max_request;
         let (handle, events) = rt
             .start_with(move |bound| {
                 let mut cfg = bound.ua_config(id2, &user);
@@ -415,6 +426,9 @@ impl UaBuilder {
                 cfg.credentials = core_credentials;
                 if let Some(n) = max_transactions {
                     cfg.endpoint.max_transactions = n;
+                }
+                if let Some(m) = udp_max_request {
+                    cfg.endpoint.udp_max_request = m;
                 }
                 cfg.outbound_proxy = outbound_proxy;
                 UaCore::new(cfg)

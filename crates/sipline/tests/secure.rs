@@ -198,3 +198,85 @@ async fn reliable_183_with_early_media_then_reply_200() {
     alice.stop().await;
     bob.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_media_plays_the_progress_audio_then_the_accept_audio() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let build = |user: &str| {
+        Ua::builder()
+            .uri(format!("sip:{user}@127.0.0.1"))
+            .udp(any)
+            .rel100(Rel100::Supported)
+            .build()
+    };
+    let alice = build("alice").await.unwrap();
+    let bob = build("bob").await.unwrap();
+    let alice_hears = BufferSink::new(8000);
+    let alice_ear = alice_hears.handle();
+    let mut call = alice
+        .invite(
+            &format!("sip:bob@{}", bob.local_addr(TransportKind::Udp).unwrap()),
+            InviteOptions {
+                audio_source: Box::new(sipline::ToneSource::new(8000, 440.0, -10.0)),
+                audio_sink: Box::new(alice_hears),
+                media: sipline::MediaChoice::Rtp,
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let Some(UaEvent::Invite(answer)) = bob.next_event().await else {
+        panic!("no call");
+    };
+    let early_ear = BufferSink::new(8000);
+    let bob_heard_early = early_ear.handle();
+    answer
+        .progress_with_audio(
+            ProgressOptions {
+                status_code: StatusCode::SESSION_PROGRESS,
+                rel100: true,
+                media: true,
+                ..ProgressOptions::default()
+            },
+            Box::new(sipline::ToneSource::new(8000, 660.0, -10.0)),
+            Box::new(early_ear),
+        )
+        .await
+        .unwrap();
+    // The early media plays the progress's tone (RFC 3960 §3), and records the caller.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    alice_ear.take();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let early = sipline::tone_frequency(&alice_ear.take(), 8000).unwrap_or(0.0);
+    assert!((early - 660.0).abs() < 5.0, "alice heard {early} Hz early");
+    let heard = sipline::tone_frequency(&bob_heard_early.take(), 8000).unwrap_or(0.0);
+    assert!((heard - 440.0).abs() < 5.0, "bob heard {heard} Hz early");
+    // The answer's audio replaces the early media's, on the same RTP session.
+    let bob_hears = BufferSink::new(8000);
+    let bob_ear = bob_hears.handle();
+    answer
+        .accept(sipline::AcceptOptions {
+            audio_source: Box::new(sipline::ToneSource::new(8000, 880.0, -10.0)),
+            audio_sink: Box::new(bob_hears),
+            ..sipline::AcceptOptions::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(accepted(&mut call).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    alice_ear.take();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let talk = sipline::tone_frequency(&alice_ear.take(), 8000).unwrap_or(0.0);
+    assert!(
+        (talk - 880.0).abs() < 5.0,
+        "alice heard {talk} Hz after the answer"
+    );
+    let heard = sipline::tone_frequency(&bob_ear.take(), 8000).unwrap_or(0.0);
+    assert!(
+        (heard - 440.0).abs() < 5.0,
+        "bob's accept sink heard {heard} Hz"
+    );
+    call.bye(ByeOptions::default()).await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+}
