@@ -49,7 +49,9 @@ pub(crate) struct Entry {
 
 /// Turns CR and LF into spaces and trims: a value that cannot break the header section.
 fn clean(v: Box<str>) -> Box<str> {
-    if v.contains(['\r', '\n']) || v.starts_with([' ', '\t']) || v.ends_with([' ', '\t']) {
+    let b = v.as_bytes();
+    let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    if b.iter().any(|&c| c == b'\r' || c == b'\n') || ws(b.first()) || ws(b.last()) {
         v.replace(['\r', '\n'], " ")
             .trim_matches([' ', '\t'])
             .into()
@@ -353,13 +355,14 @@ impl Headers {
             self.buf = other.buf.clone();
         }
         let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
+        let entries = Arc::make_mut(&mut self.entries);
         for e in other.entries.iter() {
             if matches!(e.name, Name::Known(h) if h == name) {
                 let value = match (&e.value, share) {
                     (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
                     (v, _) => v.clone(),
                 };
-                self.entries_mut().push(Entry {
+                entries.push(Entry {
                     name: Name::Known(name),
                     value,
                     offset: e.offset,

@@ -266,7 +266,9 @@ fn finish(
             Text::Owned(v) => v.as_bytes(),
             Text::Static(v) => v.as_bytes(),
         };
-        vias += 1 + memchr::memchr_iter(b',', v).count();
+        // Most values hold one via-parm: one search, and a count only past a first comma.
+        vias += 1 + memchr::memchr(b',', v)
+            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
         if vias > limits.max_vias {
             return Err(err(
                 K::TooManyVias,
