@@ -314,8 +314,9 @@ fn build_200(c: &mut Criterion) {
 /// loop of `SIPLINE_PROFILE_N` iterations (default 10,000) on `invite_g711` and exits, so that
 /// `valgrind --tool=callgrind` counts instructions per message without criterion's machinery.
 /// Levels: `parse` (`parse_message`), `ready` (+ `essentials()` + Content-Length), `full`
-/// (+ `validated()`), `build` (build + write a 200), `frame` (framer push + next), `none`
-/// (the loop alone, to subtract the fixed cost).
+/// (+ `validated()`), `build` (build + write a 200), `frame` (framer push + next), `rsip`
+/// (rsip parse + the same typed fields), `rsip_build` (rsip's build + write of the 200),
+/// `none` (the loop alone, to subtract the fixed cost).
 fn profile(level: &str) {
     let n: usize = std::env::var("SIPLINE_PROFILE_N")
         .ok()
@@ -328,6 +329,10 @@ fn profile(level: &str) {
     };
     let mut buf = Vec::with_capacity(1024);
     let mut framer = StreamFramer::new(limits);
+    let rsip::SipMessage::Request(rreq) = rsip::SipMessage::try_from(INVITE).unwrap() else {
+        panic!("rsip: invite_g711 is not a request");
+    };
+    let mut rsip_out = String::with_capacity(1024);
     for _ in 0..n {
         match level {
             "parse" => {
@@ -351,6 +356,16 @@ fn profile(level: &str) {
             "frame" => {
                 framer.push(black_box(INVITE));
                 black_box(framer.next_frame().unwrap());
+            }
+            "rsip" => {
+                let m = rsip::SipMessage::try_from(black_box(INVITE)).unwrap();
+                black_box(rsip_typed_fields(&m).unwrap());
+            }
+            "rsip_build" => {
+                rsip_out.clear();
+                let resp = rsip_response(black_box(&rreq)).unwrap();
+                write!(rsip_out, "{resp}").unwrap();
+                black_box(rsip_out.len());
             }
             "none" => {
                 black_box(input.clone());
