@@ -310,9 +310,78 @@ fn build_200(c: &mut Criterion) {
     g.finish();
 }
 
+/// Instruction-count mode for callgrind: `SIPLINE_PROFILE=<level>` runs one level in a plain
+/// loop of `SIPLINE_PROFILE_N` iterations (default 10,000) on `invite_g711` and exits, so that
+/// `valgrind --tool=callgrind` counts instructions per message without criterion's machinery.
+/// Levels: `parse` (`parse_message`), `ready` (+ `essentials()` + Content-Length), `full`
+/// (+ `validated()`), `build` (build + write a 200), `frame` (framer push + next), `rsip`
+/// (rsip parse + the same typed fields), `rsip_build` (rsip's build + write of the 200),
+/// `none` (the loop alone, to subtract the fixed cost).
+fn profile(level: &str) {
+    let n: usize = std::env::var("SIPLINE_PROFILE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let limits = Limits::default();
+    let input = Bytes::from_static(INVITE);
+    let Message::Request(req) = parse_message(input.clone(), &limits).unwrap() else {
+        panic!("invite_g711 is not a request");
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut framer = StreamFramer::new(limits);
+    let rsip::SipMessage::Request(rreq) = rsip::SipMessage::try_from(INVITE).unwrap() else {
+        panic!("rsip: invite_g711 is not a request");
+    };
+    let mut rsip_out = String::with_capacity(1024);
+    for _ in 0..n {
+        match level {
+            "parse" => {
+                black_box(parse_message(black_box(input.clone()), &limits).unwrap());
+            }
+            "ready" => {
+                let msg = parse_message(black_box(input.clone()), &limits).unwrap();
+                black_box(&msg.essentials().unwrap());
+                black_box(msg.headers().content_length().unwrap());
+            }
+            "full" => {
+                let msg = parse_message(black_box(input.clone()), &limits).unwrap();
+                black_box(&msg.validated().unwrap());
+            }
+            "build" => {
+                buf.clear();
+                Response::from_request(black_box(&req), StatusCode::OK, Some(TO_TAG))
+                    .write_to(&mut buf);
+                black_box(buf.len());
+            }
+            "frame" => {
+                framer.push(black_box(INVITE));
+                black_box(framer.next_frame().unwrap());
+            }
+            "rsip" => {
+                let m = rsip::SipMessage::try_from(black_box(INVITE)).unwrap();
+                black_box(rsip_typed_fields(&m).unwrap());
+            }
+            "rsip_build" => {
+                rsip_out.clear();
+                let resp = rsip_response(black_box(&rreq)).unwrap();
+                write!(rsip_out, "{resp}").unwrap();
+                black_box(rsip_out.len());
+            }
+            "none" => {
+                black_box(input.clone());
+            }
+            other => panic!("unknown SIPLINE_PROFILE level {other}"),
+        }
+    }
+}
+
 /// Every group, in order; what `criterion_group!` would generate, written out so that it
 /// carries a doc comment (`missing_docs` is on workspace-wide).
 fn benches() {
+    if let Ok(level) = std::env::var("SIPLINE_PROFILE") {
+        profile(&level);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     frame(&mut c);
     txn_ready(&mut c);

@@ -5,6 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use super::headers::{Text, clean};
 use super::{HeaderName, Headers, Method, Request, Response, StatusCode, Uri};
 use crate::error::ParseError;
 
@@ -190,23 +191,35 @@ impl Response {
     pub fn from_request(req: &Request, status: StatusCode, to_tag: Option<&str>) -> Response {
         let mut headers = Headers::with_capacity(8);
         let src = &req.headers;
-        headers.copy_from(src, HeaderName::Via);
-        headers.copy_from(src, HeaderName::From);
-        match (to_tag, src.get(HeaderName::To)) {
+        let new_to = match (to_tag, src.get(HeaderName::To)) {
             (Some(tag), Some(to)) if status != StatusCode::TRYING && !has_tag(to) => {
                 let mut v = String::with_capacity(to.len() + 5 + tag.len());
                 v.push_str(to);
                 v.push_str(";tag=");
                 v.push_str(tag);
-                headers.push_known(HeaderName::To, v);
+                Some(v)
             }
-            _ => headers.copy_from(src, HeaderName::To),
-        }
-        headers.copy_from(src, HeaderName::CallId);
-        headers.copy_from(src, HeaderName::CSeq);
-        if status == StatusCode::TRYING {
-            headers.copy_from(src, HeaderName::Timestamp);
-        }
+            _ => None,
+        };
+        // Via, From, To, Call-ID, CSeq (and Timestamp in a 100), in this order, in one pass
+        // over the request's fields; a To with the new tag replaces the request's.
+        use HeaderName as H;
+        let names: &[HeaderName] = match (new_to.is_none(), status == StatusCode::TRYING) {
+            (true, true) => &[H::Via, H::From, H::To, H::CallId, H::CSeq, H::Timestamp],
+            (true, false) => &[H::Via, H::From, H::To, H::CallId, H::CSeq],
+            (false, true) => &[H::Via, H::From, H::CallId, H::CSeq, H::Timestamp],
+            (false, false) => &[H::Via, H::From, H::CallId, H::CSeq],
+        };
+        // The request's To value is clean already (stored values hold no CR or LF and are
+        // trimmed): only the tag may need cleaning.
+        let new_to = new_to.map(|v| {
+            let tag_clean = to_tag.is_some_and(|t| {
+                !t.bytes().any(|c| c == b'\r' || c == b'\n') && !t.ends_with([' ', '\t'])
+            });
+            let v: Box<str> = v.into();
+            (2, H::To, Text::Owned(if tag_clean { v } else { clean(v) }))
+        });
+        headers.copy_ordered(src, names, new_to);
         headers.push_static(HeaderName::ContentLength, "0");
         Response {
             status,
@@ -228,4 +241,77 @@ impl Response {
 /// Whether a To value already carries a tag (read without parsing its URI).
 fn has_tag(to: &str) -> bool {
     super::typed::tag_of(to).is_ok_and(|t| t.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Limits, Message, parse_message};
+
+    /// `from_request` as one copy per header name: the definition the one-pass copy keeps.
+    fn reference(req: &Request, status: StatusCode, to_tag: Option<&str>) -> Response {
+        let mut headers = Headers::with_capacity(8);
+        let src = &req.headers;
+        headers.copy_from(src, HeaderName::Via);
+        headers.copy_from(src, HeaderName::From);
+        match (to_tag, src.get(HeaderName::To)) {
+            (Some(tag), Some(to)) if status != StatusCode::TRYING && !has_tag(to) => {
+                headers.push_known(HeaderName::To, format!("{to};tag={tag}"));
+            }
+            _ => headers.copy_from(src, HeaderName::To),
+        }
+        headers.copy_from(src, HeaderName::CallId);
+        headers.copy_from(src, HeaderName::CSeq);
+        if status == StatusCode::TRYING {
+            headers.copy_from(src, HeaderName::Timestamp);
+        }
+        headers.push_static(HeaderName::ContentLength, "0");
+        Response {
+            status,
+            reason: ByteString::from_static(status.canonical_reason()),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn one_pass_copy_matches_the_per_name_copies() {
+        let many_vias: String = (0..40)
+            .map(|i| format!("Via: SIP/2.0/UDP h{i};branch=z9hG4bK{i}\r\n"))
+            .collect();
+        let msgs = [
+            include_str!("../../../../corpus/invite_g711.sip").to_owned(),
+            include_str!("../../../../corpus/bye.sip").to_owned(),
+            "OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\nTo: <sip:b@b>;tag=x\r\n\
+             Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nTimestamp: 5\r\nFrom: <sip:a@a>;tag=1\r\n\
+             v: SIP/2.0/TCP c;branch=z9hG4bK2, SIP/2.0/UDP d\r\nCall-ID: c1\r\nCall-ID: c2\r\n\
+             X-A: 1\r\nf: <sip:x@x>\r\nl: 0\r\n\r\n"
+                .to_owned(),
+            "OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:b@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\
+             Via: SIP/2.0/UDP a\r\nl: 0\r\n\r\n"
+                .to_owned(),
+            format!(
+                "OPTIONS sip:a@b SIP/2.0\r\n{many_vias}To: <sip:b@b>\r\nFrom: <sip:a@a>;tag=1\r\n\
+                 Call-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n"
+            ),
+        ];
+        for m in &msgs {
+            let Ok(Message::Request(req)) =
+                parse_message(Bytes::copy_from_slice(m.as_bytes()), &Limits::default())
+            else {
+                panic!("{m}")
+            };
+            for status in [StatusCode::TRYING, StatusCode::OK, StatusCode::BUSY_HERE] {
+                for tag in [None, Some("t1"), Some("t\r\nX-Injected: 1 "), Some("t ")] {
+                    let fast = Response::from_request(&req, status, tag);
+                    let slow = reference(&req, status, tag);
+                    assert_eq!(fast.to_bytes(), slow.to_bytes(), "{m}");
+                    let offsets = |r: &Response| -> Vec<u32> {
+                        r.headers.entries.iter().map(|e| e.offset).collect()
+                    };
+                    assert_eq!(offsets(&fast), offsets(&slow));
+                }
+            }
+        }
+    }
 }

@@ -359,12 +359,8 @@ impl HeaderName {
                 _ => return None,
             });
         }
-        // `s` is lower case: a byte matches itself, or its upper-case form for a letter.
-        let is = |s: &[u8]| {
-            name.iter()
-                .zip(s)
-                .all(|(&a, &b)| a == b || (a ^ 0x20 == b && b.is_ascii_lowercase()))
-        };
+        // `s` is lower case, of the same length as `name` (the match below is on the length).
+        let is = |s: &[u8]| eq_lower(name, s);
         let found = match (name.len(), first) {
             (2, b't') if is(b"to") => HeaderName::To,
             (3, b'v') if is(b"via") => HeaderName::Via,
@@ -429,6 +425,41 @@ impl HeaderName {
     }
 }
 
+/// Whether `name` equals `lower` (lower-case letters and `-`) ignoring ASCII case. Bit 0x20
+/// is forced on where `lower` has a letter (bit 0x40 marks letters, not `-`): that lower-cases
+/// an upper-case letter and maps no other byte onto a lower-case letter; every other byte must
+/// be equal. Eight bytes at a time from 8 bytes on (the last word overlapping the previous).
+#[inline]
+fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return name
+            .iter()
+            .zip(lower)
+            .all(|(&c, &l)| c | ((l & 0x40) >> 1) == l);
+    }
+    let word = |b: &[u8], i: usize| {
+        b.get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let same = |i: usize| {
+        let l = word(lower, i);
+        word(name, i) | ((l & 0x4040_4040_4040_4040) >> 1) == l
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if !same(i) {
+            return false;
+        }
+        i += 8;
+    }
+    same(n - 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,7 +482,23 @@ mod tests {
             }
         }
         for unknown in [
-            "", "a", "x-foo", "vias", "fro", "call_id", "contact-", "to ", "call\rid",
+            "",
+            "a",
+            "x-foo",
+            "vias",
+            "fro",
+            "call_id",
+            "contact-",
+            "to ",
+            "call\rid",
+            "CALL\rID",
+            "max\rforwards",
+            "t\u{f}",
+            "vi\u{1}",
+            "call-i\u{4}",
+            "content-lengtH ",
+            "content-length\u{0}",
+            "ca@l-id",
         ] {
             assert_eq!(
                 HeaderName::from_bytes(unknown.as_bytes()),

@@ -20,6 +20,17 @@ pub(crate) enum Text {
 }
 
 impl Text {
+    /// The bytes of the text (a span read without a UTF-8 boundary check: it was cut at ASCII
+    /// delimiters of a validated buffer).
+    #[inline]
+    pub(crate) fn resolve_bytes<'a>(&'a self, buf: &'a [u8]) -> &'a [u8] {
+        match self {
+            Text::Span(s, e) => buf.get(*s as usize..*e as usize).unwrap_or(b""),
+            Text::Owned(s) => s.as_bytes(),
+            Text::Static(s) => s.as_bytes(),
+        }
+    }
+
     #[inline]
     fn resolve<'a>(&'a self, buf: &'a str) -> &'a str {
         match self {
@@ -48,8 +59,10 @@ pub(crate) struct Entry {
 }
 
 /// Turns CR and LF into spaces and trims: a value that cannot break the header section.
-fn clean(v: Box<str>) -> Box<str> {
-    if v.contains(['\r', '\n']) || v.starts_with([' ', '\t']) || v.ends_with([' ', '\t']) {
+pub(crate) fn clean(v: Box<str>) -> Box<str> {
+    let b = v.as_bytes();
+    let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    if b.iter().any(|&c| c == b'\r' || c == b'\n') || ws(b.first()) || ws(b.last()) {
         v.replace(['\r', '\n'], " ")
             .trim_matches([' ', '\t'])
             .into()
@@ -346,6 +359,114 @@ impl Headers {
         }
     }
 
+    /// Copies the fields named in `names` from `other`, grouped in the order of `names`, each
+    /// group in `other`'s order (what one [`copy_from`](Self::copy_from) per name does, in one
+    /// pass); `extra` = `(i, name, value)` is appended before the group `i`, its value as given
+    /// (already free of CR and LF, trimmed).
+    pub(crate) fn copy_ordered(
+        &mut self,
+        other: &Headers,
+        names: &[HeaderName],
+        extra: Option<(usize, HeaderName, Text)>,
+    ) {
+        const MAX: usize = 32;
+        // rank[h] = the place of `h` in `names`.
+        let mut rank = [u8::MAX; 128];
+        for (r, &h) in names.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(h as usize) {
+                *slot = r as u8;
+            }
+        }
+        let mut picked = [(0u8, 0u16); MAX];
+        let mut n = 0;
+        for (i, e) in other.entries.iter().enumerate() {
+            let Name::Known(h) = e.name else { continue };
+            let r = rank.get(h as usize).copied().unwrap_or(u8::MAX);
+            if r == u8::MAX {
+                continue;
+            }
+            if n == MAX || i > usize::from(u16::MAX) {
+                // Many fields: one pass per name.
+                return self.copy_per_name(other, names, extra);
+            }
+            picked[n] = (r, i as u16);
+            n += 1;
+        }
+        // Stable insertion sort by rank: few fields, mostly in order already.
+        for a in 1..n {
+            let mut b = a;
+            while b > 0 && picked[b - 1].0 > picked[b].0 {
+                picked.swap(b - 1, b);
+                b -= 1;
+            }
+        }
+        if self.buf.is_empty() {
+            self.buf = other.buf.clone();
+        }
+        let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
+        let entries = Arc::make_mut(&mut self.entries);
+        let mut extra = extra;
+        for &(r, i) in &picked[..n] {
+            if extra.as_ref().is_some_and(|x| usize::from(r) >= x.0)
+                && let Some((_, name, value)) = extra.take()
+            {
+                entries.push(Entry {
+                    name: Name::Known(name),
+                    value,
+                    offset: 0,
+                });
+            }
+            let Some(e) = other.entries.get(usize::from(i)) else {
+                continue;
+            };
+            let value = match (&e.value, share) {
+                (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
+                (v, _) => v.clone(),
+            };
+            entries.push(Entry {
+                name: e.name.clone(),
+                value,
+                offset: e.offset,
+            });
+        }
+        if let Some((_, name, value)) = extra {
+            entries.push(Entry {
+                name: Name::Known(name),
+                value,
+                offset: 0,
+            });
+        }
+    }
+
+    /// [`copy_ordered`](Self::copy_ordered) as one [`copy_from`](Self::copy_from) per name.
+    fn copy_per_name(
+        &mut self,
+        other: &Headers,
+        names: &[HeaderName],
+        extra: Option<(usize, HeaderName, Text)>,
+    ) {
+        let mut extra = extra;
+        for (r, &name) in names.iter().enumerate() {
+            if extra.as_ref().is_some_and(|x| r >= x.0)
+                && let Some((_, h, value)) = extra.take()
+            {
+                self.entries_mut().push(Entry {
+                    name: Name::Known(h),
+                    value,
+                    offset: 0,
+                });
+            }
+            self.copy_from(other, name);
+        }
+        if let Some((_, h, value)) = extra {
+            self.entries_mut().push(Entry {
+                name: Name::Known(h),
+                value,
+                offset: 0,
+            });
+        }
+    }
+
     /// Copies the fields named `name` from `other`, sharing its buffer when `self` has none yet
     /// (so a response built from a request copies spans, not text).
     pub(crate) fn copy_from(&mut self, other: &Headers, name: HeaderName) {
@@ -353,13 +474,14 @@ impl Headers {
             self.buf = other.buf.clone();
         }
         let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
+        let entries = Arc::make_mut(&mut self.entries);
         for e in other.entries.iter() {
             if matches!(e.name, Name::Known(h) if h == name) {
                 let value = match (&e.value, share) {
                     (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
                     (v, _) => v.clone(),
                 };
-                self.entries_mut().push(Entry {
+                entries.push(Entry {
                     name: Name::Known(name),
                     value,
                     offset: e.offset,

@@ -34,6 +34,112 @@ pub struct Via<'a> {
 impl<'a> Via<'a> {
     /// Parses one via-parm (RFC 3261 §20.42, §25.1).
     pub fn parse(s: &'a str) -> Scan<Via<'a>> {
+        match Self::parse_common(s) {
+            Some(v) => Ok(v),
+            None => Self::parse_grammar(s),
+        }
+    }
+
+    /// The common shape `SIP/2.0/<transport> <host>[:<port>]*(;<token>[=<token>])`, with no
+    /// whitespace beyond the one space, no quotes and no IPv6 reference, in one pass.
+    /// `None` when the value has any other shape: [`Via::parse_grammar`] then decides. What
+    /// this accepts, the full grammar accepts with the same result (a unit test and a proptest
+    /// compare the two).
+    fn parse_common(s: &'a str) -> Option<Via<'a>> {
+        let b = s.as_bytes();
+        if b.len() < 10 || !b.starts_with(b"SIP/2.0/") {
+            return None;
+        }
+        let mut i = 8;
+        while i < b.len() && is_token(b[i]) {
+            i += 1;
+        }
+        if i == 8 || b.get(i) != Some(&b' ') {
+            return None;
+        }
+        let transport = s.get(8..i)?;
+        i += 1;
+        // host: labels of alphanumerics and '-' separated by '.', none empty, none starting
+        // with '-' (what `valid_host` checks).
+        let host_start = i;
+        let mut prev = b'.';
+        while let Some(&c) = b.get(i) {
+            if c.is_ascii_alphanumeric()
+                || (c == b'-' && prev != b'.')
+                || (c == b'.' && prev != b'.')
+            {
+                prev = c;
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if i == host_start {
+            return None;
+        }
+        let host = s.get(host_start..i)?;
+        let mut port = None;
+        if b.get(i) == Some(&b':') {
+            i += 1;
+            let p0 = i;
+            let mut n: u32 = 0;
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() || i - p0 >= 5 {
+                    break;
+                }
+                n = n * 10 + u32::from(c - b'0');
+                i += 1;
+            }
+            if i == p0 || b.get(i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            port = Some(u16::try_from(n).ok()?);
+        }
+        let params_start = i;
+        let mut branch = None;
+        while i < b.len() {
+            if b[i] != b';' {
+                return None;
+            }
+            i += 1;
+            let n0 = i;
+            while i < b.len() && is_token(b[i]) {
+                i += 1;
+            }
+            if i == n0 {
+                return None;
+            }
+            let name = s.get(n0..i)?;
+            let value = if b.get(i) == Some(&b'=') {
+                i += 1;
+                let v0 = i;
+                while i < b.len() && is_token(b[i]) {
+                    i += 1;
+                }
+                if i == v0 {
+                    return None;
+                }
+                Some(s.get(v0..i)?)
+            } else {
+                None
+            };
+            if !via_param_ok(name, value, &mut branch) {
+                return None;
+            }
+        }
+        Some(Via {
+            protocol: s.get(..3)?,
+            version: s.get(4..7)?,
+            transport,
+            host,
+            port,
+            params: Params::new(s.get(params_start..)?),
+            branch,
+        })
+    }
+
+    /// The full via-parm grammar (RFC 3261 §25.1), for every shape.
+    fn parse_grammar(s: &'a str) -> Scan<Via<'a>> {
         let mut c = Cursor::new(s);
         let protocol = c.token()?;
         if !c.eat_sep(b'/') {
@@ -52,26 +158,11 @@ impl<'a> Via<'a> {
         // keeps the branch.
         let mut branch = None;
         let params = scan_params_with(&mut c, |name, value| {
-            let ok = match name.len() {
-                6 if name.eq_ignore_ascii_case("branch") => {
-                    branch = branch.or(value);
-                    value.is_some()
-                }
-                3 if name.eq_ignore_ascii_case("ttl") => {
-                    value.and_then(|t| t.parse::<u8>().ok()).is_some()
-                }
-                5 if name.eq_ignore_ascii_case("maddr") => {
-                    value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
-                }
-                8 if name.eq_ignore_ascii_case("received") => {
-                    value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
-                }
-                5 if name.eq_ignore_ascii_case("rport") => {
-                    value.is_none_or(|p| p.parse::<u16>().is_ok())
-                }
-                _ => true,
-            };
-            if ok { Ok(()) } else { Err(0) }
+            if via_param_ok(name, value, &mut branch) {
+                Ok(())
+            } else {
+                Err(0)
+            }
         })?;
         c.end()?;
         let branch = branch.map(|b| {
@@ -121,6 +212,26 @@ impl<'a> Via<'a> {
     /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
     pub fn has_magic_cookie(&self) -> bool {
         self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+}
+
+/// Checks the via-params with a grammar of their own (RFC 3261 §20.42, RFC 3581) and keeps the
+/// first `branch` value.
+fn via_param_ok<'a>(name: &'a str, value: Option<&'a str>, branch: &mut Option<&'a str>) -> bool {
+    match name.len() {
+        6 if name.eq_ignore_ascii_case("branch") => {
+            *branch = branch.or(value);
+            value.is_some()
+        }
+        3 if name.eq_ignore_ascii_case("ttl") => value.and_then(|t| t.parse::<u8>().ok()).is_some(),
+        5 if name.eq_ignore_ascii_case("maddr") => {
+            value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
+        }
+        8 if name.eq_ignore_ascii_case("received") => {
+            value.is_some_and(|h| valid_host(h) || super::uri::valid_ipv6(h))
+        }
+        5 if name.eq_ignore_ascii_case("rport") => value.is_none_or(|p| p.parse::<u16>().is_ok()),
+        _ => true,
     }
 }
 
@@ -282,6 +393,25 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
     pub fn parse(s: &str) -> Scan<CSeq> {
+        // Common case: up to 9 digits (below 2^31), one space, a method token.
+        let b = s.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if (1..=9).contains(&digits)
+            && b.get(digits) == Some(&b' ')
+            && b.len() > digits + 1
+            && b[digits + 1..].iter().all(|&c| is_token(c))
+        {
+            let seq = b[..digits]
+                .iter()
+                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            if let Some(method) = s.get(digits + 1..).and_then(Method::parse) {
+                return Ok(CSeq { seq, method });
+            }
+        }
+        Self::parse_grammar(s)
+    }
+
+    fn parse_grammar(s: &str) -> Scan<CSeq> {
         let mut c = Cursor::new(s);
         c.skip_ws();
         let seq = c.number((1 << 31) - 1)? as u32;
@@ -546,18 +676,62 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     }
     let rest = v.get(i.min(v.len())..).ok_or(i)?;
     // A name-addr's '<' comes before any ';'; a bare addr-spec's parameters start at its ';'.
-    let params = match memchr::memchr2(b'<', b';', rest.as_bytes()) {
-        Some(lt) if rest.as_bytes()[lt] == b'<' => {
-            let gt = memchr::memchr(b'>', &rest.as_bytes()[lt..]).ok_or(i + lt)?;
+    // (Plain loops: these values are short, shorter than a SIMD search's setup pays for.)
+    let r = rest.as_bytes();
+    let params = match r.iter().position(|&c| c == b'<' || c == b';') {
+        Some(lt) if r[lt] == b'<' => {
+            let gt = r[lt..].iter().position(|&c| c == b'>').ok_or(i + lt)?;
             &rest[lt + gt + 1..]
         }
         Some(semi) => &rest[semi..],
         None => "",
     };
-    Ok(Params::new(params).value("tag"))
+    Ok(tag_param(params))
 }
 
+/// `Params::new(params).value("tag")`, in one pass over the common case of parameters with no
+/// whitespace and no quoted value (the general iterator otherwise).
+fn tag_param(params: &str) -> Option<&str> {
+    if params.bytes().any(|c| matches!(c, b'"' | b' ' | b'\t')) {
+        return Params::new(params).value("tag");
+    }
+    // As the iterator does: text before the first ';' is not a parameter; a name ends at the
+    // first '=', a value at the next ';'; the first parameter named `tag` decides (a flag has
+    // no value).
+    let b = params.as_bytes();
+    let mut i = b.iter().position(|&c| c == b';')?;
+    while i < b.len() {
+        let n0 = i + 1;
+        let mut j = n0;
+        while j < b.len() && b[j] != b';' && b[j] != b'=' {
+            j += 1;
+        }
+        let mut k = j;
+        if b.get(j) == Some(&b'=') {
+            k += 1;
+            while k < b.len() && b[k] != b';' {
+                k += 1;
+            }
+        }
+        if b[n0..j].eq_ignore_ascii_case(b"tag") {
+            return if k > j { params.get(j + 1..k) } else { None };
+        }
+        i = k;
+    }
+    None
+}
+
+/// `delta-seconds` (RFC 3261 §25.1) up to 2^32-1, with optional surrounding whitespace.
 fn delta_seconds(s: &str) -> Scan<u32> {
+    // Common case: 1 to 9 bare digits, which cannot overflow.
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 9 && b.iter().all(u8::is_ascii_digit) {
+        return Ok(b.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')));
+    }
+    delta_seconds_grammar(s)
+}
+
+fn delta_seconds_grammar(s: &str) -> Scan<u32> {
     let mut c = Cursor::new(s);
     c.skip_ws();
     // RFC 3261 §20.19: delta-seconds up to 2^32-1; larger values are an error here.
@@ -1020,7 +1194,11 @@ impl Headers {
             e.ok_or(ParseError::new(ParseErrorKind::MissingHeader(name), 0))
         }
         let via = self.parse_entry(req(via, HeaderName::Via)?, HeaderName::Via, |v| {
-            Via::parse(super::headers::split_list_item(v).0)
+            // A value of the common shape holds one via-parm (no comma): no list split.
+            match Via::parse_common(v) {
+                Some(via) => Ok(via),
+                None => Via::parse(super::headers::split_list_item(v).0),
+            }
         })?;
         let cseq = self.parse_entry(req(cseq, HeaderName::CSeq)?, HeaderName::CSeq, CSeq::parse)?;
         let call_id =
@@ -1054,5 +1232,83 @@ impl Headers {
         let at = self.offset_of(e);
         f(self.value_of(e))
             .map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), at + i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn common_via_shape_matches_the_grammar() {
+        for v in [
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport",
+            "SIP/2.0/TCP host.example;branch=z9hG4bKx;received=192.0.2.1;rport=5061",
+            "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK;ttl=16;maddr=10.0.0.1",
+            "SIP/2.0/UDP a:0",
+        ] {
+            assert_eq!(Via::parse_common(v), Via::parse_grammar(v).ok(), "{v}");
+            assert!(Via::parse_common(v).is_some(), "{v}");
+        }
+        for v in [
+            "SIP/2.0/UDP a:65536",
+            "SIP/2.0/UDP -a;branch=x",
+            "SIP/2.0/UDP a..b",
+            "SIP/2.0/UDP a;branch",
+            "SIP/2.0/UDP a;ttl=256",
+            "SIP/2.0/UDP a;rport=x",
+            "SIP/2.0/UDP a;",
+            "SIP/2.0/UDP a;received=-x",
+        ] {
+            assert_eq!(Via::parse_common(v), None, "{v}");
+            assert!(Via::parse_grammar(v).is_err(), "{v}");
+        }
+        // Shapes the common path leaves to the grammar, which accepts them.
+        for v in ["SIP/2.0/UDP a:050600", "sip/2.0/udp a", "SIP/2.0/UDP a ;lr"] {
+            assert_eq!(Via::parse_common(v), None, "{v}");
+            assert!(Via::parse_grammar(v).is_ok(), "{v}");
+        }
+    }
+
+    #[test]
+    fn tag_matches_the_params_iterator() {
+        for p in [
+            "",
+            ";tag=1",
+            ";Tag=1;tag=2",
+            ";tag;tag=2",
+            ";x=tag=1;tag=",
+            "junk;tag=a=b",
+            ";;tag=x",
+            "; tag = x",
+            ";tag=\"q;x\"",
+        ] {
+            assert_eq!(tag_param(p), Params::new(p).value("tag"), "{p}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn via_fast_path_agrees(
+            s in "SIP/2\\.0/[A-Za-z]{1,4}[ \t]{1,2}[a-z0-9.\\-\\[\\]:]{1,12}(:[0-9]{1,7})?(;[a-zA-Z]{0,8}(=[a-zA-Z0-9.:\\-\"]{0,8})?){0,4}[ ,]?"
+        ) {
+            if let Some(v) = Via::parse_common(&s) {
+                prop_assert_eq!(Some(v), Via::parse_grammar(&s).ok());
+            }
+        }
+
+        #[test]
+        fn tag_fast_path_agrees(s in "[a-z;=\" \t]{0,24}") {
+            prop_assert_eq!(tag_param(&s), Params::new(&s).value("tag"));
+        }
+
+        #[test]
+        fn cseq_and_delta_fast_paths_agree(n in "[0-9 \t]{0,12}", m in "[A-Za-z \t]{0,8}") {
+            let s = format!("{n}{m}");
+            prop_assert_eq!(CSeq::parse(&s), CSeq::parse_grammar(&s));
+            prop_assert_eq!(delta_seconds(&n), delta_seconds_grammar(&n));
+        }
     }
 }

@@ -7,13 +7,19 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes};
 
+use super::headers::Name;
 use super::{Headers, Message, Request, Response};
 
 fn write_headers<B: BufMut>(h: &Headers, out: &mut B) {
-    for f in h.iter() {
-        out.put_slice(f.name.as_bytes());
+    let buf = h.buf.as_bytes();
+    for e in h.entries.iter() {
+        let name = match &e.name {
+            Name::Known(k) => k.as_str().as_bytes(),
+            Name::Other(t) => t.resolve_bytes(buf),
+        };
+        out.put_slice(name);
         out.put_slice(b": ");
-        out.put_slice(f.value.as_bytes());
+        out.put_slice(e.value.resolve_bytes(buf));
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");

@@ -144,13 +144,17 @@ impl StreamFramer {
 /// folded onto continuation lines (§7.3.1) is read across them. No allocation: the digits
 /// are accumulated as they are met.
 fn content_length(head: &[u8]) -> Result<usize, K> {
-    let mut lines = head
-        .split(|&b| b == b'\n')
+    let mut lines = SplitLf { rest: Some(head) }
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .skip(1)
         .peekable();
     let mut found = None;
     while let Some(line) = lines.next() {
+        // Only a line starting with `c` or `l` can name Content-Length (the name is not
+        // trimmed at its start): every other line is skipped without a search.
+        if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
+            continue;
+        }
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
@@ -184,6 +188,27 @@ fn content_length(head: &[u8]) -> Result<usize, K> {
         found = Some(n);
     }
     found.ok_or(K::MissingContentLength)
+}
+
+/// The pieces of a byte string between LFs (as `split(|&b| b == b'\n')`), one SIMD search per
+/// line rather than a test per byte.
+struct SplitLf<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for SplitLf<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = rest.get(i + 1..);
+                rest.get(..i)
+            }
+            None => self.rest.take(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +263,47 @@ mod tests {
                 Framed::Pong
             ]
         );
+    }
+
+    #[test]
+    fn lines_split_as_the_slice_split_does() {
+        for s in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"a\r\nb\r\n\r\n",
+            b"\n\nx\ny",
+        ] {
+            let ours: Vec<&[u8]> = SplitLf { rest: Some(s) }.collect();
+            let std: Vec<&[u8]> = s.split(|&b| b == b'\n').collect();
+            assert_eq!(ours, std);
+        }
+    }
+
+    #[test]
+    fn content_length_in_any_spelling() {
+        for (head, want) in [
+            (&b"X\r\nContent-Length: 12\r\n\r\n"[..], Ok(12)),
+            (b"X\r\nl: 7\r\n\r\n", Ok(7)),
+            (b"X\r\nCONTENT-LENGTH :1\r\n 2\r\n\r\n", Ok(12)),
+            (
+                b"X\r\n content-length: 5\r\n\r\n",
+                Err(K::MissingContentLength),
+            ),
+            (
+                b"X\r\nL: 1\r\nl: 1\r\n\r\n",
+                Err(K::DuplicateHeader(crate::HeaderName::ContentLength)),
+            ),
+            (b"X\r\nl: x\r\n\r\n", Err(K::InvalidContentLength)),
+        ] {
+            assert_eq!(
+                content_length(head),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
     }
 
     #[test]

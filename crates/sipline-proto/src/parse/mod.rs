@@ -6,6 +6,7 @@
 //! transaction layer, [`Message::validate`] for everything).
 
 mod framer;
+mod lines;
 pub(crate) mod scan;
 
 use bytes::Bytes;
@@ -66,6 +67,27 @@ pub(crate) fn parse_salvage(input: Bytes, limits: &Limits) -> Result<Message, Pa
 }
 
 fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, ParseError> {
+    match lines::scan_common(&input, limits, strict) {
+        Some(scanned) => finish(input, scanned, limits, strict),
+        None => parse_reference(input, limits, strict),
+    }
+}
+
+/// The header section as cut into fields, before the Via count, the body framing and the
+/// start line are read from it (the part both line scanners share).
+pub(crate) struct Scanned {
+    /// The header section through the last header line's CRLF, as text.
+    head: ByteString,
+    /// Where the start line begins (after leading CRLFs) and ends (its CR).
+    line0: (usize, usize),
+    entries: Vec<Entry>,
+    /// Where the body starts: after the empty line.
+    body_start: usize,
+}
+
+/// The line scanner for every input, and the reference for [`lines::scan_common`]: it finds
+/// each error in order, with its offset.
+fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, ParseError> {
     let b = &input[..];
     if b.len() > limits.max_message_size {
         return Err(err(K::MessageTooLarge, limits.max_message_size));
@@ -107,7 +129,10 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
     let hb = text.as_bytes();
     let end = hb.len();
     let is_ws = |c: u8| c == b' ' || c == b'\t';
-    let mut entries: Vec<Entry> = Vec::with_capacity(16);
+    // One entry per remaining line (folded lines make this a little more than needed): the
+    // vector is allocated once at its final size, never grown nor shrunk.
+    let lines_left = memchr::memchr_iter(b'\n', &hb[lines.pos..]).count();
+    let mut entries: Vec<Entry> = Vec::with_capacity(lines_left.min(limits.max_headers));
     let mut has_content_length = false;
     // Whether the last entry took continuation lines and must be unfolded (§7.3.1).
     let mut folded = false;
@@ -196,6 +221,38 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
     if folded {
         unfold_last(&mut entries, text);
     }
+    let line0 = (line0_start, line0_start + line0.len());
+    finish(
+        input,
+        Scanned {
+            head,
+            line0,
+            entries,
+            body_start,
+        },
+        limits,
+        strict,
+    )
+}
+
+/// Counts the Via values, frames the body by Content-Length and reads the start line.
+fn finish(
+    input: Bytes,
+    scanned: Scanned,
+    limits: &Limits,
+    strict: bool,
+) -> Result<Message, ParseError> {
+    let Scanned {
+        head,
+        line0: (line0_start, line0_end),
+        entries,
+        body_start,
+    } = scanned;
+    let b = &input[..];
+    let text: &str = &head;
+    let line0 = text
+        .get(line0_start..line0_end)
+        .ok_or(err(K::InvalidStartLine, line0_start))?;
 
     // Via values, counted on the unfolded values (commas inside quoted parameters count
     // too: the limit errs on the safe side).
@@ -209,7 +266,9 @@ fn parse_inner(input: Bytes, limits: &Limits, strict: bool) -> Result<Message, P
             Text::Owned(v) => v.as_bytes(),
             Text::Static(v) => v.as_bytes(),
         };
-        vias += 1 + memchr::memchr_iter(b',', v).count();
+        // Most values hold one via-parm: one search, and a count only past a first comma.
+        vias += 1 + memchr::memchr(b',', v)
+            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
         if vias > limits.max_vias {
             return Err(err(
                 K::TooManyVias,
