@@ -18,7 +18,10 @@ use common::Sipline;
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// The checks every passing run reports (`ok      NAME: ...`).
-const CHECKS: [&str; 20] = [
+const CHECKS: [&str; 23] = [
+    "alice registers",
+    "bob registers",
+    "carol registers",
     "reliable 183 with SDP",
     "answer",
     "media negotiated",
@@ -61,29 +64,26 @@ fn assert_passed(lines: &[String], all: &str) {
         );
     }
     assert!(!lines.iter().any(|l| l.contains("FAILED")), "{all}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("  skipped register alice, bob, carol: no server yet")),
-        "{all}"
-    );
     let last = lines.last().unwrap();
     assert!(
-        last.starts_with("all ") && last.contains(" checks passed (1 skipped, not counted)"),
+        last.starts_with("all ") && last.ends_with(" checks passed"),
         "{all}"
     );
     // The steps, with their times.
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("[") && l.contains("] alice -> bob: INVITE sip:bob@127.0.0.1:")),
+        lines.iter().any(
+            |l| l.starts_with("[") && l.contains("] alice -> bob: INVITE sip:bob@sipline.demo")
+        ),
         "{all}"
     );
     // The ladder, from the messages on the wire: 100rel, the transfer, the hang-ups.
     let header = lines
         .iter()
         .position(|l| {
-            l.trim_start().starts_with("alice") && l.contains("bob") && l.contains("carol")
+            l.trim_start().starts_with("alice")
+                && l.contains("server")
+                && l.contains("bob")
+                && l.contains("carol")
         })
         .unwrap_or_else(|| panic!("no ladder header\n{all}"));
     let ladder: Vec<&String> = lines[header..]
@@ -108,12 +108,12 @@ fn assert_passed(lines: &[String], all: &str) {
             "no {label:?} in the ladder\n{all}"
         );
     }
-    // alice -> carol crosses bob's column; bob -> alice points left.
+    // The server's INVITE to carol crosses bob's column; bob's REFER points left.
     assert!(
         ladder.iter().any(|l| l.contains("|-")
             && l.ends_with("->|")
             && l.contains(" INVITE +sdp ")
-            && l.matches('|').count() == 2),
+            && l.matches('|').count() == 3),
         "no alice -> carol INVITE\n{all}"
     );
     assert!(
@@ -180,12 +180,7 @@ fn json_output_is_only_json_and_keep_leaves_the_recordings() {
     assert!(values.iter().any(|v| v["event"] == "step"), "{all}");
     let checks: Vec<&serde_json::Value> = values.iter().filter(|v| v["event"] == "check").collect();
     assert!(checks.len() > CHECKS.len(), "{all}");
-    assert!(
-        checks
-            .iter()
-            .all(|c| c["outcome"] == "passed" || c["outcome"] == "skipped"),
-        "{all}"
-    );
+    assert!(checks.iter().all(|c| c["outcome"] == "passed"), "{all}");
     let summary = values.last().unwrap();
     assert_eq!(summary["event"], "summary", "{all}");
     assert_eq!(summary["passed"], true, "{all}");
@@ -197,7 +192,7 @@ fn json_output_is_only_json_and_keep_leaves_the_recordings() {
     assert!(
         ladder
             .iter()
-            .any(|m| m["from"] == "alice" && m["to"] == "bob" && m["message"] == "PRACK"),
+            .any(|m| m["from"] == "server" && m["to"] == "bob" && m["message"] == "PRACK"),
         "{all}"
     );
     // --keep: the three recordings stay, readable, as long as the call.

@@ -25,10 +25,11 @@ use crate::common::CliError;
 #[derive(Debug, Args)]
 #[command(
     about = "Watch a complete call: alice, bob and carol on this machine, checked step by step",
-    long_about = "Starts three user agents in this process, on 127.0.0.1 at ports the OS picks \
+    long_about = "Starts an embedded registrar and proxy and three user agents in this process, on 127.0.0.1 at ports the OS picks \
                   (nothing to configure, nothing reachable from outside), and plays one \
                   scripted call with real audio:\n\n\
-                  \x20 1. register (skipped until the embedded server lands)\n\
+                  \x20 1. alice, bob and carol register with the embedded registrar (digest auth); every \
+                  request then goes through its proxy\n\
                   \x20 2. alice calls bob; bob answers 183 reliably (100rel, PRACK) with early \
                   media\n\
                   \x20 3. bob accepts\n\
@@ -134,8 +135,24 @@ async fn demo(args: &DemoArgs) -> Result<bool, CliError> {
         TONES[2],
         if args.webrtc { "WebRTC" } else { "plain RTP" }
     ));
-    let uas = match script::start_uas().await {
-        Ok(uas) => uas,
+    let started = match directory::start_server().await {
+        Ok(server) => match server.local_addr(sipline::TransportKind::Udp) {
+            Some(addr) => {
+                out.step(&format!(
+                    "embedded registrar and proxy for {} on udp:{addr}",
+                    directory::DOMAIN
+                ));
+                match script::start_uas(addr).await {
+                    Ok(uas) => Ok((server, addr, uas)),
+                    Err(e) => Err(e),
+                }
+            }
+            None => Err("the embedded server has no UDP address".to_owned()),
+        },
+        Err(e) => Err(e),
+    };
+    let (server, server_addr, uas) = match started {
+        Ok(started) => started,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&wav_dir);
             return Err(CliError(e));
@@ -147,11 +164,12 @@ async fn demo(args: &DemoArgs) -> Result<bool, CliError> {
         bob_plays: if args.sabotage { 600.0 } else { TONES[1] },
         wav_dir: wav_dir.clone(),
     };
-    let outcome = script::play(&cfg, &out, &uas, &capture).await;
+    let outcome = script::play(&cfg, &out, server_addr, &uas, &capture).await;
     for ua in &uas {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ua.stop()).await;
     }
-    let names = directory::PARTIES;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server.shutdown()).await;
+    let names = directory::COLUMNS;
     let messages = capture.messages();
     let (closing, ok) = report::verdict(&outcome.checks);
     if out.json() {

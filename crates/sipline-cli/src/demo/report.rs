@@ -10,9 +10,6 @@ pub(crate) enum Outcome {
     Passed,
     /// It did not (or the step could not run).
     Failed,
-    /// The step did not run for a reason that is not a failure of the call (today: no
-    /// server to register with). Never counted as passed.
-    Skipped,
 }
 
 impl Outcome {
@@ -20,7 +17,6 @@ impl Outcome {
         match self {
             Outcome::Passed => "passed",
             Outcome::Failed => "FAILED",
-            Outcome::Skipped => "skipped",
         }
     }
 }
@@ -54,21 +50,10 @@ impl Check {
         }
     }
 
-    /// A step that did not run (see [`Outcome::Skipped`]).
-    pub(crate) fn skipped(name: impl Into<String>, why: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            expected: String::new(),
-            seen: why.into(),
-            outcome: Outcome::Skipped,
-        }
-    }
-
     /// One line: `passed  early media: alice heard 660 Hz before the answer`.
     pub(crate) fn line(&self) -> String {
         match self.outcome {
             Outcome::Passed => format!("  ok      {}: {}", self.name, self.seen),
-            Outcome::Skipped => format!("  skipped {}: {}", self.name, self.seen),
             Outcome::Failed => format!(
                 "  FAILED  {}: expected {}; seen {}",
                 self.name, self.expected, self.seen
@@ -222,17 +207,11 @@ pub(crate) fn verdict(checks: &[Check]) -> (String, bool) {
         .iter()
         .filter(|c| c.outcome == Outcome::Failed)
         .count();
-    let skipped = checks.len() - passed - failed;
-    let skip_note = if skipped > 0 {
-        format!(" ({skipped} skipped, not counted)")
-    } else {
-        String::new()
-    };
     if failed == 0 && passed > 0 {
-        (format!("all {passed} checks passed{skip_note}"), true)
+        (format!("all {passed} checks passed"), true)
     } else {
         (
-            format!("{failed} of {} checks FAILED{skip_note}", passed + failed),
+            format!("{failed} of {} checks FAILED", passed + failed),
             false,
         )
     }
@@ -244,26 +223,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_check_fails_the_verdict_and_a_skipped_one_is_not_counted() {
+    fn a_failed_check_fails_the_verdict() {
         let ok = Check::new("audio", true, "660 Hz", "660.2 Hz");
-        let skip = Check::skipped("register", "no server");
         assert_eq!(
-            verdict(&[ok.clone(), skip.clone()]),
-            (
-                "all 1 checks passed (1 skipped, not counted)".to_owned(),
-                true
-            )
+            verdict(std::slice::from_ref(&ok)),
+            ("all 1 checks passed".to_owned(), true)
         );
         let bad = Check::new("early media", false, "660 Hz", "silence");
-        let (line, ok_all) = verdict(&[ok, bad.clone(), skip.clone()]);
+        let (line, ok_all) = verdict(&[ok, bad.clone()]);
         assert!(!ok_all);
-        assert_eq!(line, "1 of 2 checks FAILED (1 skipped, not counted)");
+        assert_eq!(line, "1 of 2 checks FAILED");
         assert_eq!(
             bad.line(),
             "  FAILED  early media: expected 660 Hz; seen silence"
         );
-        // Only skipped checks is no success either.
-        assert!(!verdict(&[skip]).1);
+        // No checks is no success either.
         assert!(!verdict(&[]).1);
     }
 

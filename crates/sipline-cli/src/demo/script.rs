@@ -305,15 +305,22 @@ fn status_text(r: &sipline::Response) -> String {
     format!("{} {}", r.status, r.status.canonical_reason())
 }
 
-/// Starts the three user agents on 127.0.0.1 (ports chosen by the OS).
-pub(crate) async fn start_uas() -> Result<Vec<Ua>, String> {
+/// Starts the three user agents on 127.0.0.1 (ports chosen by the OS), each with the
+/// embedded server at `server` as registrar and outbound proxy.
+pub(crate) async fn start_uas(server: std::net::SocketAddr) -> Result<Vec<Ua>, String> {
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let mut uas = Vec::new();
     for name in PARTIES {
         let ua = Ua::builder()
-            .uri(format!("sip:{name}@127.0.0.1"))
+            .uri(format!("sip:{name}@{}", directory::DOMAIN))
             .display_name(name)
             .udp(any)
+            .registrar(format!("sip:{server}"))
+            .authorization_user(name)
+            .password(directory::password(name))
+            // The script registers, as its first step.
+            .register(false)
+            .outbound_proxy(format!("sip:{server};lr"))
             .rel100(Rel100::Supported)
             // Loopback carries 64 KiB datagrams: WebRTC offers (~2 KB) stay on UDP instead
             // of moving to TCP (RFC 3261 §18.1.1), which nobody listens on here.
@@ -333,7 +340,13 @@ pub(crate) async fn start_uas() -> Result<Vec<Ua>, String> {
 }
 
 /// Plays the script on the running user agents (alice, bob, carol) and checks it.
-pub(crate) async fn play(cfg: &Config, out: &Out, uas: &[Ua], capture: &Capture) -> Outcome {
+pub(crate) async fn play(
+    cfg: &Config,
+    out: &Out,
+    server: std::net::SocketAddr,
+    uas: &[Ua],
+    capture: &Capture,
+) -> Outcome {
     let mut run = Run {
         cfg,
         out,
@@ -344,7 +357,7 @@ pub(crate) async fn play(cfg: &Config, out: &Out, uas: &[Ua], capture: &Capture)
         ac: None,
         ca: None,
     };
-    let flow = match Directory::of(uas) {
+    let flow = match Directory::of(server, uas) {
         Ok(dir) => {
             capture.set_parties(dir.addrs());
             call(&mut run, uas, &dir).await
@@ -986,7 +999,7 @@ async fn finish(mut run: Run<'_>, capture: &Capture) -> Outcome {
     let wire = capture.messages();
     let prack = wire
         .iter()
-        .any(|m| m.method == "PRACK" && m.status.is_none() && m.from == 0 && m.to == 1);
+        .any(|m| m.method == "PRACK" && m.status.is_none() && m.from == 1 && m.to == 2);
     let prack_ok = wire
         .iter()
         .any(|m| m.method == "PRACK" && m.status == Some(200) && m.from == 1 && m.to == 0);
