@@ -44,10 +44,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DOMAIN")]
     domain: Option<String>,
 
+    /// Also serve the browser phone page (SIP.js over this server's WebSocket listener)
+    /// over HTTP at HOST:PORT (default 127.0.0.1:8080): open it, register, call.
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    web: Option<std::net::SocketAddr>,
+
     /// Print each SIP message sent and received (on standard error).
     #[arg(long)]
     trace: bool,
 }
+
+/// The domain the phone page registers in when `--web` is given without `--domain`.
+const WEB_DOMAIN: &str = "sipline.local";
 
 /// Runs the server until Ctrl-C: 0 then, 2 when it cannot start.
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
@@ -98,7 +106,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             }
         };
     }
-    if let Some(d) = &args.domain {
+    let domain = args
+        .domain
+        .clone()
+        .or_else(|| args.web.map(|_| WEB_DOMAIN.to_owned()));
+    if let Some(d) = &domain {
         b = b.domain(d.clone());
     }
     if let Some(path) = &args.users {
@@ -110,6 +122,33 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             println!("listening on {}:{a}", kind_name(l.kind));
         }
     }
+    // The phone page talks SIP over our WebSocket listener (RFC 7118).
+    let _web = match args.web {
+        Some(addr) => {
+            let ws_url = match (
+                server.local_addr(TransportKind::Ws),
+                server.local_addr(TransportKind::Wss),
+            ) {
+                (Some(a), _) => format!("ws://{a}"),
+                (None, Some(a)) => format!("wss://{a}"),
+                (None, None) => {
+                    return Err(
+                        "--web needs a WebSocket listener: add --listen ws:127.0.0.1:5066".into(),
+                    );
+                }
+            };
+            let cfg = crate::web::WebConfig {
+                ws_url,
+                domain: domain.clone().unwrap_or_else(|| WEB_DOMAIN.to_owned()),
+            };
+            let web = crate::web::start(addr, cfg).await.map_err(|e| {
+                format!("--web {addr}: {e}; choose another address with --web HOST:PORT")
+            })?;
+            println!("browser phone: http://{}/", web.local_addr());
+            Some(web)
+        }
+        None => None,
+    };
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
