@@ -2,36 +2,40 @@
 //!
 //! A SIP user agent for Rust with the API of SIP.js's `SIP.Session`: open a [`Ua`], place
 //! calls with [`Ua::invite`], answer the [`Session`]s that [`Ua::next_event`] hands over, and
-//! follow each call through [`Session::next_event`]. Calls carry real audio (RTP/AVP,
-//! G.711, RFC 4733 DTMF). The protocol lives in the sans-IO `sipline-proto`; this crate runs
+//! follow each call through [`Session::next_event`]. Calls carry real audio: plain RTP
+//! (G.711, RFC 4733 DTMF) for phones, WebRTC (ICE, DTLS-SRTP, Opus) for browsers. The protocol lives in the sans-IO `sipline-proto`; this crate runs
 //! it on tokio.
 //!
 //! ```
-//! use sipline::{AcceptOptions, InviteOptions, SessionEvent, Ua, UaEvent};
+//! use sipline::{AcceptOptions, InviteOptions, SessionEvent, ToneSource, TransportKind, Ua, UaEvent};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let any = "127.0.0.1:0".parse()?;
 //! let alice = Ua::builder().uri("sip:alice@127.0.0.1").udp(any).build().await?;
 //! let bob = Ua::builder().uri("sip:bob@127.0.0.1").udp(any).build().await?;
-//! let bob_addr = bob.local_addr(sipline::TransportKind::Udp).ok_or("no UDP")?;
+//! let bob_at = format!("sip:bob@{}", bob.local_addr(TransportKind::Udp).ok_or("no UDP")?);
 //!
-//! // Bob answers the first call.
-//! let answering = tokio::spawn(async move {
-//!     let Some(UaEvent::Invite(mut call)) = bob.next_event().await else { return };
-//!     call.accept(AcceptOptions::default()).await.ok();
-//!     while let Some(e) = call.next_event().await {
-//!         if matches!(e, SessionEvent::Terminated { .. }) { break }
-//!     }
-//! });
+//! // alice calls bob with a 440 Hz tone (SIP.js `ua.invite`).
+//! let tone = Box::new(ToneSource::new(8000, 440.0, -12.0));
+//! let opts = InviteOptions { audio_source: tone, ..InviteOptions::default() };
+//! let mut call = alice.invite(&bob_at, opts).await?;
 //!
-//! let mut call = alice.invite(&format!("sip:bob@{bob_addr}"), InviteOptions::default()).await?;
-//! while let Some(e) = call.next_event().await {
-//!     if let SessionEvent::Accepted { .. } = e {
-//!         call.bye(Default::default()).await?;
+//! // bob answers (SIP.js `ua.on('invite')`, `session.accept()`).
+//! let Some(UaEvent::Invite(answer)) = bob.next_event().await else { return Ok(()) };
+//! answer.accept(AcceptOptions::default()).await?;
+//!
+//! // alice's session reports the answer; she sends DTMF and hangs up.
+//! while let Some(event) = call.next_event().await {
+//!     match event {
+//!         SessionEvent::Accepted { .. } => {
+//!             call.dtmf("12", Default::default()).await?;
+//!             call.bye(Default::default()).await?;
+//!         }
+//!         SessionEvent::Terminated { cause } => println!("ended: {cause:?}"),
+//!         _ => {}
 //!     }
 //! }
-//! answering.await?;
 //! # Ok(())
 //! # }
 //! ```
