@@ -101,6 +101,14 @@ impl ServerBuilder {
         self
     }
 
+    /// The largest request forwarded over UDP (default 1300 bytes); a larger one goes over
+    /// TCP (RFC 3261 §18.1.1, falling back to UDP if the TCP connection fails). `None` keeps
+    /// UDP whatever the size: for paths known to carry large datagrams, such as loopback.
+    pub fn udp_max_request(mut self, bytes: Option<usize>) -> Self {
+        self.cfg.endpoint.udp_max_request = bytes;
+        self
+    }
+
     /// Timer C (RFC 3261 §16.8), default 181 s.
     pub fn timer_c(mut self, d: Duration) -> Self {
         self.cfg.proxy.timer_c = d;

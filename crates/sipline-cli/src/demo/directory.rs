@@ -37,6 +37,9 @@ pub(crate) async fn start_server() -> Result<Server, String> {
         .udp(SocketAddr::from(([127, 0, 0, 1], 0)))
         .domain(DOMAIN)
         .users(users)
+        // Loopback carries 64 KiB datagrams: the ~2 KB WebRTC INVITEs stay on UDP (the
+        // parties listen on UDP only), as the parties' own requests do.
+        .udp_max_request(None)
         .start()
         .await
         .map_err(|e| {
