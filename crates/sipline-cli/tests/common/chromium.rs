@@ -4,6 +4,13 @@
 //! microphone plays.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../../sipline/tests/common/stop.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "each peer harness brings it; a test may use several"
+)]
+mod stop;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -214,23 +221,9 @@ impl Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        // Its renderer, GPU and utility processes are in its group (by pid, never by name):
-        // SIGTERM lets the browser reap them; SIGKILL if it does not exit soon.
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let end = Instant::now() + Duration::from_secs(2);
-        let exited = loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) => break true,
-                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
-                _ => break false,
-            }
-        };
-        if !exited {
-            kill_group(&mut self.child);
-        }
+        // Its renderer, GPU and utility processes are in its group: SIGTERM lets the
+        // browser reap them.
+        stop::stop(&mut self.child, stop::Term::Group, Duration::from_secs(2));
         if std::thread::panicking() {
             eprintln!("{}", self.console());
         }

@@ -6,6 +6,13 @@
 //! `turnserver` is missing the tests fail and say how to install it.
 #![allow(dead_code)]
 
+#[path = "stop.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "each peer harness brings it; a test may use several"
+)]
+mod stop;
+
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -113,22 +120,7 @@ impl Coturn {
 impl Drop for Coturn {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let exited = loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break true,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => break false,
-                }
-            };
-            if !exited {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            stop::stop(&mut child, stop::Term::Process, Duration::from_secs(5));
         }
         if std::thread::panicking() {
             eprintln!("--- turnserver log ---\n{}", self.log());

@@ -7,6 +7,13 @@
 //! the tests fail and say how to install it.
 #![allow(dead_code)]
 
+#[path = "stop.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "each peer harness brings it; a test may use several"
+)]
+mod stop;
+
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -139,28 +146,8 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            // SIGTERM to the main process stops its children too; by pid, never by name.
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let exited = loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break true,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => break false,
-                }
-            };
-            if !exited {
-                // Still there: its whole process group (id = its pid, not yet reaped, so
-                // not reused), then reap it.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pid}")])
-                    .stderr(Stdio::null())
-                    .status();
-                let _ = child.wait();
-            }
+            // SIGTERM to the main process stops its children too.
+            stop::stop(&mut child, stop::Term::Process, Duration::from_secs(5));
         }
         if std::thread::panicking() {
             eprintln!("--- kamailio log ---\n{}", self.log());
