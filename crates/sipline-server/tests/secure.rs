@@ -14,6 +14,10 @@ use sipline::{
 use sipline_server::Server;
 use tokio::time::timeout;
 
+#[path = "../../sipline/tests/common/calls.rs"]
+mod calls;
+use calls::next_after_progress as next;
+
 /// A CA and a certificate for 127.0.0.1 signed by it: (CA PEM, server config).
 fn pki() -> (String, TlsServerConfig) {
     let ca_key = KeyPair::generate().unwrap();
@@ -64,18 +68,6 @@ async fn ua(
         Ok(Some(UaEvent::Registered { .. }))
     ));
     ua
-}
-
-async fn next(s: &mut sipline::Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting | SessionEvent::Progress { .. }) {
-            return e;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

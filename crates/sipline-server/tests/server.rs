@@ -7,11 +7,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, Cause, Error, InviteOptions, ProgressOptions, Session,
-    SessionEvent, StatusCode, ToneSource, TransportKind, Ua, UaEvent, tone_frequency,
+    AcceptOptions, BufferSink, ByeOptions, Cause, Error, InviteOptions, ProgressOptions,
+    SessionEvent, StatusCode, ToneSource, TransportKind, Ua, UaEvent,
 };
 use sipline_server::{Server, ServerEvent, UnregisterReason, Users};
 use tokio::time::timeout;
+
+#[path = "../../sipline/tests/common/calls.rs"]
+mod calls;
+use calls::{hears, incoming, next_after_progress as next};
 
 const DOMAIN: &str = "sipline.test";
 
@@ -62,40 +66,6 @@ async fn registered(s: &Server, user: &str, transport: TransportKind) -> Ua {
         other => panic!("{user}: expected Registered, got {other:?}"),
     }
     ua
-}
-
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting | SessionEvent::Progress { .. }) {
-            return e;
-        }
-    }
-}
-
-async fn incoming(ua: &Ua) -> Session {
-    loop {
-        match timeout(Duration::from_secs(10), ua.next_event()).await {
-            Ok(Some(UaEvent::Invite(s))) => return s,
-            Ok(Some(UaEvent::Registered { .. })) => {}
-            other => panic!("no incoming call: {other:?}"),
-        }
-    }
-}
-
-async fn hears(ear: &sipline::BufferHandle, want: f32, who: &str) {
-    let mut last = None;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        last = tone_frequency(&ear.take(), 8000);
-        if last.is_some_and(|f| (f - want).abs() < 5.0) {
-            return;
-        }
-    }
-    panic!("{who} did not hear {want} Hz; last heard {last:?}");
 }
 
 /// `from` calls `to_user` through the server; both play a tone and hear the other's; the

@@ -31,6 +31,10 @@ use sipline::{
 };
 use tokio::time::timeout;
 
+#[path = "common/calls.rs"]
+mod calls;
+use calls::{next, next_after_progress};
+
 async fn ua() -> Ua {
     Ua::builder()
         .uri("sip:alice@127.0.0.1")
@@ -38,29 +42,6 @@ async fn ua() -> Ua {
         .build()
         .await
         .unwrap()
-}
-
-/// The next event, skipping `Connecting` (media set-up begins; `call.rs` checks it).
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting) {
-            return e;
-        }
-    }
-}
-
-/// The next event that is not a provisional response.
-async fn next_after_progress(s: &mut Session) -> SessionEvent {
-    loop {
-        match next(s).await {
-            SessionEvent::Progress { .. } => {}
-            e => return e,
-        }
-    }
 }
 
 /// Checks the RTP statistics of an established call: packets flowed both ways.

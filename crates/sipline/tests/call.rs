@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use sipline::{
     AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, InviteOptions,
-    MuteOptions, ProgressOptions, ReferOptions, RejectOptions, Session, SessionEvent, StatusCode,
-    ToneSource, TransportKind, Ua, UaEvent, tone_frequency,
+    MuteOptions, ProgressOptions, ReferOptions, RejectOptions, SessionEvent, StatusCode,
+    ToneSource, TransportKind, Ua, tone_frequency,
 };
 use tokio::time::timeout;
+
+#[path = "common/calls.rs"]
+mod calls;
+use calls::{incoming, next, next_after_progress, target};
 
 async fn ua(user: &str) -> Ua {
     let any = "127.0.0.1:0".parse().unwrap();
@@ -22,44 +26,6 @@ async fn ua(user: &str) -> Ua {
         .build()
         .await
         .unwrap()
-}
-
-/// The next event, skipping `Connecting` (checked on its own where it matters).
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting) {
-            return e;
-        }
-    }
-}
-
-async fn incoming(ua: &Ua) -> Session {
-    match timeout(Duration::from_secs(10), ua.next_event()).await {
-        Ok(Some(UaEvent::Invite(s))) => s,
-        other => panic!("no incoming call: {other:?}"),
-    }
-}
-
-fn target(ua: &Ua, user: &str, transport: TransportKind) -> String {
-    let addr = ua.local_addr(transport).unwrap();
-    match transport {
-        TransportKind::Udp => format!("sip:{user}@{addr}"),
-        t => format!("sip:{user}@{addr};transport={}", t.uri_param()),
-    }
-}
-
-/// The next event that is not a provisional response.
-async fn next_after_progress(s: &mut Session) -> SessionEvent {
-    loop {
-        match next(s).await {
-            SessionEvent::Progress { .. } => {}
-            e => return e,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sipline::{
     AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, Error, HeaderName, InviteOptions,
-    Session, SessionEvent, StatusCode, ToneSource, TransportKind, Ua, UaEvent, tone_frequency,
+    SessionEvent, StatusCode, ToneSource, TransportKind, Ua, UaEvent, tone_frequency,
 };
 use tokio::time::timeout;
 
@@ -29,6 +29,10 @@ const DOMAIN: &str = "sipline.test";
 #[path = "common/kamailio.rs"]
 mod kamailio;
 use kamailio::Kamailio;
+
+#[path = "common/calls.rs"]
+mod calls;
+use calls::{incoming, next, next_after_progress};
 
 /// A Kamailio for one test, in its own directory.
 fn start_kamailio() -> Kamailio {
@@ -93,36 +97,6 @@ async fn registered(kam: &Kamailio, user: &str, transport: TransportKind) -> Ua 
         other => panic!("{user}: expected Registered, got {other:?}"),
     }
     ua
-}
-
-/// The next event, skipping `Connecting` (media set-up begins; `call.rs` checks it).
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting) {
-            return e;
-        }
-    }
-}
-
-/// The next event that is not a provisional response.
-async fn next_after_progress(s: &mut Session) -> SessionEvent {
-    loop {
-        match next(s).await {
-            SessionEvent::Progress { .. } => {}
-            e => return e,
-        }
-    }
-}
-
-async fn incoming(ua: &Ua) -> Session {
-    match timeout(Duration::from_secs(10), ua.next_event()).await {
-        Ok(Some(UaEvent::Invite(s))) => s,
-        other => panic!("no incoming call: {other:?}"),
-    }
 }
 
 /// Alice and bob register over `transport` and call each other through Kamailio.

@@ -11,7 +11,10 @@ use sipline::{
     StatusCode, TlsClientConfig, TlsServerConfig, ToneSource, TransportKind, Ua, UaEvent,
     tone_frequency,
 };
-use tokio::time::timeout;
+
+#[path = "common/calls.rs"]
+mod calls;
+use calls::next;
 
 /// A CA and a certificate for 127.0.0.1 signed by it: (CA PEM, server config).
 fn pki() -> (String, TlsServerConfig) {
@@ -34,19 +37,6 @@ fn pki() -> (String, TlsServerConfig) {
     let server =
         TlsServerConfig::from_pem(leaf.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
     (ca_cert.pem(), server)
-}
-
-/// The next event, skipping `Connecting` (checked on its own where it matters).
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting) {
-            return e;
-        }
-    }
 }
 
 async fn accepted(s: &mut Session) -> StatusCode {

@@ -13,12 +13,16 @@ mod coturn;
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, InviteOptions, Session, SessionEvent, ToneSource,
-    TransportKind, Ua, UaEvent, tone_frequency,
+    AcceptOptions, BufferSink, ByeOptions, InviteOptions, SessionEvent, ToneSource, TransportKind,
+    Ua, UaEvent,
 };
 use tokio::time::timeout;
 
 use coturn::Coturn;
+
+#[path = "common/calls.rs"]
+mod calls;
+use calls::{hears, next_after_progress as next};
 
 async fn ua(user: &str, turn: Option<&str>, relay_only: bool) -> Ua {
     let any = "127.0.0.1:0".parse().unwrap();
@@ -30,31 +34,6 @@ async fn ua(user: &str, turn: Option<&str>, relay_only: bool) -> Ua {
         b = b.turn_server(url, coturn::USER, coturn::PASSWORD);
     }
     b.build().await.unwrap()
-}
-
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting | SessionEvent::Progress { .. }) {
-            return e;
-        }
-    }
-}
-
-/// Waits until `ear` hears `want` Hz (ICE through the relay and DTLS take a moment).
-async fn hears(ear: &sipline::BufferHandle, want: f32, who: &str) {
-    let mut last = None;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        last = tone_frequency(&ear.take(), 8000);
-        if last.is_some_and(|f| (f - want).abs() < 5.0) {
-            return;
-        }
-    }
-    panic!("{who} did not hear {want} Hz; last heard {last:?}");
 }
 
 /// The candidate lines of `sdp`.

@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use sipline::{
     AcceptOptions, BufferSink, ByeOptions, Cause, DtmfOptions, DtmfTransport, Error, HeaderName,
-    InviteOptions, MediaChoice, MuteOptions, ProgressOptions, RenegotiateOptions, Session,
-    SessionEvent, ToneSource, TransportKind, TrickleMode, Ua, UaEvent, tone_frequency,
+    InviteOptions, MediaChoice, MuteOptions, ProgressOptions, RenegotiateOptions, SessionEvent,
+    ToneSource, TransportKind, TrickleMode, Ua,
 };
 use tokio::time::timeout;
+
+#[path = "common/calls.rs"]
+mod calls;
+use calls::{hears, incoming, next_after_progress as next, target};
 
 async fn ua(user: &str) -> Ua {
     let any = "127.0.0.1:0".parse().unwrap();
@@ -25,49 +29,6 @@ async fn ua(user: &str) -> Ua {
         .build()
         .await
         .unwrap()
-}
-
-/// The next event, skipping `Connecting` and provisional responses.
-async fn next(s: &mut Session) -> SessionEvent {
-    loop {
-        let e = timeout(Duration::from_secs(10), s.next_event())
-            .await
-            .expect("no session event within 10 s")
-            .expect("the session ended without Terminated");
-        if !matches!(e, SessionEvent::Connecting | SessionEvent::Progress { .. }) {
-            return e;
-        }
-    }
-}
-
-async fn incoming(ua: &Ua) -> Session {
-    match timeout(Duration::from_secs(10), ua.next_event()).await {
-        Ok(Some(UaEvent::Invite(s))) => s,
-        other => panic!("no incoming call: {other:?}"),
-    }
-}
-
-fn target(ua: &Ua, user: &str, transport: TransportKind) -> String {
-    let addr = ua.local_addr(transport).unwrap();
-    match transport {
-        TransportKind::Udp => format!("sip:{user}@{addr}"),
-        t => format!("sip:{user}@{addr};transport={}", t.uri_param()),
-    }
-}
-
-/// Waits until `ear` has heard `want` Hz for a while (ICE and DTLS take a moment), then
-/// returns the frequency heard over the last half second.
-async fn hears(ear: &sipline::BufferHandle, want: f32, who: &str) {
-    let mut last = None;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let samples = ear.take();
-        last = tone_frequency(&samples, 8000);
-        if last.is_some_and(|f| (f - want).abs() < 5.0) {
-            return;
-        }
-    }
-    panic!("{who} did not hear {want} Hz; last heard {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
