@@ -240,7 +240,10 @@ impl Response {
 
 /// Whether a To value already carries a tag (read without parsing its URI).
 fn has_tag(to: &str) -> bool {
-    super::typed::tag_of(to).is_ok_and(|t| t.is_some())
+    // A tag is a parameter (RFC 3261 §20.39: `*( SEMI to-param )`): a value without ';', the
+    // To of most out-of-dialog requests, has none, whatever `tag_of` would make of the rest.
+    memchr::memchr(b';', to.as_bytes()).is_some()
+        && super::typed::tag_of(to).is_ok_and(|t| t.is_some())
 }
 
 #[cfg(test)]
