@@ -1,11 +1,12 @@
 //! Builders: a request per RFC 3261 §8.1.1, a response from a request per §8.2.6.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::headers::{Text, clean};
+use super::headers::{Entry, Name, Text, clean};
 use super::{HeaderName, Headers, Method, Request, Response, StatusCode, Uri};
 use crate::error::ParseError;
 
@@ -189,38 +190,27 @@ impl Response {
     ///
     /// Copied values share the request's buffer: no text is copied.
     pub fn from_request(req: &Request, status: StatusCode, to_tag: Option<&str>) -> Response {
-        let mut headers = Headers::with_capacity(8);
         let src = &req.headers;
-        let new_to = match (to_tag, src.get(HeaderName::To)) {
-            (Some(tag), Some(to)) if status != StatusCode::TRYING && !has_tag(to) => {
+        let trying = status == StatusCode::TRYING;
+        // The request's To value is clean already (stored values hold no CR or LF and are
+        // trimmed): only the tag may need cleaning.
+        let mut new_to = match (to_tag, src.get(HeaderName::To)) {
+            (Some(tag), Some(to)) if !trying && !has_tag(to) => {
                 let mut v = String::with_capacity(to.len() + 5 + tag.len());
                 v.push_str(to);
                 v.push_str(";tag=");
                 v.push_str(tag);
-                Some(v)
+                let v: Box<str> = v.into();
+                let tag_clean =
+                    !tag.bytes().any(|c| c == b'\r' || c == b'\n') && !tag.ends_with([' ', '\t']);
+                Some(Text::Owned(if tag_clean { v } else { clean(v) }))
             }
             _ => None,
         };
-        // Via, From, To, Call-ID, CSeq (and Timestamp in a 100), in this order, in one pass
-        // over the request's fields; a To with the new tag replaces the request's.
-        use HeaderName as H;
-        let names: &[HeaderName] = match (new_to.is_none(), status == StatusCode::TRYING) {
-            (true, true) => &[H::Via, H::From, H::To, H::CallId, H::CSeq, H::Timestamp],
-            (true, false) => &[H::Via, H::From, H::To, H::CallId, H::CSeq],
-            (false, true) => &[H::Via, H::From, H::CallId, H::CSeq, H::Timestamp],
-            (false, false) => &[H::Via, H::From, H::CallId, H::CSeq],
+        let headers = match copy_common(src, &mut new_to, trying) {
+            Some(h) => h,
+            None => copy_general(src, new_to, trying),
         };
-        // The request's To value is clean already (stored values hold no CR or LF and are
-        // trimmed): only the tag may need cleaning.
-        let new_to = new_to.map(|v| {
-            let tag_clean = to_tag.is_some_and(|t| {
-                !t.bytes().any(|c| c == b'\r' || c == b'\n') && !t.ends_with([' ', '\t'])
-            });
-            let v: Box<str> = v.into();
-            (2, H::To, Text::Owned(if tag_clean { v } else { clean(v) }))
-        });
-        headers.copy_ordered(src, names, new_to);
-        headers.push_static(HeaderName::ContentLength, "0");
         Response {
             status,
             reason: ByteString::from_static(status.canonical_reason()),
@@ -236,6 +226,103 @@ impl Response {
         self.headers
             .set(HeaderName::ContentLength, self.body.len().to_string());
     }
+}
+
+/// At most this many Vias take [`copy_common`]; more (a request that crossed many proxies)
+/// take [`copy_general`].
+const COMMON_VIAS: usize = 8;
+
+/// The header section of a response to a request with `src` (RFC 3261 §8.2.6.2): its Vias,
+/// From, To (or `new_to`, taken, in its place), Call-ID, CSeq and, in a 100, Timestamp
+/// (§8.2.6.1), then `Content-Length: 0`; values share the request's buffer.
+///
+/// This is [`copy_general`] for the common request: at most [`COMMON_VIAS`] Vias and at most
+/// one of each other copied field, found in one pass with no sort, into a vector of the
+/// size known in advance (a 200 is built per transaction). `None`, `new_to` left in place, otherwise.
+fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option<Headers> {
+    use HeaderName as H;
+    const ONE: [HeaderName; 5] = [H::From, H::To, H::CallId, H::CSeq, H::Timestamp];
+    let mut vias = [0usize; COMMON_VIAS];
+    let mut n_vias = 0;
+    // Where the field of each `ONE` name is.
+    let mut one: [Option<usize>; 5] = [None; 5];
+    let copy_to = new_to.is_none();
+    for (i, e) in src.entries.iter().enumerate() {
+        let Name::Known(h) = e.name else { continue };
+        let slot = match h {
+            H::Via => {
+                *vias.get_mut(n_vias)? = i;
+                n_vias += 1;
+                continue;
+            }
+            H::From => 0,
+            H::To if copy_to => 1,
+            H::CallId => 2,
+            H::CSeq => 3,
+            H::Timestamp if trying => 4,
+            _ => continue,
+        };
+        if one[slot].replace(i).is_some() {
+            return None;
+        }
+    }
+    // The copied fields, the new To, Content-Length, and room for two more (the Contact and
+    // Content-Type a TU adds to a 2xx to an INVITE).
+    let n = n_vias + one.iter().flatten().count() + usize::from(!copy_to) + 1 + 2;
+    let mut entries = Vec::with_capacity(n);
+    let copy = |entries: &mut Vec<Entry>, name: HeaderName, i: usize| {
+        if let Some(e) = src.entries.get(i) {
+            entries.push(Entry {
+                name: Name::Known(name),
+                value: e.value.clone(),
+                offset: e.offset,
+            });
+        }
+    };
+    for &i in &vias[..n_vias] {
+        copy(&mut entries, H::Via, i);
+    }
+    for (slot, &name) in ONE.iter().enumerate() {
+        if slot == 1
+            && let Some(value) = new_to.take()
+        {
+            entries.push(Entry {
+                name: Name::Known(H::To),
+                value,
+                offset: 0,
+            });
+        }
+        if let Some(i) = one[slot] {
+            copy(&mut entries, name, i);
+        }
+    }
+    entries.push(Entry {
+        name: Name::Known(H::ContentLength),
+        value: Text::Static("0"),
+        offset: 0,
+    });
+    Some(Headers {
+        buf: src.buf.clone(),
+        entries: Arc::new(entries),
+    })
+}
+
+/// [`copy_common`] for any request: the copied fields grouped by name in the response's order,
+/// each group in the request's order.
+fn copy_general(src: &Headers, new_to: Option<Text>, trying: bool) -> Headers {
+    use HeaderName as H;
+    let mut headers = Headers::with_capacity(8);
+    // Via, From, To, Call-ID, CSeq (and Timestamp in a 100), in this order, in one pass
+    // over the request's fields; a To with the new tag replaces the request's.
+    let names: &[HeaderName] = match (new_to.is_none(), trying) {
+        (true, true) => &[H::Via, H::From, H::To, H::CallId, H::CSeq, H::Timestamp],
+        (true, false) => &[H::Via, H::From, H::To, H::CallId, H::CSeq],
+        (false, true) => &[H::Via, H::From, H::CallId, H::CSeq, H::Timestamp],
+        (false, false) => &[H::Via, H::From, H::CallId, H::CSeq],
+    };
+    headers.copy_ordered(src, names, new_to.map(|v| (2, H::To, v)));
+    headers.push_static(H::ContentLength, "0");
+    headers
 }
 
 /// Whether a To value already carries a tag (read without parsing its URI).
@@ -313,6 +400,56 @@ mod tests {
                         r.headers.entries.iter().map(|e| e.offset).collect()
                     };
                     assert_eq!(offsets(&fast), offsets(&slow));
+                }
+            }
+        }
+    }
+
+    /// The fields a generated request is made of: the copied ones (long and compact names,
+    /// tagged or not), others, an extension header.
+    const LINES: &[&str] = &[
+        "Via: SIP/2.0/UDP a;branch=z9hG4bK1",
+        "v: SIP/2.0/TCP b;branch=z9hG4bK2, SIP/2.0/UDP c",
+        "From: <sip:a@a>;tag=1",
+        "f: \"A\" <sip:x@x>",
+        "To: <sip:b@b>",
+        "t: <sip:b@b>;tag=x",
+        "To: sip:b@b;TAG=y",
+        "Call-ID: c1",
+        "i: c2",
+        "CSeq: 1 OPTIONS",
+        "Timestamp: 5 0.1",
+        "Max-Forwards: 70",
+        "Contact: <sip:a@h>",
+        "X-A: 1",
+    ];
+
+    proptest::proptest! {
+        /// The common copy agrees with the per-name copies on requests made of any fields in
+        /// any order: duplicates, many Vias, missing fields.
+        #[test]
+        fn common_copy_matches_the_per_name_copies(
+            lines in proptest::collection::vec(0..LINES.len(), 0..24),
+        ) {
+            let mut m = String::from("OPTIONS sip:a@b SIP/2.0\r\n");
+            for &l in &lines {
+                m.push_str(LINES[l]);
+                m.push_str("\r\n");
+            }
+            m.push_str("\r\n");
+            let req = match parse_message(Bytes::copy_from_slice(m.as_bytes()), &Limits::default()) {
+                Ok(Message::Request(req)) => req,
+                other => panic!("{m}: {other:?}"),
+            };
+            for status in [StatusCode::TRYING, StatusCode::OK, StatusCode::BUSY_HERE] {
+                for tag in [None, Some("t1"), Some("t\r\nX: 1 ")] {
+                    let fast = Response::from_request(&req, status, tag);
+                    let slow = reference(&req, status, tag);
+                    proptest::prop_assert_eq!(fast.to_bytes(), slow.to_bytes(), "{}", m);
+                    let offsets = |r: &Response| -> Vec<u32> {
+                        r.headers.entries.iter().map(|e| e.offset).collect()
+                    };
+                    proptest::prop_assert_eq!(offsets(&fast), offsets(&slow));
                 }
             }
         }
