@@ -73,7 +73,7 @@ impl RequestBuilder {
     pub fn via(mut self, transport: &str, sent_by: &str, branch: &str) -> Self {
         self.headers.push_known(
             HeaderName::Via,
-            format!("SIP/2.0/{transport} {sent_by};branch={branch}"),
+            ["SIP/2.0/", transport, " ", sent_by, ";branch=", branch].concat(),
         );
         self
     }
@@ -82,7 +82,10 @@ impl RequestBuilder {
     pub fn via_rport(mut self, transport: &str, sent_by: &str, branch: &str) -> Self {
         self.headers.push_known(
             HeaderName::Via,
-            format!("SIP/2.0/{transport} {sent_by};branch={branch};rport"),
+            [
+                "SIP/2.0/", transport, " ", sent_by, ";branch=", branch, ";rport",
+            ]
+            .concat(),
         );
         self
     }
@@ -90,17 +93,18 @@ impl RequestBuilder {
     /// Sets From to `addr` (a name-addr or addr-spec) with `tag` (§8.1.1.3).
     pub fn from(mut self, addr: &str, tag: &str) -> Self {
         self.headers
-            .set(HeaderName::From, format!("{addr};tag={tag}"));
+            .set(HeaderName::From, [addr, ";tag=", tag].concat());
         self
     }
 
     /// Sets To to `addr`, with a tag inside a dialog (§8.1.1.2).
     pub fn to(mut self, addr: &str, tag: Option<&str>) -> Self {
-        let v = match tag {
-            Some(t) => format!("{addr};tag={t}"),
-            None => addr.to_owned(),
-        };
-        self.headers.set(HeaderName::To, v);
+        match tag {
+            Some(t) => self
+                .headers
+                .set(HeaderName::To, [addr, ";tag=", t].concat()),
+            None => self.headers.set(HeaderName::To, addr),
+        }
         self
     }
 
@@ -112,14 +116,17 @@ impl RequestBuilder {
 
     /// Sets CSeq to `seq` and the request's method (§8.1.1.5).
     pub fn cseq(mut self, seq: u32) -> Self {
+        let mut digits = [0; 20];
+        let seq = decimal(u64::from(seq), &mut digits);
         self.headers
-            .set(HeaderName::CSeq, format!("{seq} {}", self.method));
+            .set(HeaderName::CSeq, [seq, " ", self.method.as_str()].concat());
         self
     }
 
     /// Sets Max-Forwards (§8.1.1.6).
     pub fn max_forwards(mut self, n: u8) -> Self {
-        self.headers.set(HeaderName::MaxForwards, n.to_string());
+        self.headers
+            .set(HeaderName::MaxForwards, decimal(u64::from(n), &mut [0; 20]));
         self
     }
 
@@ -171,8 +178,7 @@ impl RequestBuilder {
         if !self.headers.contains(HeaderName::MaxForwards) {
             self.headers.push_static(HeaderName::MaxForwards, "70");
         }
-        self.headers
-            .set(HeaderName::ContentLength, self.body.len().to_string());
+        set_content_length(&mut self.headers, self.body.len());
         self.headers.validate().map_err(BuildError::Invalid)?;
         Ok(Request {
             method: self.method,
@@ -223,8 +229,7 @@ impl Response {
     pub fn set_body(&mut self, content_type: &str, body: impl Into<Bytes>) {
         self.body = body.into();
         self.headers.set(HeaderName::ContentType, content_type);
-        self.headers
-            .set(HeaderName::ContentLength, self.body.len().to_string());
+        set_content_length(&mut self.headers, self.body.len());
     }
 }
 
@@ -323,6 +328,32 @@ fn copy_general(src: &Headers, new_to: Option<Text>, trying: bool) -> Headers {
     headers.copy_ordered(src, names, new_to.map(|v| (2, H::To, v)));
     headers.push_static(H::ContentLength, "0");
     headers
+}
+
+/// Sets Content-Length to `len` (RFC 3261 §20.14); a static `0` when there was none (no
+/// allocation for the common empty body).
+fn set_content_length(headers: &mut Headers, len: usize) {
+    if len == 0 && !headers.contains(HeaderName::ContentLength) {
+        headers.push_static(HeaderName::ContentLength, "0");
+    } else {
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        headers.set(HeaderName::ContentLength, decimal(len, &mut [0; 20]));
+    }
+}
+
+/// `n` in decimal, as `n.to_string()` writes it, without the formatting machinery (builders
+/// write a CSeq, a Max-Forwards and a Content-Length per message).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 /// Whether a To value already carries a tag (read without parsing its URI).
@@ -452,6 +483,24 @@ mod tests {
                     proptest::prop_assert_eq!(offsets(&fast), offsets(&slow));
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// `decimal` writes what `to_string` writes.
+        #[test]
+        fn decimal_matches_to_string(n in proptest::prelude::any::<u64>()) {
+            let mut buf = [0; 20];
+            proptest::prop_assert_eq!(decimal(n, &mut buf), n.to_string());
+            let small = n % 1000;
+            proptest::prop_assert_eq!(decimal(small, &mut buf), small.to_string());
+        }
+    }
+
+    #[test]
+    fn decimal_edges() {
+        for n in [0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
         }
     }
 }
