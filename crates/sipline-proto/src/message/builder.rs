@@ -116,17 +116,20 @@ impl RequestBuilder {
 
     /// Sets CSeq to `seq` and the request's method (§8.1.1.5).
     pub fn cseq(mut self, seq: u32) -> Self {
-        let mut digits = [0; 20];
-        let seq = decimal(u64::from(seq), &mut digits);
-        self.headers
-            .set(HeaderName::CSeq, [seq, " ", self.method.as_str()].concat());
+        let seq = u64::from(seq);
+        let method = self.method.as_str();
+        let mut v = String::with_capacity(decimal_len(seq) + 1 + method.len());
+        push_decimal(&mut v, seq);
+        v.push(' ');
+        v.push_str(method);
+        self.headers.set(HeaderName::CSeq, v);
         self
     }
 
     /// Sets Max-Forwards (§8.1.1.6).
     pub fn max_forwards(mut self, n: u8) -> Self {
         self.headers
-            .set(HeaderName::MaxForwards, decimal(u64::from(n), &mut [0; 20]));
+            .set(HeaderName::MaxForwards, decimal(u64::from(n)));
         self
     }
 
@@ -337,23 +340,37 @@ fn set_content_length(headers: &mut Headers, len: usize) {
         headers.push_static(HeaderName::ContentLength, "0");
     } else {
         let len = u64::try_from(len).unwrap_or(u64::MAX);
-        headers.set(HeaderName::ContentLength, decimal(len, &mut [0; 20]));
+        headers.set(HeaderName::ContentLength, decimal(len));
     }
 }
 
 /// `n` in decimal, as `n.to_string()` writes it, without the formatting machinery (builders
-/// write a CSeq, a Max-Forwards and a Content-Length per message).
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
+/// write a CSeq, a Max-Forwards and a Content-Length per message), in a string of the exact
+/// size (it becomes a `Box<str>` without reallocating).
+fn decimal(n: u64) -> String {
+    let mut s = String::with_capacity(decimal_len(n));
+    push_decimal(&mut s, n);
+    s
+}
+
+/// How many digits `n` has in decimal.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Appends `n` in decimal to `out`.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+        digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    std::str::from_utf8(&buf[i..]).unwrap_or_default()
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Whether a To value already carries a tag (read without parsing its URI).
@@ -490,17 +507,18 @@ mod tests {
         /// `decimal` writes what `to_string` writes.
         #[test]
         fn decimal_matches_to_string(n in proptest::prelude::any::<u64>()) {
-            let mut buf = [0; 20];
-            proptest::prop_assert_eq!(decimal(n, &mut buf), n.to_string());
-            let small = n % 1000;
-            proptest::prop_assert_eq!(decimal(small, &mut buf), small.to_string());
+            for n in [n, n % 1000, n >> 32] {
+                let d = decimal(n);
+                proptest::prop_assert_eq!(&d, &n.to_string());
+                proptest::prop_assert_eq!(d.len(), d.capacity());
+            }
         }
     }
 
     #[test]
     fn decimal_edges() {
         for n in [0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX] {
-            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+            assert_eq!(decimal(n), n.to_string());
         }
     }
 }
