@@ -245,8 +245,9 @@ const COMMON_VIAS: usize = 8;
 /// (§8.2.6.1), then `Content-Length: 0`; values share the request's buffer.
 ///
 /// This is [`copy_general`] for the common request: at most [`COMMON_VIAS`] Vias and at most
-/// one of each other copied field, found in one pass with no sort, into a vector of the
-/// size known in advance (a 200 is built per transaction). `None`, `new_to` left in place, otherwise.
+/// one of each other copied field, found in one pass with no sort, into a vector of the size
+/// known in advance (a 200 is built per transaction). `None`, `new_to` left in place,
+/// otherwise.
 fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option<Headers> {
     use HeaderName as H;
     const ONE: [HeaderName; 5] = [H::From, H::To, H::CallId, H::CSeq, H::Timestamp];
@@ -485,7 +486,8 @@ mod tests {
                 m.push_str("\r\n");
             }
             m.push_str("\r\n");
-            let req = match parse_message(Bytes::copy_from_slice(m.as_bytes()), &Limits::default()) {
+            let raw = Bytes::copy_from_slice(m.as_bytes());
+            let req = match parse_message(raw, &Limits::default()) {
                 Ok(Message::Request(req)) => req,
                 other => panic!("{m}: {other:?}"),
             };
