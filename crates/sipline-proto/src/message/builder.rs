@@ -248,6 +248,9 @@ const COMMON_VIAS: usize = 8;
 /// one of each other copied field, found in one pass with no sort, into a vector of the size
 /// known in advance (a 200 is built per transaction). `None`, `new_to` left in place,
 /// otherwise.
+// Inlined: called once, and outlined it cost ~50 instructions a 200 (the Headers returned
+// through memory).
+#[inline]
 fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option<Headers> {
     use HeaderName as H;
     const ONE: [HeaderName; 5] = [H::From, H::To, H::CallId, H::CSeq, H::Timestamp];
