@@ -535,4 +535,53 @@ mod tests {
             assert_eq!(decimal(n), n.to_string());
         }
     }
+    /// What the builder writes, pinned byte for byte (the values `format!` made before the
+    /// builder stopped using it).
+    #[test]
+    fn built_request_bytes_are_pinned() {
+        let uri = || Uri::parse("sip:bob@b").unwrap();
+        let req = Request::builder(Method::Invite, uri())
+            .via("UDP", "h:5060", "z9hG4bK1")
+            .via_rport("TCP", "p", "z9hG4bK2")
+            .from("\"A\" <sip:a@a>", "t1")
+            .to("<sip:b@b>", Some("t2"))
+            .call_id("c@h")
+            .cseq(2147483647)
+            .max_forwards(0)
+            .body("application/sdp", "v=0\r\n")
+            .build()
+            .unwrap();
+        assert_eq!(
+            req.to_bytes(),
+            "INVITE sip:bob@b SIP/2.0\r\nVia: SIP/2.0/UDP h:5060;branch=z9hG4bK1\r\n\
+             Via: SIP/2.0/TCP p;branch=z9hG4bK2;rport\r\nFrom: \"A\" <sip:a@a>;tag=t1\r\n\
+             To: <sip:b@b>;tag=t2\r\nCall-ID: c@h\r\nCSeq: 2147483647 INVITE\r\n\
+             Max-Forwards: 0\r\nContent-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n"
+        );
+        let req = Request::builder(Method::Options, uri())
+            .cseq(0)
+            .to(" <sip:b@b> ", None)
+            .from("sip:a@a", "x")
+            .via("UDP", "h", "z9hG4bK3")
+            .call_id("c")
+            .max_forwards(255)
+            .max_forwards(10)
+            .header("Content-Length", "0")
+            .build()
+            .unwrap();
+        assert_eq!(
+            req.to_bytes(),
+            "OPTIONS sip:bob@b SIP/2.0\r\nCSeq: 0 OPTIONS\r\nTo: <sip:b@b>\r\n\
+             From: sip:a@a;tag=x\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK3\r\nCall-ID: c\r\n\
+             Max-Forwards: 10\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut resp = Response::from_request(&req, StatusCode::OK, Some("y"));
+        resp.set_body("text/plain", "");
+        assert_eq!(
+            resp.to_bytes(),
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK3\r\nFrom: sip:a@a;tag=x\r\n\
+             To: <sip:b@b>;tag=y\r\nCall-ID: c\r\nCSeq: 0 OPTIONS\r\nContent-Length: 0\r\n\
+             Content-Type: text/plain\r\n\r\n"
+        );
+    }
 }
