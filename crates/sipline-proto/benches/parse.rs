@@ -40,7 +40,9 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
 use rsip::prelude::*;
 use sipline_proto::parse::Framed;
-use sipline_proto::{Limits, Message, Response, StatusCode, StreamFramer, parse_message};
+use sipline_proto::{
+    Limits, Message, Method, Request, Response, StatusCode, StreamFramer, Uri, parse_message,
+};
 
 /// The corpus, in the order of `corpus/README.md`.
 const CORPUS: &[(&str, &[u8])] = &[
@@ -310,11 +312,26 @@ fn build_200(c: &mut Criterion) {
     g.finish();
 }
 
+/// The OPTIONS the transaction benchmark (`benches/transaction.rs`) sends per transaction.
+fn options(uri: &Uri, branch: &str) -> Request {
+    Request::builder(Method::Options, uri.clone())
+        .via("TCP", "192.0.2.1:5060", branch)
+        .from("\"Alice\" <sip:alice@example.com>", "1928301774")
+        .to("<sip:bob@example.com>", None)
+        .call_id("a84b4c76e66710@pc33.example.com")
+        .cseq(63104)
+        .header("Accept", "application/sdp")
+        .build()
+        .unwrap()
+}
+
 /// Instruction-count mode for callgrind: `SIPLINE_PROFILE=<level>` runs one level in a plain
 /// loop of `SIPLINE_PROFILE_N` iterations (default 10,000) on `invite_g711` and exits, so that
 /// `valgrind --tool=callgrind` counts instructions per message without criterion's machinery.
 /// Levels: `parse` (`parse_message`), `ready` (+ `essentials()` + Content-Length), `full`
-/// (+ `validated()`), `build` (build + write a 200), `frame` (framer push + next), `rsip`
+/// (+ `validated()`), `build` (build + write a 200), `request` (build the transaction
+/// benchmark's OPTIONS with [`RequestBuilder`](sipline_proto::RequestBuilder) and
+/// `to_bytes()` it), `frame` (framer push + next), `rsip`
 /// (rsip parse + the same typed fields), `rsip_build` (rsip's build + write of the 200),
 /// `none` (the loop alone, to subtract the fixed cost).
 fn profile(level: &str) {
@@ -333,6 +350,7 @@ fn profile(level: &str) {
         panic!("rsip: invite_g711 is not a request");
     };
     let mut rsip_out = String::with_capacity(1024);
+    let uri = Uri::parse("sip:bob@192.0.2.2").unwrap();
     for _ in 0..n {
         match level {
             "parse" => {
@@ -352,6 +370,9 @@ fn profile(level: &str) {
                 Response::from_request(black_box(&req), StatusCode::OK, Some(TO_TAG))
                     .write_to(&mut buf);
                 black_box(buf.len());
+            }
+            "request" => {
+                black_box(options(black_box(&uri), black_box("z9hG4bK776asdhds")).to_bytes());
             }
             "frame" => {
                 framer.push(black_box(INVITE));

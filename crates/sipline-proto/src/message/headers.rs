@@ -62,7 +62,7 @@ pub(crate) struct Entry {
 pub(crate) fn clean(v: Box<str>) -> Box<str> {
     let b = v.as_bytes();
     let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
-    if b.iter().any(|&c| c == b'\r' || c == b'\n') || ws(b.first()) || ws(b.last()) {
+    if ws(b.first()) || ws(b.last()) || memchr::memchr2(b'\r', b'\n', b).is_some() {
         v.replace(['\r', '\n'], " ")
             .trim_matches([' ', '\t'])
             .into()
