@@ -85,10 +85,15 @@ const C_PASSWORD: u8 = 2;
 const C_PARAM: u8 = 4;
 const C_HCHAR: u8 = 8;
 const C_HOST: u8 = 16;
+/// A hostname label character after its first: alphanumeric or `-` (RFC 3261 §25.1 `domainlabel`).
+const C_LABEL: u8 = 32;
+/// Alphanumeric: what a hostname label starts with.
+const C_ALNUM: u8 = 64;
 
 /// The URI character classes above, one bit each, looked up once per byte.
 /// The bits: `user-unreserved` / unreserved (user), the password characters, `paramchar`,
-/// `hnv-unreserved` / unreserved plus `=` and `&` (the header part), and host characters.
+/// `hnv-unreserved` / unreserved plus `=` and `&` (the header part), host characters, label
+/// characters (alphanumerics and `-`) and alphanumerics.
 static URI_CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -113,7 +118,9 @@ static URI_CLASSES: [u8; 256] = {
             | (password as u8 * C_PASSWORD)
             | (param as u8 * C_PARAM)
             | (hchar as u8 * C_HCHAR)
-            | (host as u8 * C_HOST);
+            | (host as u8 * C_HOST)
+            | ((alnum || b == b'-') as u8 * C_LABEL)
+            | (alnum as u8 * C_ALNUM);
         i += 1;
     }
     t
@@ -252,6 +259,143 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
     Ok(())
 }
 
+/// Scans `b[i..]` while bytes are in `class`, without escapes; returns where it stopped.
+#[inline(always)]
+fn scan_plain(b: &[u8], i: usize, class: u8) -> usize {
+    let rest = b.get(i..).unwrap_or_default();
+    i + rest
+        .iter()
+        .position(|&c| URI_CLASSES[c as usize] & class == 0)
+        .unwrap_or(rest.len())
+}
+
+/// Scans a hostname or IPv4 address (RFC 3261 §25.1 `hostname` / `IPv4address`, as
+/// [`sip_parts`] reads them) from `b[i..]`: labels of alphanumerics and `-`, each starting with
+/// an alphanumeric, separated by `.`, with an optional final `.`. Returns where it stopped: at
+/// the first byte that is not a host character, or at a label that does not start with an
+/// alphanumeric (which [`sip_parts`] would reject, so the caller leaves it to it). One loop
+/// over the bytes; only a `.` looks at the byte after it.
+#[inline(always)]
+fn hostname_end(b: &[u8], mut i: usize) -> usize {
+    if b.get(i)
+        .is_none_or(|&c| URI_CLASSES[c as usize] & C_ALNUM == 0)
+    {
+        return i;
+    }
+    while let Some(&c) = b.get(i) {
+        if URI_CLASSES[c as usize] & C_LABEL != 0 {
+            i += 1;
+        } else if c == b'.' {
+            i += 1;
+            // The next label starts with an alphanumeric, or the host ends here.
+            if matches!(b.get(i), Some(b'.' | b'-')) {
+                break;
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// The common shape of a `sip:`/`sips:` URI in one tight pass (RFC 3261 §19.1.1, §25.1):
+/// a lower- or upper-case scheme, an optional user of unescaped `user-unreserved` /
+/// unreserved characters other than `;`, `?` and `/` (no password), a hostname, IPv4 address
+/// or IPv6 reference, an optional port, then `;pname[=pvalue]` parameters without escapes,
+/// and no headers. It exists because every request and most headers carry such a URI, and the
+/// general parser spends most of its time finding the `@` and checking classes byte by byte
+/// again. `None` for anything else, left to the general parser (which also reports the errors):
+/// what this accepts, [`parse_parts`] accepts with the same parts (a proptest compares them).
+#[inline(always)]
+fn sip_common(b: &[u8]) -> Option<UriParts> {
+    let sp = |a: usize, z: usize| Span(a as u32, z as u32);
+    // The scheme, in any case: OR-ing 0x20 lowercases letters only, and `:` is compared as is.
+    let head = u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]);
+    let (scheme, body) = if head | 0x0020_2020 == u32::from_le_bytes(*b"sip:") {
+        (Scheme::Sip, 4)
+    } else if head | 0x2020_2020 == u32::from_le_bytes(*b"sips") && b.get(4) == Some(&b':') {
+        (Scheme::Sips, 5)
+    } else {
+        return None;
+    };
+    // A user or a host: a hostname followed by `@` (or by other user characters, then `@`) is
+    // a user. No byte this path accepts after the user is an `@`, so the `@` found here is the
+    // first one, where the general parser splits the userinfo.
+    let first_end = hostname_end(b, body);
+    let (user, host_start) = match b.get(first_end) {
+        Some(b'@') if first_end > body => (Some(sp(body, first_end)), first_end + 1),
+        Some(&c) if URI_CLASSES[c as usize] & C_PASSWORD != 0 => {
+            let at = scan_plain(b, first_end, C_PASSWORD);
+            if b.get(at) != Some(&b'@') {
+                return None;
+            }
+            (Some(sp(body, at)), at + 1)
+        }
+        _ => (None, body),
+    };
+    let host_end = if user.is_none() && first_end > body {
+        first_end
+    } else if b.get(host_start) == Some(&b'[') {
+        // IPv6reference: up to the first `]`, checked as the general parser does.
+        let close = host_start + b[host_start..].iter().position(|&c| c == b']')? + 1;
+        let inner = std::str::from_utf8(&b[host_start + 1..close - 1]).ok()?;
+        if !valid_ipv6(inner) {
+            return None;
+        }
+        close
+    } else {
+        let e = hostname_end(b, host_start);
+        if e == host_start {
+            return None;
+        }
+        e
+    };
+    let mut i = host_end;
+    // A port of 1 to 5 digits, at most 65535.
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        let p_start = i + 1;
+        let mut v: u32 = 0;
+        i = p_start;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() || i - p_start == 5 {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        if i == p_start || b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        port = Some(u16::try_from(v).ok()?);
+    }
+    // uri-parameters: *( ";" pname [ "=" pvalue ] ), pname 1*paramchar, pvalue *paramchar.
+    let params_start = i;
+    while b.get(i) == Some(&b';') {
+        let name_start = i + 1;
+        i = scan_plain(b, name_start, C_PARAM);
+        if i == name_start {
+            return None;
+        }
+        if b.get(i) == Some(&b'=') {
+            i = scan_plain(b, i + 1, C_PARAM);
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(UriParts {
+        scheme,
+        scheme_end: body as u32 - 1,
+        user,
+        password: None,
+        host: sp(host_start, host_end),
+        port,
+        params: sp(params_start, i),
+        headers: None,
+    })
+}
+
 /// Validates an IPv6 address inside a reference. RFC 5118 §4.10: RFC 3261's ABNF wrongly
 /// allows `2001:db8:::192.0.2.1` (three colons) and implementations must tolerate it, so
 /// beyond what `Ipv6Addr` accepts, hex groups, `:` and a dotted IPv4 tail are allowed.
@@ -281,7 +425,17 @@ pub(crate) fn valid_host(h: &str) -> bool {
     !h.is_empty()
 }
 
+#[inline(always)]
 fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
+    match sip_common(s.as_bytes()) {
+        Some(parts) => Ok(parts),
+        None => parse_general(s),
+    }
+}
+
+/// Any URI: the scheme, then the grammar of its kind.
+#[inline(never)]
+fn parse_general(s: &str) -> Result<UriParts, ParseError> {
     let b = s.as_bytes();
     let colon = b.iter().position(|&c| c == b':').ok_or(bad(0))?;
     let scheme_str = &s[..colon];
@@ -445,7 +599,10 @@ impl Uri {
 
     /// Parses a URI lying in a shared buffer, without copying.
     pub(crate) fn parse_shared(buf: &ByteString, s: &str) -> Result<Uri, ParseError> {
-        let parts = UriRef::parse(s)?.parts;
+        if s.len() > u32::MAX as usize {
+            return Err(bad(0));
+        }
+        let parts = parse_parts(s)?;
         Ok(Uri {
             raw: buf.slice_ref(s),
             parts,
@@ -652,5 +809,116 @@ mod tests {
         assert_eq!(UriRef::parse("sip:a@b c").unwrap_err().offset, 7);
         assert_eq!(UriRef::parse("sip:a%zz@b").unwrap_err().offset, 5);
         assert_eq!(UriRef::parse("sip:a@b;=x").unwrap_err().offset, 8);
+    }
+
+    /// The general parser's outcome for `s`, for comparing with the common path.
+    fn general(s: &str) -> Result<UriParts, ParseError> {
+        parse_general(s)
+    }
+
+    #[test]
+    fn common_shapes_take_the_fast_path_with_the_general_result() {
+        for s in [
+            "sip:bob@example.net",
+            "SIP:bob@example.net",
+            "sips:alice@atlanta.com:5061;transport=tls",
+            "SiPs:a@b",
+            "sip:alice@192.0.2.10:5060",
+            "sip:p1.example.com;lr",
+            "sip:example.com.",
+            "sip:[2001:db8::10]:5070;maddr=[::1];lr",
+            "sip:a@[::1]",
+            "sip:b:0;p=",
+            "sip:b:65535",
+            "sip:b:00001",
+            "sip:+1-212_555.0101!~*'()&=+$,@gw.example;user=phone",
+            "sip:-x.@h",
+            "sip:.a..b@h",
+            "sip:b;x=a:b/c[d]&e+$;y",
+        ] {
+            let fast = sip_common(s.as_bytes());
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(fast.map(Ok), Some(general(s)), "{s}");
+        }
+        for s in [
+            "sip:a:pw@b",
+            "sip:a%40b@c",
+            "sip:b;p=%41",
+            "sip:b?h=v",
+            "sip:user;p=x@host",
+            "sip:b:123456",
+            "sip:b:65536",
+            "sip:b:5060x",
+            "sip:@b",
+            "sip:a@-b",
+            "sip:a@b..c",
+            "sip:a@",
+            "sip:",
+            "sip:[zz::1]",
+            "sip:b;=x",
+            "sip:b;lr=a=b",
+            "sip:a@b@c",
+            "tel:+1",
+            "si:b",
+            "sipx:b",
+        ] {
+            assert_eq!(sip_common(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    /// Characters the URI grammar cares about, for mutating URIs.
+    const EDITS: &[u8] = b"@:;=?%[]. -_+&$,/!~*'()<>\"#0aZ\xc3";
+
+    fn same(s: &str) {
+        if let Some(fast) = sip_common(s.as_bytes()) {
+            assert_eq!(Ok(fast), general(s), "{s:?}");
+        }
+        assert_eq!(parse_parts(s), general(s), "{s:?}");
+    }
+
+    proptest::proptest! {
+        /// The common path agrees with the general parser on generated SIP URIs.
+        #[test]
+        fn common_path_agrees_on_generated_uris(
+            s in "(sip|sips|SIP|Sip|sIps|tel|sipx)(:)(([a-z0-9._!~*'()&=+$,%;?/-]{1,8})(:[a-z0-9]{0,3})?@)?([a-z0-9.-]{1,12}|\\[[0-9a-f:.]{1,12}\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3})(:[0-9]{0,7})?(;[a-z0-9\\[\\]/:&+$%-]{0,6}(=[a-z0-9\\[\\]/:&+$%=.-]{0,6})?){0,3}(\\?[a-z=&%]{0,5})?"
+        ) {
+            same(&s);
+        }
+
+        /// ... on URIs of the common shape, about half of them valid (the common path takes
+        /// every valid one of these) ...
+        #[test]
+        fn common_path_agrees_on_common_shapes(
+            s in "(sip|sips|SIP|sIpS)(:)([a-z0-9._!~*'()&=+$,-]{1,8}@)?([a-z0-9][a-z0-9.-]{0,12}|\\[[0-9a-f:]{2,12}\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3})(:[0-9]{1,6})?(;[a-z0-9-]{1,6}(=[a-z0-9\\[\\]:.-]{0,6})?){0,3}"
+        ) {
+            proptest::prop_assert_eq!(sip_common(s.as_bytes()).is_some(), general(&s).is_ok(), "{:?}", s);
+            same(&s);
+        }
+
+        /// ... and on common URIs with a few bytes replaced by the characters the grammar
+        /// cares about.
+        #[test]
+        fn common_path_agrees_on_mutated_uris(
+            which in 0..4usize,
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(),
+                 proptest::sample::select(EDITS)),
+                1..4),
+        ) {
+            let base = [
+                "sip:bob@example.net",
+                "sips:alice@192.0.2.10:5061;transport=tls;lr",
+                "sip:[2001:db8::10]:5070;maddr=[::1]",
+                "sip:p1.example.com;lr;x=a:b",
+            ][which];
+            let mut m = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(m.len());
+                m[i] = byte;
+            }
+            if let Ok(s) = std::str::from_utf8(&m) {
+                same(s);
+            }
+        }
     }
 }
