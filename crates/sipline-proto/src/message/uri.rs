@@ -31,17 +31,22 @@ impl Span {
     }
 }
 
-/// Where the parts of a URI lie in its text; computed once by the parser.
+/// Where the parts of a URI lie in its text; computed once by the parser. Kept in every
+/// [`Uri`], so it stores only what cannot be derived (32 bytes): the user starts right after
+/// the scheme's `:`, a password lies between the user and the `@` before the host, and the
+/// headers follow the `?` that ends the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UriParts {
     scheme: Scheme,
-    scheme_end: u32,
-    user: Option<Span>,
-    password: Option<Span>,
-    host: Span,
+    /// Whether the userinfo has a `:password` (between `user_end + 1` and the `@`).
+    password: bool,
     port: Option<u16>,
+    scheme_end: u32,
+    /// Where the user part (or a tel number) ends; no user when that is right after the `:`.
+    user_end: u32,
+    host: Span,
+    /// The parameters, `;` included; anything after them is `?` and the headers.
     params: Span,
-    headers: Option<Span>,
 }
 
 /// A borrowed, parsed URI: a view into some text.
@@ -165,7 +170,7 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
         if user_end == body_start {
             return Err(bad(body_start));
         }
-        parts.user = Some(sp(body_start, user_end));
+        parts.user_end = user_end as u32;
         if user_end < at {
             if b[user_end] != b':' {
                 return Err(bad(user_end));
@@ -174,7 +179,7 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
             if p_end < at {
                 return Err(bad(p_end));
             }
-            parts.password = Some(sp(user_end + 1, at));
+            parts.password = true;
         }
         host_start = at + 1;
     }
@@ -252,7 +257,7 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
             if h_end < end {
                 return Err(bad(h_end));
             }
-            parts.headers = Some(sp(i + 1, end));
+            // The headers: what follows the `?` after `params`.
         }
         Some(_) => return Err(bad(i)),
     }
@@ -322,18 +327,18 @@ fn sip_common(b: &[u8]) -> Option<UriParts> {
     // a user. No byte this path accepts after the user is an `@`, so the `@` found here is the
     // first one, where the general parser splits the userinfo.
     let first_end = hostname_end(b, body);
-    let (user, host_start) = match b.get(first_end) {
-        Some(b'@') if first_end > body => (Some(sp(body, first_end)), first_end + 1),
+    let (user_end, host_start) = match b.get(first_end) {
+        Some(b'@') if first_end > body => (first_end, first_end + 1),
         Some(&c) if URI_CLASSES[c as usize] & C_PASSWORD != 0 => {
             let at = scan_plain(b, first_end, C_PASSWORD);
             if b.get(at) != Some(&b'@') {
                 return None;
             }
-            (Some(sp(body, at)), at + 1)
+            (at, at + 1)
         }
-        _ => (None, body),
+        _ => (body, body),
     };
-    let host_end = if user.is_none() && first_end > body {
+    let host_end = if host_start == body && first_end > body {
         first_end
     } else if b.get(host_start) == Some(&b'[') {
         // IPv6reference: up to the first `]`, checked as the general parser does.
@@ -386,13 +391,12 @@ fn sip_common(b: &[u8]) -> Option<UriParts> {
     }
     Some(UriParts {
         scheme,
-        scheme_end: body as u32 - 1,
-        user,
-        password: None,
-        host: sp(host_start, host_end),
+        password: false,
         port,
+        scheme_end: body as u32 - 1,
+        user_end: user_end as u32,
+        host: sp(host_start, host_end),
         params: sp(params_start, i),
-        headers: None,
     })
 }
 
@@ -461,13 +465,12 @@ fn parse_general(s: &str) -> Result<UriParts, ParseError> {
     let sp = |a: usize, z: usize| Span(a as u32, z as u32);
     let mut parts = UriParts {
         scheme,
-        scheme_end: colon as u32,
-        user: None,
-        password: None,
-        host: sp(body_start, body_start),
+        password: false,
         port: None,
+        scheme_end: colon as u32,
+        user_end: body_start as u32,
+        host: sp(body_start, body_start),
         params: sp(end, end),
-        headers: None,
     };
     match scheme {
         Scheme::Other => {
@@ -486,7 +489,7 @@ fn parse_general(s: &str) -> Result<UriParts, ParseError> {
             check(num, body_start, |c| {
                 c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
             })?;
-            parts.user = Some(sp(body_start, num_end));
+            parts.user_end = num_end as u32;
             check(&s[num_end..], num_end, |c| {
                 is_paramchar(c) || matches!(c, b';' | b'=' | b'+')
             })?;
@@ -533,7 +536,8 @@ impl<'a> UriRef<'a> {
 
     /// The user part (escapes kept), or the number of a tel URI.
     pub fn user(&self) -> Option<&'a str> {
-        self.parts.user.map(|s| s.of(self.raw))
+        let start = self.parts.scheme_end + 1;
+        (self.parts.user_end > start).then(|| Span(start, self.parts.user_end).of(self.raw))
     }
 
     /// The user part with `%HH` escapes resolved (RFC 3261 §19.1.4 compares it so). Escapes that
@@ -544,7 +548,9 @@ impl<'a> UriRef<'a> {
 
     /// The password, if any (its use is NOT RECOMMENDED, RFC 3261 §19.1.1).
     pub fn password(&self) -> Option<&'a str> {
-        self.parts.password.map(|s| s.of(self.raw))
+        let p = self.parts;
+        p.password
+            .then(|| Span(p.user_end + 1, p.host.0.saturating_sub(1)).of(self.raw))
     }
 
     /// The host; an IPv6 reference keeps its brackets. Empty for tel and other schemes.
@@ -569,7 +575,8 @@ impl<'a> UriRef<'a> {
 
     /// The header part after `?`, raw.
     pub fn headers(&self) -> Option<&'a str> {
-        self.parts.headers.map(|s| s.of(self.raw))
+        let end = self.parts.params.1 as usize;
+        (end < self.raw.len()).then(|| self.raw.get(end + 1..).unwrap_or(""))
     }
 
     /// An owned copy.
@@ -801,6 +808,22 @@ mod tests {
                 (user, host, port, params),
                 "{good}"
             );
+        }
+    }
+
+    #[test]
+    fn parts_are_compact_and_derive_password_and_headers() {
+        assert!(std::mem::size_of::<UriParts>() <= 32);
+        for (s, password, headers) in [
+            ("sip:a:@b", Some(""), None),
+            ("sip:a:p%41ss@b;lr?x=y", Some("p%41ss"), Some("x=y")),
+            ("sip:b?", None, Some("")),
+            ("sip:a@b;x?", None, Some("")),
+            ("tel:+1;x=y", None, None),
+            ("urn:a?b", None, None),
+        ] {
+            let u = UriRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((u.password(), u.headers()), (password, headers), "{s}");
         }
     }
 
