@@ -310,7 +310,7 @@ fn hostname_end(b: &[u8], mut i: usize) -> usize {
 /// and no headers. It exists because every request and most headers carry such a URI, and the
 /// general parser spends most of its time finding the `@` and checking classes byte by byte
 /// again. `None` for anything else, left to the general parser (which also reports the errors):
-/// what this accepts, [`parse_parts`] accepts with the same parts (a proptest compares them).
+/// what this accepts, [`parse_general`] accepts with the same parts (a proptest compares them).
 #[inline(always)]
 fn sip_common(b: &[u8]) -> Option<UriParts> {
     let sp = |a: usize, z: usize| Span(a as u32, z as u32);
@@ -429,14 +429,6 @@ pub(crate) fn valid_host(h: &str) -> bool {
     !h.is_empty()
 }
 
-#[inline(always)]
-fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
-    match sip_common(s.as_bytes()) {
-        Some(parts) => Ok(parts),
-        None => parse_general(s),
-    }
-}
-
 /// Any URI: the scheme, then the grammar of its kind.
 #[inline(never)]
 fn parse_general(s: &str) -> Result<UriParts, ParseError> {
@@ -506,9 +498,13 @@ impl<'a> UriRef<'a> {
         if s.len() > u32::MAX as usize {
             return Err(bad(0));
         }
+        // The common shape returns from here: no intermediate `Result` of the parts to copy.
+        if let Some(parts) = sip_common(s.as_bytes()) {
+            return Ok(UriRef { raw: s, parts });
+        }
         Ok(UriRef {
             raw: s,
-            parts: parse_parts(s)?,
+            parts: parse_general(s)?,
         })
     }
 
@@ -609,7 +605,13 @@ impl Uri {
         if s.len() > u32::MAX as usize {
             return Err(bad(0));
         }
-        let parts = parse_parts(s)?;
+        if let Some(parts) = sip_common(s.as_bytes()) {
+            return Ok(Uri {
+                raw: buf.slice_ref(s),
+                parts,
+            });
+        }
+        let parts = parse_general(s)?;
         Ok(Uri {
             raw: buf.slice_ref(s),
             parts,
@@ -896,7 +898,7 @@ mod tests {
         if let Some(fast) = sip_common(s.as_bytes()) {
             assert_eq!(Ok(fast), general(s), "{s:?}");
         }
-        assert_eq!(parse_parts(s), general(s), "{s:?}");
+        assert_eq!(UriRef::parse(s).map(|u| u.parts), general(s), "{s:?}");
     }
 
     proptest::proptest! {
