@@ -17,19 +17,15 @@ use crate::parse::scan::{Cursor, Scan, is_token, is_word, unquote};
 const C_TOKEN: u8 = 1;
 /// ALPHA / DIGIT (a hostname label, §25.1 `hostname`).
 const C_ALNUM: u8 = 2;
-/// DIGIT.
-const C_DIGIT: u8 = 4;
 /// `token / ":"`: a `gen-value` of the common shape (a token, a host, an IPv6 address
 /// without brackets as `received` carries it, RFC 5118 §4.5).
-const C_VALUE: u8 = 8;
+const C_VALUE: u8 = 4;
 /// `word` (§25.1), the characters of a Call-ID.
-const C_WORD: u8 = 16;
-/// Anything but `>`, SP, HTAB: inside the `<...>` of a name-addr.
-const C_URI: u8 = 32;
+const C_WORD: u8 = 8;
 /// Anything but `;`, `=`, DQUOTE, SP, HTAB: a parameter name in [`tag_param`].
-const C_PNAME: u8 = 64;
+const C_PNAME: u8 = 16;
 /// Anything but `;`, DQUOTE, SP, HTAB: a parameter value in [`tag_param`].
-const C_PVAL: u8 = 128;
+const C_PVAL: u8 = 32;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -65,17 +61,11 @@ static CLASS: [u8; 256] = {
         if alnum {
             c |= C_ALNUM;
         }
-        if b.is_ascii_digit() {
-            c |= C_DIGIT;
-        }
         if token || b == b':' {
             c |= C_VALUE;
         }
         if word {
             c |= C_WORD;
-        }
-        if !matches!(b, b'>' | b' ' | b'\t') {
-            c |= C_URI;
         }
         if !matches!(b, b';' | b'=' | b'"' | b' ' | b'\t') {
             c |= C_PNAME;
@@ -89,19 +79,34 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// The end of the run of bytes of `class` starting at `i`. Four bytes a step while they all
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i`, as a little-endian word.
+#[inline]
+fn word_at(b: &[u8], i: usize) -> Option<u64> {
+    match b.get(i..i.checked_add(8)?) {
+        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+            Some(u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]))
+        }
+        _ => None,
+    }
+}
+
+/// The end of the run of bytes of `class` starting at `i`. Eight bytes a step while they all
 /// belong (header values are short: a SIMD search would not repay its setup).
 #[inline]
 fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
-    while let Some(&[w, x, y, z]) = b.get(i..i + 4) {
-        let all = CLASS[w as usize] & CLASS[x as usize] & CLASS[y as usize] & CLASS[z as usize];
+    let c = |x: u8| CLASS[x as usize];
+    while let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i.saturating_add(8)) {
+        let all = c(b0) & c(b1) & c(b2) & c(b3) & c(b4) & c(b5) & c(b6) & c(b7);
         if all & class == 0 {
             break;
         }
-        i += 4;
+        i += 8;
     }
-    while let Some(&c) = b.get(i) {
-        if CLASS[c as usize] & class == 0 {
+    while let Some(&x) = b.get(i) {
+        if c(x) & class == 0 {
             break;
         }
         i += 1;
@@ -109,16 +114,48 @@ fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
     i
 }
 
+/// The end of the run of decimal digits starting at `i`.
+#[inline]
+fn skip_digits(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// The first of `>`, SP or HTAB at or after `from` (the end of the URI in a name-addr's
+/// `<...>`), eight bytes a step: after the XOR with a needle a matching byte is zero, and
+/// `(x - 0x01..) & !x & 0x80..` flags zero bytes, its lowest flag exactly.
+#[inline]
+fn find_uri_end(b: &[u8], from: usize) -> Option<usize> {
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut i = from;
+    while let Some(w) = word_at(b, i) {
+        let m = zero(w ^ (LO * u64::from(b'>')))
+            | zero(w ^ (LO * u64::from(b' ')))
+            | zero(w ^ (LO * u64::from(b'\t')));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b'>' | b' ' | b'\t') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The first `needle` at or after `from`, eight bytes a step (SWAR: after the XOR a matching
 /// byte is zero, and `(x - 0x01..) & !x & 0x80..` flags zero bytes, the lowest flag exactly).
 #[inline]
 fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(needle);
     let mut i = from;
-    while let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]) ^ pattern;
+    while let Some(w) = word_at(b, i) {
+        let x = w ^ pattern;
         let zero = x.wrapping_sub(LO) & !x & HI;
         if zero != 0 {
             return Some(i + (zero.trailing_zeros() / 8) as usize);
@@ -226,13 +263,13 @@ impl<'a> Via<'a> {
             return None;
         }
         let transport = s.get(8..i)?;
-        // host: runs of alphanumerics joined by '.' or '-', as `valid_host` checks: no '.'
-        // or '-' first, none right after a '.'.
+        // host: alphanumerics, '.' and '-', as `valid_host` checks: no '.' or '-' first, none
+        // right after a '.'.
         let host_start = i + 1;
         i = host_start;
         loop {
-            i = skip(b, i, C_ALNUM);
             match b.get(i) {
+                Some(&c) if CLASS[c as usize] & C_ALNUM != 0 => i += 1,
                 Some(b'.' | b'-') if i > host_start && b[i - 1] != b'.' => i += 1,
                 _ => break,
             }
@@ -244,7 +281,7 @@ impl<'a> Via<'a> {
         let mut port = None;
         if b.get(i) == Some(&b':') {
             let p0 = i + 1;
-            i = skip(b, p0, C_DIGIT);
+            i = skip_digits(b, p0);
             // More than five digits (a leading zero) is left to the grammar.
             if i == p0 || i - p0 > 5 {
                 return None;
@@ -253,6 +290,15 @@ impl<'a> Via<'a> {
         }
         let params_start = i;
         let mut branch = None;
+        // `;branch=` first, as nearly every Via has it: one eight-byte compare for the name.
+        if word_at(b, i) == Some(u64::from_le_bytes(*b";branch=")) {
+            let v0 = i + 8;
+            i = skip(b, v0, C_TOKEN);
+            if i == v0 {
+                return None;
+            }
+            branch = Some(s.get(v0..i)?);
+        }
         scan_common_params(s, i, C_TOKEN, |name, value| match (name, value) {
             // The parameters of nearly every Via, as usually spelt, have nothing to check.
             ("branch", Some(_)) => {
@@ -432,8 +478,8 @@ impl<'a> NameAddr<'a> {
         if b.first() != Some(&b'<') {
             return None;
         }
-        let gt = skip(b, 1, C_URI);
-        if b.get(gt) != Some(&b'>') {
+        let gt = find_uri_end(b, 1)?;
+        if b[gt] != b'>' {
             return None;
         }
         let uri = UriRef::parse(s.get(1..gt)?).ok()?;
@@ -569,14 +615,11 @@ impl CSeq {
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
-        let digits = skip(b, 0, C_DIGIT);
-        if (1..=9).contains(&digits)
-            && b.get(digits) == Some(&b' ')
-            && b.len() > digits + 1
-            && skip(b, digits + 1, C_TOKEN) == b.len()
-        {
-            let seq = small_number(&b[..digits]);
+        let digits = skip_digits(b, 0);
+        if (1..=9).contains(&digits) && b.get(digits) == Some(&b' ') {
+            // `Method::parse` takes a non-empty token only: no scan of the method here.
             if let Some(method) = s.get(digits + 1..).and_then(Method::parse) {
+                let seq = small_number(&b[..digits]);
                 return Ok(CSeq { seq, method });
             }
         }
@@ -929,7 +972,7 @@ fn tag_param(params: &str) -> Option<&str> {
 fn delta_seconds(s: &str) -> Scan<u32> {
     // Common case: 1 to 9 bare digits, which cannot overflow.
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 9 && skip(b, 0, C_DIGIT) == b.len() {
+    if !b.is_empty() && b.len() <= 9 && skip_digits(b, 0) == b.len() {
         return Ok(small_number(b));
     }
     delta_seconds_grammar(s)
@@ -1365,7 +1408,7 @@ impl Headers {
     /// first Via, CSeq, Call-ID, From and To tags and Max-Forwards, each `None` if absent.
     pub(crate) fn check_all(&self) -> Result<Checked<'_>, ParseError> {
         use HeaderName as H;
-        let mut seen: u128 = 0;
+        let mut seen = [0u64; 2];
         let mut found = Checked::default();
         for e in self.entries.iter() {
             let Name::Known(h) = e.name else { continue };
@@ -1393,13 +1436,13 @@ impl Headers {
                 _ => check_value(h, v).map_err(fail)?,
             }
             if h.is_single_valued() {
-                let bit = 1u128 << (h as u32 % 128);
-                if seen & bit != 0 {
+                let (word, bit) = (&mut seen[(h as usize / 64) % 2], 1u64 << (h as u32 % 64));
+                if *word & bit != 0 {
                     // Repeated with the same value (e.g. two equal Content-Length lines) is
                     // tolerated by the framer; anything here is a second field.
                     return Err(ParseError::new(ParseErrorKind::DuplicateHeader(h), at));
                 }
-                seen |= bit;
+                *word |= bit;
             }
         }
         Ok(found)
@@ -1678,6 +1721,27 @@ mod tests {
     proptest! {
         // The fast paths take 10-30% of these inputs; more cases reach more of their edges.
         #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn skip_and_find_agree_with_byte_loops(
+            b in proptest::collection::vec(
+                prop_oneof![6 => proptest::char::range('0', 'z').prop_map(|c| c as u8), 1 => any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..44,
+        ) {
+            for class in [C_TOKEN, C_ALNUM, C_VALUE, C_WORD, C_PNAME, C_PVAL] {
+                let mut i = from;
+                while b.get(i).is_some_and(|&c| CLASS[c as usize] & class != 0) {
+                    i += 1;
+                }
+                prop_assert_eq!(skip(&b, from, class), i.max(from));
+            }
+            let uri_end = b.iter().skip(from).position(|c| matches!(c, b'>' | b' ' | b'\t'));
+            prop_assert_eq!(find_uri_end(&b, from), uri_end.map(|p| p + from));
+            let semi = b.iter().skip(from).position(|&c| c == b';');
+            prop_assert_eq!(find_byte(&b, from, b';'), semi.map(|p| p + from));
+        }
 
         #[test]
         fn tag_of_agrees_with_the_reference(
