@@ -474,6 +474,28 @@ impl<'a> NameAddr<'a> {
     /// is invalid: [`NameAddr::parse`] then decides. What this accepts, `parse` accepts with
     /// the same result (a proptest compares the two).
     pub(crate) fn parse_common(s: &'a str) -> Option<(NameAddr<'a>, Option<&'a str>)> {
+        let (gt, tag) = Self::common_shape(s)?;
+        let uri = UriRef::parse(s.get(1..gt)?).ok()?;
+        let na = NameAddr {
+            display: None,
+            uri,
+            params: Params::new(s.get(gt + 1..)?),
+            angle: true,
+        };
+        Some((na, tag))
+    }
+
+    /// [`NameAddr::parse_common`] for a check: the tag of a valid value of the common shape,
+    /// without building the address.
+    fn common_tag(s: &'a str) -> Option<Option<&'a str>> {
+        let (gt, tag) = Self::common_shape(s)?;
+        UriRef::parse(s.get(1..gt)?).ok()?;
+        Some(tag)
+    }
+
+    /// The shape of [`NameAddr::parse_common`] without the URI check: the index of the `>`
+    /// and the tag.
+    fn common_shape(s: &'a str) -> Option<(usize, Option<&'a str>)> {
         let b = s.as_bytes();
         if b.first() != Some(&b'<') {
             return None;
@@ -482,7 +504,6 @@ impl<'a> NameAddr<'a> {
         if b[gt] != b'>' {
             return None;
         }
-        let uri = UriRef::parse(s.get(1..gt)?).ok()?;
         let mut tag = None;
         scan_common_params(s, gt + 1, C_VALUE, |name, value| {
             if tag.is_none() && name.eq_ignore_ascii_case("tag") {
@@ -490,13 +511,7 @@ impl<'a> NameAddr<'a> {
             }
             true
         })?;
-        let na = NameAddr {
-            display: None,
-            uri,
-            params: Params::new(s.get(gt + 1..)?),
-            angle: true,
-        };
-        Some((na, tag.flatten()))
+        Some((gt, tag.flatten()))
     }
 
     pub(crate) fn scan(c: &mut Cursor<'a>) -> Scan<NameAddr<'a>> {
@@ -944,6 +959,14 @@ fn tag_param(params: &str) -> Option<&str> {
     // first '=', a value at the next ';'; the first parameter named `tag` decides (a flag has
     // no value); empty names are skipped.
     let b = params.as_bytes();
+    // `;tag=` first, as a From or To of the common shape has it: the first parameter is the
+    // tag, its value runs to the next ';' (a quote or whitespace: the loop below decides).
+    if let Some(b";tag=") = b.get(..5) {
+        let k = skip(b, 5, C_PVAL);
+        if k == b.len() || b[k] == b';' {
+            return params.get(5..k);
+        }
+    }
     let mut i = find_byte(b, 0, b';')?;
     loop {
         let n0 = i + 1;
@@ -1062,8 +1085,8 @@ fn rfc1123_date(v: &str) -> Scan<()> {
 
 /// Checks a From or To value (`NameAddr::parse`) and returns its tag.
 fn name_addr_tag(v: &str) -> Scan<Option<&str>> {
-    match NameAddr::parse_common(v) {
-        Some((_, tag)) => Ok(tag),
+    match NameAddr::common_tag(v) {
+        Some(tag) => Ok(tag),
         None => NameAddr::parse_grammar(v).map(|na| na.tag()),
     }
 }
@@ -1110,7 +1133,7 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::Via => check_vias(v).map(drop),
         H::From | H::To | H::ReplyTo | H::ReferTo | H::ReferredBy => NameAddr::parse(v).map(drop),
         // One name-addr of the common shape is a list of one (no comma outside its '<>').
-        H::Contact if NameAddr::parse_common(v).is_some() => Ok(()),
+        H::Contact if NameAddr::common_tag(v).is_some() => Ok(()),
         H::Contact => {
             if v.trim() == "*" {
                 Ok(())
