@@ -12,6 +12,214 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::message::headers::{Entry, Name, Text};
 use crate::parse::scan::{Cursor, Scan, is_token, is_word, unquote};
 
+/// Byte classes of the fast paths below (RFC 3261 §25.1), one bit each, so that every byte
+/// costs one table lookup however many characters a class holds.
+const C_TOKEN: u8 = 1;
+/// ALPHA / DIGIT (a hostname label, §25.1 `hostname`).
+const C_ALNUM: u8 = 2;
+/// `token / ":"`: a `gen-value` of the common shape (a token, a host, an IPv6 address
+/// without brackets as `received` carries it, RFC 5118 §4.5).
+const C_VALUE: u8 = 4;
+/// `word` (§25.1), the characters of a Call-ID.
+const C_WORD: u8 = 8;
+/// Anything but `;`, `=`, DQUOTE, SP, HTAB: a parameter name in [`tag_param`].
+const C_PNAME: u8 = 16;
+/// Anything but `;`, DQUOTE, SP, HTAB: a parameter value in [`tag_param`].
+const C_PVAL: u8 = 32;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let token = alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        let word = token
+            || matches!(
+                b,
+                b'(' | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            );
+        let mut c = 0;
+        if token {
+            c |= C_TOKEN;
+        }
+        if alnum {
+            c |= C_ALNUM;
+        }
+        if token || b == b':' {
+            c |= C_VALUE;
+        }
+        if word {
+            c |= C_WORD;
+        }
+        if !matches!(b, b';' | b'=' | b'"' | b' ' | b'\t') {
+            c |= C_PNAME;
+        }
+        if !matches!(b, b';' | b'"' | b' ' | b'\t') {
+            c |= C_PVAL;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i`, as a little-endian word.
+#[inline]
+fn word_at(b: &[u8], i: usize) -> Option<u64> {
+    match b.get(i..i.checked_add(8)?) {
+        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+            Some(u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]))
+        }
+        _ => None,
+    }
+}
+
+/// The end of the run of bytes of `class` starting at `i`. Eight bytes a step while they all
+/// belong (header values are short: a SIMD search would not repay its setup).
+#[inline]
+fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
+    let c = |x: u8| CLASS[x as usize];
+    while let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i.saturating_add(8)) {
+        let all = c(b0) & c(b1) & c(b2) & c(b3) & c(b4) & c(b5) & c(b6) & c(b7);
+        if all & class == 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&x) = b.get(i) {
+        if c(x) & class == 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The end of the run of decimal digits starting at `i`.
+#[inline]
+fn skip_digits(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// The first of `>`, SP or HTAB at or after `from` (the end of the URI in a name-addr's
+/// `<...>`), eight bytes a step: after the XOR with a needle a matching byte is zero, and
+/// `(x - 0x01..) & !x & 0x80..` flags zero bytes, its lowest flag exactly.
+#[inline]
+fn find_uri_end(b: &[u8], from: usize) -> Option<usize> {
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut i = from;
+    while let Some(w) = word_at(b, i) {
+        let m = zero(w ^ (LO * u64::from(b'>')))
+            | zero(w ^ (LO * u64::from(b' ')))
+            | zero(w ^ (LO * u64::from(b'\t')));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b'>' | b' ' | b'\t') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The first `needle` at or after `from`, eight bytes a step (SWAR: after the XOR a matching
+/// byte is zero, and `(x - 0x01..) & !x & 0x80..` flags zero bytes, the lowest flag exactly).
+#[inline]
+fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
+    let pattern = LO * u64::from(needle);
+    let mut i = from;
+    while let Some(w) = word_at(b, i) {
+        let x = w ^ pattern;
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == needle {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The value of up to nine decimal digits (no overflow in a `u32`).
+#[inline]
+fn small_number(d: &[u8]) -> u32 {
+    let mut n = 0u32;
+    for &c in d {
+        n = n * 10 + u32::from(c - b'0');
+    }
+    n
+}
+
+/// Scans `s[i..]` as `*( ";" token [ "=" 1*value ] )` to its end, where `value` is a byte of
+/// class `value` (a token, or [`C_VALUE`]): the common shape of `*( SEMI generic-param )`
+/// (RFC 3261 §25.1) with no whitespace and no quoted or bracketed value. Calls
+/// `each(name, value)` per parameter; `None` at any other shape, or when `each` refuses.
+#[inline]
+fn scan_common_params<'a>(
+    s: &'a str,
+    mut i: usize,
+    value: u8,
+    mut each: impl FnMut(&'a str, Option<&'a str>) -> bool,
+) -> Option<()> {
+    let b = s.as_bytes();
+    while i < b.len() {
+        if b[i] != b';' {
+            return None;
+        }
+        let n0 = i + 1;
+        i = skip(b, n0, C_TOKEN);
+        if i == n0 {
+            return None;
+        }
+        let name = s.get(n0..i)?;
+        let v = if b.get(i) == Some(&b'=') {
+            let v0 = i + 1;
+            i = skip(b, v0, value);
+            if i == v0 {
+                return None;
+            }
+            Some(s.get(v0..i)?)
+        } else {
+            None
+        };
+        if !each(name, v) {
+            return None;
+        }
+    }
+    Some(())
+}
+
 /// Transport of a Via (RFC 3261 §20.42 `transport`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -50,28 +258,20 @@ impl<'a> Via<'a> {
         if b.len() < 10 || !b.starts_with(b"SIP/2.0/") {
             return None;
         }
-        let mut i = 8;
-        while i < b.len() && is_token(b[i]) {
-            i += 1;
-        }
+        let mut i = skip(b, 8, C_TOKEN);
         if i == 8 || b.get(i) != Some(&b' ') {
             return None;
         }
         let transport = s.get(8..i)?;
-        i += 1;
-        // host: labels of alphanumerics and '-' separated by '.', none empty, none starting
-        // with '-' (what `valid_host` checks).
-        let host_start = i;
-        let mut prev = b'.';
-        while let Some(&c) = b.get(i) {
-            if c.is_ascii_alphanumeric()
-                || (c == b'-' && prev != b'.')
-                || (c == b'.' && prev != b'.')
-            {
-                prev = c;
-                i += 1;
-            } else {
-                break;
+        // host: alphanumerics, '.' and '-', as `valid_host` checks: no '.' or '-' first, none
+        // right after a '.'.
+        let host_start = i + 1;
+        i = host_start;
+        loop {
+            match b.get(i) {
+                Some(&c) if CLASS[c as usize] & C_ALNUM != 0 => i += 1,
+                Some(b'.' | b'-') if i > host_start && b[i - 1] != b'.' => i += 1,
+                _ => break,
             }
         }
         if i == host_start {
@@ -80,53 +280,34 @@ impl<'a> Via<'a> {
         let host = s.get(host_start..i)?;
         let mut port = None;
         if b.get(i) == Some(&b':') {
-            i += 1;
-            let p0 = i;
-            let mut n: u32 = 0;
-            while let Some(&c) = b.get(i) {
-                if !c.is_ascii_digit() || i - p0 >= 5 {
-                    break;
-                }
-                n = n * 10 + u32::from(c - b'0');
-                i += 1;
-            }
-            if i == p0 || b.get(i).is_some_and(u8::is_ascii_digit) {
+            let p0 = i + 1;
+            i = skip_digits(b, p0);
+            // More than five digits (a leading zero) is left to the grammar.
+            if i == p0 || i - p0 > 5 {
                 return None;
             }
-            port = Some(u16::try_from(n).ok()?);
+            port = Some(u16::try_from(small_number(&b[p0..i])).ok()?);
         }
         let params_start = i;
         let mut branch = None;
-        while i < b.len() {
-            if b[i] != b';' {
+        // `;branch=` first, as nearly every Via has it: one eight-byte compare for the name.
+        if word_at(b, i) == Some(u64::from_le_bytes(*b";branch=")) {
+            let v0 = i + 8;
+            i = skip(b, v0, C_TOKEN);
+            if i == v0 {
                 return None;
             }
-            i += 1;
-            let n0 = i;
-            while i < b.len() && is_token(b[i]) {
-                i += 1;
-            }
-            if i == n0 {
-                return None;
-            }
-            let name = s.get(n0..i)?;
-            let value = if b.get(i) == Some(&b'=') {
-                i += 1;
-                let v0 = i;
-                while i < b.len() && is_token(b[i]) {
-                    i += 1;
-                }
-                if i == v0 {
-                    return None;
-                }
-                Some(s.get(v0..i)?)
-            } else {
-                None
-            };
-            if !via_param_ok(name, value, &mut branch) {
-                return None;
-            }
+            branch = Some(s.get(v0..i)?);
         }
+        scan_common_params(s, i, C_TOKEN, |name, value| match (name, value) {
+            // The parameters of nearly every Via, as usually spelt, have nothing to check.
+            ("branch", Some(_)) => {
+                branch = branch.or(value);
+                true
+            }
+            ("rport", None) => true,
+            _ => via_param_ok(name, value, &mut branch),
+        })?;
         Some(Via {
             protocol: s.get(..3)?,
             version: s.get(4..7)?,
@@ -273,10 +454,64 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Parses `( name-addr / addr-spec ) *( SEMI generic-param )`.
     pub fn parse(s: &'a str) -> Scan<NameAddr<'a>> {
+        match Self::parse_common(s) {
+            Some((na, _)) => Ok(na),
+            None => Self::parse_grammar(s),
+        }
+    }
+
+    /// The full grammar, for every shape.
+    fn parse_grammar(s: &'a str) -> Scan<NameAddr<'a>> {
         let mut c = Cursor::new(s);
         let na = Self::scan(&mut c)?;
         c.end()?;
         Ok(na)
+    }
+
+    /// The common shape `<URI>*(;token[=value])` (no display name, no whitespace, no quoted
+    /// or bracketed parameter value) in one pass, with the `tag` parameter found on the way
+    /// (as [`NameAddr::tag`] gives it). `None` when the value has any other shape or the URI
+    /// is invalid: [`NameAddr::parse`] then decides. What this accepts, `parse` accepts with
+    /// the same result (a proptest compares the two).
+    pub(crate) fn parse_common(s: &'a str) -> Option<(NameAddr<'a>, Option<&'a str>)> {
+        let (gt, tag) = Self::common_shape(s)?;
+        let uri = UriRef::parse(s.get(1..gt)?).ok()?;
+        let na = NameAddr {
+            display: None,
+            uri,
+            params: Params::new(s.get(gt + 1..)?),
+            angle: true,
+        };
+        Some((na, tag))
+    }
+
+    /// [`NameAddr::parse_common`] for a check: the tag of a valid value of the common shape,
+    /// without building the address.
+    fn common_tag(s: &'a str) -> Option<Option<&'a str>> {
+        let (gt, tag) = Self::common_shape(s)?;
+        UriRef::parse(s.get(1..gt)?).ok()?;
+        Some(tag)
+    }
+
+    /// The shape of [`NameAddr::parse_common`] without the URI check: the index of the `>`
+    /// and the tag.
+    fn common_shape(s: &'a str) -> Option<(usize, Option<&'a str>)> {
+        let b = s.as_bytes();
+        if b.first() != Some(&b'<') {
+            return None;
+        }
+        let gt = find_uri_end(b, 1)?;
+        if b[gt] != b'>' {
+            return None;
+        }
+        let mut tag = None;
+        scan_common_params(s, gt + 1, C_VALUE, |name, value| {
+            if tag.is_none() && name.eq_ignore_ascii_case("tag") {
+                tag = Some(value);
+            }
+            true
+        })?;
+        Some((gt, tag.flatten()))
     }
 
     pub(crate) fn scan(c: &mut Cursor<'a>) -> Scan<NameAddr<'a>> {
@@ -395,16 +630,11 @@ impl CSeq {
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
-        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
-        if (1..=9).contains(&digits)
-            && b.get(digits) == Some(&b' ')
-            && b.len() > digits + 1
-            && b[digits + 1..].iter().all(|&c| is_token(c))
-        {
-            let seq = b[..digits]
-                .iter()
-                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+        let digits = skip_digits(b, 0);
+        if (1..=9).contains(&digits) && b.get(digits) == Some(&b' ') {
+            // `Method::parse` takes a non-empty token only: no scan of the method here.
             if let Some(method) = s.get(digits + 1..).and_then(Method::parse) {
+                let seq = small_number(&b[..digits]);
                 return Ok(CSeq { seq, method });
             }
         }
@@ -470,6 +700,14 @@ pub struct MediaType<'a> {
 impl<'a> MediaType<'a> {
     /// Parses `m-type SLASH m-subtype *(SEMI m-parameter)`.
     pub fn parse(s: &'a str) -> Scan<MediaType<'a>> {
+        match Self::parse_common(s) {
+            Some(m) => Ok(m),
+            None => Self::parse_grammar(s),
+        }
+    }
+
+    /// The full grammar, for every shape.
+    fn parse_grammar(s: &'a str) -> Scan<MediaType<'a>> {
         let mut c = Cursor::new(s);
         c.skip_ws();
         let top = c.token()?;
@@ -480,6 +718,27 @@ impl<'a> MediaType<'a> {
         let params = scan_generic_params(&mut c)?;
         c.end()?;
         Ok(MediaType { top, sub, params })
+    }
+
+    /// The common shape `token "/" token *(;token[=value])`, no whitespace, no quoted value,
+    /// in one pass; `None` otherwise ([`MediaType::parse`] decides). Equal to `parse` on what
+    /// it accepts (a proptest compares the two).
+    fn parse_common(s: &'a str) -> Option<MediaType<'a>> {
+        let b = s.as_bytes();
+        let t = skip(b, 0, C_TOKEN);
+        if t == 0 || b.get(t) != Some(&b'/') {
+            return None;
+        }
+        let u = skip(b, t + 1, C_TOKEN);
+        if u == t + 1 {
+            return None;
+        }
+        scan_common_params(s, u, C_VALUE, |_, _| true)?;
+        Some(MediaType {
+            top: s.get(..t)?,
+            sub: s.get(t + 1..u)?,
+            params: Params::new(s.get(u..)?),
+        })
     }
 
     /// Whether this is `top/sub`, case-insensitively.
@@ -662,6 +921,11 @@ impl<'a> Checked<'a> {
 /// `>` of a name-addr, or the first `;` of a bare addr-spec (which may hold no `;`, §20.10).
 pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     let b = v.as_bytes();
+    // Most values open with the '<' of a name-addr without display name.
+    if b.first() == Some(&b'<') {
+        let gt = find_byte(b, 1, b'>').ok_or(0usize)?;
+        return Ok(tag_param(v.get(gt + 1..).unwrap_or("")));
+    }
     let mut i = 0;
     // A quoted display name may hold '<', '>' and ';'.
     while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
@@ -676,57 +940,63 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     }
     let rest = v.get(i.min(v.len())..).ok_or(i)?;
     // A name-addr's '<' comes before any ';'; a bare addr-spec's parameters start at its ';'.
-    // (Plain loops: these values are short, shorter than a SIMD search's setup pays for.)
     let r = rest.as_bytes();
     let params = match r.iter().position(|&c| c == b'<' || c == b';') {
         Some(lt) if r[lt] == b'<' => {
-            let gt = r[lt..].iter().position(|&c| c == b'>').ok_or(i + lt)?;
-            &rest[lt + gt + 1..]
+            let gt = find_byte(r, lt, b'>').ok_or(i + lt)?;
+            rest.get(gt + 1..).unwrap_or("")
         }
-        Some(semi) => &rest[semi..],
+        Some(semi) => rest.get(semi..).unwrap_or(""),
         None => "",
     };
     Ok(tag_param(params))
 }
 
-/// `Params::new(params).value("tag")`, in one pass over the common case of parameters with no
-/// whitespace and no quoted value (the general iterator otherwise).
+/// `Params::new(params).value("tag")` in one pass, up to the `tag` parameter, while the
+/// parameters have no whitespace and no quoted value (the general iterator decides otherwise).
 fn tag_param(params: &str) -> Option<&str> {
-    if params.bytes().any(|c| matches!(c, b'"' | b' ' | b'\t')) {
-        return Params::new(params).value("tag");
-    }
     // As the iterator does: text before the first ';' is not a parameter; a name ends at the
     // first '=', a value at the next ';'; the first parameter named `tag` decides (a flag has
-    // no value).
+    // no value); empty names are skipped.
     let b = params.as_bytes();
-    let mut i = b.iter().position(|&c| c == b';')?;
-    while i < b.len() {
-        let n0 = i + 1;
-        let mut j = n0;
-        while j < b.len() && b[j] != b';' && b[j] != b'=' {
-            j += 1;
+    // `;tag=` first, as a From or To of the common shape has it: the first parameter is the
+    // tag, its value runs to the next ';' (a quote or whitespace: the loop below decides).
+    if let Some(b";tag=") = b.get(..5) {
+        let k = skip(b, 5, C_PVAL);
+        if k == b.len() || b[k] == b';' {
+            return params.get(5..k);
         }
-        let mut k = j;
-        if b.get(j) == Some(&b'=') {
-            k += 1;
-            while k < b.len() && b[k] != b';' {
-                k += 1;
-            }
+    }
+    let mut i = find_byte(b, 0, b';')?;
+    loop {
+        let n0 = i + 1;
+        let j = skip(b, n0, C_PNAME);
+        let k = if b.get(j) == Some(&b'=') {
+            skip(b, j + 1, C_PVAL)
+        } else {
+            j
+        };
+        match b.get(k) {
+            None | Some(b';') => {}
+            // A quote or whitespace: trimming and quoting rules apply.
+            _ => return Params::new(params).value("tag"),
         }
         if b[n0..j].eq_ignore_ascii_case(b"tag") {
             return if k > j { params.get(j + 1..k) } else { None };
         }
+        if k == b.len() {
+            return None;
+        }
         i = k;
     }
-    None
 }
 
 /// `delta-seconds` (RFC 3261 §25.1) up to 2^32-1, with optional surrounding whitespace.
 fn delta_seconds(s: &str) -> Scan<u32> {
     // Common case: 1 to 9 bare digits, which cannot overflow.
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 9 && b.iter().all(u8::is_ascii_digit) {
-        return Ok(b.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')));
+    if !b.is_empty() && b.len() <= 9 && skip_digits(b, 0) == b.len() {
+        return Ok(small_number(b));
     }
     delta_seconds_grammar(s)
 }
@@ -755,7 +1025,20 @@ fn token_list(s: &str) -> Scan<()> {
     Ok(())
 }
 
+/// `callid = word [ "@" word ]` (RFC 3261 §25.1).
 fn call_id(s: &str) -> Scan<&str> {
+    // One pass over the common shape; the cursor finds the failing offset otherwise.
+    let b = s.as_bytes();
+    let w = skip(b, 0, C_WORD);
+    if w > 0
+        && (w == b.len() || (b[w] == b'@' && skip(b, w + 1, C_WORD) == b.len() && w + 1 < b.len()))
+    {
+        return Ok(s);
+    }
+    call_id_grammar(s)
+}
+
+fn call_id_grammar(s: &str) -> Scan<&str> {
     let mut c = Cursor::new(s);
     let w = c.take_while(is_word);
     if w.is_empty() {
@@ -800,6 +1083,14 @@ fn rfc1123_date(v: &str) -> Scan<()> {
     if ok { Ok(()) } else { Err(0) }
 }
 
+/// Checks a From or To value (`NameAddr::parse`) and returns its tag.
+fn name_addr_tag(v: &str) -> Scan<Option<&str>> {
+    match NameAddr::common_tag(v) {
+        Some(tag) => Ok(tag),
+        None => NameAddr::parse_grammar(v).map(|na| na.tag()),
+    }
+}
+
 /// Checks a Via field value (`via-parm *(COMMA via-parm)`) and returns its first via-parm.
 fn check_vias(v: &str) -> Scan<Via<'_>> {
     let mut rest = Some(v);
@@ -838,8 +1129,11 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         if any { Ok(()) } else { Err(0) }
     };
     match name {
+        H::Via if Via::parse_common(v).is_some() => Ok(()),
         H::Via => check_vias(v).map(drop),
         H::From | H::To | H::ReplyTo | H::ReferTo | H::ReferredBy => NameAddr::parse(v).map(drop),
+        // One name-addr of the common shape is a list of one (no comma outside its '<>').
+        H::Contact if NameAddr::common_tag(v).is_some() => Ok(()),
         H::Contact => {
             if v.trim() == "*" {
                 Ok(())
@@ -1137,7 +1431,7 @@ impl Headers {
     /// first Via, CSeq, Call-ID, From and To tags and Max-Forwards, each `None` if absent.
     pub(crate) fn check_all(&self) -> Result<Checked<'_>, ParseError> {
         use HeaderName as H;
-        let mut seen: u128 = 0;
+        let mut seen = [0u64; 2];
         let mut found = Checked::default();
         for e in self.entries.iter() {
             let Name::Known(h) = e.name else { continue };
@@ -1147,11 +1441,17 @@ impl Headers {
             // The first of each transaction field is kept from its check (the grammar is the
             // one `check_value` applies); every other value is only checked.
             match h {
-                H::Via if found.via.is_none() => found.via = Some(check_vias(v).map_err(fail)?),
+                // A value of the common shape holds one via-parm: no list to split.
+                H::Via if found.via.is_none() => {
+                    found.via = Some(match Via::parse_common(v) {
+                        Some(via) => via,
+                        None => check_vias(v).map_err(fail)?,
+                    });
+                }
                 H::CSeq => found.cseq = Some(CSeq::parse(v).map_err(fail)?),
                 H::CallId => found.call_id = Some(call_id(v).map_err(fail)?),
-                H::From => found.from_tag = Some(NameAddr::parse(v).map_err(fail)?.tag()),
-                H::To => found.to_tag = Some(NameAddr::parse(v).map_err(fail)?.tag()),
+                H::From => found.from_tag = Some(name_addr_tag(v).map_err(fail)?),
+                H::To => found.to_tag = Some(name_addr_tag(v).map_err(fail)?),
                 H::MaxForwards => {
                     let n = delta_seconds(v).map_err(fail)?;
                     found.max_forwards = Some(u8::try_from(n).map_err(|_| fail(0))?);
@@ -1159,13 +1459,13 @@ impl Headers {
                 _ => check_value(h, v).map_err(fail)?,
             }
             if h.is_single_valued() {
-                let bit = 1u128 << (h as u32 % 128);
-                if seen & bit != 0 {
+                let (word, bit) = (&mut seen[(h as usize / 64) % 2], 1u64 << (h as u32 % 64));
+                if *word & bit != 0 {
                     // Repeated with the same value (e.g. two equal Content-Length lines) is
                     // tolerated by the framer; anything here is a second field.
                     return Err(ParseError::new(ParseErrorKind::DuplicateHeader(h), at));
                 }
-                seen |= bit;
+                *word |= bit;
             }
         }
         Ok(found)
@@ -1289,18 +1589,236 @@ mod tests {
         }
     }
 
+    /// `tag_of` as it was before its single-pass rewrite: the reference its fast paths are
+    /// compared with.
+    fn tag_of_reference(v: &str) -> Scan<Option<&str>> {
+        let b = v.as_bytes();
+        let mut i = 0;
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        }
+        let rest = v.get(i.min(v.len())..).ok_or(i)?;
+        let r = rest.as_bytes();
+        let params = match r.iter().position(|&c| c == b'<' || c == b';') {
+            Some(lt) if r[lt] == b'<' => {
+                let gt = r[lt..].iter().position(|&c| c == b'>').ok_or(i + lt)?;
+                &rest[lt + gt + 1..]
+            }
+            Some(semi) => &rest[semi..],
+            None => "",
+        };
+        Ok(Params::new(params).value("tag"))
+    }
+
+    #[test]
+    fn common_name_addr_and_media_type_shapes_match_the_grammar() {
+        for v in [
+            "<sip:alice@example.com>;tag=1928301774",
+            "<sip:bob@example.net>",
+            "<sip:alice@192.0.2.10:5060;transport=tcp>;expires=3600;+sip.instance=x",
+            "<sip:a@b>;Tag=x;tag=y",
+            "<sip:a@b>;tag;tag=y",
+            "<sip:a@b>;received=2001:db8::1",
+        ] {
+            let (na, tag) = NameAddr::parse_common(v).expect(v);
+            let g = NameAddr::parse_grammar(v).unwrap();
+            assert_eq!(format!("{na:?}"), format!("{g:?}"), "{v}");
+            assert_eq!(tag, g.tag(), "{v}");
+        }
+        for v in [
+            "\"A\" <sip:a@b>",
+            "<sip:a@b> ;tag=x",
+            "<sip:a@b>;tag=\"x\"",
+            "<sip:a@b>;tag=",
+            "<sip:a b>",
+            "<sip:a@b>,<sip:c@d>",
+        ] {
+            assert!(NameAddr::parse_common(v).is_none(), "{v}");
+        }
+        for v in [
+            "application/sdp",
+            "multipart/mixed;boundary=unique-boundary-1",
+        ] {
+            assert_eq!(
+                MediaType::parse_common(v),
+                MediaType::parse_grammar(v).ok(),
+                "{v}"
+            );
+            assert!(MediaType::parse_common(v).is_some(), "{v}");
+        }
+        for v in [
+            "a84b4c76e66710",
+            "f81d4fae@foo.example.com",
+            "a@b",
+            "x<y>@[z]",
+        ] {
+            assert_eq!(call_id(v), call_id_grammar(v), "{v}");
+        }
+        for v in ["", "@", "a@", "@b", "a@b@c", "a b", "a;b"] {
+            assert_eq!(call_id(v), call_id_grammar(v), "{v}");
+            assert!(call_id(v).is_err(), "{v}");
+        }
+    }
+
+    /// Parameters mostly of the common shape, with now and then whitespace, a quote, a
+    /// bracket or an empty part (the fast paths must hand those to the general grammar).
+    fn params_strategy() -> impl Strategy<Value = String> {
+        let sep = prop_oneof![8 => "[;]", 1 => " ;", 1 => "; ", 1 => ";;"];
+        let name = prop_oneof![
+            4 => "tag",
+            1 => "Tag",
+            1 => "branch",
+            1 => "rport",
+            1 => "received",
+            1 => "ttl",
+            1 => "maddr",
+            2 => "[a-zA-Z+.]{0,4}",
+        ];
+        let value = prop_oneof![
+            3 => "",
+            4 => "=[a-z0-9.\\-]{1,8}",
+            1 => "=[0-9]{1,4}",
+            1 => "=[0-9:.]{1,8}",
+            1 => "=\\[::1\\]",
+            1 => "=\"[a-z;]{0,3}\"",
+            1 => "=[a-z0-9:.\\[\\]\"= ]{0,4}",
+        ];
+        proptest::collection::vec((sep, name, value), 0..4).prop_map(|ps| {
+            ps.into_iter()
+                .map(|(a, b, c)| format!("{a}{b}{c}"))
+                .collect()
+        })
+    }
+
+    fn tail_strategy() -> impl Strategy<Value = String> {
+        prop_oneof![8 => "", 1 => " ", 1 => ",", 1 => ";", 1 => ", <sip:x>"]
+    }
+
+    fn name_addr_strategy() -> impl Strategy<Value = String> {
+        let display = prop_oneof![6 => "", 1 => "\"A\" ", 1 => "A ", 1 => " ", 1 => "\"<;>\""];
+        let uri = prop_oneof![
+            4 => "sip:alice@example\\.com",
+            3 => "sips?:[a-z]{1,3}@[a-z0-9.\\-]{1,6}(:5060)?(;lr|;transport=tcp)?",
+            1 => "[a-z0-9@.:;= \\[\\]]{0,12}",
+        ];
+        let close = prop_oneof![8 => ">", 1 => ""];
+        (display, uri, close, params_strategy(), tail_strategy())
+            .prop_map(|(d, u, c, p, t)| format!("{d}<{u}{c}{p}{t}"))
+    }
+
+    fn via_strategy() -> impl Strategy<Value = String> {
+        let transport = prop_oneof![4 => "UDP", 1 => "[A-Za-z]{1,4}", 1 => ""];
+        let space = prop_oneof![8 => " ", 1 => "  ", 1 => "\t"];
+        let host = prop_oneof![
+            3 => "192\\.0\\.2\\.10",
+            3 => "[a-z0-9]{1,3}([.\\-]{1,2}[a-z0-9]{0,3}){0,3}",
+            1 => "[a-z0-9.\\-\\[\\]:]{1,12}",
+        ];
+        let port = prop_oneof![3 => "", 4 => ":[0-9]{1,5}", 1 => ":[0-9]{0,7}"];
+        (
+            transport,
+            space,
+            host,
+            port,
+            params_strategy(),
+            tail_strategy(),
+        )
+            .prop_map(|(t, s, h, p, ps, tl)| format!("SIP/2.0/{t}{s}{h}{p}{ps}{tl}"))
+    }
+
+    fn media_type_strategy() -> impl Strategy<Value = String> {
+        let top = prop_oneof![4 => "application", 1 => "[a-z*]{0,4}", 1 => " text"];
+        let slash = prop_oneof![8 => "/", 1 => " / ", 1 => ""];
+        let sub = prop_oneof![4 => "sdp", 1 => "[a-z+*.\\-]{0,5}"];
+        (top, slash, sub, params_strategy(), tail_strategy())
+            .prop_map(|(a, b, c, p, t)| format!("{a}{b}{c}{p}{t}"))
+    }
+
+    proptest! {
+        // The fast paths take 10-30% of these inputs; more cases reach more of their edges.
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn skip_and_find_agree_with_byte_loops(
+            b in proptest::collection::vec(
+                prop_oneof![6 => proptest::char::range('0', 'z').prop_map(|c| c as u8), 1 => any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..44,
+        ) {
+            for class in [C_TOKEN, C_ALNUM, C_VALUE, C_WORD, C_PNAME, C_PVAL] {
+                let mut i = from;
+                while b.get(i).is_some_and(|&c| CLASS[c as usize] & class != 0) {
+                    i += 1;
+                }
+                prop_assert_eq!(skip(&b, from, class), i.max(from));
+            }
+            let uri_end = b.iter().skip(from).position(|c| matches!(c, b'>' | b' ' | b'\t'));
+            prop_assert_eq!(find_uri_end(&b, from), uri_end.map(|p| p + from));
+            let semi = b.iter().skip(from).position(|&c| c == b';');
+            prop_assert_eq!(find_byte(&b, from, b';'), semi.map(|p| p + from));
+        }
+
+        #[test]
+        fn tag_of_agrees_with_the_reference(
+            s in prop_oneof![name_addr_strategy(), "[ \t]?(|\"[a-z<>;\\\\\"]{0,4}\"? ?|[a-z]{1,3} )(<[a-z:@;=>]{0,8}>?|[a-z:@<]{0,6})( ?;( ?tag|Tag|[a-z]{0,3})(=[a-z0-9 \"=;]{0,5})?){0,3}"]
+        ) {
+            prop_assert_eq!(tag_of(&s), tag_of_reference(&s));
+        }
+
+        #[test]
+        fn name_addr_fast_path_agrees(
+            s in name_addr_strategy()
+        ) {
+            if let Some((na, tag)) = NameAddr::parse_common(&s) {
+                let g = NameAddr::parse_grammar(&s);
+                prop_assert!(g.is_ok(), "{}", s);
+                let g = g.unwrap();
+                prop_assert_eq!(format!("{na:?}"), format!("{g:?}"));
+                prop_assert_eq!(tag, g.tag());
+                // What the general Contact check does: one list item, the whole value.
+                let (item, rest) = crate::message::headers::split_list_item(&s);
+                prop_assert_eq!((item, rest), (s.as_str(), None));
+                prop_assert_eq!(NameAddr::common_tag(&s), Some(tag));
+            }
+            prop_assert_eq!(
+                name_addr_tag(&s),
+                NameAddr::parse_grammar(&s).map(|na| na.tag())
+            );
+        }
+
+        #[test]
+        fn media_type_and_call_id_fast_paths_agree(
+            m in media_type_strategy(),
+            c in "[a-z0-9@<>\"\\[\\]: ;.]{0,10}",
+        ) {
+            if let Some(t) = MediaType::parse_common(&m) {
+                prop_assert_eq!(Ok(t), MediaType::parse_grammar(&m));
+            }
+            prop_assert_eq!(call_id(&c), call_id_grammar(&c));
+        }
+    }
+
     proptest! {
         #[test]
         fn via_fast_path_agrees(
-            s in "SIP/2\\.0/[A-Za-z]{1,4}[ \t]{1,2}[a-z0-9.\\-\\[\\]:]{1,12}(:[0-9]{1,7})?(;[a-zA-Z]{0,8}(=[a-zA-Z0-9.:\\-\"]{0,8})?){0,4}[ ,]?"
+            s in via_strategy()
         ) {
             if let Some(v) = Via::parse_common(&s) {
                 prop_assert_eq!(Some(v), Via::parse_grammar(&s).ok());
+                prop_assert_eq!(Ok(v), check_vias(&s));
             }
         }
 
         #[test]
-        fn tag_fast_path_agrees(s in "[a-z;=\" \t]{0,24}") {
+        fn tag_fast_path_agrees(s in "[a-z;=\" \t]{0,6}(;(tag|TAG|x|)(=[a-z\"= ;]{0,4})?[ \"]?){0,4}") {
             prop_assert_eq!(tag_param(&s), Params::new(&s).value("tag"));
         }
 
