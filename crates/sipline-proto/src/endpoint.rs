@@ -22,7 +22,7 @@ use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::input::{Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
-use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Via};
 use crate::parse::{Limits, parse_message, parse_salvage};
 use crate::timer::TimerConfig;
 use crate::transaction::client_invite::ClientInvite;
@@ -193,6 +193,26 @@ pub struct Endpoint {
     /// attempt either got a response or failed: on a failed connection they are sent again
     /// over UDP, as §18.1.1 says an element SHOULD. Only large requests have an entry.
     udp_fallback: HashMap<u32, UdpFallback>,
+    /// Where the responses of the newest server transaction go, if known without a parse.
+    reply_cache: Option<ReplyCache>,
+}
+
+/// The response destination (§18.2.2) of the last request that created a server transaction
+/// over UDP, computed from the top Via already parsed for matching. `respond` would parse the
+/// response's top Via again to find it; a response copies the request's Via
+/// (§8.2.6.2), so when its first Via field is the same text the destination is the same, and
+/// the parse is skipped. A TU usually answers before the next request arrives; otherwise the
+/// general path runs.
+#[derive(Debug)]
+struct ReplyCache {
+    tx: TxId,
+    /// The flow `response_flow` would be given.
+    request_flow: Flow,
+    /// The request's headers (two reference counts, no copy): their first Via field is
+    /// compared with the response's.
+    headers: Headers,
+    /// `response_flow` of a response with that Via.
+    flow: Flow,
 }
 
 /// What a request moved to TCP needs to go over UDP after all.
@@ -216,6 +236,7 @@ impl Endpoint {
             generation: 0,
             counter: 0,
             udp_fallback: HashMap::new(),
+            reply_cache: None,
         }
     }
 
@@ -367,17 +388,19 @@ impl Endpoint {
             Validation::Full => req.validated(),
             Validation::Essentials => req.essentials(),
         };
-        let (key, cancel_key, stamp) = match checked {
+        let (key, cancel_key, stamp, reply) = match checked {
             Ok(ess) => {
                 let via = ess.via;
                 let cancel_key = (req.method == Method::Cancel)
                     .then(|| server_key(&req, &via, Some(Method::Invite)))
                     .flatten();
-                (
-                    server_key(&req, &via, None),
-                    cancel_key,
-                    Stamp::of(&via, flow),
-                )
+                let addressing = ViaAddressing::of(&via);
+                let stamp = Stamp::of(&via, &addressing, flow);
+                // Where responses go, computed now from the Via parsed anyway; `respond` uses
+                // it when the response's top Via is this one, unchanged (see `ReplyCache`).
+                let reply = (stamp.is_none() && !flow.transport.is_reliable())
+                    .then(|| flow_for_via(&via, &addressing, flow));
+                (server_key(&req, &via, None), cancel_key, stamp, reply)
             }
             Err(e) => {
                 if req.method != Method::Ack {
@@ -463,6 +486,12 @@ impl Endpoint {
             now,
         );
         let tx = ServerTxId(id);
+        self.reply_cache = reply.map(|to| ReplyCache {
+            tx: id,
+            request_flow: flow,
+            headers: req.headers.clone(),
+            flow: to,
+        });
         if is_invite && self.cfg.send_trying {
             let trying = Response::from_request(&req, StatusCode::TRYING, None);
             let _ = self.respond(now, tx, trying);
@@ -607,14 +636,17 @@ impl Endpoint {
                 "ACK is not sent in a transaction: use send_stateless".into(),
             ));
         }
-        {
+        // The top Via is parsed once: the key comes from it (its branch and the method do
+        // not change if the request moves to TCP below).
+        let key = {
             let via = request.top_via().map_err(Error::Parse)?;
             if !via.has_magic_cookie() {
                 return Err(Error::InvalidArgument(
                     "the top Via needs a branch starting with z9hG4bK".into(),
                 ));
             }
-        }
+            client_key_of_request(&request, &via)
+        };
         if self.txs.len() >= self.cfg.max_transactions {
             return Err(Error::TooManyTransactions);
         }
@@ -632,11 +664,8 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let key = request
-            .top_via()
-            .ok()
-            .and_then(|via| client_key_of_request(&request, &via))
-            .ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
+        let key =
+            key.ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
         if self.index.contains_key(&key) {
             return Err(Error::InvalidArgument(
                 "a transaction with this branch exists".into(),
@@ -684,8 +713,20 @@ impl Endpoint {
             Tx::ServerNonInvite(t) => t.flow(),
             _ => return Err(Error::UnknownTransaction),
         };
-        let flow = response_flow(&response, request_flow);
         let status = response.status;
+        let cached = self.reply_cache.as_ref().filter(|c| c.tx == id);
+        let flow = match cached {
+            Some(c)
+                if c.request_flow == request_flow
+                    && c.headers.get(HeaderName::Via) == response.headers.get(HeaderName::Via) =>
+            {
+                c.flow
+            }
+            _ => response_flow(&response, request_flow),
+        };
+        if cached.is_some() && status.is_final() {
+            self.reply_cache = None;
+        }
         let wire = response.to_bytes();
         let (mut ctx, txs) = self.split(now, id);
         let life = match &mut txs[id.slot as usize].tx {
@@ -747,16 +788,16 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(via: &crate::message::Via<'_>, flow: Flow) -> Option<Stamp> {
+    fn of(via: &Via<'_>, addressing: &ViaAddressing<'_>, flow: Flow) -> Option<Stamp> {
         let host_ip = via
             .host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
             .ok();
-        let rport = matches!(via.rport(), Some(None));
+        let rport = matches!(addressing.rport(), Some(None));
         let needed = host_ip != Some(flow.remote.ip()) || rport;
-        (needed && via.received().is_none()).then_some(Stamp { rport })
+        (needed && addressing.received().is_none()).then_some(Stamp { rport })
     }
 
     fn apply(self, req: &mut Request, flow: Flow) {
@@ -795,14 +836,19 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
     let Ok(via) = resp.headers.top_via() else {
         return request_flow;
     };
+    flow_for_via(&via, &ViaAddressing::of(&via), request_flow)
+}
+
+/// [`response_flow`] on an unreliable transport, given the response's parsed top Via.
+fn flow_for_via(via: &Via<'_>, addressing: &ViaAddressing<'_>, request_flow: Flow) -> Flow {
     let default_port = request_flow.transport.default_port();
-    if let Some(maddr) = via.maddr().and_then(|m| m.parse::<IpAddr>().ok()) {
+    if let Some(maddr) = addressing.maddr().and_then(|m| m.parse::<IpAddr>().ok()) {
         return Flow {
             remote: SocketAddr::new(maddr, via.port.unwrap_or(default_port)),
             ..request_flow
         };
     }
-    let ip = via
+    let ip = addressing
         .received()
         .and_then(|r| {
             r.trim_start_matches('[')
@@ -811,7 +857,7 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
                 .ok()
         })
         .unwrap_or(request_flow.remote.ip());
-    let port = match via.rport() {
+    let port = match addressing.rport() {
         Some(Some(p)) => p,
         _ => via.port.unwrap_or(default_port),
     };
@@ -819,6 +865,74 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
         remote: SocketAddr::new(ip, port),
         ..request_flow
     }
+}
+
+/// The via-params that say where a response goes (RFC 3261 §18.2.1, §18.2.2, RFC 3581 §4):
+/// the first `rport`, `received` and `maddr` of a Via, each as [`Params::get`] finds it, read
+/// in one pass over the parameters instead of one per name.
+///
+/// [`Params::get`]: crate::message::Params::get
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ViaAddressing<'a> {
+    rport: Option<Option<&'a str>>,
+    received: Option<Option<&'a str>>,
+    maddr: Option<Option<&'a str>>,
+}
+
+impl<'a> ViaAddressing<'a> {
+    fn of(via: &Via<'a>) -> Self {
+        let raw = via.params.as_str();
+        // Fast path: a UA's Via usually carries nothing but `;branch=...`, and then none of
+        // the three is there (a branch is a token: no ';' could start another parameter).
+        if let Some(b) = via.branch()
+            && raw.len() == ";branch=".len() + b.len()
+            && raw
+                .get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case(";branch="))
+            && raw.get(8..) == Some(b)
+            && !b.contains(';')
+        {
+            return Self::default();
+        }
+        let mut found = Self::default();
+        for (name, value) in via.params.iter() {
+            let slot = if name.eq_ignore_ascii_case("rport") {
+                &mut found.rport
+            } else if name.eq_ignore_ascii_case("received") {
+                &mut found.received
+            } else if name.eq_ignore_ascii_case("maddr") {
+                &mut found.maddr
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        found
+    }
+
+    /// As [`Via::rport`].
+    fn rport(&self) -> Option<Option<u16>> {
+        self.rport.map(|v| v.and_then(|p| p.parse().ok()))
+    }
+
+    /// As [`Via::received`].
+    fn received(&self) -> Option<&'a str> {
+        self.received.flatten().map(unquote)
+    }
+
+    /// As [`Via::maddr`].
+    fn maddr(&self) -> Option<&'a str> {
+        self.maddr.flatten().map(unquote)
+    }
+}
+
+/// A parameter value without its quotes, as [`Params::value`](crate::message::Params::value).
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
 }
 
 /// Rewrites the top Via's transport (UDP -> TCP for large requests, §18.1.1).
@@ -837,4 +951,177 @@ fn rewrite_via_transport(req: &mut Request, to: TransportKind) {
         &raw[at + via.transport.len()..]
     );
     req.headers.replace_first(HeaderName::Via, new);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn via(s: &str) -> Via<'_> {
+        Via::parse(s).unwrap_or_else(|i| panic!("{s}: invalid at {i}"))
+    }
+
+    fn same_as_the_lookups(s: &str) {
+        let Ok(v) = Via::parse(s) else {
+            return;
+        };
+        let a = ViaAddressing::of(&v);
+        assert_eq!(a.rport(), v.rport(), "{s}");
+        assert_eq!(a.received(), v.received(), "{s}");
+        assert_eq!(a.maddr(), v.maddr(), "{s}");
+    }
+
+    #[test]
+    fn via_addressing_matches_the_params_lookups() {
+        for s in [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds",
+            "SIP/2.0/UDP 192.0.2.1:5060;BRANCH=z9hG4bK776asdhds",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;rport",
+            "SIP/2.0/UDP 192.0.2.1;rport=5070;branch=z9hG4bKx;rport",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;received=192.0.2.7;Received=192.0.2.8",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;maddr=224.0.0.1;ttl=1",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;MADDR=\"224.0.0.1\"",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx ; rport ; maddr = 10.0.0.1",
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx;received=[2001:db8::2]",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;branch=y",
+            "SIP/2.0/UDP 192.0.2.1",
+        ] {
+            same_as_the_lookups(s);
+        }
+        // The fast path applies to the plain shape only.
+        let plain = via("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds");
+        assert_eq!(ViaAddressing::of(&plain), ViaAddressing::default());
+    }
+
+    proptest! {
+        #[test]
+        fn via_addressing_agrees_on_mutated_vias(
+            params in proptest::collection::vec(
+                "(branch|BRANCH|rport|RPort|received|maddr|Maddr|ttl|x)([ ]?=[ ]?(z9hG4bK[a-z0-9]{0,4}|[0-9]{1,5}|192\\.0\\.2\\.[0-9]|\"10\\.0\\.0\\.1\"|[a-z]{1,3}))?",
+                0..5,
+            ),
+            sep in "[ ]?;[ ]?",
+        ) {
+            let mut s = String::from("SIP/2.0/UDP 192.0.2.1:5060");
+            for p in &params {
+                s.push_str(&sep);
+                s.push_str(p);
+            }
+            same_as_the_lookups(&s);
+        }
+    }
+
+    fn udp_from(port: u16) -> Flow {
+        Flow {
+            transport: TransportKind::Udp,
+            remote: SocketAddr::from(([192, 0, 2, 1], port)),
+            conn: None,
+        }
+    }
+
+    fn options(branch: &str, via_port: u16) -> Bytes {
+        Bytes::from(format!(
+            "OPTIONS sip:bob@192.0.2.2 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.1:{via_port};branch={branch}\r\n\
+             Max-Forwards: 70\r\n\
+             To: <sip:bob@192.0.2.2>\r\n\
+             From: <sip:alice@192.0.2.1>;tag=1928301774\r\n\
+             Call-ID: {branch}@192.0.2.1\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// Feeds a request; returns its transaction and request.
+    fn receive(ep: &mut Endpoint, flow: Flow, bytes: Bytes) -> (ServerTxId, Request) {
+        let now = Instant::now();
+        ep.handle_input(
+            now,
+            Input::Receive(Receive {
+                flow,
+                payload: bytes,
+            }),
+        );
+        loop {
+            match ep.poll_output() {
+                Output::Event(Event::Request { tx, request, .. }) => return (tx, request),
+                Output::Timeout(_) => panic!("no request event"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Responds; returns where the response was sent.
+    fn sent_to(ep: &mut Endpoint, tx: ServerTxId, resp: Response) -> Flow {
+        ep.respond(Instant::now(), tx, resp).unwrap();
+        let Output::Transmit(t) = ep.poll_output() else {
+            panic!("no transmit");
+        };
+        t.flow
+    }
+
+    /// The destination `respond` finds through the cache is the one `response_flow` computes
+    /// from the response: the same Via, a changed Via, a response to an older request, a
+    /// provisional then a final response.
+    #[test]
+    fn cached_response_destination_is_the_computed_one() {
+        let mut ep = Endpoint::new(EndpointConfig::default());
+        // The sent-by port is not the source port: the response goes to the Via's port.
+        let flow = udp_from(5999);
+        let (tx, req) = receive(&mut ep, flow, options("z9hG4bKa1", 5070));
+        assert!(ep.reply_cache.is_some());
+        let resp = Response::from_request(&req, StatusCode::TRYING, None);
+        let expected = response_flow(&resp, flow);
+        assert_eq!(expected.remote.port(), 5070);
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+        let resp = Response::from_request(&req, StatusCode::OK, Some("t"));
+        let expected = response_flow(&resp, flow);
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+        assert!(
+            ep.reply_cache.is_none(),
+            "a final response ends the cache entry"
+        );
+
+        // The TU changes the Via: the general path.
+        let (tx, req) = receive(&mut ep, flow, options("z9hG4bKa2", 5070));
+        let mut resp = Response::from_request(&req, StatusCode::OK, Some("t"));
+        resp.headers.set(
+            HeaderName::Via,
+            "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKa2;maddr=192.0.2.77",
+        );
+        let expected = response_flow(&resp, flow);
+        assert_eq!(expected.remote, SocketAddr::from(([192, 0, 2, 77], 5070)));
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+
+        // Two requests, the older answered last: the cache is for the newer one.
+        let (old, old_req) = receive(&mut ep, flow, options("z9hG4bKa3", 5071));
+        let (new, new_req) = receive(&mut ep, udp_from(6000), options("z9hG4bKa4", 5072));
+        let resp = Response::from_request(&old_req, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, old, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5071))
+        );
+        let resp = Response::from_request(&new_req, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, new, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5072))
+        );
+        // The newest transaction answered with another request's Via (same branch, another
+        // port): not the cached text, so the general path.
+        let (new, _) = receive(&mut ep, udp_from(6001), options("z9hG4bKa5", 5073));
+        let Ok(Message::Request(other)) =
+            parse_message(options("z9hG4bKa5", 5099), &Limits::default())
+        else {
+            panic!("options parse")
+        };
+        let resp = Response::from_request(&other, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, new, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5099))
+        );
+    }
 }
