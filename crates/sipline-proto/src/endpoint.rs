@@ -13,11 +13,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
@@ -27,7 +28,9 @@ use crate::parse::{Limits, parse_message, parse_salvage};
 use crate::timer::TimerConfig;
 use crate::transaction::client_invite::ClientInvite;
 use crate::transaction::client_non_invite::ClientNonInvite;
-use crate::transaction::key::{TxKey, client_key_of_request, client_key_of_response, server_key};
+use crate::transaction::key::{
+    StoredKey, TxKey, client_key_of_request, client_key_of_response, server_key,
+};
 use crate::transaction::server_invite::ServerInvite;
 use crate::transaction::server_non_invite::ServerNonInvite;
 use crate::transaction::{ClientTxId, Ctx, Life, TimerEntry, TxId};
@@ -172,8 +175,9 @@ enum Tx {
 #[derive(Debug)]
 struct Slot {
     generation: u32,
-    /// Shared with the index: a key is large (~100 B) and a transaction may live 32 s.
-    key: Arc<TxKey>,
+    /// The hash of the key in the index (removal needs no key hashing).
+    hash: u64,
+    key: StoredKey,
     tx: Tx,
 }
 
@@ -182,9 +186,12 @@ struct Slot {
 pub struct Endpoint {
     cfg: EndpointConfig,
     txs: Slab<Slot>,
+    /// The transactions by key (§17.1.3, §17.2.3): slots, hashed by their [`TxKey`] and
+    /// compared with the slot's stored key, so a key is stored once, in its slot.
+    index: HashTable<u32>,
     /// Keys come from the network: a randomly seeded hasher (foldhash) keeps lookups fast
     /// without letting a peer choose colliding branches.
-    index: HashMap<Arc<TxKey>, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     out: VecDeque<Output>,
     generation: u32,
@@ -230,7 +237,8 @@ impl Endpoint {
         Self {
             cfg,
             txs: Slab::new(),
-            index: HashMap::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             generation: 0,
@@ -306,26 +314,50 @@ impl Endpoint {
         (ctx, &mut self.txs)
     }
 
-    fn insert(&mut self, key: TxKey, make: impl FnOnce(&mut Ctx<'_>) -> Tx, now: Instant) -> TxId {
+    /// The hash of `key` in the index, and the transaction it names, if any.
+    fn find(&self, key: &TxKey<'_>) -> (u64, Option<u32>) {
+        let hash = self.hasher.hash_one(key);
+        let txs = &self.txs;
+        let slot = self
+            .index
+            .find(hash, |&s| {
+                txs.get(s as usize).is_some_and(|t| t.key.matches(key))
+            })
+            .copied();
+        (hash, slot)
+    }
+
+    /// A new transaction under `key`, whose index hash (from [`Endpoint::find`]) is `hash`.
+    fn insert(
+        &mut self,
+        key: StoredKey,
+        hash: u64,
+        make: impl FnOnce(&mut Ctx<'_>) -> Tx,
+        now: Instant,
+    ) -> TxId {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let slot = self.txs.vacant_key() as u32;
         let id = TxId { slot, generation };
         let (mut ctx, txs) = self.split(now, id);
         let tx = make(&mut ctx);
-        let key = Arc::new(key.detached());
         txs.insert(Slot {
             generation,
-            key: Arc::clone(&key),
+            hash,
+            key,
             tx,
         });
-        self.index.insert(key, slot);
+        let txs = &self.txs;
+        self.index
+            .insert_unique(hash, slot, |&s| txs.get(s as usize).map_or(0, |t| t.hash));
         id
     }
 
     fn remove(&mut self, slot: u32) {
-        if let Some(s) = self.txs.try_remove(slot as usize) {
-            self.index.remove(&s.key);
+        if let Some(s) = self.txs.try_remove(slot as usize)
+            && let Ok(entry) = self.index.find_entry(s.hash, |&i| i == slot)
+        {
+            entry.remove();
         }
         if !self.udp_fallback.is_empty() {
             self.udp_fallback.remove(&slot);
@@ -421,10 +453,24 @@ impl Endpoint {
             }));
             return;
         };
+        // Everything the key decides is settled before the stamp changes the Via the key
+        // borrows: the transaction it hits, or for a new one its stored key and the INVITE a
+        // CANCEL cancels.
+        let (hash, hit) = self.find(&key);
+        let overloaded = self.txs.len() >= self.cfg.max_transactions;
+        let new_tx = (hit.is_none() && req.method != Method::Ack && !overloaded).then(|| {
+            let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
+                ServerTxId(TxId {
+                    slot,
+                    generation: self.txs[slot as usize].generation,
+                })
+            });
+            (StoredKey::of(key), cancels)
+        });
         if let Some(stamp) = stamp {
             stamp.apply(&mut req, flow);
         }
-        if let Some(&slot) = self.index.get(&key) {
+        if let Some(slot) = hit {
             // A retransmission, or an ACK for a non-2xx (§17.2.3).
             let generation = self.txs[slot as usize].generation;
             let id = TxId { slot, generation };
@@ -457,25 +503,19 @@ impl Endpoint {
                 .push_back(Output::Event(Event::Ack { request: req, flow }));
             return;
         }
-        if self.txs.len() >= self.cfg.max_transactions {
+        let Some((key, cancels)) = new_tx else {
+            // Overloaded.
             self.reply_stateless(flow, &req, StatusCode::SERVICE_UNAVAILABLE, None);
             self.out.push_back(Output::Event(Event::Dropped {
                 flow,
                 reason: DropReason::Overloaded,
             }));
             return;
-        }
-        let cancels = cancel_key
-            .and_then(|k| self.index.get(&k).copied())
-            .map(|slot| {
-                ServerTxId(TxId {
-                    slot,
-                    generation: self.txs[slot as usize].generation,
-                })
-            });
+        };
         let is_invite = req.method == Method::Invite;
         let id = self.insert(
             key,
+            hash,
             |_| {
                 if is_invite {
                     Tx::ServerInvite(ServerInvite::new(flow))
@@ -516,7 +556,7 @@ impl Endpoint {
             }));
             return;
         };
-        let Some(&slot) = self.index.get(&key) else {
+        let Some(slot) = self.find(&key).1 else {
             self.out.push_back(Output::Event(Event::StrayResponse {
                 response: resp,
                 flow,
@@ -525,7 +565,9 @@ impl Endpoint {
         };
         let generation = self.txs[slot as usize].generation;
         // A response came: the connection the request was moved to works.
-        self.udp_fallback.remove(&slot);
+        if !self.udp_fallback.is_empty() {
+            self.udp_fallback.remove(&slot);
+        }
         let (mut ctx, txs) = self.split(now, TxId { slot, generation });
         let life = match &mut txs[slot as usize].tx {
             Tx::ClientInvite(t) => t.on_response(&mut ctx, resp),
@@ -637,19 +679,29 @@ impl Endpoint {
             ));
         }
         // The top Via is parsed once: the key comes from it (its branch and the method do
-        // not change if the request moves to TCP below).
-        let key = {
+        // not change if the request moves to TCP below). What the key decides is settled
+        // before that move changes the Via the key borrows; nothing after it can fail.
+        let (key, hash) = {
             let via = request.top_via().map_err(Error::Parse)?;
             if !via.has_magic_cookie() {
                 return Err(Error::InvalidArgument(
                     "the top Via needs a branch starting with z9hG4bK".into(),
                 ));
             }
-            client_key_of_request(&request, &via)
+            if self.txs.len() >= self.cfg.max_transactions {
+                return Err(Error::TooManyTransactions);
+            }
+            let key = client_key_of_request(&request, &via).ok_or_else(|| {
+                Error::InvalidArgument("the request has no usable top Via".into())
+            })?;
+            let (hash, hit) = self.find(&key);
+            if hit.is_some() {
+                return Err(Error::InvalidArgument(
+                    "a transaction with this branch exists".into(),
+                ));
+            }
+            (StoredKey::of(key), hash)
         };
-        if self.txs.len() >= self.cfg.max_transactions {
-            return Err(Error::TooManyTransactions);
-        }
         let mut wire = request.to_bytes();
         let mut fallback = None;
         if flow.transport == TransportKind::Udp
@@ -664,22 +716,17 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let key =
-            key.ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
-        if self.index.contains_key(&key) {
-            return Err(Error::InvalidArgument(
-                "a transaction with this branch exists".into(),
-            ));
-        }
         let id = if request.method == Method::Invite {
             self.insert(
                 key,
+                hash,
                 |ctx| Tx::ClientInvite(Box::new(ClientInvite::start(ctx, flow, request, wire))),
                 now,
             )
         } else {
             self.insert(
                 key,
+                hash,
                 |ctx| Tx::ClientNonInvite(ClientNonInvite::start(ctx, flow, wire)),
                 now,
             )
