@@ -11,8 +11,7 @@
 //! assert!(matches!(ep.poll_output(), Output::Timeout(None)));
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -25,7 +24,7 @@ use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::input::{Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Via};
 use crate::parse::{Limits, parse_message, parse_salvage};
-use crate::timer::TimerConfig;
+use crate::timer::{TimerConfig, TimerQueue};
 use crate::transaction::client_invite::ClientInvite;
 use crate::transaction::client_non_invite::ClientNonInvite;
 use crate::transaction::key::{
@@ -192,7 +191,7 @@ pub struct Endpoint {
     /// Keys come from the network: a randomly seeded hasher (foldhash) keeps lookups fast
     /// without letting a peer choose colliding branches.
     hasher: foldhash::fast::RandomState,
-    timers: BinaryHeap<Reverse<TimerEntry>>,
+    timers: TimerQueue<TimerEntry>,
     out: VecDeque<Output>,
     generation: u32,
     counter: u64,
@@ -239,7 +238,7 @@ impl Endpoint {
             txs: Slab::new(),
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
-            timers: BinaryHeap::new(),
+            timers: TimerQueue::default(),
             out: VecDeque::new(),
             generation: 0,
             counter: 0,
@@ -286,7 +285,7 @@ impl Endpoint {
         if let Some(o) = self.out.pop_front() {
             return o;
         }
-        Output::Timeout(self.timers.peek().map(|Reverse(e)| e.at))
+        Output::Timeout(self.timers.peek().map(|e| e.at))
     }
 
     /// Feeds an input at `now`. Bad input never fails the endpoint: it is dropped (and
@@ -366,7 +365,7 @@ impl Endpoint {
         // dominate, so memory stays proportional to live transactions.
         if self.timers.len() > 4 * self.txs.len() + 1024 {
             let txs = &self.txs;
-            self.timers.retain(|Reverse(e)| {
+            self.timers.retain(|e| {
                 txs.get(e.tx.slot as usize)
                     .is_some_and(|s| s.generation == e.tx.generation)
             });
@@ -580,7 +579,7 @@ impl Endpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse(e)) = self.timers.peek().copied() {
+        while let Some(e) = self.timers.peek().copied() {
             if e.at > now {
                 break;
             }
