@@ -835,14 +835,8 @@ struct Stamp {
 
 impl Stamp {
     fn of(via: &Via<'_>, addressing: &ViaAddressing<'_>, flow: Flow) -> Option<Stamp> {
-        let host_ip = via
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
         let rport = matches!(addressing.rport(), Some(None));
-        let needed = host_ip != Some(flow.remote.ip()) || rport;
+        let needed = !host_is(via.host, flow.remote.ip()) || rport;
         (needed && addressing.received().is_none()).then_some(Stamp { rport })
     }
 
@@ -870,6 +864,36 @@ impl Stamp {
         }
         req.headers.replace_first(HeaderName::Via, v);
     }
+}
+
+/// Whether a Via's sent-by host (brackets trimmed) is the address `ip`, as parsing it as an
+/// [`IpAddr`] and comparing would say. An IPv4 address has one text form that parses to it
+/// (dotted decimal, no leading zeros), so the host is compared with that form, written on the
+/// stack, instead of being parsed on every request; IPv6 (many forms) is parsed.
+fn host_is(host: &str, ip: IpAddr) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let IpAddr::V4(v4) = ip else {
+        return host.parse::<IpAddr>().ok() == Some(ip);
+    };
+    let mut text = [0u8; 15];
+    let mut n = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            text[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            text[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        text[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    host.as_bytes() == &text[..n]
 }
 
 /// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable
@@ -1058,6 +1082,59 @@ mod tests {
                 s.push_str(p);
             }
             same_as_the_lookups(&s);
+        }
+    }
+
+    fn host_is_as_parsed(host: &str, ip: IpAddr) {
+        let parsed = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        assert_eq!(host_is(host, ip), parsed == Some(ip), "{host} / {ip}");
+    }
+
+    #[test]
+    fn host_comparison_is_the_parsed_one() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for host in [
+            "192.0.2.1",
+            "[192.0.2.1]",
+            "[[192.0.2.1]]",
+            "192.0.2.01",
+            "192.0.2.1.",
+            "192.000.2.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::ffff:192.0.2.1",
+            "[2001:db8::1]",
+            "2001:DB8:0::1",
+            "example.com",
+            "",
+        ] {
+            for ip in [
+                v4,
+                v6,
+                "0.0.0.0".parse().unwrap(),
+                "255.255.255.255".parse().unwrap(),
+            ] {
+                host_is_as_parsed(host, ip);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn host_comparison_agrees_on_mutated_hosts(
+            octets in proptest::array::uniform4(0u8..=255),
+            host in "\\[?[0-9]{1,3}(\\.[0-9]{1,3}){0,4}\\]?",
+            same in any::<bool>(),
+        ) {
+            let ip = IpAddr::from(octets);
+            let host = if same { ip.to_string() } else { host };
+            host_is_as_parsed(&host, ip);
+            host_is_as_parsed(&format!("0{host}"), ip);
         }
     }
 
