@@ -954,13 +954,14 @@ impl<'a> ViaAddressing<'a> {
         let raw = via.params.as_str();
         // Fast path: a UA's Via usually carries nothing but `;branch=...`, and then none of
         // the three is there (a branch is a token: no ';' could start another parameter).
+        // The branch the parser found is the rest of the text itself (same address), and the
+        // name is compared 8 bytes at once, letters case-folded.
         if let Some(b) = via.branch()
-            && raw.len() == ";branch=".len() + b.len()
-            && raw
-                .get(..8)
-                .is_some_and(|p| p.eq_ignore_ascii_case(";branch="))
-            && raw.get(8..) == Some(b)
-            && !b.contains(';')
+            && let Some((head, rest)) = raw.as_bytes().split_first_chunk::<8>()
+            && rest.len() == b.len()
+            && std::ptr::eq(rest.as_ptr(), b.as_ptr())
+            && u64::from_le_bytes(*head) | LETTERS_1_TO_6 == u64::from_le_bytes(*b";branch=")
+            && !b.as_bytes().contains(&b';')
         {
             return Self::default();
         }
@@ -997,6 +998,9 @@ impl<'a> ViaAddressing<'a> {
         self.maddr.flatten().map(unquote)
     }
 }
+
+/// The ASCII case bit of bytes 1 to 6 of a little-endian word (the letters of `;branch=`).
+const LETTERS_1_TO_6: u64 = 0x0020_2020_2020_2000;
 
 /// A parameter value without its quotes, as [`Params::value`](crate::message::Params::value).
 fn unquote(v: &str) -> &str {
@@ -1059,6 +1063,12 @@ mod tests {
             "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx;received=[2001:db8::2]",
             "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;branch=y",
             "SIP/2.0/UDP 192.0.2.1",
+            "SIP/2.0/UDP 192.0.2.1;BrAnCh=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;maddr",
+            "SIP/2.0/UDP 192.0.2.1;Xbranch=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1 ;branch=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1; branch=z9hG4bKx;rport",
         ] {
             same_as_the_lookups(s);
         }
