@@ -19,11 +19,13 @@
 //! `64*T1 / LIVE` per transaction and `Input::Timeout` is fed each time: about `LIVE`
 //! transactions are live and one expires per transaction, so the expiry cost is counted too.
 //!
-//! Instruction counts (callgrind): `SIPLINE_PROFILE=<pair|server|client|none>` runs a plain
+//! Instruction counts (callgrind): `SIPLINE_PROFILE=<pair|server|client|branch|none>` runs a plain
 //! loop of `SIPLINE_PROFILE_N` transactions (default 10,000) and exits;
 //! `SIPLINE_TRANSPORT=udp|tcp` (default udp; the pair always uses TCP as in its criterion
 //! benchmark) and `SIPLINE_VALIDATION=full|essentials` (default full) choose the variant.
-//! Per transaction = (total of the level - total of `none`) / N.
+//! `branch` is `Endpoint::new_branch` alone (a client TU makes one per transaction; the
+//! `client` level sends prebuilt requests). Per transaction = (total of the level - total of
+//! `none`) / N.
 //!
 //! Run: `cargo bench -p sipline-proto --bench transaction`.
 
@@ -418,6 +420,11 @@ fn profile(level: &str) {
             }
             "server" => server.serve(datagram),
             "client" => client.ask(req, response),
+            "branch" => {
+                // What a client TU adds per transaction: a fresh branch.
+                black_box(client.ep.new_branch());
+                true
+            }
             "none" => {
                 black_box((req, datagram, response));
                 true

@@ -259,12 +259,17 @@ impl Endpoint {
 
     /// A fresh Via branch with the RFC 3261 magic cookie (§8.1.1.7).
     pub fn new_branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.next_random())
+        let mut b = String::with_capacity(7 + 16);
+        b.push_str("z9hG4bK");
+        push_hex64(&mut b, self.next_random());
+        b
     }
 
     /// A fresh tag for From or To (§19.3): 64 random bits, hex.
     pub fn new_tag(&mut self) -> String {
-        format!("{:016x}", self.next_random())
+        let mut t = String::with_capacity(16);
+        push_hex64(&mut t, self.next_random());
+        t
     }
 
     fn next_random(&mut self) -> u64 {
@@ -826,6 +831,15 @@ impl Endpoint {
     }
 }
 
+/// Appends `n` as 16 lowercase hex digits (`{:016x}`, without the formatting machinery: a
+/// client makes a branch per transaction).
+fn push_hex64(s: &mut String, n: u64) {
+    for i in (0..16).rev() {
+        let d = (n >> (i * 4)) & 0xf;
+        s.push(char::from(b"0123456789abcdef"[d as usize]));
+    }
+}
+
 /// §18.2.1: what to note in the top Via about where the request really came from:
 /// `received` when the sent-by host is not the source address, and `rport` filled when asked
 /// for (RFC 3581 §4).
@@ -1092,6 +1106,30 @@ mod tests {
                 s.push_str(p);
             }
             same_as_the_lookups(&s);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hex_is_the_formatted_one(n in any::<u64>()) {
+            let mut s = String::new();
+            push_hex64(&mut s, n);
+            prop_assert_eq!(s, format!("{n:016x}"));
+        }
+    }
+
+    #[test]
+    fn branches_and_tags_keep_their_form() {
+        let mut ep = Endpoint::new(EndpointConfig::default());
+        let mut twin = Endpoint::new(EndpointConfig::default());
+        let b = ep.new_branch();
+        assert_eq!(b, format!("z9hG4bK{:016x}", twin.next_random()));
+        let t = ep.new_tag();
+        assert_eq!(t, format!("{:016x}", twin.next_random()));
+        for n in [0, 1, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut s = String::new();
+            push_hex64(&mut s, n);
+            assert_eq!(s, format!("{n:016x}"));
         }
     }
 
