@@ -11,23 +11,25 @@
 //! assert!(matches!(ep.poll_output(), Output::Timeout(None)));
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::input::{Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
-use crate::message::{HeaderName, Message, Method, Request, Response, StatusCode};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Via};
 use crate::parse::{Limits, parse_message, parse_salvage};
-use crate::timer::TimerConfig;
+use crate::timer::{TimerConfig, TimerQueue};
 use crate::transaction::client_invite::ClientInvite;
 use crate::transaction::client_non_invite::ClientNonInvite;
-use crate::transaction::key::{TxKey, client_key_of_request, client_key_of_response, server_key};
+use crate::transaction::key::{
+    StoredKey, TxKey, client_key_of_request, client_key_of_response, server_key,
+};
 use crate::transaction::server_invite::ServerInvite;
 use crate::transaction::server_non_invite::ServerNonInvite;
 use crate::transaction::{ClientTxId, Ctx, Life, TimerEntry, TxId};
@@ -172,8 +174,9 @@ enum Tx {
 #[derive(Debug)]
 struct Slot {
     generation: u32,
-    /// Shared with the index: a key is large (~100 B) and a transaction may live 32 s.
-    key: Arc<TxKey>,
+    /// The hash of the key in the index (removal needs no key hashing).
+    hash: u64,
+    key: StoredKey,
     tx: Tx,
 }
 
@@ -182,10 +185,13 @@ struct Slot {
 pub struct Endpoint {
     cfg: EndpointConfig,
     txs: Slab<Slot>,
+    /// The transactions by key (§17.1.3, §17.2.3): slots, hashed by their [`TxKey`] and
+    /// compared with the slot's stored key, so a key is stored once, in its slot.
+    index: HashTable<u32>,
     /// Keys come from the network: a randomly seeded hasher (foldhash) keeps lookups fast
     /// without letting a peer choose colliding branches.
-    index: HashMap<Arc<TxKey>, u32, foldhash::fast::RandomState>,
-    timers: BinaryHeap<Reverse<TimerEntry>>,
+    hasher: foldhash::fast::RandomState,
+    timers: TimerQueue<TimerEntry>,
     out: VecDeque<Output>,
     generation: u32,
     counter: u64,
@@ -193,6 +199,26 @@ pub struct Endpoint {
     /// attempt either got a response or failed: on a failed connection they are sent again
     /// over UDP, as §18.1.1 says an element SHOULD. Only large requests have an entry.
     udp_fallback: HashMap<u32, UdpFallback>,
+    /// Where the responses of the newest server transaction go, if known without a parse.
+    reply_cache: Option<ReplyCache>,
+}
+
+/// The response destination (§18.2.2) of the last request that created a server transaction
+/// over UDP, computed from the top Via already parsed for matching. `respond` would parse the
+/// response's top Via again to find it; a response copies the request's Via
+/// (§8.2.6.2), so when its first Via field is the same text the destination is the same, and
+/// the parse is skipped. A TU usually answers before the next request arrives; otherwise the
+/// general path runs.
+#[derive(Debug)]
+struct ReplyCache {
+    tx: TxId,
+    /// The flow `response_flow` would be given.
+    request_flow: Flow,
+    /// The request's headers (two reference counts, no copy): their first Via field is
+    /// compared with the response's.
+    headers: Headers,
+    /// `response_flow` of a response with that Via.
+    flow: Flow,
 }
 
 /// What a request moved to TCP needs to go over UDP after all.
@@ -210,12 +236,14 @@ impl Endpoint {
         Self {
             cfg,
             txs: Slab::new(),
-            index: HashMap::default(),
-            timers: BinaryHeap::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            timers: TimerQueue::default(),
             out: VecDeque::new(),
             generation: 0,
             counter: 0,
             udp_fallback: HashMap::new(),
+            reply_cache: None,
         }
     }
 
@@ -231,12 +259,17 @@ impl Endpoint {
 
     /// A fresh Via branch with the RFC 3261 magic cookie (§8.1.1.7).
     pub fn new_branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.next_random())
+        let mut b = String::with_capacity(7 + 16);
+        b.push_str("z9hG4bK");
+        push_hex64(&mut b, self.next_random());
+        b
     }
 
     /// A fresh tag for From or To (§19.3): 64 random bits, hex.
     pub fn new_tag(&mut self) -> String {
-        format!("{:016x}", self.next_random())
+        let mut t = String::with_capacity(16);
+        push_hex64(&mut t, self.next_random());
+        t
     }
 
     fn next_random(&mut self) -> u64 {
@@ -257,7 +290,7 @@ impl Endpoint {
         if let Some(o) = self.out.pop_front() {
             return o;
         }
-        Output::Timeout(self.timers.peek().map(|Reverse(e)| e.at))
+        Output::Timeout(self.timers.peek().map(|e| e.at))
     }
 
     /// Feeds an input at `now`. Bad input never fails the endpoint: it is dropped (and
@@ -285,26 +318,50 @@ impl Endpoint {
         (ctx, &mut self.txs)
     }
 
-    fn insert(&mut self, key: TxKey, make: impl FnOnce(&mut Ctx<'_>) -> Tx, now: Instant) -> TxId {
+    /// The hash of `key` in the index, and the transaction it names, if any.
+    fn find(&self, key: &TxKey<'_>) -> (u64, Option<u32>) {
+        let hash = self.hasher.hash_one(key);
+        let txs = &self.txs;
+        let slot = self
+            .index
+            .find(hash, |&s| {
+                txs.get(s as usize).is_some_and(|t| t.key.matches(key))
+            })
+            .copied();
+        (hash, slot)
+    }
+
+    /// A new transaction under `key`, whose index hash (from [`Endpoint::find`]) is `hash`.
+    fn insert(
+        &mut self,
+        key: StoredKey,
+        hash: u64,
+        make: impl FnOnce(&mut Ctx<'_>) -> Tx,
+        now: Instant,
+    ) -> TxId {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let slot = self.txs.vacant_key() as u32;
         let id = TxId { slot, generation };
         let (mut ctx, txs) = self.split(now, id);
         let tx = make(&mut ctx);
-        let key = Arc::new(key.detached());
         txs.insert(Slot {
             generation,
-            key: Arc::clone(&key),
+            hash,
+            key,
             tx,
         });
-        self.index.insert(key, slot);
+        let txs = &self.txs;
+        self.index
+            .insert_unique(hash, slot, |&s| txs.get(s as usize).map_or(0, |t| t.hash));
         id
     }
 
     fn remove(&mut self, slot: u32) {
-        if let Some(s) = self.txs.try_remove(slot as usize) {
-            self.index.remove(&s.key);
+        if let Some(s) = self.txs.try_remove(slot as usize)
+            && let Ok(entry) = self.index.find_entry(s.hash, |&i| i == slot)
+        {
+            entry.remove();
         }
         if !self.udp_fallback.is_empty() {
             self.udp_fallback.remove(&slot);
@@ -313,7 +370,7 @@ impl Endpoint {
         // dominate, so memory stays proportional to live transactions.
         if self.timers.len() > 4 * self.txs.len() + 1024 {
             let txs = &self.txs;
-            self.timers.retain(|Reverse(e)| {
+            self.timers.retain(|e| {
                 txs.get(e.tx.slot as usize)
                     .is_some_and(|s| s.generation == e.tx.generation)
             });
@@ -367,17 +424,19 @@ impl Endpoint {
             Validation::Full => req.validated(),
             Validation::Essentials => req.essentials(),
         };
-        let (key, cancel_key, stamp) = match checked {
+        let (key, cancel_key, stamp, reply) = match checked {
             Ok(ess) => {
                 let via = ess.via;
                 let cancel_key = (req.method == Method::Cancel)
                     .then(|| server_key(&req, &via, Some(Method::Invite)))
                     .flatten();
-                (
-                    server_key(&req, &via, None),
-                    cancel_key,
-                    Stamp::of(&via, flow),
-                )
+                let addressing = ViaAddressing::of(&via);
+                let stamp = Stamp::of(&via, &addressing, flow);
+                // Where responses go, computed now from the Via parsed anyway; `respond` uses
+                // it when the response's top Via is this one, unchanged (see `ReplyCache`).
+                let reply = (stamp.is_none() && !flow.transport.is_reliable())
+                    .then(|| flow_for_via(&via, &addressing, flow));
+                (server_key(&req, &via, None), cancel_key, stamp, reply)
             }
             Err(e) => {
                 if req.method != Method::Ack {
@@ -398,10 +457,24 @@ impl Endpoint {
             }));
             return;
         };
+        // Everything the key decides is settled before the stamp changes the Via the key
+        // borrows: the transaction it hits, or for a new one its stored key and the INVITE a
+        // CANCEL cancels.
+        let (hash, hit) = self.find(&key);
+        let overloaded = self.txs.len() >= self.cfg.max_transactions;
+        let new_tx = (hit.is_none() && req.method != Method::Ack && !overloaded).then(|| {
+            let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
+                ServerTxId(TxId {
+                    slot,
+                    generation: self.txs[slot as usize].generation,
+                })
+            });
+            (StoredKey::of(key), cancels)
+        });
         if let Some(stamp) = stamp {
             stamp.apply(&mut req, flow);
         }
-        if let Some(&slot) = self.index.get(&key) {
+        if let Some(slot) = hit {
             // A retransmission, or an ACK for a non-2xx (§17.2.3).
             let generation = self.txs[slot as usize].generation;
             let id = TxId { slot, generation };
@@ -434,25 +507,19 @@ impl Endpoint {
                 .push_back(Output::Event(Event::Ack { request: req, flow }));
             return;
         }
-        if self.txs.len() >= self.cfg.max_transactions {
+        let Some((key, cancels)) = new_tx else {
+            // Overloaded.
             self.reply_stateless(flow, &req, StatusCode::SERVICE_UNAVAILABLE, None);
             self.out.push_back(Output::Event(Event::Dropped {
                 flow,
                 reason: DropReason::Overloaded,
             }));
             return;
-        }
-        let cancels = cancel_key
-            .and_then(|k| self.index.get(&k).copied())
-            .map(|slot| {
-                ServerTxId(TxId {
-                    slot,
-                    generation: self.txs[slot as usize].generation,
-                })
-            });
+        };
         let is_invite = req.method == Method::Invite;
         let id = self.insert(
             key,
+            hash,
             |_| {
                 if is_invite {
                     Tx::ServerInvite(ServerInvite::new(flow))
@@ -463,6 +530,12 @@ impl Endpoint {
             now,
         );
         let tx = ServerTxId(id);
+        self.reply_cache = reply.map(|to| ReplyCache {
+            tx: id,
+            request_flow: flow,
+            headers: req.headers.clone(),
+            flow: to,
+        });
         if is_invite && self.cfg.send_trying {
             let trying = Response::from_request(&req, StatusCode::TRYING, None);
             let _ = self.respond(now, tx, trying);
@@ -487,7 +560,7 @@ impl Endpoint {
             }));
             return;
         };
-        let Some(&slot) = self.index.get(&key) else {
+        let Some(slot) = self.find(&key).1 else {
             self.out.push_back(Output::Event(Event::StrayResponse {
                 response: resp,
                 flow,
@@ -496,7 +569,9 @@ impl Endpoint {
         };
         let generation = self.txs[slot as usize].generation;
         // A response came: the connection the request was moved to works.
-        self.udp_fallback.remove(&slot);
+        if !self.udp_fallback.is_empty() {
+            self.udp_fallback.remove(&slot);
+        }
         let (mut ctx, txs) = self.split(now, TxId { slot, generation });
         let life = match &mut txs[slot as usize].tx {
             Tx::ClientInvite(t) => t.on_response(&mut ctx, resp),
@@ -509,7 +584,7 @@ impl Endpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse(e)) = self.timers.peek().copied() {
+        while let Some(e) = self.timers.peek().copied() {
             if e.at > now {
                 break;
             }
@@ -607,17 +682,30 @@ impl Endpoint {
                 "ACK is not sent in a transaction: use send_stateless".into(),
             ));
         }
-        {
+        // The top Via is parsed once: the key comes from it (its branch and the method do
+        // not change if the request moves to TCP below). What the key decides is settled
+        // before that move changes the Via the key borrows; nothing after it can fail.
+        let (key, hash) = {
             let via = request.top_via().map_err(Error::Parse)?;
             if !via.has_magic_cookie() {
                 return Err(Error::InvalidArgument(
                     "the top Via needs a branch starting with z9hG4bK".into(),
                 ));
             }
-        }
-        if self.txs.len() >= self.cfg.max_transactions {
-            return Err(Error::TooManyTransactions);
-        }
+            if self.txs.len() >= self.cfg.max_transactions {
+                return Err(Error::TooManyTransactions);
+            }
+            let key = client_key_of_request(&request, &via).ok_or_else(|| {
+                Error::InvalidArgument("the request has no usable top Via".into())
+            })?;
+            let (hash, hit) = self.find(&key);
+            if hit.is_some() {
+                return Err(Error::InvalidArgument(
+                    "a transaction with this branch exists".into(),
+                ));
+            }
+            (StoredKey::of(key), hash)
+        };
         let mut wire = request.to_bytes();
         let mut fallback = None;
         if flow.transport == TransportKind::Udp
@@ -632,25 +720,17 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let key = request
-            .top_via()
-            .ok()
-            .and_then(|via| client_key_of_request(&request, &via))
-            .ok_or_else(|| Error::InvalidArgument("the request has no usable top Via".into()))?;
-        if self.index.contains_key(&key) {
-            return Err(Error::InvalidArgument(
-                "a transaction with this branch exists".into(),
-            ));
-        }
         let id = if request.method == Method::Invite {
             self.insert(
                 key,
+                hash,
                 |ctx| Tx::ClientInvite(Box::new(ClientInvite::start(ctx, flow, request, wire))),
                 now,
             )
         } else {
             self.insert(
                 key,
+                hash,
                 |ctx| Tx::ClientNonInvite(ClientNonInvite::start(ctx, flow, wire)),
                 now,
             )
@@ -684,8 +764,20 @@ impl Endpoint {
             Tx::ServerNonInvite(t) => t.flow(),
             _ => return Err(Error::UnknownTransaction),
         };
-        let flow = response_flow(&response, request_flow);
         let status = response.status;
+        let cached = self.reply_cache.as_ref().filter(|c| c.tx == id);
+        let flow = match cached {
+            Some(c)
+                if c.request_flow == request_flow
+                    && c.headers.get(HeaderName::Via) == response.headers.get(HeaderName::Via) =>
+            {
+                c.flow
+            }
+            _ => response_flow(&response, request_flow),
+        };
+        if cached.is_some() && status.is_final() {
+            self.reply_cache = None;
+        }
         let wire = response.to_bytes();
         let (mut ctx, txs) = self.split(now, id);
         let life = match &mut txs[id.slot as usize].tx {
@@ -739,6 +831,15 @@ impl Endpoint {
     }
 }
 
+/// Appends `n` as 16 lowercase hex digits (`{:016x}`, without the formatting machinery: a
+/// client makes a branch per transaction).
+fn push_hex64(s: &mut String, n: u64) {
+    for i in (0..16).rev() {
+        let d = (n >> (i * 4)) & 0xf;
+        s.push(char::from(b"0123456789abcdef"[d as usize]));
+    }
+}
+
 /// §18.2.1: what to note in the top Via about where the request really came from:
 /// `received` when the sent-by host is not the source address, and `rport` filled when asked
 /// for (RFC 3581 §4).
@@ -747,16 +848,10 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(via: &crate::message::Via<'_>, flow: Flow) -> Option<Stamp> {
-        let host_ip = via
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
-        let rport = matches!(via.rport(), Some(None));
-        let needed = host_ip != Some(flow.remote.ip()) || rport;
-        (needed && via.received().is_none()).then_some(Stamp { rport })
+    fn of(via: &Via<'_>, addressing: &ViaAddressing<'_>, flow: Flow) -> Option<Stamp> {
+        let rport = matches!(addressing.rport(), Some(None));
+        let needed = !host_is(via.host, flow.remote.ip()) || rport;
+        (needed && addressing.received().is_none()).then_some(Stamp { rport })
     }
 
     fn apply(self, req: &mut Request, flow: Flow) {
@@ -785,6 +880,36 @@ impl Stamp {
     }
 }
 
+/// Whether a Via's sent-by host (brackets trimmed) is the address `ip`, as parsing it as an
+/// [`IpAddr`] and comparing would say. An IPv4 address has one text form that parses to it
+/// (dotted decimal, no leading zeros), so the host is compared with that form, written on the
+/// stack, instead of being parsed on every request; IPv6 (many forms) is parsed.
+fn host_is(host: &str, ip: IpAddr) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let IpAddr::V4(v4) = ip else {
+        return host.parse::<IpAddr>().ok() == Some(ip);
+    };
+    let mut text = [0u8; 15];
+    let mut n = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            text[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            text[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        text[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    host.as_bytes() == &text[..n]
+}
+
 /// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable
 /// transport; else `maddr`, else the source address with `rport`, else `received` and the
 /// sent-by port.
@@ -795,14 +920,19 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
     let Ok(via) = resp.headers.top_via() else {
         return request_flow;
     };
+    flow_for_via(&via, &ViaAddressing::of(&via), request_flow)
+}
+
+/// [`response_flow`] on an unreliable transport, given the response's parsed top Via.
+fn flow_for_via(via: &Via<'_>, addressing: &ViaAddressing<'_>, request_flow: Flow) -> Flow {
     let default_port = request_flow.transport.default_port();
-    if let Some(maddr) = via.maddr().and_then(|m| m.parse::<IpAddr>().ok()) {
+    if let Some(maddr) = addressing.maddr().and_then(|m| m.parse::<IpAddr>().ok()) {
         return Flow {
             remote: SocketAddr::new(maddr, via.port.unwrap_or(default_port)),
             ..request_flow
         };
     }
-    let ip = via
+    let ip = addressing
         .received()
         .and_then(|r| {
             r.trim_start_matches('[')
@@ -811,7 +941,7 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
                 .ok()
         })
         .unwrap_or(request_flow.remote.ip());
-    let port = match via.rport() {
+    let port = match addressing.rport() {
         Some(Some(p)) => p,
         _ => via.port.unwrap_or(default_port),
     };
@@ -819,6 +949,78 @@ fn response_flow(resp: &Response, request_flow: Flow) -> Flow {
         remote: SocketAddr::new(ip, port),
         ..request_flow
     }
+}
+
+/// The via-params that say where a response goes (RFC 3261 §18.2.1, §18.2.2, RFC 3581 §4):
+/// the first `rport`, `received` and `maddr` of a Via, each as [`Params::get`] finds it, read
+/// in one pass over the parameters instead of one per name.
+///
+/// [`Params::get`]: crate::message::Params::get
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ViaAddressing<'a> {
+    rport: Option<Option<&'a str>>,
+    received: Option<Option<&'a str>>,
+    maddr: Option<Option<&'a str>>,
+}
+
+impl<'a> ViaAddressing<'a> {
+    fn of(via: &Via<'a>) -> Self {
+        let raw = via.params.as_str();
+        // Fast path: a UA's Via usually carries nothing but `;branch=...`, and then none of
+        // the three is there (a branch is a token: no ';' could start another parameter).
+        // The branch the parser found is the rest of the text itself (same address), and the
+        // name is compared 8 bytes at once, letters case-folded.
+        if let Some(b) = via.branch()
+            && let Some((head, rest)) = raw.as_bytes().split_first_chunk::<8>()
+            && rest.len() == b.len()
+            && std::ptr::eq(rest.as_ptr(), b.as_ptr())
+            && u64::from_le_bytes(*head) | LETTERS_1_TO_6 == u64::from_le_bytes(*b";branch=")
+            && !b.as_bytes().contains(&b';')
+        {
+            return Self::default();
+        }
+        let mut found = Self::default();
+        for (name, value) in via.params.iter() {
+            let slot = if name.eq_ignore_ascii_case("rport") {
+                &mut found.rport
+            } else if name.eq_ignore_ascii_case("received") {
+                &mut found.received
+            } else if name.eq_ignore_ascii_case("maddr") {
+                &mut found.maddr
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        found
+    }
+
+    /// As [`Via::rport`].
+    fn rport(&self) -> Option<Option<u16>> {
+        self.rport.map(|v| v.and_then(|p| p.parse().ok()))
+    }
+
+    /// As [`Via::received`].
+    fn received(&self) -> Option<&'a str> {
+        self.received.flatten().map(unquote)
+    }
+
+    /// As [`Via::maddr`].
+    fn maddr(&self) -> Option<&'a str> {
+        self.maddr.flatten().map(unquote)
+    }
+}
+
+/// The ASCII case bit of bytes 1 to 6 of a little-endian word (the letters of `;branch=`).
+const LETTERS_1_TO_6: u64 = 0x0020_2020_2020_2000;
+
+/// A parameter value without its quotes, as [`Params::value`](crate::message::Params::value).
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
 }
 
 /// Rewrites the top Via's transport (UDP -> TCP for large requests, §18.1.1).
@@ -837,4 +1039,260 @@ fn rewrite_via_transport(req: &mut Request, to: TransportKind) {
         &raw[at + via.transport.len()..]
     );
     req.headers.replace_first(HeaderName::Via, new);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn via(s: &str) -> Via<'_> {
+        Via::parse(s).unwrap_or_else(|i| panic!("{s}: invalid at {i}"))
+    }
+
+    fn same_as_the_lookups(s: &str) {
+        let Ok(v) = Via::parse(s) else {
+            return;
+        };
+        let a = ViaAddressing::of(&v);
+        assert_eq!(a.rport(), v.rport(), "{s}");
+        assert_eq!(a.received(), v.received(), "{s}");
+        assert_eq!(a.maddr(), v.maddr(), "{s}");
+    }
+
+    #[test]
+    fn via_addressing_matches_the_params_lookups() {
+        for s in [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds",
+            "SIP/2.0/UDP 192.0.2.1:5060;BRANCH=z9hG4bK776asdhds",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;rport",
+            "SIP/2.0/UDP 192.0.2.1;rport=5070;branch=z9hG4bKx;rport",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;received=192.0.2.7;Received=192.0.2.8",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;maddr=224.0.0.1;ttl=1",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;MADDR=\"224.0.0.1\"",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx ; rport ; maddr = 10.0.0.1",
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx;received=[2001:db8::2]",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;branch=y",
+            "SIP/2.0/UDP 192.0.2.1",
+            "SIP/2.0/UDP 192.0.2.1;BrAnCh=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;maddr",
+            "SIP/2.0/UDP 192.0.2.1;Xbranch=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1 ;branch=z9hG4bKx",
+            "SIP/2.0/UDP 192.0.2.1; branch=z9hG4bKx;rport",
+        ] {
+            same_as_the_lookups(s);
+        }
+        // The fast path applies to the plain shape only.
+        let plain = via("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds");
+        assert_eq!(ViaAddressing::of(&plain), ViaAddressing::default());
+    }
+
+    proptest! {
+        #[test]
+        fn via_addressing_agrees_on_mutated_vias(
+            params in proptest::collection::vec(
+                "(branch|BRANCH|rport|RPort|received|maddr|Maddr|ttl|x)([ ]?=[ ]?(z9hG4bK[a-z0-9]{0,4}|[0-9]{1,5}|192\\.0\\.2\\.[0-9]|\"10\\.0\\.0\\.1\"|[a-z]{1,3}))?",
+                0..5,
+            ),
+            sep in "[ ]?;[ ]?",
+        ) {
+            let mut s = String::from("SIP/2.0/UDP 192.0.2.1:5060");
+            for p in &params {
+                s.push_str(&sep);
+                s.push_str(p);
+            }
+            same_as_the_lookups(&s);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hex_is_the_formatted_one(n in any::<u64>()) {
+            let mut s = String::new();
+            push_hex64(&mut s, n);
+            prop_assert_eq!(s, format!("{n:016x}"));
+        }
+    }
+
+    #[test]
+    fn branches_and_tags_keep_their_form() {
+        let mut ep = Endpoint::new(EndpointConfig::default());
+        let mut twin = Endpoint::new(EndpointConfig::default());
+        let b = ep.new_branch();
+        assert_eq!(b, format!("z9hG4bK{:016x}", twin.next_random()));
+        let t = ep.new_tag();
+        assert_eq!(t, format!("{:016x}", twin.next_random()));
+        for n in [0, 1, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut s = String::new();
+            push_hex64(&mut s, n);
+            assert_eq!(s, format!("{n:016x}"));
+        }
+    }
+
+    fn host_is_as_parsed(host: &str, ip: IpAddr) {
+        let parsed = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        assert_eq!(host_is(host, ip), parsed == Some(ip), "{host} / {ip}");
+    }
+
+    #[test]
+    fn host_comparison_is_the_parsed_one() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for host in [
+            "192.0.2.1",
+            "[192.0.2.1]",
+            "[[192.0.2.1]]",
+            "192.0.2.01",
+            "192.0.2.1.",
+            "192.000.2.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::ffff:192.0.2.1",
+            "[2001:db8::1]",
+            "2001:DB8:0::1",
+            "example.com",
+            "",
+        ] {
+            for ip in [
+                v4,
+                v6,
+                "0.0.0.0".parse().unwrap(),
+                "255.255.255.255".parse().unwrap(),
+            ] {
+                host_is_as_parsed(host, ip);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn host_comparison_agrees_on_mutated_hosts(
+            octets in proptest::array::uniform4(0u8..=255),
+            host in "\\[?[0-9]{1,3}(\\.[0-9]{1,3}){0,4}\\]?",
+            same in any::<bool>(),
+        ) {
+            let ip = IpAddr::from(octets);
+            let host = if same { ip.to_string() } else { host };
+            host_is_as_parsed(&host, ip);
+            host_is_as_parsed(&format!("0{host}"), ip);
+        }
+    }
+
+    fn udp_from(port: u16) -> Flow {
+        Flow {
+            transport: TransportKind::Udp,
+            remote: SocketAddr::from(([192, 0, 2, 1], port)),
+            conn: None,
+        }
+    }
+
+    fn options(branch: &str, via_port: u16) -> Bytes {
+        Bytes::from(format!(
+            "OPTIONS sip:bob@192.0.2.2 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.1:{via_port};branch={branch}\r\n\
+             Max-Forwards: 70\r\n\
+             To: <sip:bob@192.0.2.2>\r\n\
+             From: <sip:alice@192.0.2.1>;tag=1928301774\r\n\
+             Call-ID: {branch}@192.0.2.1\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// Feeds a request; returns its transaction and request.
+    fn receive(ep: &mut Endpoint, flow: Flow, bytes: Bytes) -> (ServerTxId, Request) {
+        let now = Instant::now();
+        ep.handle_input(
+            now,
+            Input::Receive(Receive {
+                flow,
+                payload: bytes,
+            }),
+        );
+        loop {
+            match ep.poll_output() {
+                Output::Event(Event::Request { tx, request, .. }) => return (tx, request),
+                Output::Timeout(_) => panic!("no request event"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Responds; returns where the response was sent.
+    fn sent_to(ep: &mut Endpoint, tx: ServerTxId, resp: Response) -> Flow {
+        ep.respond(Instant::now(), tx, resp).unwrap();
+        let Output::Transmit(t) = ep.poll_output() else {
+            panic!("no transmit");
+        };
+        t.flow
+    }
+
+    /// The destination `respond` finds through the cache is the one `response_flow` computes
+    /// from the response: the same Via, a changed Via, a response to an older request, a
+    /// provisional then a final response.
+    #[test]
+    fn cached_response_destination_is_the_computed_one() {
+        let mut ep = Endpoint::new(EndpointConfig::default());
+        // The sent-by port is not the source port: the response goes to the Via's port.
+        let flow = udp_from(5999);
+        let (tx, req) = receive(&mut ep, flow, options("z9hG4bKa1", 5070));
+        assert!(ep.reply_cache.is_some());
+        let resp = Response::from_request(&req, StatusCode::TRYING, None);
+        let expected = response_flow(&resp, flow);
+        assert_eq!(expected.remote.port(), 5070);
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+        let resp = Response::from_request(&req, StatusCode::OK, Some("t"));
+        let expected = response_flow(&resp, flow);
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+        assert!(
+            ep.reply_cache.is_none(),
+            "a final response ends the cache entry"
+        );
+
+        // The TU changes the Via: the general path.
+        let (tx, req) = receive(&mut ep, flow, options("z9hG4bKa2", 5070));
+        let mut resp = Response::from_request(&req, StatusCode::OK, Some("t"));
+        resp.headers.set(
+            HeaderName::Via,
+            "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKa2;maddr=192.0.2.77",
+        );
+        let expected = response_flow(&resp, flow);
+        assert_eq!(expected.remote, SocketAddr::from(([192, 0, 2, 77], 5070)));
+        assert_eq!(sent_to(&mut ep, tx, resp), expected);
+
+        // Two requests, the older answered last: the cache is for the newer one.
+        let (old, old_req) = receive(&mut ep, flow, options("z9hG4bKa3", 5071));
+        let (new, new_req) = receive(&mut ep, udp_from(6000), options("z9hG4bKa4", 5072));
+        let resp = Response::from_request(&old_req, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, old, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5071))
+        );
+        let resp = Response::from_request(&new_req, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, new, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5072))
+        );
+        // The newest transaction answered with another request's Via (same branch, another
+        // port): not the cached text, so the general path.
+        let (new, _) = receive(&mut ep, udp_from(6001), options("z9hG4bKa5", 5073));
+        let Ok(Message::Request(other)) =
+            parse_message(options("z9hG4bKa5", 5099), &Limits::default())
+        else {
+            panic!("options parse")
+        };
+        let resp = Response::from_request(&other, StatusCode::OK, Some("t"));
+        assert_eq!(
+            sent_to(&mut ep, new, resp).remote,
+            SocketAddr::from(([192, 0, 2, 1], 5099))
+        );
+    }
 }

@@ -18,6 +18,7 @@
 //! | L | 64*T1 | server INVITE Accepted: wait for INVITE retransmits (RFC 6026) |
 //! | M | 64*T1 | client INVITE Accepted: wait for 2xx retransmits (RFC 6026) |
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// A transaction timer.
@@ -77,5 +78,163 @@ impl TimerConfig {
     /// 64*T1: Timers B, F, H, L, M, and J on unreliable transports.
     pub fn t64(&self) -> Duration {
         self.t1 * 64
+    }
+}
+
+/// Pending timer entries, earliest first (entries order by their [`Ord`]: deadline first).
+///
+/// A transaction arms timers of a few fixed durations (T1, T2, T4, 64*T1, D, and the
+/// doublings of T1), and `now` only moves forward, so the entries armed with one duration come
+/// in deadline order. Each duration gets a FIFO lane: arming appends (O(1)), and the earliest
+/// entry is the least of the lane heads. A binary heap would pay a sift of log n levels per
+/// entry, and most entries (Timers E and F of a client transaction answered in time) are
+/// stale when they come out. An entry that does not sort last in its lane (`now` went back, or
+/// more durations than lanes) is inserted at its place: the order is always exactly the
+/// entries' order.
+#[derive(Debug)]
+pub(crate) struct TimerQueue<T> {
+    lanes: Vec<Lane<T>>,
+    /// The lane whose head is the earliest entry (`None` when empty).
+    min: Option<usize>,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Lane<T> {
+    after: Duration,
+    entries: VecDeque<T>,
+}
+
+/// Lanes at most; entries of further durations share the last lane.
+const MAX_LANES: usize = 16;
+
+impl<T: Ord + Copy> Default for TimerQueue<T> {
+    fn default() -> Self {
+        Self {
+            lanes: Vec::new(),
+            min: None,
+            len: 0,
+        }
+    }
+}
+
+impl<T: Ord + Copy> TimerQueue<T> {
+    /// Adds `entry`, armed to fire `after` from now.
+    pub(crate) fn push(&mut self, after: Duration, entry: T) {
+        let lane = match self.lanes.iter().position(|l| l.after == after) {
+            Some(i) => i,
+            None if self.lanes.len() < MAX_LANES => {
+                self.lanes.push(Lane {
+                    after,
+                    entries: VecDeque::new(),
+                });
+                self.lanes.len() - 1
+            }
+            None => self.lanes.len() - 1,
+        };
+        let entries = &mut self.lanes[lane].entries;
+        match entries.back() {
+            Some(last) if *last > entry => {
+                let at = entries.partition_point(|e| *e <= entry);
+                entries.insert(at, entry);
+            }
+            _ => entries.push_back(entry),
+        }
+        self.len += 1;
+        let earlier = match self.min.and_then(|m| self.lanes[m].entries.front()) {
+            Some(head) => entry < *head,
+            None => true,
+        };
+        if earlier {
+            self.min = Some(lane);
+        }
+    }
+
+    /// The earliest entry.
+    pub(crate) fn peek(&self) -> Option<&T> {
+        self.lanes.get(self.min?)?.entries.front()
+    }
+
+    /// Removes the earliest entry.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let e = self.lanes.get_mut(self.min?)?.entries.pop_front()?;
+        self.len -= 1;
+        self.find_min();
+        Some(e)
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Keeps only the entries `keep` accepts.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        for l in &mut self.lanes {
+            l.entries.retain(&mut keep);
+        }
+        self.len = self.lanes.iter().map(|l| l.entries.len()).sum();
+        self.find_min();
+    }
+
+    fn find_min(&mut self) {
+        let mut min: Option<(usize, &T)> = None;
+        for (i, l) in self.lanes.iter().enumerate() {
+            if let Some(h) = l.entries.front()
+                && min.is_none_or(|(_, m)| h < m)
+            {
+                min = Some((i, h));
+            }
+        }
+        self.min = min.map(|(i, _)| i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The queue gives the entries in the order a binary heap does, whatever the durations
+        /// and however `now` moves (forward, still, or back), with removals on the way.
+        #[test]
+        fn timer_queue_orders_as_a_heap(
+            ops in proptest::collection::vec((0u8..4, 0u64..40, 0u64..40, 0u32..1000), 0..300),
+        ) {
+            let mut q = TimerQueue::default();
+            let mut h = BinaryHeap::new();
+            let mut now = 1000u64;
+            for (op, a, b, id) in ops {
+                match op {
+                    0 | 1 => {
+                        // Mostly forward, sometimes back.
+                        now = if op == 0 { now + a } else { now.saturating_sub(a / 4) };
+                        let after = b % 20;
+                        let e = (now + after, id);
+                        q.push(Duration::from_millis(after), e);
+                        h.push(Reverse(e));
+                    }
+                    2 => {
+                        prop_assert_eq!(q.pop(), h.pop().map(|Reverse(e)| e));
+                    }
+                    _ => {
+                        let cut = a as u32 * 25;
+                        q.retain(|e| e.1 >= cut);
+                        h.retain(|Reverse(e)| e.1 >= cut);
+                    }
+                }
+                prop_assert_eq!(q.peek().copied(), h.peek().map(|Reverse(e)| *e));
+                prop_assert_eq!(q.len(), h.len());
+            }
+            while let Some(Reverse(e)) = h.pop() {
+                prop_assert_eq!(q.pop(), Some(e));
+            }
+            prop_assert_eq!(q.pop(), None);
+        }
     }
 }

@@ -4,19 +4,17 @@ use bytestring::ByteString;
 
 use crate::message::{Headers, Method, Request, Response, Via};
 
-/// The identity of a transaction, as matching computes it from a message.
+/// The identity of a transaction, as matching computes it from a message. It borrows the
+/// message's text: building one for a lookup allocates nothing (an RFC 2543 key excepted).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum TxKey {
+pub(crate) enum TxKey<'a> {
     /// §17.1.3: a response matches the client transaction whose request had the same top Via
     /// branch, with the same CSeq method (so a CANCEL's responses do not hit its INVITE).
-    Client {
-        branch: ByteString,
-        method: KeyMethod,
-    },
+    Client { branch: &'a str, method: KeyMethod },
     /// §17.2.3 with the magic cookie: branch, sent-by and method, an ACK counting as INVITE.
     Server {
-        branch: ByteString,
-        host: ByteString,
+        branch: &'a str,
+        host: &'a str,
         port: Option<u16>,
         method: KeyMethod,
     },
@@ -53,22 +51,33 @@ impl From<Method> for KeyMethod {
     }
 }
 
-impl TxKey {
-    /// The key with its own copies of the strings. Matching builds keys that share the
-    /// message's buffer (no allocation per lookup); a transaction's stored key must not, or
-    /// it keeps the whole datagram (and the request we serialised) alive until the
-    /// transaction ends: up to 32 s in Completed, where only the key and the response are
-    /// needed (§17.2.2).
-    ///
-    /// A server INVITE transaction keeps sharing: its INVITE stays in memory anyway for as
-    /// long as the call it starts (the dialog and `Session::request()` hold it), so copies
-    /// would only add two allocations per call.
-    pub(crate) fn detached(self) -> TxKey {
+/// A transaction's key as the endpoint keeps it: its own copy of the strings, in one
+/// allocation. A key sharing the message's buffer would keep the whole datagram (and the
+/// request we serialised) alive until the transaction ends: up to 32 s in Completed, where
+/// only the key and the response are needed (§17.2.2). The index hashes [`TxKey`]s only (a
+/// stored key's hash is kept beside it), so this form needs no `Hash`.
+#[derive(Debug)]
+pub(crate) enum StoredKey {
+    /// See [`TxKey::Client`].
+    Client { branch: Box<str>, method: KeyMethod },
+    /// See [`TxKey::Server`]; `text` is the branch followed by the host.
+    Server {
+        text: Box<str>,
+        branch_len: usize,
+        port: Option<u16>,
+        method: KeyMethod,
+    },
+    /// See [`TxKey::Legacy`].
+    Legacy(Box<LegacyKey>),
+}
+
+impl StoredKey {
+    /// The stored form of `key`.
+    pub(crate) fn of(key: TxKey<'_>) -> StoredKey {
         let own = |b: ByteString| ByteString::from(&*b);
-        match self {
-            TxKey::Server { ref method, .. } if *method == KeyMethod::from(Method::Invite) => self,
-            TxKey::Client { branch, method } => TxKey::Client {
-                branch: own(branch),
+        match key {
+            TxKey::Client { branch, method } => StoredKey::Client {
+                branch: branch.into(),
                 method,
             },
             TxKey::Server {
@@ -76,12 +85,17 @@ impl TxKey {
                 host,
                 port,
                 method,
-            } => TxKey::Server {
-                branch: own(branch),
-                host: own(host),
-                port,
-                method,
-            },
+            } => {
+                let mut text = String::with_capacity(branch.len() + host.len());
+                text.push_str(branch);
+                text.push_str(host);
+                StoredKey::Server {
+                    text: text.into_boxed_str(),
+                    branch_len: branch.len(),
+                    port,
+                    method,
+                }
+            }
             TxKey::Legacy(k) => {
                 let LegacyKey {
                     ruri,
@@ -91,7 +105,7 @@ impl TxKey {
                     method,
                     via,
                 } = *k;
-                TxKey::Legacy(Box::new(LegacyKey {
+                StoredKey::Legacy(Box::new(LegacyKey {
                     ruri: own(ruri),
                     from_tag: own(from_tag),
                     call_id: own(call_id),
@@ -100,6 +114,41 @@ impl TxKey {
                     via: own(via),
                 }))
             }
+        }
+    }
+
+    /// Whether `key` is this key (the equality of [`TxKey`], across the two forms).
+    pub(crate) fn matches(&self, key: &TxKey<'_>) -> bool {
+        match (self, key) {
+            (
+                StoredKey::Client { branch, method },
+                TxKey::Client {
+                    branch: b,
+                    method: m,
+                },
+            ) => **branch == **b && method == m,
+            (
+                StoredKey::Server {
+                    text,
+                    branch_len,
+                    port,
+                    method,
+                },
+                TxKey::Server {
+                    branch: b,
+                    host: h,
+                    port: p,
+                    method: m,
+                },
+            ) => {
+                port == p
+                    && text.len() == b.len() + h.len()
+                    && text.get(..*branch_len) == Some(*b)
+                    && text.get(*branch_len..) == Some(*h)
+                    && method == m
+            }
+            (StoredKey::Legacy(k), TxKey::Legacy(l)) => k == l,
+            _ => false,
         }
     }
 }
@@ -113,9 +162,9 @@ fn method_for_server(m: &Method) -> Method {
 }
 
 /// The key of the client transaction a response belongs to.
-pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
+pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey<'_>> {
     let via = r.headers.top_via().ok()?;
-    let branch = r.headers.share(via.branch()?);
+    let branch = via.branch()?;
     let method = r.headers.cseq().ok()?.method;
     Some(TxKey::Client {
         branch,
@@ -125,22 +174,26 @@ pub(crate) fn client_key_of_response(r: &Response) -> Option<TxKey> {
 
 /// The key of the client transaction for a request this endpoint sends, given its parsed
 /// top Via.
-pub(crate) fn client_key_of_request(r: &Request, via: &Via<'_>) -> Option<TxKey> {
+pub(crate) fn client_key_of_request<'a>(r: &Request, via: &Via<'a>) -> Option<TxKey<'a>> {
     Some(TxKey::Client {
-        branch: r.headers.share(via.branch()?),
+        branch: via.branch()?,
         method: r.method.clone().into(),
     })
 }
 
 /// The key of the server transaction a request belongs to, given its parsed top Via;
 /// `as_method` overrides the method (to find the INVITE a CANCEL cancels, §9.2).
-pub(crate) fn server_key(r: &Request, via: &Via<'_>, as_method: Option<Method>) -> Option<TxKey> {
+pub(crate) fn server_key<'a>(
+    r: &Request,
+    via: &Via<'a>,
+    as_method: Option<Method>,
+) -> Option<TxKey<'a>> {
     let h: &Headers = &r.headers;
     let method = as_method.unwrap_or_else(|| method_for_server(&r.method));
     match via.branch() {
         Some(b) if via.has_magic_cookie() => Some(TxKey::Server {
-            branch: h.share(b),
-            host: h.share(via.host),
+            branch: b,
+            host: via.host,
             port: via.port,
             method: method.into(),
         }),
@@ -155,6 +208,59 @@ pub(crate) fn server_key(r: &Request, via: &Via<'_>, as_method: Option<Method>) 
                 method,
                 via: h.share(raw_via),
             })))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn server<'a>(branch: &'a str, host: &'a str, port: Option<u16>, m: Method) -> TxKey<'a> {
+        TxKey::Server {
+            branch,
+            host,
+            port,
+            method: m.into(),
+        }
+    }
+
+    #[test]
+    fn stored_keys_match_as_the_keys_compare() {
+        let keys = [
+            server("z9hG4bKab", "c", None, Method::Options),
+            server("z9hG4bKa", "bc", None, Method::Options),
+            server("z9hG4bKab", "c", Some(5060), Method::Options),
+            server("z9hG4bKab", "c", None, Method::Invite),
+            server("z9hG4bKab", "c", None, Method::Extension("FOO".into())),
+            TxKey::Client {
+                branch: "z9hG4bKab",
+                method: Method::Options.into(),
+            },
+            TxKey::Client {
+                branch: "z9hG4bKab",
+                method: Method::Cancel.into(),
+            },
+        ];
+        for a in &keys {
+            let stored = StoredKey::of(a.clone());
+            for b in &keys {
+                assert_eq!(stored.matches(b), a == b, "{a:?} / {b:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn stored_server_keys_match_as_the_keys_compare(
+            b1 in "[a-c]{0,3}", h1 in "[a-c]{0,3}", b2 in "[a-c]{0,3}", h2 in "[a-c]{0,3}",
+            p1 in proptest::option::of(0u16..2), p2 in proptest::option::of(0u16..2),
+        ) {
+            let a = server(&b1, &h1, p1, Method::Options);
+            let b = server(&b2, &h2, p2, Method::Options);
+            prop_assert_eq!(StoredKey::of(a.clone()).matches(&b), a == b);
         }
     }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::endpoint::Event;
 use crate::input::{Flow, Output, Transmit};
-use crate::timer::{Timer, TimerConfig};
+use crate::timer::{Timer, TimerConfig, TimerQueue};
 
 /// Identifies a transaction for as long as the endpoint lives (slot + generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,7 +60,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
     pub(crate) cfg: &'a TimerConfig,
     pub(crate) out: &'a mut VecDeque<Output>,
-    pub(crate) timers: &'a mut std::collections::BinaryHeap<std::cmp::Reverse<TimerEntry>>,
+    pub(crate) timers: &'a mut TimerQueue<TimerEntry>,
     pub(crate) id: TxId,
 }
 
@@ -78,11 +78,14 @@ impl Ctx<'_> {
     /// popped entry whose deadline differs from the remembered one is stale and ignored).
     pub(crate) fn arm(&mut self, timer: Timer, after: std::time::Duration) -> Instant {
         let at = self.now + after;
-        self.timers.push(std::cmp::Reverse(TimerEntry {
-            at,
-            tx: self.id,
-            timer,
-        }));
+        self.timers.push(
+            after,
+            TimerEntry {
+                at,
+                tx: self.id,
+                timer,
+            },
+        );
         at
     }
 }
