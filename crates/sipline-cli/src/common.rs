@@ -140,8 +140,11 @@ pub(crate) struct UaArgs {
           default_value = "udp:127.0.0.1:0")]
     pub(crate) listen: Vec<Listen>,
 
-    /// Our address of record [default: sip:sipline@<first listen host>].
-    #[arg(long)]
+    /// Our address of record; by default `sip:sipline@` and the first listen host.
+    #[arg(
+        long,
+        help = "Our address of record [default: sip:sipline@<first listen host>]"
+    )]
     pub(crate) uri: Option<String>,
 
     /// Certificate chain (PEM) presented by tls: and wss: listeners.

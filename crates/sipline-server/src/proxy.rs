@@ -162,7 +162,7 @@ struct Context {
 
 /// The sans-IO registrar and proxy: an [`Endpoint`] for transactions, the [`Location`]
 /// service, and the response contexts of the requests being proxied. A
-/// [`Core`](sipline_tokio::Core) for the sipline runtime.
+/// [`sipline_tokio::Core`] for the sipline runtime.
 #[derive(Debug)]
 pub struct ServerCore {
     ep: Endpoint,

@@ -2,7 +2,7 @@
 //!
 //! Four state machines, each in its own module and each a plain value driven by the
 //! [`Endpoint`](crate::Endpoint): they never see a socket or a clock, only the `now` they are
-//! given and the messages the endpoint matched to them (§17.1.3, §17.2.3, see [`key`]).
+//! given and the messages the endpoint matched to them (§17.1.3, §17.2.3, see the `key` module).
 
 pub(crate) mod client_invite;
 pub(crate) mod client_non_invite;
