@@ -83,6 +83,15 @@ pub(crate) struct Scanned {
     entries: Vec<Entry>,
     /// Where the body starts: after the empty line.
     body_start: usize,
+    /// What the common scanner found on its way, so that `finish` need not search for it.
+    counted: Option<Counted>,
+}
+
+/// Found by [`lines::scan_common`] while cutting the lines: the Via values are counted and
+/// within the limit, and the first Content-Length is known.
+pub(crate) struct Counted {
+    /// The index of the first Content-Length entry.
+    content_length: Option<usize>,
 }
 
 /// The line scanner for every input, and the reference for [`lines::scan_common`]: it finds
@@ -229,6 +238,7 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
             line0,
             entries,
             body_start,
+            counted: None,
         },
         limits,
         strict,
@@ -247,6 +257,7 @@ fn finish(
         line0: (line0_start, line0_end),
         entries,
         body_start,
+        counted,
     } = scanned;
     let b = &input[..];
     let text: &str = &head;
@@ -254,36 +265,16 @@ fn finish(
         .get(line0_start..line0_end)
         .ok_or(err(K::InvalidStartLine, line0_start))?;
 
-    // Via values, counted on the unfolded values (commas inside quoted parameters count
-    // too: the limit errs on the safe side).
-    let mut vias = 0usize;
-    for e in entries
-        .iter()
-        .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
-    {
-        let v = match &e.value {
-            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
-            Text::Owned(v) => v.as_bytes(),
-            Text::Static(v) => v.as_bytes(),
-        };
-        // Most values hold one via-parm: one search, and a count only past a first comma.
-        vias += 1 + memchr::memchr(b',', v)
-            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
-        if vias > limits.max_vias {
-            return Err(err(
-                K::TooManyVias,
-                match e.value {
-                    Text::Span(vs, _) => vs as usize,
-                    _ => 0,
-                },
-            ));
+    let cl = match counted {
+        Some(c) => c.content_length.and_then(|i| entries.get(i)),
+        None => {
+            count_vias(&entries, text, limits)?;
+            entries
+                .iter()
+                .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)))
         }
-    }
-
+    };
     // Body framing (§18.3), from the complete (possibly unfolded) Content-Length value.
-    let cl = entries
-        .iter()
-        .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)));
     let body = match cl {
         Some(e) => {
             let (at, v) = match &e.value {
@@ -316,6 +307,35 @@ fn finish(
 
     let headers = Headers::from_parts(head.clone(), entries);
     start_line(&head, line0_start, line0, headers, body, strict)
+}
+
+/// Counts the Via values on the unfolded values (commas inside quoted parameters count too:
+/// the limit errs on the safe side).
+fn count_vias(entries: &[Entry], text: &str, limits: &Limits) -> Result<(), ParseError> {
+    let mut vias = 0usize;
+    for e in entries
+        .iter()
+        .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
+    {
+        let v = match &e.value {
+            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
+            Text::Owned(v) => v.as_bytes(),
+            Text::Static(v) => v.as_bytes(),
+        };
+        // Most values hold one via-parm: one search, and a count only past a first comma.
+        vias += 1 + memchr::memchr(b',', v)
+            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
+        if vias > limits.max_vias {
+            return Err(err(
+                K::TooManyVias,
+                match e.value {
+                    Text::Span(vs, _) => vs as usize,
+                    _ => 0,
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The first `CRLF CRLF`: the end of the header section (a searcher built once, not per call).
