@@ -7,16 +7,18 @@
 //! (`parse_reference`), which finds the error, with its offset, or handles the rare shape. What
 //! this accepts, the reference accepts with the same fields (a proptest compares the two).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::{Counted, Limits, Scanned, scan};
 use crate::message::HeaderName;
-use crate::message::headers::{Entry, Name, Text};
+use crate::message::headers::{Entries, Entry, Name, Text};
 
-/// Most lines (start line, header fields and the empty line) the common scanner handles;
-/// longer header sections go to the reference scanner.
-const MAX_LINES: usize = 64;
+/// Most header fields the common scanner handles; longer header sections go to the
+/// reference scanner.
+const MAX_FIELDS: usize = 62;
 
 #[inline]
 fn is_ws(c: u8) -> bool {
@@ -80,103 +82,134 @@ fn find_colon(line: &[u8]) -> Option<usize> {
         .map(|k| i + k)
 }
 
+/// One header line as cut by [`scan_common`], before it becomes an [`Entry`]: kept on the
+/// stack so that the entries are allocated once, at their number, with their count (the head
+/// is at most 64 KiB here, a name at most 255 bytes).
+#[derive(Clone, Copy, Default)]
+struct Cut {
+    /// Where the line (and its name) starts.
+    ls: u16,
+    /// The trimmed value.
+    vs: u16,
+    ve: u16,
+    name_len: u8,
+    known: Option<HeaderName>,
+}
+
+impl Cut {
+    fn entry(&self) -> Entry {
+        let (ls, vs, ve) = (u32::from(self.ls), u32::from(self.vs), u32::from(self.ve));
+        Entry {
+            name: match self.known {
+                Some(h) => Name::Known(h),
+                None => Name::Other(Box::new(Text::Span(ls, ls + u32::from(self.name_len)))),
+            },
+            value: Text::Span(vs, ve),
+            offset: vs,
+        }
+    }
+}
+
+/// Whether `b[i..]` starts with CRLF.
+#[inline]
+fn crlf_at(b: &[u8], i: usize) -> bool {
+    b.get(i..i + 2) == Some(b"\r\n")
+}
+
 /// Cuts the header section of `input` into fields, or `None` for the reference scanner.
+///
+/// One pass: for each line, the name up to its colon, then the line end from there.
 pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Option<Scanned> {
     let b = &input[..];
     if b.len() > limits.max_message_size || b.starts_with(b"\r\n") {
         return None;
     }
-    // Pass 1: where each line ends (its CR), up to the empty line. The first CR or LF of a
-    // line must be a CR followed by LF: no bare CR or LF.
-    let mut ends = [0u32; MAX_LINES];
-    let mut n = 0;
-    let mut ls = 0;
-    let head_end = loop {
-        let le = find_eol(b, ls)?;
-        if b[le] != b'\r' || b.get(le + 1) != Some(&b'\n') || n == MAX_LINES {
-            return None;
-        }
-        if le - ls > limits.max_line_length {
-            return None;
-        }
-        ends[n] = le as u32;
-        n += 1;
-        if le == ls {
-            break ls;
-        }
-        ls = le + 2;
-    };
-    // `n` >= 2: the start line is not empty (no leading CRLF), the last line is.
-    let body_start = head_end + 2;
-    let head = ByteString::try_from(input.slice(..head_end)).ok()?;
-    let fields = n - 2;
-    if fields > limits.max_headers {
+    // The start line: its first CR or LF must be a CR followed by LF (no bare CR or LF).
+    let line0_end = find_eol(b, 0)?;
+    if !crlf_at(b, line0_end) || line0_end > limits.max_line_length {
         return None;
     }
-
-    // Pass 2: each header line, whose bounds are known.
-    let hb = head.as_bytes();
-    let mut entries: Vec<Entry> = Vec::with_capacity(fields);
+    let mut cuts = [Cut::default(); MAX_FIELDS];
+    let mut n = 0;
     let mut content_length = None;
     let mut vias = 0usize;
-    for k in 1..n - 1 {
-        let ls = ends[k - 1] as usize + 2;
-        let le = ends[k] as usize;
-        let line = &hb[ls..le];
+    let mut ls = line0_end + 2;
+    let head_end = loop {
+        // The empty line ends the header section.
+        if b.get(ls) == Some(&b'\r') {
+            if !crlf_at(b, ls) {
+                return None;
+            }
+            break ls;
+        }
         // field-name HCOLON, the colon right after the name: the name is what precedes the
         // first colon, and must be a non-empty token. A known name is one (every known name
-        // is letters and `-`), so only unknown names are checked byte by byte.
-        let name_len = find_colon(line)?;
-        let known = HeaderName::from_bytes(&line[..name_len]);
-        if known.is_none()
-            && (name_len == 0 || !line[..name_len].iter().all(|&c| scan::is_token(c)))
+        // is letters and `-`), so only unknown names are checked byte by byte. A line without
+        // a colon gives a "name" holding CR or LF, which is no token.
+        let rest = b.get(ls..)?;
+        let name_len = find_colon(rest)?;
+        let name = &rest[..name_len];
+        let known = HeaderName::from_bytes(name);
+        if known.is_none() && (name_len == 0 || !name.iter().all(|&c| scan::is_token(c))) {
+            return None;
+        }
+        // The line ends at its first CR or LF, which must be CRLF.
+        let le = find_eol(b, ls + name_len + 1)?;
+        if !crlf_at(b, le)
+            || le - ls > limits.max_line_length
+            || n == MAX_FIELDS
+            || n == limits.max_headers
+            || le > usize::from(u16::MAX)
+            || name_len > usize::from(u8::MAX)
         {
             return None;
         }
         let mut vs = ls + name_len + 1;
-        while vs < le && is_ws(hb[vs]) {
+        while vs < le && is_ws(b[vs]) {
             vs += 1;
         }
         let mut ve = le;
-        while ve > vs && is_ws(hb[ve - 1]) {
+        while ve > vs && is_ws(b[ve - 1]) {
             ve -= 1;
         }
-        let name = match known {
+        match known {
             Some(HeaderName::ContentLength) => {
-                if content_length.is_some() {
-                    if strict {
-                        return None;
-                    }
-                } else {
-                    content_length = Some(entries.len());
+                if content_length.is_none() {
+                    content_length = Some(n);
+                } else if strict {
+                    return None;
                 }
-                Name::Known(HeaderName::ContentLength)
             }
             Some(HeaderName::Via) => {
                 // Via values, counted as `finish` counts them (commas inside quoted
                 // parameters count too); past the limit the reference reports the error.
-                let v = &hb[vs..ve];
+                let v = &b[vs..ve];
                 vias += 1 + memchr::memchr(b',', v)
                     .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
                 if vias > limits.max_vias {
                     return None;
                 }
-                Name::Known(HeaderName::Via)
             }
-            Some(h) => Name::Known(h),
-            None => Name::Other(Box::new(Text::Span(ls as u32, (ls + name_len) as u32))),
+            _ => {}
+        }
+        cuts[n] = Cut {
+            ls: ls as u16,
+            vs: vs as u16,
+            ve: ve as u16,
+            name_len: name_len as u8,
+            known,
         };
-        entries.push(Entry {
-            name,
-            value: Text::Span(vs as u32, ve as u32),
-            offset: vs as u32,
-        });
-    }
+        n += 1;
+        ls = le + 2;
+    };
+    let head = ByteString::try_from(input.slice(..head_end)).ok()?;
+    // One allocation, at the final size (a slice iterator's map knows its length).
+    let entries: Arc<[Entry]> = cuts[..n].iter().map(Cut::entry).collect();
     Some(Scanned {
         head,
-        line0: (0, ends[0] as usize),
-        entries,
-        body_start,
+        line0: (0, line0_end),
+        entries: Entries::Parsed(entries),
+        body_start: head_end + 2,
         counted: Some(Counted { content_length }),
     })
 }

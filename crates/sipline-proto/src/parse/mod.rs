@@ -16,7 +16,7 @@ pub use framer::{Framed, StreamFramer};
 pub use scan::unquote;
 
 use crate::error::{ParseError, ParseErrorKind as K};
-use crate::message::headers::{Entry, Name, Text};
+use crate::message::headers::{Entries, Entry, Name, Text};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
 
 /// Explicit bounds on what the parser accepts. Exceeding one is an error, never an
@@ -80,7 +80,7 @@ pub(crate) struct Scanned {
     head: ByteString,
     /// Where the start line begins (after leading CRLFs) and ends (its CR).
     line0: (usize, usize),
-    entries: Vec<Entry>,
+    entries: Entries,
     /// Where the body starts: after the empty line.
     body_start: usize,
     /// What the common scanner found on its way, so that `finish` need not search for it.
@@ -231,6 +231,10 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
         unfold_last(&mut entries, text);
     }
     let line0 = (line0_start, line0_start + line0.len());
+    // The vector was reserved for more fields than most messages have; a kept message (an
+    // INVITE lives as long as its call) should not carry the slack.
+    entries.shrink_to_fit();
+    let entries = Entries::Growable(std::sync::Arc::new(entries));
     finish(
         input,
         Scanned {
