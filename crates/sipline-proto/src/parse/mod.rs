@@ -351,11 +351,19 @@ fn find_blank_line(b: &[u8]) -> Option<usize> {
 
 /// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
 fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
-    let v = v.trim_matches([' ', '\t']);
+    // Stored values are trimmed already; the check is cheaper than the trim.
+    let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    let v = if ws(v.as_bytes().first()) || ws(v.as_bytes().last()) {
+        v.trim_matches([' ', '\t'])
+    } else {
+        v
+    };
     if v.is_empty() || v.len() > 10 || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(());
     }
-    let n: usize = v.parse().map_err(|_| ())?;
+    // At most 10 digits: no overflow in a u64.
+    let n = v.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+    let n = usize::try_from(n).map_err(|_| ())?;
     if n > limits.max_message_size {
         Err(())
     } else {
@@ -427,7 +435,8 @@ impl<'a> Lines<'a> {
 
 /// Checks `SIP/2.0` (case-insensitive literal, §25.1); distinguishes other versions (505).
 fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case("SIP/2.0") {
+    // Nearly every message writes it in capitals: one comparison before the general check.
+    if v == "SIP/2.0" || v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
     let well_formed = v.len() > 4
@@ -685,6 +694,24 @@ X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
             K::TooManyVias
         );
         assert_eq!(p(&"x".repeat(201)), K::MessageTooLarge);
+    }
+
+    proptest::proptest! {
+        /// The Content-Length parse gives what the general code (`trim`, `str::parse`) gives.
+        #[test]
+        fn content_length_matches_the_general_code(
+            v in "[0-9 \t+a-]{0,13}",
+            max in proptest::sample::select(vec![65_535usize, usize::MAX]),
+        ) {
+            let limits = Limits { max_message_size: max, ..Limits::default() };
+            let t = v.trim_matches([' ', '\t']);
+            let general = if t.is_empty() || t.len() > 10 || !t.bytes().all(|c| c.is_ascii_digit()) {
+                Err(())
+            } else {
+                t.parse::<usize>().map_err(drop).and_then(|n| if n > max { Err(()) } else { Ok(n) })
+            };
+            proptest::prop_assert_eq!(parse_content_length(&v, &limits), general);
+        }
     }
 
     #[test]
