@@ -124,7 +124,8 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
-    /// Every known header, for iteration in tests and tools.
+    /// Every known header, for iteration in tests and tools, in declaration order (the line
+    /// scanner maps `h as u8` back through it).
     pub const ALL: &'static [HeaderName] = &[
         HeaderName::Accept,
         HeaderName::AcceptEncoding,
@@ -507,6 +508,14 @@ mod tests {
             }
             n.truncate(n.len().saturating_sub(cut).max(1));
             prop_assert_eq!(HeaderName::from_bytes(&n), reference(&n), "{:?}", n);
+        }
+    }
+
+    #[test]
+    fn all_is_in_declaration_order() {
+        // The line scanner stores `h as u8` and reads `ALL[i]` back.
+        for (i, &h) in HeaderName::ALL.iter().enumerate() {
+            assert_eq!(h as usize, i, "{h:?}");
         }
     }
 

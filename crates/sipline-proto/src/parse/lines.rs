@@ -93,15 +93,18 @@ struct Cut {
     vs: u16,
     ve: u16,
     name_len: u8,
-    known: Option<HeaderName>,
+    /// The known name as `HeaderName as u8 + 1`, 0 for an unknown name: an all-zero `Cut` is
+    /// the default, so the array of cuts starts as one memset (with `Option<HeaderName>` it
+    /// took three stores per element).
+    known: u8,
 }
 
 impl Cut {
     fn entry(&self) -> Entry {
         let (ls, vs, ve) = (u32::from(self.ls), u32::from(self.vs), u32::from(self.ve));
         Entry {
-            name: match self.known {
-                Some(h) => Name::Known(h),
+            name: match HeaderName::ALL.get(usize::from(self.known).wrapping_sub(1)) {
+                Some(&h) => Name::Known(h),
                 None => Name::Other(Box::new(Text::Span(ls, ls + u32::from(self.name_len)))),
             },
             value: Text::Span(vs, ve),
@@ -197,7 +200,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
             vs: vs as u16,
             ve: ve as u16,
             name_len: name_len as u8,
-            known,
+            known: known.map_or(0, |h| h as u8 + 1),
         };
         n += 1;
         ls = le + 2;
