@@ -336,6 +336,8 @@ impl HeaderName {
     }
 
     /// Looks a name up, case-insensitively, accepting compact forms. `None` for unknown names.
+    /// Inlined: the line scanner calls it once per field, and the call spilled its registers.
+    #[inline]
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
         // A switch on the length, then on the first letter, then one case-insensitive
         // comparison: no copy, and at most a few candidates per length.
