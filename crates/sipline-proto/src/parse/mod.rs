@@ -490,7 +490,7 @@ fn start_line(
             .ok()
             .and_then(StatusCode::new)
             .ok_or(err(K::InvalidStatusCode, at))?;
-        if reason.bytes().any(|c| c < 0x20 && c != b'\t' || c == 0x7f) {
+        if has_ctl(reason.as_bytes()) {
             return Err(err(K::InvalidReasonPhrase, at + 4));
         }
         return Ok(Message::Response(Response {
@@ -525,6 +525,21 @@ fn start_line(
     }
 }
 
+/// Whether `b` holds SP or HTAB: a fold without early exit, which the compiler vectorises.
+fn has_ws(b: &[u8]) -> bool {
+    b.iter()
+        .fold(0u8, |a, &c| a | u8::from(c == b' ') | u8::from(c == b'\t'))
+        != 0
+}
+
+/// Whether `b` holds a control character other than HTAB (not allowed in a Reason-Phrase,
+/// §25.1 TEXT-UTF8): a fold without early exit, which the compiler vectorises.
+fn has_ctl(b: &[u8]) -> bool {
+    b.iter().fold(0u8, |a, &c| {
+        a | u8::from(c < 0x20 && c != b'\t') | u8::from(c == 0x7f)
+    }) != 0
+}
+
 /// `Method SP Request-URI SP SIP-Version` (§7.1): single spaces, no others.
 fn request_line(
     head: &ByteString,
@@ -537,10 +552,14 @@ fn request_line(
         .iter()
         .position(|&c| c == b' ')
         .ok_or(err(K::InvalidStartLine, ls))?;
-    let sp2 = lb
-        .iter()
-        .rposition(|&c| c == b' ')
-        .ok_or(err(K::InvalidStartLine, ls))?;
+    // Most request lines end in " SIP/2.0": its space is the last one.
+    let sp2 = if lb.ends_with(b" SIP/2.0") {
+        lb.len() - 8
+    } else {
+        lb.iter()
+            .rposition(|&c| c == b' ')
+            .ok_or(err(K::InvalidStartLine, ls))?
+    };
     if sp1 == sp2 {
         return Err(err(K::InvalidStartLine, ls + sp1));
     }
@@ -554,8 +573,7 @@ fn request_line(
     let method = Method::parse_shared(head, &line[..sp1]).ok_or(err(K::InvalidMethod, ls))?;
     let uri_s = &line[sp1 + 1..sp2];
     let uri_at = ls + sp1 + 1;
-    if uri_s.is_empty() || uri_s.bytes().any(|c| c == b' ' || c == b'\t') || uri_s.starts_with('<')
-    {
+    if uri_s.is_empty() || has_ws(uri_s.as_bytes()) || uri_s.starts_with('<') {
         return Err(err(K::InvalidUri, uri_at));
     }
     check_version(&line[sp2 + 1..], ls + sp2 + 1)?;
@@ -697,6 +715,17 @@ X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
     }
 
     proptest::proptest! {
+        /// The folds the start line uses find what `any` finds.
+        #[test]
+        fn folds_match_any(b in proptest::collection::vec(proptest::sample::select(
+            &b" \t\x00\x1f\x7f\x80ab:"[..]), 0..40)) {
+            proptest::prop_assert_eq!(has_ws(&b), b.iter().any(|&c| c == b' ' || c == b'\t'));
+            proptest::prop_assert_eq!(
+                has_ctl(&b),
+                b.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f)
+            );
+        }
+
         /// The Content-Length parse gives what the general code (`trim`, `str::parse`) gives.
         #[test]
         fn content_length_matches_the_general_code(
