@@ -265,9 +265,6 @@ fn finish(
     } = scanned;
     let b = &input[..];
     let text: &str = &head;
-    let line0 = text
-        .get(line0_start..line0_end)
-        .ok_or(err(K::InvalidStartLine, line0_start))?;
 
     let cl = match counted {
         Some(c) => c.content_length.and_then(|i| entries.get(i)),
@@ -309,8 +306,10 @@ fn finish(
         None => input.slice(body_start..),
     };
 
-    let headers = Headers::from_parts(head.clone(), entries);
-    start_line(&head, line0_start, line0, headers, body, strict)
+    // The header buffer moves into the headers (no reference count taken and dropped);
+    // the start line is read from it there.
+    let headers = Headers::from_parts(head, entries);
+    start_line(headers, line0_start, line0_end, body, strict)
 }
 
 /// Counts the Via values on the unfolded values (commas inside quoted parameters count too:
@@ -457,14 +456,16 @@ fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
     ))
 }
 
+/// Reads the start line, `ls..le` of the header buffer, into the message.
 fn start_line(
-    head: &ByteString,
-    ls: usize,
-    line: &str,
     headers: Headers,
+    ls: usize,
+    le: usize,
     body: Bytes,
     strict_version: bool,
 ) -> Result<Message, ParseError> {
+    let head = &headers.buf;
+    let line = head.get(ls..le).ok_or(err(K::InvalidStartLine, ls))?;
     let check_version = |v: &str, at: usize| match check_version(v, at) {
         Err(e) if !strict_version && e.kind == K::UnsupportedVersion => Ok(()),
         r => r,
