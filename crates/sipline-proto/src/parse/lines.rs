@@ -133,6 +133,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
         return None;
     }
     let mut cuts = [Cut::default(); MAX_FIELDS];
+    let max_fields = limits.max_headers.min(MAX_FIELDS);
     let mut n = 0;
     let mut content_length = None;
     let mut vias = 0usize;
@@ -160,9 +161,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
         let le = find_eol(b, ls + name_len + 1)?;
         if !crlf_at(b, le)
             || le - ls > limits.max_line_length
-            || n == MAX_FIELDS
-            || n == limits.max_headers
-            || le > usize::from(u16::MAX)
+            || n == max_fields
             || name_len > usize::from(u8::MAX)
         {
             return None;
@@ -205,6 +204,10 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
         n += 1;
         ls = le + 2;
     };
+    // Every offset a cut holds is below `head_end`: past 64 KiB they were cut short.
+    if head_end > usize::from(u16::MAX) {
+        return None;
+    }
     let head = ByteString::try_from(input.slice(..head_end)).ok()?;
     // One allocation, at the final size (a slice iterator's map knows its length).
     let entries: Arc<[Entry]> = cuts[..n].iter().map(Cut::entry).collect();
@@ -298,6 +301,19 @@ mod tests {
         for raw in CORPUS {
             same(raw, &tight);
         }
+        // A header section past 64 KiB (cuts hold 16-bit offsets), within generous limits.
+        let big = Limits {
+            max_message_size: 200_000,
+            max_line_length: 100_000,
+            ..Limits::default()
+        };
+        let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nX-Big: ".to_vec();
+        m.extend(std::iter::repeat_n(b'x', 70_000));
+        m.extend_from_slice(b"\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n");
+        let b = bytes::Bytes::from(m.clone());
+        assert!(super::scan_common(&b, &big, true).is_none());
+        same(&m, &big);
+        assert!(parse_inner(b, &big, true).is_ok());
     }
 
     /// The naive searches the word-at-a-time ones replace.
