@@ -85,27 +85,37 @@ fn find_colon(line: &[u8]) -> Option<usize> {
 /// One header line as cut by [`scan_common`], before it becomes an [`Entry`]: kept on the
 /// stack so that the entries are allocated once, at their number, with their count (the head
 /// is at most 64 KiB here, a name at most 255 bytes).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Cut {
     /// Where the line (and its name) starts.
     ls: u16,
     /// The trimmed value.
     vs: u16,
     ve: u16,
-    name_len: u8,
-    /// The known name as `HeaderName as u8 + 1`, 0 for an unknown name: an all-zero `Cut` is
-    /// the default, so the array of cuts starts as one memset (with `Option<HeaderName>` it
-    /// took three stores per element).
-    known: u8,
+    /// The length of an unknown name; 0 for a known one (a name is never empty).
+    other_len: u8,
+    /// The known name (unused for an unknown one).
+    known: HeaderName,
 }
 
 impl Cut {
+    /// The array's filler: all zeros (`HeaderName::Accept` is 0), so that the array of cuts
+    /// starts as one memset (with an `Option<HeaderName>`, whose `None` is not zero, it took
+    /// three stores per element).
+    const EMPTY: Cut = Cut {
+        ls: 0,
+        vs: 0,
+        ve: 0,
+        other_len: 0,
+        known: HeaderName::Accept,
+    };
+
     fn entry(&self) -> Entry {
         let (ls, vs, ve) = (u32::from(self.ls), u32::from(self.vs), u32::from(self.ve));
         Entry {
-            name: match HeaderName::ALL.get(usize::from(self.known).wrapping_sub(1)) {
-                Some(&h) => Name::Known(h),
-                None => Name::Other(Box::new(Text::Span(ls, ls + u32::from(self.name_len)))),
+            name: match self.other_len {
+                0 => Name::Known(self.known),
+                n => Name::Other(Box::new(Text::Span(ls, ls + u32::from(n)))),
             },
             value: Text::Span(vs, ve),
             offset: vs,
@@ -132,7 +142,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
     if !crlf_at(b, line0_end) || line0_end > limits.max_line_length {
         return None;
     }
-    let mut cuts = [Cut::default(); MAX_FIELDS];
+    let mut cuts = [Cut::EMPTY; MAX_FIELDS];
     let max_fields = limits.max_headers.min(MAX_FIELDS);
     let mut n = 0;
     let mut content_length = None;
@@ -198,8 +208,8 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
             ls: ls as u16,
             vs: vs as u16,
             ve: ve as u16,
-            name_len: name_len as u8,
-            known: known.map_or(0, |h| h as u8 + 1),
+            other_len: if known.is_some() { 0 } else { name_len as u8 },
+            known: known.unwrap_or(HeaderName::Accept),
         };
         n += 1;
         ls = le + 2;
