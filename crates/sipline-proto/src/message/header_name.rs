@@ -335,6 +335,8 @@ impl HeaderName {
     }
 
     /// Looks a name up, case-insensitively, accepting compact forms. `None` for unknown names.
+    /// Inlined: the line scanner calls it once per field, and the call spilled its registers.
+    #[inline]
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
         // A switch on the length, then on the first letter, then one case-insensitive
         // comparison: no copy, and at most a few candidates per length.
@@ -428,41 +430,87 @@ impl HeaderName {
 /// Whether `name` equals `lower` (lower-case letters and `-`) ignoring ASCII case. Bit 0x20
 /// is forced on where `lower` has a letter (bit 0x40 marks letters, not `-`): that lower-cases
 /// an upper-case letter and maps no other byte onto a lower-case letter; every other byte must
-/// be equal. Eight bytes at a time from 8 bytes on (the last word overlapping the previous).
+/// be equal. A word at a time: two overlapping words of 2, 4 or 8 bytes cover any length from
+/// 2 to 16, and longer names take more 8-byte words (the last one overlapping).
 #[inline]
 fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
     let n = name.len();
     if n != lower.len() {
         return false;
     }
-    if n < 8 {
-        return name
-            .iter()
-            .zip(lower)
-            .all(|(&c, &l)| c | ((l & 0x40) >> 1) == l);
+    // The little-endian word of `N` bytes of `b` at `i` (0 if out of bounds: never here).
+    fn word<const N: usize>(b: &[u8], i: usize) -> u64 {
+        b.get(i..)
+            .and_then(|r| r.first_chunk::<N>())
+            .map_or(0, |w| {
+                let mut x = [0u8; 8];
+                x[..N].copy_from_slice(w);
+                u64::from_le_bytes(x)
+            })
     }
-    let word = |b: &[u8], i: usize| {
-        b.get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map_or(0, u64::from_le_bytes)
-    };
-    let same = |i: usize| {
-        let l = word(lower, i);
-        word(name, i) | ((l & 0x4040_4040_4040_4040) >> 1) == l
-    };
-    let mut i = 0;
-    while i + 8 < n {
-        if !same(i) {
-            return false;
+    fn same<const N: usize>(name: &[u8], lower: &[u8], i: usize) -> bool {
+        let l = word::<N>(lower, i);
+        word::<N>(name, i) | ((l & 0x4040_4040_4040_4040) >> 1) == l
+    }
+    match n {
+        0 => true,
+        1 => name[0] | ((lower[0] & 0x40) >> 1) == lower[0],
+        2..=3 => same::<2>(name, lower, 0) && same::<2>(name, lower, n - 2),
+        4..=7 => same::<4>(name, lower, 0) && same::<4>(name, lower, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 < n {
+                if !same::<8>(name, lower, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            same::<8>(name, lower, n - 8)
         }
-        i += 8;
     }
-    same(n - 8)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The lookup by definition: a case-insensitive comparison with every name and compact form.
+    fn reference(name: &[u8]) -> Option<HeaderName> {
+        let name = std::str::from_utf8(name).ok()?;
+        HeaderName::ALL.iter().copied().find(|h| {
+            h.as_str().eq_ignore_ascii_case(name)
+                || h.compact().is_some_and(|c| {
+                    name.len() == 1 && name.eq_ignore_ascii_case(c.encode_utf8(&mut [0; 4]))
+                })
+        })
+    }
+
+    proptest! {
+        /// `from_bytes` (length and first-letter switch, word comparisons) agrees with the
+        /// definition on known names with bytes changed, case flipped or cut short.
+        #[test]
+        fn lookup_matches_the_definition(
+            which in 0..HeaderName::ALL.len(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), prop::sample::select(
+                &b"\r\x0d\x2d-_aAzZ@`{[\x00\x7f\xc3"[..])), 0..3),
+            flips in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+            cut in 0usize..3,
+        ) {
+            let mut n = HeaderName::ALL[which].as_str().as_bytes().to_vec();
+            for i in flips {
+                let i = i.index(n.len());
+                n[i] ^= 0x20;
+            }
+            for (at, byte) in edits {
+                let i = at.index(n.len());
+                n[i] = byte;
+            }
+            n.truncate(n.len().saturating_sub(cut).max(1));
+            prop_assert_eq!(HeaderName::from_bytes(&n), reference(&n), "{:?}", n);
+        }
+    }
 
     #[test]
     fn every_name_and_compact_form_is_found_in_any_case() {

@@ -71,6 +71,47 @@ pub(crate) fn clean(v: Box<str>) -> Box<str> {
     }
 }
 
+/// The fields of a header section, shared by clones and copied on the first change of one (a
+/// kept INVITE is cloned into the events of several layers, and never changed).
+#[derive(Debug, Clone)]
+pub(crate) enum Entries {
+    /// As parsed: the fields and their count in one allocation.
+    Parsed(Arc<[Entry]>),
+    /// Built, or changed after parsing: room to grow.
+    Growable(Arc<Vec<Entry>>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Growable(Arc::default())
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    #[inline]
+    fn deref(&self) -> &[Entry] {
+        match self {
+            Entries::Parsed(e) => e,
+            Entries::Growable(e) => e,
+        }
+    }
+}
+
+impl Entries {
+    /// The fields, for a change: parsed fields become growable, shared ones are copied.
+    pub(crate) fn make_mut(&mut self) -> &mut Vec<Entry> {
+        match self {
+            Entries::Growable(e) => Arc::make_mut(e),
+            Entries::Parsed(e) => {
+                *self = Entries::Growable(Arc::new(e.to_vec()));
+                self.make_mut()
+            }
+        }
+    }
+}
+
 /// One header field as seen through [`Headers::iter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
@@ -90,9 +131,8 @@ pub struct Field<'a> {
 #[derive(Clone, Default)]
 pub struct Headers {
     pub(crate) buf: ByteString,
-    /// Shared by clones, copied on the first change of one (a kept INVITE is cloned into the
-    /// events of several layers, and never changed).
-    pub(crate) entries: Arc<Vec<Entry>>,
+    /// Shared by clones, copied on the first change of one.
+    pub(crate) entries: Entries,
 }
 
 impl std::fmt::Debug for Headers {
@@ -121,23 +161,17 @@ impl Headers {
     pub fn with_capacity(n: usize) -> Self {
         Self {
             buf: ByteString::new(),
-            entries: Arc::new(Vec::with_capacity(n)),
+            entries: Entries::Growable(Arc::new(Vec::with_capacity(n))),
         }
     }
 
-    pub(crate) fn from_parts(buf: ByteString, mut entries: Vec<Entry>) -> Self {
-        // The parser reserves room for more fields than most messages have; a kept message
-        // (an INVITE lives as long as its call) should not carry the slack.
-        entries.shrink_to_fit();
-        Self {
-            buf,
-            entries: Arc::new(entries),
-        }
+    pub(crate) fn from_parts(buf: ByteString, entries: Entries) -> Self {
+        Self { buf, entries }
     }
 
     /// The fields, for a change (copied first if a clone shares them).
     fn entries_mut(&mut self) -> &mut Vec<Entry> {
-        Arc::make_mut(&mut self.entries)
+        self.entries.make_mut()
     }
 
     /// Number of fields (lines, after unfolding), not of comma-separated values.
@@ -379,7 +413,8 @@ impl Headers {
         }
         let mut picked = [(0u8, 0u16); MAX];
         let mut n = 0;
-        for (i, e) in other.entries.iter().enumerate() {
+        let src: &[Entry] = &other.entries;
+        for (i, e) in src.iter().enumerate() {
             let Name::Known(h) = e.name else { continue };
             let r = rank.get(h as usize).copied().unwrap_or(u8::MAX);
             if r == u8::MAX {
@@ -404,7 +439,7 @@ impl Headers {
             self.buf = other.buf.clone();
         }
         let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
-        let entries = Arc::make_mut(&mut self.entries);
+        let entries = self.entries.make_mut();
         let mut extra = extra;
         for &(r, i) in &picked[..n] {
             if extra.as_ref().is_some_and(|x| usize::from(r) >= x.0)
@@ -416,7 +451,7 @@ impl Headers {
                     offset: 0,
                 });
             }
-            let Some(e) = other.entries.get(usize::from(i)) else {
+            let Some(e) = src.get(usize::from(i)) else {
                 continue;
             };
             let value = match (&e.value, share) {
@@ -474,7 +509,7 @@ impl Headers {
             self.buf = other.buf.clone();
         }
         let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
-        let entries = Arc::make_mut(&mut self.entries);
+        let entries = self.entries.make_mut();
         for e in other.entries.iter() {
             if matches!(e.name, Name::Known(h) if h == name) {
                 let value = match (&e.value, share) {
@@ -540,6 +575,54 @@ mod tests {
         assert_eq!(v, [r#""A, B" <sip:a@x;p=1,2>;q=0.5"#, "<sip:b@y>"]);
         let d: Vec<_> = h.values(HeaderName::Date).collect();
         assert_eq!(d, ["Sat, 13 Nov 2010 23:29:00 GMT"]);
+    }
+
+    #[test]
+    fn parsed_fields_become_growable_on_change_and_clones_keep_theirs() {
+        let raw = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                   X-A: 1\r\nl: 0\r\n\r\n";
+        let m = crate::parse_message(
+            bytes::Bytes::copy_from_slice(raw.as_bytes()),
+            &crate::Limits::default(),
+        )
+        .unwrap();
+        let h = m.headers();
+        assert!(matches!(h.entries, Entries::Parsed(_)));
+        let mut changed = h.clone();
+        changed.push_front(HeaderName::Via, "SIP/2.0/TCP p;branch=z9hG4bK2");
+        changed.set(HeaderName::ContentLength, "5");
+        changed.push("X-B", "2").unwrap();
+        assert!(matches!(changed.entries, Entries::Growable(_)));
+        let all = |h: &Headers| -> Vec<(String, String)> {
+            h.iter()
+                .map(|f| (f.name.to_owned(), f.value.to_owned()))
+                .collect()
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            all(h),
+            pairs(&[
+                ("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+                ("X-A", "1"),
+                ("Content-Length", "0")
+            ])
+        );
+        assert_eq!(
+            all(&changed),
+            pairs(&[
+                ("Via", "SIP/2.0/TCP p;branch=z9hG4bK2"),
+                ("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+                ("X-A", "1"),
+                ("Content-Length", "5"),
+                ("X-B", "2")
+            ])
+        );
+        assert_eq!(h.get_other("x-a"), Some("1"));
+        assert_eq!(changed.count(HeaderName::Via), 2);
     }
 
     #[test]

@@ -1473,8 +1473,10 @@ impl Headers {
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
     pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
-        // One pass over the fields finds the first of each header needed.
+        // One pass over the fields finds the first of each header needed; it stops once all
+        // six are found (they usually lead the section, ahead of Contact, Content-Type...).
         let mut first: [Option<&Entry>; 6] = [None; 6];
+        let mut found = 0;
         for e in self.entries.iter() {
             let slot = match e.name {
                 Name::Known(HeaderName::Via) => 0,
@@ -1487,6 +1489,10 @@ impl Headers {
             };
             if first[slot].is_none() {
                 first[slot] = Some(e);
+                found += 1;
+                if found == first.len() {
+                    break;
+                }
             }
         }
         let [via, cseq, call, from, to, mf] = first;

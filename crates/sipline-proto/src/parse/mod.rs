@@ -16,7 +16,7 @@ pub use framer::{Framed, StreamFramer};
 pub use scan::unquote;
 
 use crate::error::{ParseError, ParseErrorKind as K};
-use crate::message::headers::{Entry, Name, Text};
+use crate::message::headers::{Entries, Entry, Name, Text};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
 
 /// Explicit bounds on what the parser accepts. Exceeding one is an error, never an
@@ -80,9 +80,18 @@ pub(crate) struct Scanned {
     head: ByteString,
     /// Where the start line begins (after leading CRLFs) and ends (its CR).
     line0: (usize, usize),
-    entries: Vec<Entry>,
+    entries: Entries,
     /// Where the body starts: after the empty line.
     body_start: usize,
+    /// What the common scanner found on its way, so that `finish` need not search for it.
+    counted: Option<Counted>,
+}
+
+/// Found by [`lines::scan_common`] while cutting the lines: the Via values are counted and
+/// within the limit, and the first Content-Length is known.
+pub(crate) struct Counted {
+    /// The index of the first Content-Length entry.
+    content_length: Option<usize>,
 }
 
 /// The line scanner for every input, and the reference for [`lines::scan_common`]: it finds
@@ -222,6 +231,10 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
         unfold_last(&mut entries, text);
     }
     let line0 = (line0_start, line0_start + line0.len());
+    // The vector was reserved for more fields than most messages have; a kept message (an
+    // INVITE lives as long as its call) should not carry the slack.
+    entries.shrink_to_fit();
+    let entries = Entries::Growable(std::sync::Arc::new(entries));
     finish(
         input,
         Scanned {
@@ -229,6 +242,7 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
             line0,
             entries,
             body_start,
+            counted: None,
         },
         limits,
         strict,
@@ -247,43 +261,21 @@ fn finish(
         line0: (line0_start, line0_end),
         entries,
         body_start,
+        counted,
     } = scanned;
     let b = &input[..];
     let text: &str = &head;
-    let line0 = text
-        .get(line0_start..line0_end)
-        .ok_or(err(K::InvalidStartLine, line0_start))?;
 
-    // Via values, counted on the unfolded values (commas inside quoted parameters count
-    // too: the limit errs on the safe side).
-    let mut vias = 0usize;
-    for e in entries
-        .iter()
-        .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
-    {
-        let v = match &e.value {
-            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
-            Text::Owned(v) => v.as_bytes(),
-            Text::Static(v) => v.as_bytes(),
-        };
-        // Most values hold one via-parm: one search, and a count only past a first comma.
-        vias += 1 + memchr::memchr(b',', v)
-            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
-        if vias > limits.max_vias {
-            return Err(err(
-                K::TooManyVias,
-                match e.value {
-                    Text::Span(vs, _) => vs as usize,
-                    _ => 0,
-                },
-            ));
+    let cl = match counted {
+        Some(c) => c.content_length.and_then(|i| entries.get(i)),
+        None => {
+            count_vias(&entries, text, limits)?;
+            entries
+                .iter()
+                .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)))
         }
-    }
-
+    };
     // Body framing (§18.3), from the complete (possibly unfolded) Content-Length value.
-    let cl = entries
-        .iter()
-        .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)));
     let body = match cl {
         Some(e) => {
             let (at, v) = match &e.value {
@@ -314,8 +306,39 @@ fn finish(
         None => input.slice(body_start..),
     };
 
-    let headers = Headers::from_parts(head.clone(), entries);
-    start_line(&head, line0_start, line0, headers, body, strict)
+    // The header buffer moves into the headers (no reference count taken and dropped);
+    // the start line is read from it there.
+    let headers = Headers::from_parts(head, entries);
+    start_line(headers, line0_start, line0_end, body, strict)
+}
+
+/// Counts the Via values on the unfolded values (commas inside quoted parameters count too:
+/// the limit errs on the safe side).
+fn count_vias(entries: &[Entry], text: &str, limits: &Limits) -> Result<(), ParseError> {
+    let mut vias = 0usize;
+    for e in entries
+        .iter()
+        .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
+    {
+        let v = match &e.value {
+            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
+            Text::Owned(v) => v.as_bytes(),
+            Text::Static(v) => v.as_bytes(),
+        };
+        // Most values hold one via-parm: one search, and a count only past a first comma.
+        vias += 1 + memchr::memchr(b',', v)
+            .map_or(0, |i| 1 + memchr::memchr_iter(b',', &v[i + 1..]).count());
+        if vias > limits.max_vias {
+            return Err(err(
+                K::TooManyVias,
+                match e.value {
+                    Text::Span(vs, _) => vs as usize,
+                    _ => 0,
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The first `CRLF CRLF`: the end of the header section (a searcher built once, not per call).
@@ -327,11 +350,19 @@ fn find_blank_line(b: &[u8]) -> Option<usize> {
 
 /// Parses a Content-Length value: 1*DIGIT, at most the message size limit.
 fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
-    let v = v.trim_matches([' ', '\t']);
+    // Stored values are trimmed already; the check is cheaper than the trim.
+    let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    let v = if ws(v.as_bytes().first()) || ws(v.as_bytes().last()) {
+        v.trim_matches([' ', '\t'])
+    } else {
+        v
+    };
     if v.is_empty() || v.len() > 10 || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(());
     }
-    let n: usize = v.parse().map_err(|_| ())?;
+    // At most 10 digits: no overflow in a u64.
+    let n = v.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+    let n = usize::try_from(n).map_err(|_| ())?;
     if n > limits.max_message_size {
         Err(())
     } else {
@@ -403,7 +434,8 @@ impl<'a> Lines<'a> {
 
 /// Checks `SIP/2.0` (case-insensitive literal, §25.1); distinguishes other versions (505).
 fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case("SIP/2.0") {
+    // Nearly every message writes it in capitals: one comparison before the general check.
+    if v == "SIP/2.0" || v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
     let well_formed = v.len() > 4
@@ -424,14 +456,16 @@ fn check_version(v: &str, at: usize) -> Result<(), ParseError> {
     ))
 }
 
+/// Reads the start line, `ls..le` of the header buffer, into the message.
 fn start_line(
-    head: &ByteString,
-    ls: usize,
-    line: &str,
     headers: Headers,
+    ls: usize,
+    le: usize,
     body: Bytes,
     strict_version: bool,
 ) -> Result<Message, ParseError> {
+    let head = &headers.buf;
+    let line = head.get(ls..le).ok_or(err(K::InvalidStartLine, ls))?;
     let check_version = |v: &str, at: usize| match check_version(v, at) {
         Err(e) if !strict_version && e.kind == K::UnsupportedVersion => Ok(()),
         r => r,
@@ -457,7 +491,7 @@ fn start_line(
             .ok()
             .and_then(StatusCode::new)
             .ok_or(err(K::InvalidStatusCode, at))?;
-        if reason.bytes().any(|c| c < 0x20 && c != b'\t' || c == 0x7f) {
+        if has_ctl(reason.as_bytes()) {
             return Err(err(K::InvalidReasonPhrase, at + 4));
         }
         return Ok(Message::Response(Response {
@@ -492,6 +526,21 @@ fn start_line(
     }
 }
 
+/// Whether `b` holds SP or HTAB: a fold without early exit, which the compiler vectorises.
+fn has_ws(b: &[u8]) -> bool {
+    b.iter()
+        .fold(0u8, |a, &c| a | u8::from(c == b' ') | u8::from(c == b'\t'))
+        != 0
+}
+
+/// Whether `b` holds a control character other than HTAB (not allowed in a Reason-Phrase,
+/// §25.1 TEXT-UTF8): a fold without early exit, which the compiler vectorises.
+fn has_ctl(b: &[u8]) -> bool {
+    b.iter().fold(0u8, |a, &c| {
+        a | u8::from(c < 0x20 && c != b'\t') | u8::from(c == 0x7f)
+    }) != 0
+}
+
 /// `Method SP Request-URI SP SIP-Version` (§7.1): single spaces, no others.
 fn request_line(
     head: &ByteString,
@@ -504,10 +553,14 @@ fn request_line(
         .iter()
         .position(|&c| c == b' ')
         .ok_or(err(K::InvalidStartLine, ls))?;
-    let sp2 = lb
-        .iter()
-        .rposition(|&c| c == b' ')
-        .ok_or(err(K::InvalidStartLine, ls))?;
+    // Most request lines end in " SIP/2.0": its space is the last one.
+    let sp2 = if lb.ends_with(b" SIP/2.0") {
+        lb.len() - 8
+    } else {
+        lb.iter()
+            .rposition(|&c| c == b' ')
+            .ok_or(err(K::InvalidStartLine, ls))?
+    };
     if sp1 == sp2 {
         return Err(err(K::InvalidStartLine, ls + sp1));
     }
@@ -521,8 +574,7 @@ fn request_line(
     let method = Method::parse_shared(head, &line[..sp1]).ok_or(err(K::InvalidMethod, ls))?;
     let uri_s = &line[sp1 + 1..sp2];
     let uri_at = ls + sp1 + 1;
-    if uri_s.is_empty() || uri_s.bytes().any(|c| c == b' ' || c == b'\t') || uri_s.starts_with('<')
-    {
+    if uri_s.is_empty() || has_ws(uri_s.as_bytes()) || uri_s.starts_with('<') {
         return Err(err(K::InvalidUri, uri_at));
     }
     check_version(&line[sp2 + 1..], ls + sp2 + 1)?;
@@ -661,6 +713,35 @@ X-Custom-Thing:  keep me  \r\nc: application/sdp\r\nl: 4\r\n\r\nv=0\r\nextra";
             K::TooManyVias
         );
         assert_eq!(p(&"x".repeat(201)), K::MessageTooLarge);
+    }
+
+    proptest::proptest! {
+        /// The folds the start line uses find what `any` finds.
+        #[test]
+        fn folds_match_any(b in proptest::collection::vec(proptest::sample::select(
+            &b" \t\x00\x1f\x7f\x80ab:"[..]), 0..40)) {
+            proptest::prop_assert_eq!(has_ws(&b), b.iter().any(|&c| c == b' ' || c == b'\t'));
+            proptest::prop_assert_eq!(
+                has_ctl(&b),
+                b.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f)
+            );
+        }
+
+        /// The Content-Length parse gives what the general code (`trim`, `str::parse`) gives.
+        #[test]
+        fn content_length_matches_the_general_code(
+            v in "[0-9 \t+a-]{0,13}",
+            max in proptest::sample::select(vec![65_535usize, usize::MAX]),
+        ) {
+            let limits = Limits { max_message_size: max, ..Limits::default() };
+            let t = v.trim_matches([' ', '\t']);
+            let general = if t.is_empty() || t.len() > 10 || !t.bytes().all(|c| c.is_ascii_digit()) {
+                Err(())
+            } else {
+                t.parse::<usize>().map_err(drop).and_then(|n| if n > max { Err(()) } else { Ok(n) })
+            };
+            proptest::prop_assert_eq!(parse_content_length(&v, &limits), general);
+        }
     }
 
     #[test]
