@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::headers::{Entry, Name, Text, clean};
+use super::headers::{Entries, Entry, Name, Text, clean};
 use super::{HeaderName, Headers, Method, Request, Response, StatusCode, Uri};
 use crate::error::ParseError;
 
@@ -314,7 +314,7 @@ fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option
     });
     Some(Headers {
         buf: src.buf.clone(),
-        entries: Arc::new(entries),
+        entries: Entries::Growable(Arc::new(entries)),
     })
 }
 
