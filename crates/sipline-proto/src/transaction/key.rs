@@ -63,7 +63,8 @@ pub(crate) enum StoredKey {
     /// See [`TxKey::Server`]; `text` is the branch followed by the host.
     Server {
         text: KeyText,
-        branch_len: usize,
+        /// `u32` (messages are far smaller): with `port` it fills one word.
+        branch_len: u32,
         port: Option<u16>,
         method: KeyMethod,
     },
@@ -87,7 +88,7 @@ impl StoredKey {
                 method,
             } => StoredKey::Server {
                 text: KeyText::new(branch, host),
-                branch_len: branch.len(),
+                branch_len: u32::try_from(branch.len()).unwrap_or(u32::MAX),
                 port,
                 method,
             },
@@ -139,8 +140,8 @@ impl StoredKey {
                 let text = text.as_bytes();
                 port == p
                     && text.len() == b.len() + h.len()
-                    && text.get(..*branch_len) == Some(b.as_bytes())
-                    && text.get(*branch_len..) == Some(h.as_bytes())
+                    && text.get(..*branch_len as usize) == Some(b.as_bytes())
+                    && text.get(*branch_len as usize..) == Some(h.as_bytes())
                     && method == m
             }
             (StoredKey::Legacy(k), TxKey::Legacy(l)) => k == l,
@@ -150,10 +151,10 @@ impl StoredKey {
 }
 
 /// How many bytes of key text are stored inline: a key of this endpoint's own branches
-/// (`z9hG4bK` + 16 hex digits) with an IPv4 or short host fits, and then the slot holds the
-/// key with no allocation of its own (one malloc and one free less per transaction; the
-/// 48 bytes are less than a boxed string's 16 plus its heap chunk).
-const INLINE_KEY: usize = 46;
+/// (`z9hG4bK` + 16 hex digits) with an IPv4 host fits, and then the slot holds the key with
+/// no allocation of its own (one malloc and one free less per transaction; the 40 bytes of
+/// a [`KeyText`] are 24 more than a boxed string, whose heap chunk is at least 32).
+const INLINE_KEY: usize = 38;
 
 /// The text of a stored key: one or two strings concatenated, inline when they fit in
 /// [`INLINE_KEY`] bytes, else boxed. Only ever compared as bytes.
