@@ -80,16 +80,22 @@ impl ServerNonInvite {
             ));
         }
         self.flow = flow;
-        ctx.send(flow, wire.clone());
-        self.last = Some(wire);
         if status.is_provisional() {
+            ctx.send(flow, wire.clone());
+            self.last = Some(wire);
             self.state = State::Proceeding;
             return Ok(Life::Alive);
         }
         self.state = State::Completed;
         if flow.transport.is_reliable() {
+            // Timer J is zero on a reliable transport: the transaction ends now and never
+            // resends, so the bytes are sent without keeping a copy (cloning a fresh `Bytes`
+            // would allocate its shared header).
+            ctx.send(flow, wire);
             return Ok(Life::Terminated);
         }
+        ctx.send(flow, wire.clone());
+        self.last = Some(wire);
         self.j = Some(ctx.arm(Timer::J, ctx.cfg.t64()));
         Ok(Life::Alive)
     }
