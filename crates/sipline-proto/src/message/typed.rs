@@ -519,7 +519,16 @@ impl<'a> NameAddr<'a> {
             return None;
         }
         let mut tag = None;
-        scan_common_params(s, gt + 1, C_VALUE, |name, value| {
+        let mut i = gt + 1;
+        // `;tag=` first, as a From or To with a tag has it: one compare for the name.
+        if b.get(i..i + 5) == Some(b";tag=") {
+            let e = skip(b, i + 5, C_VALUE);
+            if e > i + 5 {
+                tag = Some(Some(s.get(i + 5..e)?));
+                i = e;
+            }
+        }
+        scan_common_params(s, i, C_VALUE, |name, value| {
             if tag.is_none() && name.eq_ignore_ascii_case("tag") {
                 tag = Some(value);
             }
@@ -975,6 +984,10 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     // Most values open with the '<' of a name-addr without display name.
     if b.first() == Some(&b'<') {
         let gt = find_byte(b, 1, b'>').ok_or(0usize)?;
+        // Nothing after the `>` (the To of a request out of a dialog): no parameter.
+        if gt + 1 == b.len() {
+            return Ok(None);
+        }
         return Ok(tag_param(v.get(gt + 1..).unwrap_or("")));
     }
     let mut i = 0;
@@ -1214,6 +1227,9 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::ContentLength | H::Expires | H::MinExpires => delta_seconds(v).map(drop),
         H::RSeq => delta_seconds(v).and_then(|n| if n >= 1 { Ok(()) } else { Err(0) }),
         H::ContentType => MediaType::parse(v).map(drop),
+        // One media range of the common shape (no comma, quote or whitespace) is a list of
+        // one, the whole value.
+        H::Accept if MediaType::parse_common(v).is_some() => Ok(()),
         H::Accept => {
             if v.trim().is_empty() {
                 Ok(())
@@ -1869,10 +1885,20 @@ mod tests {
         #[test]
         fn media_type_and_call_id_fast_paths_agree(
             m in media_type_strategy(),
+            tail in prop_oneof![6 => "", 1 => ",", 1 => ", text/html", 1 => " ", 1 => ",,"],
             c in "[a-z0-9@<>\"\\[\\]: ;.]{0,10}",
         ) {
             if let Some(t) = MediaType::parse_common(&m) {
                 prop_assert_eq!(Ok(t), MediaType::parse_grammar(&m));
+                // What the general Accept check does: one list item, the whole value.
+                let (item, rest) = crate::message::headers::split_list_item(&m);
+                prop_assert_eq!((item, rest), (m.as_str(), None));
+            }
+            // An Accept list: the fast path of `check_value` takes a whole value or none.
+            let a = format!("{m}{tail}");
+            if MediaType::parse_common(&a).is_some() {
+                prop_assert_eq!(crate::message::headers::split_list_item(&a), (a.as_str(), None));
+                prop_assert!(MediaType::parse(&a).is_ok());
             }
             prop_assert_eq!(call_id(&c), call_id_grammar(&c));
         }
