@@ -114,13 +114,20 @@ fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
     i
 }
 
-/// The end of the run of decimal digits starting at `i`.
+/// The end of the run of decimal digits starting at `i`, and their value, in one pass (the
+/// value wraps: it is exact up to nine digits, which cannot overflow a `u32`).
 #[inline]
-fn skip_digits(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
+fn digits_at(b: &[u8], mut i: usize) -> (usize, u32) {
+    let mut n = 0u32;
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u32::from(d));
         i += 1;
     }
-    i
+    (i, n)
 }
 
 /// The first of `>`, SP or HTAB at or after `from` (the end of the URI in a name-addr's
@@ -169,16 +176,6 @@ fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
         i += 1;
     }
     None
-}
-
-/// The value of up to nine decimal digits (no overflow in a `u32`).
-#[inline]
-fn small_number(d: &[u8]) -> u32 {
-    let mut n = 0u32;
-    for &c in d {
-        n = n * 10 + u32::from(c - b'0');
-    }
-    n
 }
 
 /// Scans `s[i..]` as `*( ";" token [ "=" 1*value ] )` to its end, where `value` is a byte of
@@ -282,12 +279,13 @@ impl<'a> Via<'a> {
         let mut port = None;
         if b.get(i) == Some(&b':') {
             let p0 = i + 1;
-            i = skip_digits(b, p0);
+            let (end, n) = digits_at(b, p0);
+            i = end;
             // More than five digits (a leading zero) is left to the grammar.
             if i == p0 || i - p0 > 5 {
                 return None;
             }
-            port = Some(u16::try_from(small_number(&b[p0..i])).ok()?);
+            port = Some(u16::try_from(n).ok()?);
         }
         let params_start = i;
         let mut branch = None;
@@ -690,11 +688,10 @@ impl CSeq {
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
-        let digits = skip_digits(b, 0);
+        let (digits, seq) = digits_at(b, 0);
         if (1..=9).contains(&digits) && b.get(digits) == Some(&b' ') {
             // `Method::parse` takes a non-empty token only: no scan of the method here.
             if let Some(method) = s.get(digits + 1..).and_then(Method::parse) {
-                let seq = small_number(&b[..digits]);
                 return Ok(CSeq { seq, method });
             }
         }
@@ -1059,8 +1056,9 @@ fn tag_param(params: &str) -> Option<&str> {
 fn delta_seconds(s: &str) -> Scan<u32> {
     // Common case: 1 to 9 bare digits, which cannot overflow.
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 9 && skip_digits(b, 0) == b.len() {
-        return Ok(small_number(b));
+    let (end, n) = digits_at(b, 0);
+    if end == b.len() && (1..=9).contains(&end) {
+        return Ok(n);
     }
     delta_seconds_grammar(s)
 }
