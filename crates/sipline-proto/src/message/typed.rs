@@ -1368,7 +1368,14 @@ impl Headers {
 
     /// The top Via value (RFC 3261 §8.1.1.7, §18.2.2).
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        self.typed(HeaderName::Via, top_via_of)
+        let (v, at) = self.required(HeaderName::Via)?;
+        // The common shape straight into the result, without a `Scan` in between.
+        match Via::parse_common(v) {
+            Some(via) => Ok(via),
+            None => Via::parse(super::headers::split_list_item(v).0).map_err(|i| {
+                ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), at + i)
+            }),
+        }
     }
 
     /// Every Via value, top first.
