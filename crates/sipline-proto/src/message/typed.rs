@@ -26,6 +26,8 @@ const C_WORD: u8 = 8;
 const C_PNAME: u8 = 16;
 /// Anything but `;`, DQUOTE, SP, HTAB: a parameter value in [`tag_param`].
 const C_PVAL: u8 = 32;
+/// ALPHA / DIGIT / `-`: the inside of a hostname label (§25.1 `domainlabel`).
+const C_LABEL: u8 = 64;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -72,6 +74,9 @@ static CLASS: [u8; 256] = {
         }
         if !matches!(b, b';' | b'"' | b' ' | b'\t') {
             c |= C_PVAL;
+        }
+        if alnum || b == b'-' {
+            c |= C_LABEL;
         }
         t[i] = c;
         i += 1;
@@ -300,14 +305,21 @@ impl<'a> Via<'a> {
         }
         let transport = sub(s, 8, i)?;
         // host: alphanumerics, '.' and '-', as `valid_host` checks: no '.' or '-' first, none
-        // right after a '.'.
+        // right after a '.'. Read a label at a time (an alphanumeric, then alphanumerics and
+        // '-' up to a '.'), so that no byte looks back at the one before it.
         let host_start = i + 1;
         i = host_start;
-        loop {
-            match b.get(i) {
-                Some(&c) if CLASS[c as usize] & C_ALNUM != 0 => i += 1,
-                Some(b'.' | b'-') if i > host_start && b[i - 1] != b'.' => i += 1,
-                _ => break,
+        'labels: while b.get(i).is_some_and(|&c| CLASS[c as usize] & C_ALNUM != 0) {
+            i += 1;
+            loop {
+                match b.get(i) {
+                    Some(&c) if CLASS[c as usize] & C_LABEL != 0 => i += 1,
+                    Some(b'.') => {
+                        i += 1;
+                        continue 'labels;
+                    }
+                    _ => break 'labels,
+                }
             }
         }
         if i == host_start {
