@@ -1361,20 +1361,17 @@ impl Headers {
         f(v).map_err(|i| ParseError::new(ParseErrorKind::InvalidHeader(name), at + i))
     }
 
-    /// The first value of `name` parsed by `f`, `None` if absent. The entry is parsed where
-    /// it is found, without a `MissingHeader` error built then matched away.
     fn typed_opt<'a, T>(
         &'a self,
         name: HeaderName,
         f: impl FnOnce(&'a str) -> Scan<T>,
     ) -> Result<Option<T>, ParseError> {
-        match self
-            .entries
-            .iter()
-            .find(|e| matches!(e.name, Name::Known(h) if h == name))
-        {
-            Some(e) => self.parse_entry(e, name, f).map(Some),
-            None => Ok(None),
+        match self.typed(name, f) {
+            Err(ParseError {
+                kind: ParseErrorKind::MissingHeader(_),
+                ..
+            }) => Ok(None),
+            r => r.map(Some),
         }
     }
 
