@@ -26,6 +26,8 @@ const C_WORD: u8 = 8;
 const C_PNAME: u8 = 16;
 /// Anything but `;`, DQUOTE, SP, HTAB: a parameter value in [`tag_param`].
 const C_PVAL: u8 = 32;
+/// ALPHA / DIGIT / `-`: the inside of a hostname label (§25.1 `domainlabel`).
+const C_LABEL: u8 = 64;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -73,6 +75,9 @@ static CLASS: [u8; 256] = {
         if !matches!(b, b';' | b'"' | b' ' | b'\t') {
             c |= C_PVAL;
         }
+        if alnum || b == b'-' {
+            c |= C_LABEL;
+        }
         t[i] = c;
         i += 1;
     }
@@ -94,8 +99,9 @@ fn word_at(b: &[u8], i: usize) -> Option<u64> {
 }
 
 /// The end of the run of bytes of `class` starting at `i`. Eight bytes a step while they all
-/// belong (header values are short: a SIMD search would not repay its setup).
-#[inline]
+/// belong (header values are short: a SIMD search would not repay its setup). Always inlined:
+/// the call cost ~10-15 instructions on runs that are often under 16 bytes.
+#[inline(always)]
 fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
     let c = |x: u8| CLASS[x as usize];
     while let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i.saturating_add(8)) {
@@ -114,13 +120,50 @@ fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
     i
 }
 
-/// The end of the run of decimal digits starting at `i`.
+/// The end of the run of decimal digits starting at `i`, and their value (the value wraps:
+/// it is exact up to nine digits, which cannot overflow a `u32`). A run of up to seven
+/// digits followed by another byte within eight bytes (a CSeq number, a Via port) is read
+/// as one word: the digits found with a mask, their value with three multiplies instead of
+/// a multiply-add and a branch per digit.
 #[inline]
-fn skip_digits(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
+fn digits_at(b: &[u8], i: usize) -> (usize, u32) {
+    if let Some(w) = word_at(b, i) {
+        const F0: u64 = LO * 0xf0;
+        const D0: u64 = LO * b'0' as u64;
+        // A byte is a digit when its high nibble is 3 and adding 6 keeps it 3 (0x30..=0x39).
+        // A carry out of a byte (from 0xfa..=0xff) only follows a non-digit: the lowest
+        // flagged byte is exact.
+        let other = ((w & F0) ^ D0) | ((w.wrapping_add(LO * 6) & F0) ^ D0);
+        if other != 0 {
+            let n = other.trailing_zeros() / 8;
+            if n == 0 {
+                return (i, 0);
+            }
+            // The digits to the top bytes, zeros below them: an eight-digit number.
+            let v = w << (64 - 8 * n);
+            let v = (v & (LO * 0x0f)).wrapping_mul(10 << 8 | 1) >> 8;
+            let v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 << 16 | 1) >> 16;
+            let v = (v & 0x0000_ffff_0000_ffff).wrapping_mul(10000 << 32 | 1) >> 32;
+            return (i + n as usize, v as u32);
+        }
+    }
+    digits_bytewise(b, i)
+}
+
+/// [`digits_at`] a byte at a time: for values too short for a word (Max-Forwards,
+/// Content-Length, Expires) and runs of eight digits or more.
+#[inline]
+fn digits_bytewise(b: &[u8], mut i: usize) -> (usize, u32) {
+    let mut n = 0u32;
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u32::from(d));
         i += 1;
     }
-    i
+    (i, n)
 }
 
 /// The first of `>`, SP or HTAB at or after `from` (the end of the URI in a name-addr's
@@ -171,21 +214,20 @@ fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
     None
 }
 
-/// The value of up to nine decimal digits (no overflow in a `u32`).
-#[inline]
-fn small_number(d: &[u8]) -> u32 {
-    let mut n = 0u32;
-    for &c in d {
-        n = n * 10 + u32::from(c - b'0');
-    }
-    n
+/// `s.get(a..b)` as a `RangeFrom` get then a `RangeTo` get: the same result, but each is one
+/// inlined char-boundary check where the `Range` get is an outlined call (~20 instructions a
+/// slice on the fast paths below).
+#[inline(always)]
+fn sub(s: &str, a: usize, b: usize) -> Option<&str> {
+    s.get(a..)?.get(..b.checked_sub(a)?)
 }
 
 /// Scans `s[i..]` as `*( ";" token [ "=" 1*value ] )` to its end, where `value` is a byte of
 /// class `value` (a token, or [`C_VALUE`]): the common shape of `*( SEMI generic-param )`
 /// (RFC 3261 §25.1) with no whitespace and no quoted or bracketed value. Calls
 /// `each(name, value)` per parameter; `None` at any other shape, or when `each` refuses.
-#[inline]
+/// Always inlined: each caller's `each` is then a few compares, not a call per parameter.
+#[inline(always)]
 fn scan_common_params<'a>(
     s: &'a str,
     mut i: usize,
@@ -202,14 +244,14 @@ fn scan_common_params<'a>(
         if i == n0 {
             return None;
         }
-        let name = s.get(n0..i)?;
+        let name = sub(s, n0, i)?;
         let v = if b.get(i) == Some(&b'=') {
             let v0 = i + 1;
             i = skip(b, v0, value);
             if i == v0 {
                 return None;
             }
-            Some(s.get(v0..i)?)
+            Some(sub(s, v0, i)?)
         } else {
             None
         };
@@ -262,31 +304,39 @@ impl<'a> Via<'a> {
         if i == 8 || b.get(i) != Some(&b' ') {
             return None;
         }
-        let transport = s.get(8..i)?;
+        let transport = sub(s, 8, i)?;
         // host: alphanumerics, '.' and '-', as `valid_host` checks: no '.' or '-' first, none
-        // right after a '.'.
+        // right after a '.'. Read a label at a time (an alphanumeric, then alphanumerics and
+        // '-' up to a '.'), so that no byte looks back at the one before it.
         let host_start = i + 1;
         i = host_start;
-        loop {
-            match b.get(i) {
-                Some(&c) if CLASS[c as usize] & C_ALNUM != 0 => i += 1,
-                Some(b'.' | b'-') if i > host_start && b[i - 1] != b'.' => i += 1,
-                _ => break,
+        'labels: while b.get(i).is_some_and(|&c| CLASS[c as usize] & C_ALNUM != 0) {
+            i += 1;
+            loop {
+                match b.get(i) {
+                    Some(&c) if CLASS[c as usize] & C_LABEL != 0 => i += 1,
+                    Some(b'.') => {
+                        i += 1;
+                        continue 'labels;
+                    }
+                    _ => break 'labels,
+                }
             }
         }
         if i == host_start {
             return None;
         }
-        let host = s.get(host_start..i)?;
+        let host = sub(s, host_start, i)?;
         let mut port = None;
         if b.get(i) == Some(&b':') {
             let p0 = i + 1;
-            i = skip_digits(b, p0);
+            let (end, n) = digits_at(b, p0);
+            i = end;
             // More than five digits (a leading zero) is left to the grammar.
             if i == p0 || i - p0 > 5 {
                 return None;
             }
-            port = Some(u16::try_from(small_number(&b[p0..i])).ok()?);
+            port = Some(u16::try_from(n).ok()?);
         }
         let params_start = i;
         let mut branch = None;
@@ -297,17 +347,21 @@ impl<'a> Via<'a> {
             if i == v0 {
                 return None;
             }
-            branch = Some(s.get(v0..i)?);
+            branch = Some(sub(s, v0, i)?);
         }
-        scan_common_params(s, i, C_TOKEN, |name, value| match (name, value) {
-            // The parameters of nearly every Via, as usually spelt, have nothing to check.
-            ("branch", Some(_)) => {
-                branch = branch.or(value);
-                true
-            }
-            ("rport", None) => true,
-            _ => via_param_ok(name, value, &mut branch),
-        })?;
+        // Then `;rport` alone (RFC 3581: the request of nearly every UA), which has nothing
+        // to check: one compare instead of a parameter scan.
+        if b.get(i..) != Some(b";rport") {
+            scan_common_params(s, i, C_TOKEN, |name, value| match (name, value) {
+                // The parameters of nearly every Via, as usually spelt, have nothing to check.
+                ("branch", Some(_)) => {
+                    branch = branch.or(value);
+                    true
+                }
+                ("rport", None) => true,
+                _ => via_param_ok(name, value, &mut branch),
+            })?;
+        }
         Some(Via {
             protocol: s.get(..3)?,
             version: s.get(4..7)?,
@@ -468,50 +522,73 @@ impl<'a> NameAddr<'a> {
         Ok(na)
     }
 
-    /// The common shape `<URI>*(;token[=value])` (no display name, no whitespace, no quoted
-    /// or bracketed parameter value) in one pass, with the `tag` parameter found on the way
-    /// (as [`NameAddr::tag`] gives it). `None` when the value has any other shape or the URI
-    /// is invalid: [`NameAddr::parse`] then decides. What this accepts, `parse` accepts with
-    /// the same result (a proptest compares the two).
+    /// The common shape `["display" *WSP]<URI>*(;token[=value])` (no display name or a quoted
+    /// one without `\` escapes, no whitespace after the `<`, no quoted or bracketed parameter
+    /// value) in one pass, with the `tag` parameter found on the way (as [`NameAddr::tag`]
+    /// gives it). `None` when the value has any other shape or the URI is invalid:
+    /// [`NameAddr::parse`] then decides. What this accepts, `parse` accepts with the same
+    /// result (a proptest compares the two).
     pub(crate) fn parse_common(s: &'a str) -> Option<(NameAddr<'a>, Option<&'a str>)> {
-        let (gt, tag) = Self::common_shape(s)?;
-        let uri = UriRef::parse(s.get(1..gt)?).ok()?;
+        let c = Self::common_shape(s)?;
+        let uri = UriRef::parse(sub(s, c.lt + 1, c.gt)?).ok()?;
+        let display = match c.display_end {
+            0 => None,
+            end => Some(s.get(..end)?),
+        };
         let na = NameAddr {
-            display: None,
+            display,
             uri,
-            params: Params::new(s.get(gt + 1..)?),
+            params: Params::new(s.get(c.gt + 1..)?),
             angle: true,
         };
-        Some((na, tag))
+        Some((na, c.tag))
     }
 
     /// [`NameAddr::parse_common`] for a check: the tag of a valid value of the common shape,
     /// without building the address.
     fn common_tag(s: &'a str) -> Option<Option<&'a str>> {
-        let (gt, tag) = Self::common_shape(s)?;
-        UriRef::parse(s.get(1..gt)?).ok()?;
-        Some(tag)
+        let c = Self::common_shape(s)?;
+        UriRef::parse(sub(s, c.lt + 1, c.gt)?).ok()?;
+        Some(c.tag)
     }
 
-    /// The shape of [`NameAddr::parse_common`] without the URI check: the index of the `>`
-    /// and the tag.
-    fn common_shape(s: &'a str) -> Option<(usize, Option<&'a str>)> {
+    /// The shape of [`NameAddr::parse_common`] without the URI check (inlined: outlined, its
+    /// result went through memory).
+    #[inline(always)]
+    fn common_shape(s: &'a str) -> Option<CommonShape<'a>> {
         let b = s.as_bytes();
-        if b.first() != Some(&b'<') {
-            return None;
-        }
-        let gt = find_uri_end(b, 1)?;
+        let (display_end, lt) = match b.first() {
+            Some(b'<') => (0, 0),
+            // A From of a UA with a user name: `"Alice" <sip:...>` (§20.20).
+            Some(b'"') => quoted_display(b)?,
+            _ => return None,
+        };
+        let gt = find_uri_end(b, lt + 1)?;
         if b[gt] != b'>' {
             return None;
         }
         let mut tag = None;
-        scan_common_params(s, gt + 1, C_VALUE, |name, value| {
+        let mut i = gt + 1;
+        // `;tag=` first, as a From or To with a tag has it: one compare for the name.
+        if b.get(i..i + 5) == Some(b";tag=") {
+            let e = skip(b, i + 5, C_VALUE);
+            if e > i + 5 {
+                tag = Some(Some(sub(s, i + 5, e)?));
+                i = e;
+            }
+        }
+        scan_common_params(s, i, C_VALUE, |name, value| {
             if tag.is_none() && name.eq_ignore_ascii_case("tag") {
                 tag = Some(value);
             }
             true
         })?;
-        Some((gt, tag.flatten()))
+        Some(CommonShape {
+            display_end,
+            lt,
+            gt,
+            tag: tag.flatten(),
+        })
     }
 
     pub(crate) fn scan(c: &mut Cursor<'a>) -> Scan<NameAddr<'a>> {
@@ -589,6 +666,38 @@ impl<'a> NameAddr<'a> {
     }
 }
 
+/// Where the parts of a name-addr of the common shape ([`NameAddr::parse_common`]) are.
+struct CommonShape<'a> {
+    /// The end of the quoted display name (after its closing quote), 0 if there is none.
+    display_end: usize,
+    /// The index of the `<`.
+    lt: usize,
+    /// The index of the `>`.
+    gt: usize,
+    /// The first `tag` parameter's value.
+    tag: Option<&'a str>,
+}
+
+/// A quoted display name without escapes at the start of `b` (which opens with `"`), then
+/// optional whitespace and `<`: the end of the quoted-string and the index of the `<`. `None`
+/// at an escape (`\`) or a control character (what RFC 3261 §25.1 `qdtext` refuses but
+/// HTAB): the grammar decides those.
+#[inline]
+fn quoted_display(b: &[u8]) -> Option<(usize, usize)> {
+    let q = find_byte(b, 1, b'"')?;
+    if b[1..q]
+        .iter()
+        .any(|&c| c == b'\\' || (c < 0x20 && c != b'\t') || c == 0x7f)
+    {
+        return None;
+    }
+    let mut lt = q + 1;
+    while matches!(b.get(lt), Some(b' ' | b'\t')) {
+        lt += 1;
+    }
+    (b.get(lt) == Some(&b'<')).then_some((q + 1, lt))
+}
+
 /// A Contact header value (RFC 3261 §20.10): `*` or a list of addresses.
 #[derive(Debug, Clone, Copy)]
 pub enum ContactValue<'a> {
@@ -630,11 +739,10 @@ impl CSeq {
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
-        let digits = skip_digits(b, 0);
+        let (digits, seq) = digits_at(b, 0);
         if (1..=9).contains(&digits) && b.get(digits) == Some(&b' ') {
             // `Method::parse` takes a non-empty token only: no scan of the method here.
             if let Some(method) = s.get(digits + 1..).and_then(Method::parse) {
-                let seq = small_number(&b[..digits]);
                 return Ok(CSeq { seq, method });
             }
         }
@@ -736,7 +844,7 @@ impl<'a> MediaType<'a> {
         scan_common_params(s, u, C_VALUE, |_, _| true)?;
         Some(MediaType {
             top: s.get(..t)?,
-            sub: s.get(t + 1..u)?,
+            sub: sub(s, t + 1, u)?,
             params: Params::new(s.get(u..)?),
         })
     }
@@ -924,6 +1032,10 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     // Most values open with the '<' of a name-addr without display name.
     if b.first() == Some(&b'<') {
         let gt = find_byte(b, 1, b'>').ok_or(0usize)?;
+        // Nothing after the `>` (the To of a request out of a dialog): no parameter.
+        if gt + 1 == b.len() {
+            return Ok(None);
+        }
         return Ok(tag_param(v.get(gt + 1..).unwrap_or("")));
     }
     let mut i = 0;
@@ -964,7 +1076,7 @@ fn tag_param(params: &str) -> Option<&str> {
     if let Some(b";tag=") = b.get(..5) {
         let k = skip(b, 5, C_PVAL);
         if k == b.len() || b[k] == b';' {
-            return params.get(5..k);
+            return sub(params, 5, k);
         }
     }
     let mut i = find_byte(b, 0, b';')?;
@@ -982,7 +1094,7 @@ fn tag_param(params: &str) -> Option<&str> {
             _ => return Params::new(params).value("tag"),
         }
         if b[n0..j].eq_ignore_ascii_case(b"tag") {
-            return if k > j { params.get(j + 1..k) } else { None };
+            return if k > j { sub(params, j + 1, k) } else { None };
         }
         if k == b.len() {
             return None;
@@ -995,8 +1107,9 @@ fn tag_param(params: &str) -> Option<&str> {
 fn delta_seconds(s: &str) -> Scan<u32> {
     // Common case: 1 to 9 bare digits, which cannot overflow.
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 9 && skip_digits(b, 0) == b.len() {
-        return Ok(small_number(b));
+    let (end, n) = digits_bytewise(b, 0);
+    if end == b.len() && (1..=9).contains(&end) {
+        return Ok(n);
     }
     delta_seconds_grammar(s)
 }
@@ -1091,6 +1204,17 @@ fn name_addr_tag(v: &str) -> Scan<Option<&str>> {
     }
 }
 
+/// The first via-parm of a Via field value (RFC 3261 §20.42: `via-parm *(COMMA via-parm)`).
+/// A value of the common shape holds one via-parm (its characters include no comma, quote or
+/// `<`, and it opens and ends with a non-blank): the list split, which would return it
+/// unchanged, is skipped.
+fn top_via_of(v: &str) -> Scan<Via<'_>> {
+    match Via::parse_common(v) {
+        Some(via) => Ok(via),
+        None => Via::parse(super::headers::split_list_item(v).0),
+    }
+}
+
 /// Checks a Via field value (`via-parm *(COMMA via-parm)`) and returns its first via-parm.
 fn check_vias(v: &str) -> Scan<Via<'_>> {
     let mut rest = Some(v);
@@ -1152,6 +1276,9 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::ContentLength | H::Expires | H::MinExpires => delta_seconds(v).map(drop),
         H::RSeq => delta_seconds(v).and_then(|n| if n >= 1 { Ok(()) } else { Err(0) }),
         H::ContentType => MediaType::parse(v).map(drop),
+        // One media range of the common shape (no comma, quote or whitespace) is a list of
+        // one, the whole value.
+        H::Accept if MediaType::parse_common(v).is_some() => Ok(()),
         H::Accept => {
             if v.trim().is_empty() {
                 Ok(())
@@ -1220,7 +1347,7 @@ impl Headers {
 
     fn value_of<'a>(&'a self, e: &'a Entry) -> &'a str {
         match &e.value {
-            Text::Span(s, t) => self.buf.get(*s as usize..*t as usize).unwrap_or(""),
+            Text::Span(s, t) => sub(&self.buf, *s as usize, *t as usize).unwrap_or(""),
             Text::Owned(s) => s,
             Text::Static(s) => s,
         }
@@ -1251,9 +1378,14 @@ impl Headers {
 
     /// The top Via value (RFC 3261 §8.1.1.7, §18.2.2).
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        self.typed(HeaderName::Via, |v| {
-            Via::parse(super::headers::split_list_item(v).0)
-        })
+        let (v, at) = self.required(HeaderName::Via)?;
+        // The common shape straight into the result, without a `Scan` in between.
+        match Via::parse_common(v) {
+            Some(via) => Ok(via),
+            None => Via::parse(super::headers::split_list_item(v).0).map_err(|i| {
+                ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), at + i)
+            }),
+        }
     }
 
     /// Every Via value, top first.
@@ -1499,13 +1631,7 @@ impl Headers {
         fn req(e: Option<&Entry>, name: HeaderName) -> Result<&Entry, ParseError> {
             e.ok_or(ParseError::new(ParseErrorKind::MissingHeader(name), 0))
         }
-        let via = self.parse_entry(req(via, HeaderName::Via)?, HeaderName::Via, |v| {
-            // A value of the common shape holds one via-parm (no comma): no list split.
-            match Via::parse_common(v) {
-                Some(via) => Ok(via),
-                None => Via::parse(super::headers::split_list_item(v).0),
-            }
-        })?;
+        let via = self.parse_entry(req(via, HeaderName::Via)?, HeaderName::Via, top_via_of)?;
         let cseq = self.parse_entry(req(cseq, HeaderName::CSeq)?, HeaderName::CSeq, CSeq::parse)?;
         let call_id =
             self.parse_entry(req(call, HeaderName::CallId)?, HeaderName::CallId, call_id)?;
@@ -1632,6 +1758,10 @@ mod tests {
             "<sip:a@b>;Tag=x;tag=y",
             "<sip:a@b>;tag;tag=y",
             "<sip:a@b>;received=2001:db8::1",
+            "\"Alice\" <sip:alice@example.com>;tag=1928301774",
+            "\"\"<sip:a@b>",
+            "\"A <;>, B\"\t <sip:a@b>;tag=x",
+            "\"Ålice\" <sip:a@b>",
         ] {
             let (na, tag) = NameAddr::parse_common(v).expect(v);
             let g = NameAddr::parse_grammar(v).unwrap();
@@ -1639,7 +1769,11 @@ mod tests {
             assert_eq!(tag, g.tag(), "{v}");
         }
         for v in [
-            "\"A\" <sip:a@b>",
+            "A <sip:a@b>",
+            "\"A\\\"\" <sip:a@b>",
+            "\"A\" x <sip:a@b>",
+            "\"A\x01\" <sip:a@b>",
+            "\"A <sip:a@b>",
             "<sip:a@b> ;tag=x",
             "<sip:a@b>;tag=\"x\"",
             "<sip:a@b>;tag=",
@@ -1708,7 +1842,14 @@ mod tests {
     }
 
     fn name_addr_strategy() -> impl Strategy<Value = String> {
-        let display = prop_oneof![6 => "", 1 => "\"A\" ", 1 => "A ", 1 => " ", 1 => "\"<;>\""];
+        let display = prop_oneof![
+            6 => "",
+            2 => "\"A\" ",
+            1 => "A ",
+            1 => " ",
+            1 => "\"<;>\"",
+            2 => "\"[A-Za-z ,;<>\\\\\"\t\x01é]{0,4}\"[ \t]{0,2}",
+        ];
         let uri = prop_oneof![
             4 => "sip:alice@example\\.com",
             3 => "sips?:[a-z]{1,3}@[a-z0-9.\\-]{1,6}(:5060)?(;lr|;transport=tcp)?",
@@ -1750,6 +1891,33 @@ mod tests {
     proptest! {
         // The fast paths take 10-30% of these inputs; more cases reach more of their edges.
         #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn digits_at_agrees_with_a_byte_loop(
+            b in proptest::collection::vec(
+                prop_oneof![6 => proptest::char::range('0', '9').prop_map(|c| c as u8), 1 => any::<u8>()],
+                0..14,
+            ),
+            i in 0usize..4,
+        ) {
+            let mut end = i;
+            let mut n = 0u32;
+            while let Some(&c) = b.get(end).filter(|c| c.is_ascii_digit()) {
+                n = n.wrapping_mul(10).wrapping_add(u32::from(c - b'0'));
+                end += 1;
+            }
+            let (e, v) = digits_at(&b, i);
+            prop_assert_eq!(e, end.max(i));
+            if e - i <= 9 {
+                prop_assert_eq!(v, n);
+            }
+            prop_assert_eq!(digits_bytewise(&b, i), (end.max(i), n));
+        }
+
+        #[test]
+        fn sub_is_a_range_get(s in "[a-zé€;<>]{0,6}", a in 0usize..16, b in 0usize..16) {
+            prop_assert_eq!(sub(&s, a, b), s.get(a..b));
+        }
 
         #[test]
         fn skip_and_find_agree_with_byte_loops(
@@ -1803,10 +1971,20 @@ mod tests {
         #[test]
         fn media_type_and_call_id_fast_paths_agree(
             m in media_type_strategy(),
+            tail in prop_oneof![6 => "", 1 => ",", 1 => ", text/html", 1 => " ", 1 => ",,"],
             c in "[a-z0-9@<>\"\\[\\]: ;.]{0,10}",
         ) {
             if let Some(t) = MediaType::parse_common(&m) {
                 prop_assert_eq!(Ok(t), MediaType::parse_grammar(&m));
+                // What the general Accept check does: one list item, the whole value.
+                let (item, rest) = crate::message::headers::split_list_item(&m);
+                prop_assert_eq!((item, rest), (m.as_str(), None));
+            }
+            // An Accept list: the fast path of `check_value` takes a whole value or none.
+            let a = format!("{m}{tail}");
+            if MediaType::parse_common(&a).is_some() {
+                prop_assert_eq!(crate::message::headers::split_list_item(&a), (a.as_str(), None));
+                prop_assert!(MediaType::parse(&a).is_ok());
             }
             prop_assert_eq!(call_id(&c), call_id_grammar(&c));
         }
