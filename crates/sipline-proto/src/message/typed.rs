@@ -35,27 +35,8 @@ static CLASS: [u8; 256] = {
     while i < 256 {
         let b = i as u8;
         let alnum = b.is_ascii_alphanumeric();
-        let token = alnum
-            || matches!(
-                b,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
-        let word = token
-            || matches!(
-                b,
-                b'(' | b')'
-                    | b'<'
-                    | b'>'
-                    | b':'
-                    | b'\\'
-                    | b'"'
-                    | b'/'
-                    | b'['
-                    | b']'
-                    | b'?'
-                    | b'{'
-                    | b'}'
-            );
+        let token = crate::parse::scan::token_byte(b);
+        let word = crate::parse::scan::word_byte(b);
         let mut c = 0;
         if token {
             c |= C_TOKEN;

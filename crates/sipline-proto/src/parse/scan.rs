@@ -6,35 +6,43 @@
 const TOKEN: u8 = 1;
 const WORD: u8 = 2;
 
+/// `token` (RFC 3261 §25.1): alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" /
+/// "~". The one definition every byte-class table is built from.
+pub(crate) const fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// `word` (RFC 3261 §25.1): a token character or one of `( ) < > : \ " / [ ] ? { }`.
+pub(crate) const fn word_byte(b: u8) -> bool {
+    token_byte(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
 /// Character classes of RFC 3261 §25.1, one bit per class, looked up once per byte.
 static CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        let alnum = b.is_ascii_alphanumeric();
-        let token = alnum
-            || matches!(
-                b,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
-        let word = token
-            || matches!(
-                b,
-                b'(' | b')'
-                    | b'<'
-                    | b'>'
-                    | b':'
-                    | b'\\'
-                    | b'"'
-                    | b'/'
-                    | b'['
-                    | b']'
-                    | b'?'
-                    | b'{'
-                    | b'}'
-            );
-        t[i] = (token as u8 * TOKEN) | (word as u8 * WORD);
+        t[i] = (token_byte(b) as u8 * TOKEN) | (word_byte(b) as u8 * WORD);
         i += 1;
     }
     t
