@@ -333,15 +333,21 @@ fn options(uri: &Uri, branch: &str) -> Request {
 /// benchmark's OPTIONS with [`RequestBuilder`](sipline_proto::RequestBuilder) and
 /// `to_bytes()` it), `frame` (framer push + next), `rsip`
 /// (rsip parse + the same typed fields), `rsip_build` (rsip's build + write of the 200),
-/// `none` (the loop alone, to subtract the fixed cost).
+/// `none` (the loop alone, to subtract the fixed cost). `SIPLINE_PROFILE_MSG=<corpus name>`
+/// (default `invite_g711`) chooses the message of the `parse`, `ready`, `full` and `frame`
+/// levels and of `rsip`; `build` always answers `invite_g711`.
 fn profile(level: &str) {
     let n: usize = std::env::var("SIPLINE_PROFILE_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let limits = Limits::default();
-    let input = Bytes::from_static(INVITE);
-    let Message::Request(req) = parse_message(input.clone(), &limits).unwrap() else {
+    let name = std::env::var("SIPLINE_PROFILE_MSG").unwrap_or_else(|_| "invite_g711".into());
+    let Some(&(_, raw)) = CORPUS.iter().find(|(n, _)| *n == name) else {
+        panic!("SIPLINE_PROFILE_MSG: no corpus message named {name}");
+    };
+    let input = Bytes::from_static(raw);
+    let Message::Request(req) = parse_message(Bytes::from_static(INVITE), &limits).unwrap() else {
         panic!("invite_g711 is not a request");
     };
     let mut buf = Vec::with_capacity(1024);
@@ -375,11 +381,11 @@ fn profile(level: &str) {
                 black_box(options(black_box(&uri), black_box("z9hG4bK776asdhds")).to_bytes());
             }
             "frame" => {
-                framer.push(black_box(INVITE));
+                framer.push(black_box(raw));
                 black_box(framer.next_frame().unwrap());
             }
             "rsip" => {
-                let m = rsip::SipMessage::try_from(black_box(INVITE)).unwrap();
+                let m = rsip::SipMessage::try_from(black_box(raw)).unwrap();
                 black_box(rsip_typed_fields(&m).unwrap());
             }
             "rsip_build" => {
