@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 #[path = "../../sipline/tests/common/calls.rs"]
 mod calls;
-use calls::{hears, incoming, next_after_progress as next};
+use calls::{accept_with_tone, hears, incoming, next_after_progress as next};
 
 const DOMAIN: &str = "sipline.test";
 
@@ -91,16 +91,7 @@ async fn call_with_audio(from: &Ua, to: &Ua, to_user: &str, callee_hangs_up: boo
         .get_all(sipline::HeaderName::RecordRoute)
         .collect();
     assert!(!rr.is_empty(), "the server record-routes the INVITE");
-    let callee_hears = BufferSink::new(8000);
-    let callee_ear = callee_hears.handle();
-    answer
-        .accept(AcceptOptions {
-            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-            audio_sink: Box::new(callee_hears),
-            ..AcceptOptions::default()
-        })
-        .await
-        .unwrap();
+    let callee_ear = accept_with_tone(&answer, 880.0).await;
     assert!(matches!(
         next(&mut call).await,
         SessionEvent::Accepted { .. }

@@ -13,8 +13,7 @@ mod coturn;
 use std::time::Duration;
 
 use sipline::{
-    AcceptOptions, BufferSink, ByeOptions, InviteOptions, SessionEvent, ToneSource, TransportKind,
-    Ua, UaEvent,
+    BufferSink, ByeOptions, InviteOptions, SessionEvent, ToneSource, TransportKind, Ua, UaEvent,
 };
 use tokio::time::timeout;
 
@@ -22,7 +21,7 @@ use coturn::Coturn;
 
 #[path = "common/calls.rs"]
 mod calls;
-use calls::{hears, next_after_progress as next};
+use calls::{accept_with_tone, hears, next_after_progress as next};
 
 async fn ua(user: &str, turn: Option<&str>, relay_only: bool) -> Ua {
     let any = "127.0.0.1:0".parse().unwrap();
@@ -81,16 +80,7 @@ async fn webrtc_call_through_coturn_relay_only() {
                 .all(|c| c.contains(" typ relay raddr 127.0.0.1 rport ")),
             "relay-only offers relayed candidates only: {offer}"
         );
-        let bob_hears = BufferSink::new(8000);
-        let bob_ear = bob_hears.handle();
-        answer
-            .accept(AcceptOptions {
-                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-                audio_sink: Box::new(bob_hears),
-                ..AcceptOptions::default()
-            })
-            .await
-            .unwrap();
+        let bob_ear = accept_with_tone(&answer, 880.0).await;
         assert!(matches!(
             next(&mut call).await,
             SessionEvent::Accepted { .. }

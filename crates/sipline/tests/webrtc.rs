@@ -17,7 +17,7 @@ use tokio::time::timeout;
 
 #[path = "common/calls.rs"]
 mod calls;
-use calls::{hears, incoming, next_after_progress as next, target};
+use calls::{accept_with_tone, hears, incoming, next_after_progress as next, target};
 
 async fn ua(user: &str) -> Ua {
     let any = "127.0.0.1:0".parse().unwrap();
@@ -57,16 +57,7 @@ async fn webrtc_calls_over_websocket_and_tcp() {
         let offer = String::from_utf8_lossy(&answer.request().unwrap().body).into_owned();
         assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
         assert!(offer.contains("a=fingerprint:"), "{offer}");
-        let bob_hears = BufferSink::new(8000);
-        let bob_ear = bob_hears.handle();
-        answer
-            .accept(AcceptOptions {
-                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-                audio_sink: Box::new(bob_hears),
-                ..AcceptOptions::default()
-            })
-            .await
-            .unwrap();
+        let bob_ear = accept_with_tone(&answer, 880.0).await;
         assert!(matches!(
             next(&mut call).await,
             SessionEvent::Accepted { .. }
@@ -305,16 +296,7 @@ async fn webrtc_ice_restart_by_reinvite() {
         .await
         .unwrap();
     let mut answer = incoming(&bob).await;
-    let bob_hears = BufferSink::new(8000);
-    let bob_ear = bob_hears.handle();
-    answer
-        .accept(AcceptOptions {
-            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-            audio_sink: Box::new(bob_hears),
-            ..AcceptOptions::default()
-        })
-        .await
-        .unwrap();
+    let bob_ear = accept_with_tone(&answer, 880.0).await;
     assert!(matches!(
         next(&mut call).await,
         SessionEvent::Accepted { .. }
@@ -474,13 +456,7 @@ async fn webrtc_offers_stun_server_reflexive_candidates() {
             "{offer}"
         );
         assert!(offer.contains("typ host"), "{offer}");
-        answer
-            .accept(AcceptOptions {
-                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-                ..AcceptOptions::default()
-            })
-            .await
-            .unwrap();
+        accept_with_tone(&answer, 880.0).await;
         assert!(matches!(
             next(&mut call).await,
             SessionEvent::Accepted { .. }
@@ -549,13 +525,7 @@ async fn webrtc_trickles_a_late_candidate_in_info() {
             .values(HeaderName::Supported)
             .any(|v| v == "trickle-ice");
         assert_eq!(supported, alice_trickles, "{invite:?}");
-        answer
-            .accept(AcceptOptions {
-                audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-                ..AcceptOptions::default()
-            })
-            .await
-            .unwrap();
+        accept_with_tone(&answer, 880.0).await;
         let response = match next(&mut call).await {
             SessionEvent::Accepted {
                 response: Some(r), ..
@@ -629,8 +599,6 @@ async fn full_trickle_call(ring: bool) {
         .unwrap();
     let alice_hears = BufferSink::new(8000);
     let alice_ear = alice_hears.handle();
-    let bob_hears = BufferSink::new(8000);
-    let bob_ear = bob_hears.handle();
     let started = std::time::Instant::now();
     let mut call = alice
         .invite(
@@ -676,14 +644,7 @@ async fn full_trickle_call(ring: bool) {
         assert_eq!(&buf[..2], &[0, 1], "a STUN Binding request");
         assert!(n > 20);
     }
-    answer
-        .accept(AcceptOptions {
-            audio_source: Box::new(ToneSource::new(8000, 880.0, -10.0)),
-            audio_sink: Box::new(bob_hears),
-            ..AcceptOptions::default()
-        })
-        .await
-        .unwrap();
+    let bob_ear = accept_with_tone(&answer, 880.0).await;
     assert!(matches!(
         next(&mut call).await,
         SessionEvent::Accepted { .. }

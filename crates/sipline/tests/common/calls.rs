@@ -1,12 +1,15 @@
 //! What the call tests share (`#[path]` from `crates/sipline/tests` and
 //! `crates/sipline-server/tests`): waiting for a session's next event or an incoming call, with
 //! a deadline so a lost message fails the test instead of hanging it, a UA's own address as a
-//! target URI, and listening for a tone in what a session received.
+//! target URI, answering with a tone, and listening for a tone in what a session received.
 #![allow(dead_code, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
-use sipline::{BufferHandle, Session, SessionEvent, TransportKind, Ua, UaEvent, tone_frequency};
+use sipline::{
+    AcceptOptions, BufferHandle, BufferSink, Session, SessionEvent, ToneSource, TransportKind, Ua,
+    UaEvent, tone_frequency,
+};
 use tokio::time::timeout;
 
 /// How long a test waits for the next event before it fails.
@@ -57,6 +60,21 @@ pub(crate) fn target(ua: &Ua, user: &str, transport: TransportKind) -> String {
         TransportKind::Udp => format!("sip:{user}@{addr}"),
         t => format!("sip:{user}@{addr};transport={}", t.uri_param()),
     }
+}
+
+/// Accepts `answer`, sending a `hz` tone (8 kHz, -10 dBFS); returns what the answerer hears.
+pub(crate) async fn accept_with_tone(answer: &Session, hz: f32) -> BufferHandle {
+    let sink = BufferSink::new(8000);
+    let ear = sink.handle();
+    answer
+        .accept(AcceptOptions {
+            audio_source: Box::new(ToneSource::new(8000, hz, -10.0)),
+            audio_sink: Box::new(sink),
+            ..AcceptOptions::default()
+        })
+        .await
+        .expect("the call is accepted");
+    ear
 }
 
 /// Waits until `ear` has heard `want` Hz (ICE and DTLS take a moment), for up to 15 s.
