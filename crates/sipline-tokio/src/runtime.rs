@@ -217,7 +217,7 @@ impl RuntimeBuilder {
                 source,
             };
             if l.kind == TransportKind::Udp {
-                let socket = Arc::new(udp::bind(l.addr).map_err(bind_err)?);
+                let socket = Arc::new(udp::bind(l.addr).await.map_err(bind_err)?);
                 local.push((l.kind, socket.local_addr().map_err(bind_err)?));
                 bound.push(Bound::Udp(socket));
             } else {

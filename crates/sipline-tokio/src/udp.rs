@@ -14,8 +14,11 @@ use tokio::sync::mpsc;
 use crate::driver::NetEvent;
 
 /// Opens a UDP socket; an IPv6 one serves IPv6 only, so that `0.0.0.0:P` and `[::]:P` can
-/// both be bound.
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// both be bound. Returns once the reactor has seen the socket writable: tokio caches
+/// readiness, a new socket has none, and until the reactor has polled it `try_send_to` (see
+/// [`send`]) reports `WouldBlock` without trying; the first request of a runtime that sends
+/// at once was dropped that way and left only with its retransmission, T1 later.
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -27,7 +30,9 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    let socket = UdpSocket::from_std(socket.into())?;
+    socket.writable().await?;
+    Ok(socket)
 }
 
 /// The receive buffer asked for UDP sockets (4 MiB, as sipp load tests use).

@@ -309,3 +309,49 @@ async fn client_only_runtime_and_stale_conn() {
     })
     .await;
 }
+
+/// The first datagram a fresh UDP socket sends leaves at once. tokio caches a socket's
+/// readiness and a new socket has none until the reactor has polled it, so a bare
+/// `try_send_to` reported `WouldBlock` and the first request of a runtime that sent at once
+/// went out only with its first retransmission, T1 later (500 ms by default: `sipline demo`'s
+/// first REGISTER). With T1 at 30 s, a dropped first datagram arrives after the 5 s this test
+/// waits. The request is sent right after `start`, before anything lets the reactor run.
+#[tokio::test]
+async fn the_first_udp_datagram_is_sent_at_once() {
+    bounded(async {
+        let peer = tokio::net::UdpSocket::bind(v4()).await.unwrap();
+        let to = peer.local_addr().unwrap();
+        let mut cfg = sipline_proto::EndpointConfig::default();
+        cfg.timers.t1 = Duration::from_secs(30);
+        cfg.timers.t2 = Duration::from_secs(60);
+        let (handle, _events) = Runtime::builder()
+            .udp(v4())
+            .endpoint_config(cfg)
+            .start()
+            .await
+            .unwrap();
+        let me = handle.local_addr(TransportKind::Udp).unwrap();
+        let req = parse_message(
+            bytes::Bytes::from(raw_options(1, "UDP", &me.to_string())),
+            &Default::default(),
+        )
+        .unwrap();
+        let Message::Request(req) = req else {
+            panic!("not a request")
+        };
+        let flow = Flow {
+            transport: TransportKind::Udp,
+            remote: to,
+            conn: None,
+        };
+        handle.send_request(req, flow).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .expect("the first request was not sent at once")
+            .unwrap();
+        assert!(buf[..n].starts_with(b"OPTIONS "));
+        handle.shutdown().await;
+    })
+    .await;
+}
