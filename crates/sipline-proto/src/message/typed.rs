@@ -772,7 +772,9 @@ pub struct CSeq {
 }
 
 impl CSeq {
-    /// Parses `1*DIGIT LWS Method`.
+    /// Parses `1*DIGIT LWS Method`. Inlined: the common case is a few instructions, and the
+    /// result is then built in place instead of copied out of a `Scan`.
+    #[inline(always)]
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
@@ -1114,6 +1116,27 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     Ok(tag_param(params))
 }
 
+/// [`tag_of`] for the shape of nearly every From and To, inlined into
+/// [`Headers::essentials`]: `<uri>` alone, or followed by `;tag=` and a value running to the
+/// end. `None` for any other shape ([`tag_of`] decides); what it returns, [`tag_of`] returns
+/// too (a proptest compares the two).
+#[inline(always)]
+fn tag_of_common(v: &str) -> Option<Option<&str>> {
+    let b = v.as_bytes();
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let gt = find_byte(b, 1, b'>')?;
+    let p = gt + 1;
+    if p == b.len() {
+        return Some(None);
+    }
+    if b.get(p..p + 5) != Some(b";tag=") || skip_to_end(b, p + 5, C_PVAL) != b.len() {
+        return None;
+    }
+    Some(Some(v.get(p + 5..)?))
+}
+
 /// `Params::new(params).value("tag")` in one pass, up to the `tag` parameter, while the
 /// parameters have no whitespace and no quoted value (the general iterator decides otherwise).
 fn tag_param(params: &str) -> Option<&str> {
@@ -1150,6 +1173,23 @@ fn tag_param(params: &str) -> Option<&str> {
             return None;
         }
         i = k;
+    }
+}
+
+/// One to four bare digits (a Content-Length, a Max-Forwards), one case per length: what
+/// [`delta_seconds`] reads first, without a loop. `None` for any other value.
+#[inline]
+fn short_number(b: &[u8]) -> Option<u32> {
+    let d = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
+    };
+    match *b {
+        [a] => d(a),
+        [a, b] => Some(d(a)? * 10 + d(b)?),
+        [a, b, c] => Some(d(a)? * 100 + d(b)? * 10 + d(c)?),
+        [a, b, c, e] => Some(d(a)? * 1000 + d(b)? * 100 + d(c)? * 10 + d(e)?),
+        _ => None,
     }
 }
 
@@ -1487,7 +1527,7 @@ impl Headers {
     /// Content-Length (RFC 3261 §20.14), if present.
     pub fn content_length(&self) -> Result<Option<u32>, ParseError> {
         // Asked of every message: the first field by a bare name compare, and its value of
-        // the common shape (what `delta_seconds` takes first) without a `Scan` to map.
+        // the common shape (up to four bare digits) without a `Scan` to map.
         let Some(e) = self
             .entries
             .iter()
@@ -1495,12 +1535,17 @@ impl Headers {
         else {
             return Ok(None);
         };
-        let v = self.value_of(e);
-        let (end, n) = digits_bytewise(v.as_bytes(), 0);
-        if end == v.len() && (1..=9).contains(&end) {
-            return Ok(Some(n));
+        match short_number(self.value_of(e).as_bytes()) {
+            Some(n) => Ok(Some(n)),
+            None => self.content_length_slow(e),
         }
-        self.parse_entry(e, HeaderName::ContentLength, delta_seconds_grammar)
+    }
+
+    /// [`Headers::content_length`] of a value with whitespace, too long, or no number.
+    #[cold]
+    #[inline(never)]
+    fn content_length_slow(&self, e: &Entry) -> Result<Option<u32>, ParseError> {
+        self.parse_entry(e, HeaderName::ContentLength, delta_seconds)
             .map(Some)
     }
 
@@ -1703,7 +1748,10 @@ impl Headers {
             return self.essentials_reference();
         };
         let max_forwards = match mf {
-            Some(e) => match delta_seconds(self.value_of(e)).map(u8::try_from) {
+            Some(e) => match short_number(self.value_of(e).as_bytes())
+                .map_or_else(|| delta_seconds(self.value_of(e)), Ok)
+                .map(u8::try_from)
+            {
                 Ok(Ok(n)) => Some(n),
                 _ => return self.essentials_reference(),
             },
@@ -1714,11 +1762,12 @@ impl Headers {
             return self.essentials_reference();
         };
         // Tags without validating the URIs: that is `validate()`'s work.
+        let tag = |v| tag_of_common(v).map_or_else(|| tag_of(v), Ok);
         match (
             CSeq::parse(self.value_of(cseq)),
             call_id(self.value_of(call)),
-            tag_of(self.value_of(from)),
-            tag_of(self.value_of(to)),
+            tag(self.value_of(from)),
+            tag(self.value_of(to)),
         ) {
             (Ok(cseq), Ok(call_id), Ok(from_tag), Ok(to_tag)) => Ok(Essentials {
                 via,
@@ -2069,6 +2118,9 @@ mod tests {
             s in prop_oneof![name_addr_strategy(), "[ \t]?(|\"[a-z<>;\\\\\"]{0,4}\"? ?|[a-z]{1,3} )(<[a-z:@;=>]{0,8}>?|[a-z:@<]{0,6})( ?;( ?tag|Tag|[a-z]{0,3})(=[a-z0-9 \"=;]{0,5})?){0,3}"]
         ) {
             prop_assert_eq!(tag_of(&s), tag_of_reference(&s));
+            if let Some(t) = tag_of_common(&s) {
+                prop_assert_eq!(Ok(t), tag_of(&s));
+            }
         }
 
         #[test]
@@ -2176,6 +2228,9 @@ mod tests {
             let s = format!("{n}{m}");
             prop_assert_eq!(CSeq::parse(&s), CSeq::parse_grammar(&s));
             prop_assert_eq!(delta_seconds(&n), delta_seconds_grammar(&n));
+            if let Some(v) = short_number(n.as_bytes()) {
+                prop_assert_eq!(Ok(v), delta_seconds(&n));
+            }
         }
     }
 }
