@@ -1757,19 +1757,20 @@ impl Headers {
             },
             None => None,
         };
-        let via = self.value_of(via);
-        let Some(via) = Via::parse_common_inline(via).or_else(|| top_via_of(via).ok()) else {
-            return self.essentials_reference();
-        };
         // Tags without validating the URIs: that is `validate()`'s work.
         let tag = |v| tag_of_common(v).map_or_else(|| tag_of(v), Ok);
-        match (
+        let (Ok(cseq), Ok(call_id), Ok(from_tag), Ok(to_tag)) = (
             CSeq::parse(self.value_of(cseq)),
             call_id(self.value_of(call)),
             tag(self.value_of(from)),
             tag(self.value_of(to)),
-        ) {
-            (Ok(cseq), Ok(call_id), Ok(from_tag), Ok(to_tag)) => Ok(Essentials {
+        ) else {
+            return self.essentials_reference();
+        };
+        // The Via last: its fields go straight into the result, not kept across the calls.
+        let via = self.value_of(via);
+        match Via::parse_common_inline(via).or_else(|| top_via_of(via).ok()) {
+            Some(via) => Ok(Essentials {
                 via,
                 cseq,
                 call_id,
