@@ -85,7 +85,12 @@ fn word_at(b: &[u8], i: usize) -> Option<u64> {
 #[inline(always)]
 fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
     let c = |x: u8| CLASS[x as usize];
-    while let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i.saturating_add(8)) {
+    // The last start of a whole word, computed once: one compare a step.
+    let last = b.len().saturating_sub(8);
+    while i <= last {
+        let Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) = b.get(i..i + 8) else {
+            break;
+        };
         let all = c(b0) & c(b1) & c(b2) & c(b3) & c(b4) & c(b5) & c(b6) & c(b7);
         if all & class == 0 {
             break;
@@ -99,6 +104,33 @@ fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
         i += 1;
     }
     i
+}
+
+/// [`skip`] for runs that usually reach the end of `b` (a Call-ID): once fewer than eight
+/// bytes are left after a word, the last eight bytes are checked as one word (a byte read
+/// twice belongs to the class either way) before going a byte at a time.
+#[inline]
+fn skip_to_end(b: &[u8], mut i: usize, class: u8) -> usize {
+    let c = |x: u8| CLASS[x as usize];
+    let word = |i: usize| match b.get(i..i.saturating_add(8)) {
+        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+            c(b0) & c(b1) & c(b2) & c(b3) & c(b4) & c(b5) & c(b6) & c(b7) & class != 0
+        }
+        _ => false,
+    };
+    if let Some(last) = b.len().checked_sub(8) {
+        let from = i;
+        while i <= last {
+            if !word(i) {
+                return skip(b, i, class);
+            }
+            i += 8;
+        }
+        if i > from && i < b.len() && word(last) {
+            return b.len();
+        }
+    }
+    skip(b, i, class)
 }
 
 /// The end of the run of decimal digits starting at `i`, and their value (the value wraps:
@@ -174,17 +206,29 @@ fn find_uri_end(b: &[u8], from: usize) -> Option<usize> {
 
 /// The first `needle` at or after `from`, eight bytes a step (SWAR: after the XOR a matching
 /// byte is zero, and `(x - 0x01..) & !x & 0x80..` flags zero bytes, the lowest flag exactly).
+/// Fewer than eight bytes left after a word: the last eight bytes are read as one word instead
+/// of a byte at a time (From/To values end a few bytes past a word). The bytes it reads again
+/// hold no needle, so its lowest flag is still exact.
 #[inline]
 fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
     let pattern = LO * u64::from(needle);
-    let mut i = from;
-    while let Some(w) = word_at(b, i) {
+    let zero = |w: u64| {
         let x = w ^ pattern;
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        x.wrapping_sub(LO) & !x & HI
+    };
+    let mut i = from;
+    if let Some(last) = b.len().checked_sub(8) {
+        while i <= last {
+            let z = word_at(b, i).map_or(0, zero);
+            if z != 0 {
+                return Some(i + (z.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
         }
-        i += 8;
+        if i > from && i < b.len() {
+            let z = word_at(b, last).map_or(0, zero);
+            return (z != 0).then(|| last + (z.trailing_zeros() / 8) as usize);
+        }
     }
     while let Some(&c) = b.get(i) {
         if c == needle {
@@ -277,11 +321,23 @@ impl<'a> Via<'a> {
     /// this accepts, the full grammar accepts with the same result (a unit test and a proptest
     /// compare the two).
     fn parse_common(s: &'a str) -> Option<Via<'a>> {
+        Self::parse_common_inline(s)
+    }
+
+    /// [`Via::parse_common`], inlined into [`Headers::essentials`]: the fields are then
+    /// written where the result is built, not returned through an `Option` and copied twice.
+    #[inline(always)]
+    fn parse_common_inline(s: &'a str) -> Option<Via<'a>> {
         let b = s.as_bytes();
         if b.len() < 10 || !b.starts_with(b"SIP/2.0/") {
             return None;
         }
-        let mut i = skip(b, 8, C_TOKEN);
+        // The transport is a few bytes (`UDP`, `TLS`, `WSS`): a byte at a time, as a word
+        // step would always stop at the space.
+        let mut i = 8;
+        while b.get(i).is_some_and(|&c| CLASS[c as usize] & C_TOKEN != 0) {
+            i += 1;
+        }
         if i == 8 || b.get(i) != Some(&b' ') {
             return None;
         }
@@ -716,7 +772,9 @@ pub struct CSeq {
 }
 
 impl CSeq {
-    /// Parses `1*DIGIT LWS Method`.
+    /// Parses `1*DIGIT LWS Method`. Inlined: the common case is a few instructions, and the
+    /// result is then built in place instead of copied out of a `Scan`.
+    #[inline(always)]
     pub fn parse(s: &str) -> Scan<CSeq> {
         // Common case: up to 9 digits (below 2^31), one space, a method token.
         let b = s.as_bytes();
@@ -1006,6 +1064,19 @@ impl<'a> Checked<'a> {
     }
 }
 
+/// The slot of each [`Essentials`] field in [`Headers::essentials`]'s lookup (1 to 6, in the
+/// order the reference parses them), 0 for every other header: one load instead of a match.
+static ESSENTIAL_SLOT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[HeaderName::Via as usize] = 1;
+    t[HeaderName::CSeq as usize] = 2;
+    t[HeaderName::CallId as usize] = 3;
+    t[HeaderName::From as usize] = 4;
+    t[HeaderName::To as usize] = 5;
+    t[HeaderName::MaxForwards as usize] = 6;
+    t
+};
+
 /// The `tag` of a From or To value, without parsing its URI: the header parameters follow the
 /// `>` of a name-addr, or the first `;` of a bare addr-spec (which may hold no `;`, §20.10).
 pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
@@ -1045,6 +1116,27 @@ pub(crate) fn tag_of(v: &str) -> Scan<Option<&str>> {
     Ok(tag_param(params))
 }
 
+/// [`tag_of`] for the shape of nearly every From and To, inlined into
+/// [`Headers::essentials`]: `<uri>` alone, or followed by `;tag=` and a value running to the
+/// end. `None` for any other shape ([`tag_of`] decides); what it returns, [`tag_of`] returns
+/// too (a proptest compares the two).
+#[inline(always)]
+fn tag_of_common(v: &str) -> Option<Option<&str>> {
+    let b = v.as_bytes();
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let gt = find_byte(b, 1, b'>')?;
+    let p = gt + 1;
+    if p == b.len() {
+        return Some(None);
+    }
+    if b.get(p..p + 5) != Some(b";tag=") || skip_to_end(b, p + 5, C_PVAL) != b.len() {
+        return None;
+    }
+    Some(Some(v.get(p + 5..)?))
+}
+
 /// `Params::new(params).value("tag")` in one pass, up to the `tag` parameter, while the
 /// parameters have no whitespace and no quoted value (the general iterator decides otherwise).
 fn tag_param(params: &str) -> Option<&str> {
@@ -1081,6 +1173,23 @@ fn tag_param(params: &str) -> Option<&str> {
             return None;
         }
         i = k;
+    }
+}
+
+/// One to four bare digits (a Content-Length, a Max-Forwards), one case per length: what
+/// [`delta_seconds`] reads first, without a loop. `None` for any other value.
+#[inline]
+fn short_number(b: &[u8]) -> Option<u32> {
+    let d = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
+    };
+    match *b {
+        [a] => d(a),
+        [a, b] => Some(d(a)? * 10 + d(b)?),
+        [a, b, c] => Some(d(a)? * 100 + d(b)? * 10 + d(c)?),
+        [a, b, c, e] => Some(d(a)? * 1000 + d(b)? * 100 + d(c)? * 10 + d(e)?),
+        _ => None,
     }
 }
 
@@ -1123,9 +1232,11 @@ fn token_list(s: &str) -> Scan<()> {
 fn call_id(s: &str) -> Scan<&str> {
     // One pass over the common shape; the cursor finds the failing offset otherwise.
     let b = s.as_bytes();
-    let w = skip(b, 0, C_WORD);
+    // Each word usually runs to the end of the value (a random string, or a host after '@').
+    let w = skip_to_end(b, 0, C_WORD);
     if w > 0
-        && (w == b.len() || (b[w] == b'@' && skip(b, w + 1, C_WORD) == b.len() && w + 1 < b.len()))
+        && (w == b.len()
+            || (b[w] == b'@' && skip_to_end(b, w + 1, C_WORD) == b.len() && w + 1 < b.len()))
     {
         return Ok(s);
     }
@@ -1415,7 +1526,27 @@ impl Headers {
 
     /// Content-Length (RFC 3261 §20.14), if present.
     pub fn content_length(&self) -> Result<Option<u32>, ParseError> {
-        self.typed_opt(HeaderName::ContentLength, delta_seconds)
+        // Asked of every message: the first field by a bare name compare, and its value of
+        // the common shape (up to four bare digits) without a `Scan` to map.
+        let Some(e) = self
+            .entries
+            .iter()
+            .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)))
+        else {
+            return Ok(None);
+        };
+        match short_number(self.value_of(e).as_bytes()) {
+            Some(n) => Ok(Some(n)),
+            None => self.content_length_slow(e),
+        }
+    }
+
+    /// [`Headers::content_length`] of a value with whitespace, too long, or no number.
+    #[cold]
+    #[inline(never)]
+    fn content_length_slow(&self, e: &Entry) -> Result<Option<u32>, ParseError> {
+        self.parse_entry(e, HeaderName::ContentLength, delta_seconds)
+            .map(Some)
     }
 
     /// Content-Type (RFC 3261 §20.15), if present.
@@ -1586,37 +1717,98 @@ impl Headers {
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
     pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
-        // One pass over the fields finds the first of each header needed; it stops once all
-        // six are found (they usually lead the section, ahead of Contact, Content-Type...).
-        let mut first: [Option<&Entry>; 6] = [None; 6];
-        let mut found = 0;
-        for e in self.entries.iter() {
+        // The path every well-formed message takes: the first of each field found in one pass,
+        // each parsed by the
+        // same functions as [`Headers::essentials_reference`], but without an error to build
+        // per field. Any field missing or failing goes to the reference, which reports the
+        // first problem in its fixed order (Via, CSeq, Call-ID, From, To, Max-Forwards).
+        // The fields from the last to the first, each stored in its slot unconditionally: the
+        // first of each is stored last. Slot 0 takes every other header. No test or branch
+        // per field but the loop's (a header section holds ~10 fields; an early stop once
+        // all six are found cost more in its bookkeeping than the fields it skipped).
+        let mut first: [Option<&Entry>; 8] = [None; 8];
+        for e in self.entries.iter().rev() {
             let slot = match e.name {
-                Name::Known(HeaderName::Via) => 0,
-                Name::Known(HeaderName::CSeq) => 1,
-                Name::Known(HeaderName::CallId) => 2,
-                Name::Known(HeaderName::From) => 3,
-                Name::Known(HeaderName::To) => 4,
-                Name::Known(HeaderName::MaxForwards) => 5,
-                _ => continue,
+                Name::Known(h) => ESSENTIAL_SLOT[h as usize % ESSENTIAL_SLOT.len()],
+                Name::Other(_) => 0,
             };
-            if first[slot].is_none() {
-                first[slot] = Some(e);
-                found += 1;
-                if found == first.len() {
-                    break;
-                }
-            }
+            first[usize::from(slot % 8)] = Some(e);
         }
-        let [via, cseq, call, from, to, mf] = first;
+        let [
+            _,
+            Some(via),
+            Some(cseq),
+            Some(call),
+            Some(from),
+            Some(to),
+            mf,
+            _,
+        ] = first
+        else {
+            return self.essentials_reference();
+        };
+        let max_forwards = match mf {
+            Some(e) => match short_number(self.value_of(e).as_bytes())
+                .map_or_else(|| delta_seconds(self.value_of(e)), Ok)
+                .map(u8::try_from)
+            {
+                Ok(Ok(n)) => Some(n),
+                _ => return self.essentials_reference(),
+            },
+            None => None,
+        };
+        // Tags without validating the URIs: that is `validate()`'s work.
+        let tag = |v| tag_of_common(v).map_or_else(|| tag_of(v), Ok);
+        let (Ok(cseq), Ok(call_id), Ok(from_tag), Ok(to_tag)) = (
+            CSeq::parse(self.value_of(cseq)),
+            call_id(self.value_of(call)),
+            tag(self.value_of(from)),
+            tag(self.value_of(to)),
+        ) else {
+            return self.essentials_reference();
+        };
+        // The Via last: its fields go straight into the result, not kept across the calls.
+        let via = self.value_of(via);
+        match Via::parse_common_inline(via).or_else(|| top_via_of(via).ok()) {
+            Some(via) => Ok(Essentials {
+                via,
+                cseq,
+                call_id,
+                from_tag,
+                to_tag,
+                max_forwards,
+            }),
+            _ => self.essentials_reference(),
+        }
+    }
+
+    /// [`Headers::essentials`] field by field, each error built where it is found: the
+    /// reference the one-pass path is compared with, and its fallback for the first error.
+    #[cold]
+    #[inline(never)]
+    fn essentials_reference(&self) -> Result<Essentials<'_>, ParseError> {
+        let first = |name: HeaderName| {
+            self.entries
+                .iter()
+                .find(|e| matches!(e.name, Name::Known(h) if h == name))
+        };
         fn req(e: Option<&Entry>, name: HeaderName) -> Result<&Entry, ParseError> {
             e.ok_or(ParseError::new(ParseErrorKind::MissingHeader(name), 0))
         }
+        let (via, cseq, call) = (
+            first(HeaderName::Via),
+            first(HeaderName::CSeq),
+            first(HeaderName::CallId),
+        );
+        let (from, to, mf) = (
+            first(HeaderName::From),
+            first(HeaderName::To),
+            first(HeaderName::MaxForwards),
+        );
         let via = self.parse_entry(req(via, HeaderName::Via)?, HeaderName::Via, top_via_of)?;
         let cseq = self.parse_entry(req(cseq, HeaderName::CSeq)?, HeaderName::CSeq, CSeq::parse)?;
         let call_id =
             self.parse_entry(req(call, HeaderName::CallId)?, HeaderName::CallId, call_id)?;
-        // Tags without validating the URIs: that is `validate()`'s work.
         let from_tag = self.parse_entry(req(from, HeaderName::From)?, HeaderName::From, tag_of)?;
         let to_tag = self.parse_entry(req(to, HeaderName::To)?, HeaderName::To, tag_of)?;
         let max_forwards = match mf {
@@ -1914,6 +2106,7 @@ mod tests {
                     i += 1;
                 }
                 prop_assert_eq!(skip(&b, from, class), i.max(from));
+                prop_assert_eq!(skip_to_end(&b, from, class), i.max(from));
             }
             let uri_end = b.iter().skip(from).position(|c| matches!(c, b'>' | b' ' | b'\t'));
             prop_assert_eq!(find_uri_end(&b, from), uri_end.map(|p| p + from));
@@ -1926,6 +2119,9 @@ mod tests {
             s in prop_oneof![name_addr_strategy(), "[ \t]?(|\"[a-z<>;\\\\\"]{0,4}\"? ?|[a-z]{1,3} )(<[a-z:@;=>]{0,8}>?|[a-z:@<]{0,6})( ?;( ?tag|Tag|[a-z]{0,3})(=[a-z0-9 \"=;]{0,5})?){0,3}"]
         ) {
             prop_assert_eq!(tag_of(&s), tag_of_reference(&s));
+            if let Some(t) = tag_of_common(&s) {
+                prop_assert_eq!(Ok(t), tag_of(&s));
+            }
         }
 
         #[test]
@@ -1982,6 +2178,47 @@ mod tests {
             }
         }
 
+        /// The one-pass `essentials()` gives what the reference gives, value or first error,
+        /// on header sections with the six fields shuffled, repeated, missing or malformed.
+        #[test]
+        fn essentials_agrees_with_the_reference(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just("Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport"),
+                    Just("v: SIP/2.0/TCP h.example;branch=z9hG4bKx, SIP/2.0/UDP b"),
+                    Just("Via: SIP/2.0/UDP -bad"),
+                    Just("CSeq: 314159 INVITE"),
+                    Just("CSeq: 1  OPTIONS"),
+                    Just("CSeq: x INVITE"),
+                    Just("Call-ID: a84b4c76e66710"),
+                    Just("i: a84b4c76e66710@host"),
+                    Just("Call-ID: a b"),
+                    Just("From: <sip:alice@example.com>;tag=1928301774"),
+                    Just("f: \"A;B\" <sip:a@b>;x;tag=9"),
+                    Just("From: <sip:a@b"),
+                    Just("To: <sip:bob@example.net>"),
+                    Just("t: sip:bob@b;tag=2"),
+                    Just("Max-Forwards: 70"),
+                    Just("Max-Forwards: 256"),
+                    Just("Max-Forwards:  7x"),
+                    Just("Contact: <sip:alice@192.0.2.10:5060>"),
+                    Just("Content-Length: 0"),
+                    Just("X-Other: 1"),
+                ],
+                0..12,
+            )
+        ) {
+            let text = format!("OPTIONS sip:a@b SIP/2.0\r\n{}\r\n\r\n", lines.join("\r\n"));
+            let limits = crate::Limits::default();
+            if let Ok(m) = crate::parse::parse_message(bytes::Bytes::from(text), &limits) {
+                let h = m.headers();
+                prop_assert_eq!(
+                    format!("{:?}", h.essentials()),
+                    format!("{:?}", h.essentials_reference())
+                );
+            }
+        }
+
         #[test]
         fn tag_fast_path_agrees(s in "[a-z;=\" \t]{0,6}(;(tag|TAG|x|)(=[a-z\"= ;]{0,4})?[ \"]?){0,4}") {
             prop_assert_eq!(tag_param(&s), Params::new(&s).value("tag"));
@@ -1992,6 +2229,9 @@ mod tests {
             let s = format!("{n}{m}");
             prop_assert_eq!(CSeq::parse(&s), CSeq::parse_grammar(&s));
             prop_assert_eq!(delta_seconds(&n), delta_seconds_grammar(&n));
+            if let Some(v) = short_number(n.as_bytes()) {
+                prop_assert_eq!(Ok(v), delta_seconds(&n));
+            }
         }
     }
 }
