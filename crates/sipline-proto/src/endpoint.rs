@@ -531,12 +531,18 @@ impl Endpoint {
             now,
         );
         let tx = ServerTxId(id);
-        self.reply_cache = reply.map(|to| ReplyCache {
-            tx: id,
-            request_flow: flow,
-            headers: req.headers.clone(),
-            flow: to,
-        });
+        // Assigned in place: built first and moved in, the 168-byte cache costs a copy.
+        match reply {
+            Some(to) => {
+                self.reply_cache = Some(ReplyCache {
+                    tx: id,
+                    request_flow: flow,
+                    headers: req.headers.clone(),
+                    flow: to,
+                })
+            }
+            None => self.reply_cache = None,
+        }
         if is_invite && self.cfg.send_trying {
             let trying = Response::from_request(&req, StatusCode::TRYING, None);
             let _ = self.respond(now, tx, trying);
