@@ -428,7 +428,7 @@ impl Endpoint {
         let (key, cancel_key, stamp, reply) = match checked {
             Ok(ess) => {
                 let via = ess.via;
-                let cancel_key = (req.method == Method::Cancel)
+                let cancel_key = matches!(req.method, Method::Cancel)
                     .then(|| server_key(&req, &via, Some(Method::Invite)))
                     .flatten();
                 let addressing = ViaAddressing::of(&via);
@@ -440,7 +440,7 @@ impl Endpoint {
                 (server_key(&req, &via, None), cancel_key, stamp, reply)
             }
             Err(e) => {
-                if req.method != Method::Ack {
+                if !matches!(req.method, Method::Ack) {
                     self.reply_stateless(flow, &req, e.status(), Some(&e));
                 }
                 self.out.push_back(Output::Event(Event::Dropped {
@@ -463,15 +463,16 @@ impl Endpoint {
         // CANCEL cancels.
         let (hash, hit) = self.find(&key);
         let overloaded = self.txs.len() >= self.cfg.max_transactions;
-        let new_tx = (hit.is_none() && req.method != Method::Ack && !overloaded).then(|| {
-            let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
-                ServerTxId(TxId {
-                    slot,
-                    generation: self.txs[slot as usize].generation,
-                })
+        let new_tx =
+            (hit.is_none() && !matches!(req.method, Method::Ack) && !overloaded).then(|| {
+                let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
+                    ServerTxId(TxId {
+                        slot,
+                        generation: self.txs[slot as usize].generation,
+                    })
+                });
+                (StoredKey::of(key), cancels)
             });
-            (StoredKey::of(key), cancels)
-        });
         if let Some(stamp) = stamp {
             stamp.apply(&mut req, flow);
         }
@@ -479,7 +480,7 @@ impl Endpoint {
             // A retransmission, or an ACK for a non-2xx (§17.2.3).
             let generation = self.txs[slot as usize].generation;
             let id = TxId { slot, generation };
-            let is_ack = req.method == Method::Ack;
+            let is_ack = matches!(req.method, Method::Ack);
             let (mut ctx, txs) = self.split(now, id);
             let (life, ack_to_tu) = match &mut txs[slot as usize].tx {
                 Tx::ServerInvite(t) if is_ack => t.on_ack(&mut ctx),
@@ -502,7 +503,7 @@ impl Endpoint {
             }
             return;
         }
-        if req.method == Method::Ack {
+        if matches!(req.method, Method::Ack) {
             // Matches no transaction: the ACK of a 2xx (new branch, §17.1.1.3).
             self.out
                 .push_back(Output::Event(Event::Ack { request: req, flow }));
@@ -517,7 +518,7 @@ impl Endpoint {
             }));
             return;
         };
-        let is_invite = req.method == Method::Invite;
+        let is_invite = matches!(req.method, Method::Invite);
         let id = self.insert(
             key,
             hash,
@@ -680,7 +681,7 @@ impl Endpoint {
         mut request: Request,
         mut flow: Flow,
     ) -> Result<ClientTxId, Error> {
-        if request.method == Method::Ack {
+        if matches!(request.method, Method::Ack) {
             return Err(Error::InvalidArgument(
                 "ACK is not sent in a transaction: use send_stateless".into(),
             ));
@@ -723,7 +724,7 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let id = if request.method == Method::Invite {
+        let id = if matches!(request.method, Method::Invite) {
             self.insert(
                 key,
                 hash,
@@ -885,33 +886,51 @@ impl Stamp {
 
 /// Whether a Via's sent-by host (brackets trimmed) is the address `ip`, as parsing it as an
 /// [`IpAddr`] and comparing would say. An IPv4 address has one text form that parses to it
-/// (dotted decimal, no leading zeros), so the host is compared with that form, written on the
-/// stack, instead of being parsed on every request; IPv6 (many forms) is parsed.
+/// (dotted decimal, no leading zeros), so the host is compared with that form, octet by octet
+/// from a table, instead of being parsed on every request; IPv6 (many forms) is parsed.
 fn host_is(host: &str, ip: IpAddr) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let IpAddr::V4(v4) = ip else {
         return host.parse::<IpAddr>().ok() == Some(ip);
     };
-    let mut text = [0u8; 15];
-    let mut n = 0;
+    let mut rest = host.as_bytes();
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            text[n] = b'.';
-            n += 1;
+            match rest.split_first() {
+                Some((b'.', r)) => rest = r,
+                _ => return false,
+            }
         }
-        if octet >= 100 {
-            text[n] = b'0' + octet / 100;
-            n += 1;
+        let [a, b, c, len] = OCTET_TEXT[usize::from(octet)];
+        let len = usize::from(len);
+        let Some((head, r)) = rest.split_at_checked(len) else {
+            return false;
+        };
+        if !head.iter().zip([a, b, c]).all(|(x, y)| *x == y) {
+            return false;
         }
-        if octet >= 10 {
-            text[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        text[n] = b'0' + octet % 10;
+        rest = r;
+    }
+    rest.is_empty()
+}
+
+/// The decimal text of every octet (no leading zeros), its length in the last byte.
+const OCTET_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let o = n as u8;
+        t[n] = if o >= 100 {
+            [b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, 3]
+        } else if o >= 10 {
+            [b'0' + o / 10, b'0' + o % 10, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
         n += 1;
     }
-    host.as_bytes() == &text[..n]
-}
+    t
+};
 
 /// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable
 /// transport; else `maddr`, else the source address with `rport`, else `received` and the

@@ -133,14 +133,27 @@ impl<T: Ord + Copy> TimerQueue<T> {
             None => self.lanes.len() - 1,
         };
         let entries = &mut self.lanes[lane].entries;
-        match entries.back() {
+        let appended = match entries.back() {
             Some(last) if *last > entry => {
                 let at = entries.partition_point(|e| *e <= entry);
                 entries.insert(at, entry);
+                false
             }
-            _ => entries.push_back(entry),
-        }
+            Some(_) => {
+                entries.push_back(entry);
+                true
+            }
+            None => {
+                entries.push_back(entry);
+                false
+            }
+        };
         self.len += 1;
+        // Behind the last entry of the lane holding the earliest one, the entry is no earlier
+        // than that head: the usual case (one lane per timer duration) skips the comparison.
+        if appended && self.min == Some(lane) {
+            return;
+        }
         let earlier = match self.min.and_then(|m| self.lanes[m].entries.front()) {
             Some(head) => entry < *head,
             None => true,
