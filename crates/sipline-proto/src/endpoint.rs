@@ -425,20 +425,10 @@ impl Endpoint {
             Validation::Full => req.validated(),
             Validation::Essentials => req.essentials(),
         };
-        let (key, cancel_key, stamp, reply) = match checked {
-            Ok(ess) => {
-                let via = ess.via;
-                let cancel_key = matches!(req.method, Method::Cancel)
-                    .then(|| server_key(&req, &via, Some(Method::Invite)))
-                    .flatten();
-                let addressing = ViaAddressing::of(&via);
-                let stamp = Stamp::of(&via, &addressing, flow);
-                // Where responses go, computed now from the Via parsed anyway; `respond` uses
-                // it when the response's top Via is this one, unchanged (see `ReplyCache`).
-                let reply = (stamp.is_none() && !flow.transport.is_reliable())
-                    .then(|| flow_for_via(&via, &addressing, flow));
-                (server_key(&req, &via, None), cancel_key, stamp, reply)
-            }
+        // Straight-line bindings rather than one tuple out of a `match`: the keys, the stamp
+        // and the reply flow are some 300 bytes that would be built and moved again.
+        let ess = match checked {
+            Ok(ess) => ess,
             Err(e) => {
                 if !matches!(req.method, Method::Ack) {
                     self.reply_stateless(flow, &req, e.status(), Some(&e));
@@ -450,7 +440,14 @@ impl Endpoint {
                 return;
             }
         };
-        let Some(key) = key else {
+        let via = &ess.via;
+        let addressing = ViaAddressing::of(via);
+        let stamp = Stamp::of(via, &addressing, flow);
+        // Where responses go, computed now from the Via parsed anyway; `respond` uses it when
+        // the response's top Via is this one, unchanged (see `ReplyCache`).
+        let reply = (stamp.is_none() && !flow.transport.is_reliable())
+            .then(|| flow_for_via(via, &addressing, flow));
+        let Some(key) = server_key(&req, via, None) else {
             let e = ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), 0);
             self.out.push_back(Output::Event(Event::Dropped {
                 flow,
@@ -465,6 +462,9 @@ impl Endpoint {
         let overloaded = self.txs.len() >= self.cfg.max_transactions;
         let new_tx =
             (hit.is_none() && !matches!(req.method, Method::Ack) && !overloaded).then(|| {
+                let cancel_key = matches!(req.method, Method::Cancel)
+                    .then(|| server_key(&req, via, Some(Method::Invite)))
+                    .flatten();
                 let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
                     ServerTxId(TxId {
                         slot,
