@@ -287,10 +287,11 @@ impl Endpoint {
 
     /// The next output. Drain until [`Output::Timeout`].
     pub fn poll_output(&mut self) -> Output {
-        if let Some(o) = self.out.pop_front() {
-            return o;
+        // Written as one expression, the output is moved once, straight into the return slot.
+        match self.out.pop_front() {
+            Some(o) => o,
+            None => Output::Timeout(self.timers.peek().map(|e| e.at)),
         }
-        Output::Timeout(self.timers.peek().map(|e| e.at))
     }
 
     /// Feeds an input at `now`. Bad input never fails the endpoint: it is dropped (and
@@ -424,22 +425,12 @@ impl Endpoint {
             Validation::Full => req.validated(),
             Validation::Essentials => req.essentials(),
         };
-        let (key, cancel_key, stamp, reply) = match checked {
-            Ok(ess) => {
-                let via = ess.via;
-                let cancel_key = (req.method == Method::Cancel)
-                    .then(|| server_key(&req, &via, Some(Method::Invite)))
-                    .flatten();
-                let addressing = ViaAddressing::of(&via);
-                let stamp = Stamp::of(&via, &addressing, flow);
-                // Where responses go, computed now from the Via parsed anyway; `respond` uses
-                // it when the response's top Via is this one, unchanged (see `ReplyCache`).
-                let reply = (stamp.is_none() && !flow.transport.is_reliable())
-                    .then(|| flow_for_via(&via, &addressing, flow));
-                (server_key(&req, &via, None), cancel_key, stamp, reply)
-            }
+        // Straight-line bindings rather than one tuple out of a `match`: the keys, the stamp
+        // and the reply flow are some 300 bytes that would be built and moved again.
+        let ess = match checked {
+            Ok(ess) => ess,
             Err(e) => {
-                if req.method != Method::Ack {
+                if !matches!(req.method, Method::Ack) {
                     self.reply_stateless(flow, &req, e.status(), Some(&e));
                 }
                 self.out.push_back(Output::Event(Event::Dropped {
@@ -449,7 +440,14 @@ impl Endpoint {
                 return;
             }
         };
-        let Some(key) = key else {
+        let via = &ess.via;
+        let addressing = ViaAddressing::of(via);
+        let stamp = Stamp::of(via, &addressing, flow);
+        // Where responses go, computed now from the Via parsed anyway; `respond` uses it when
+        // the response's top Via is this one, unchanged (see `ReplyCache`).
+        let reply = (stamp.is_none() && !flow.transport.is_reliable())
+            .then(|| flow_for_via(via, &addressing, flow));
+        let Some(key) = server_key(&req, via, None) else {
             let e = ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), 0);
             self.out.push_back(Output::Event(Event::Dropped {
                 flow,
@@ -462,15 +460,19 @@ impl Endpoint {
         // CANCEL cancels.
         let (hash, hit) = self.find(&key);
         let overloaded = self.txs.len() >= self.cfg.max_transactions;
-        let new_tx = (hit.is_none() && req.method != Method::Ack && !overloaded).then(|| {
-            let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
-                ServerTxId(TxId {
-                    slot,
-                    generation: self.txs[slot as usize].generation,
-                })
+        let new_tx =
+            (hit.is_none() && !matches!(req.method, Method::Ack) && !overloaded).then(|| {
+                let cancel_key = matches!(req.method, Method::Cancel)
+                    .then(|| server_key(&req, via, Some(Method::Invite)))
+                    .flatten();
+                let cancels = cancel_key.and_then(|k| self.find(&k).1).map(|slot| {
+                    ServerTxId(TxId {
+                        slot,
+                        generation: self.txs[slot as usize].generation,
+                    })
+                });
+                (StoredKey::of(key), cancels)
             });
-            (StoredKey::of(key), cancels)
-        });
         if let Some(stamp) = stamp {
             stamp.apply(&mut req, flow);
         }
@@ -478,7 +480,7 @@ impl Endpoint {
             // A retransmission, or an ACK for a non-2xx (§17.2.3).
             let generation = self.txs[slot as usize].generation;
             let id = TxId { slot, generation };
-            let is_ack = req.method == Method::Ack;
+            let is_ack = matches!(req.method, Method::Ack);
             let (mut ctx, txs) = self.split(now, id);
             let (life, ack_to_tu) = match &mut txs[slot as usize].tx {
                 Tx::ServerInvite(t) if is_ack => t.on_ack(&mut ctx),
@@ -501,7 +503,7 @@ impl Endpoint {
             }
             return;
         }
-        if req.method == Method::Ack {
+        if matches!(req.method, Method::Ack) {
             // Matches no transaction: the ACK of a 2xx (new branch, §17.1.1.3).
             self.out
                 .push_back(Output::Event(Event::Ack { request: req, flow }));
@@ -516,7 +518,7 @@ impl Endpoint {
             }));
             return;
         };
-        let is_invite = req.method == Method::Invite;
+        let is_invite = matches!(req.method, Method::Invite);
         let id = self.insert(
             key,
             hash,
@@ -530,12 +532,18 @@ impl Endpoint {
             now,
         );
         let tx = ServerTxId(id);
-        self.reply_cache = reply.map(|to| ReplyCache {
-            tx: id,
-            request_flow: flow,
-            headers: req.headers.clone(),
-            flow: to,
-        });
+        // Assigned in place: built first and moved in, the 168-byte cache costs a copy.
+        match reply {
+            Some(to) => {
+                self.reply_cache = Some(ReplyCache {
+                    tx: id,
+                    request_flow: flow,
+                    headers: req.headers.clone(),
+                    flow: to,
+                })
+            }
+            None => self.reply_cache = None,
+        }
         if is_invite && self.cfg.send_trying {
             let trying = Response::from_request(&req, StatusCode::TRYING, None);
             let _ = self.respond(now, tx, trying);
@@ -584,11 +592,7 @@ impl Endpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        while let Some(e) = self.timers.peek().copied() {
-            if e.at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(e) = self.timers.pop_if(|e| e.at <= now) {
             let (mut ctx, txs) = self.split(now, e.tx);
             let Some(slot) = txs
                 .get_mut(e.tx.slot as usize)
@@ -677,7 +681,7 @@ impl Endpoint {
         mut request: Request,
         mut flow: Flow,
     ) -> Result<ClientTxId, Error> {
-        if request.method == Method::Ack {
+        if matches!(request.method, Method::Ack) {
             return Err(Error::InvalidArgument(
                 "ACK is not sent in a transaction: use send_stateless".into(),
             ));
@@ -720,7 +724,7 @@ impl Endpoint {
             };
             wire = request.to_bytes();
         }
-        let id = if request.method == Method::Invite {
+        let id = if matches!(request.method, Method::Invite) {
             self.insert(
                 key,
                 hash,
@@ -882,33 +886,51 @@ impl Stamp {
 
 /// Whether a Via's sent-by host (brackets trimmed) is the address `ip`, as parsing it as an
 /// [`IpAddr`] and comparing would say. An IPv4 address has one text form that parses to it
-/// (dotted decimal, no leading zeros), so the host is compared with that form, written on the
-/// stack, instead of being parsed on every request; IPv6 (many forms) is parsed.
+/// (dotted decimal, no leading zeros), so the host is compared with that form, octet by octet
+/// from a table, instead of being parsed on every request; IPv6 (many forms) is parsed.
 fn host_is(host: &str, ip: IpAddr) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let IpAddr::V4(v4) = ip else {
         return host.parse::<IpAddr>().ok() == Some(ip);
     };
-    let mut text = [0u8; 15];
-    let mut n = 0;
+    let mut rest = host.as_bytes();
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            text[n] = b'.';
-            n += 1;
+            match rest.split_first() {
+                Some((b'.', r)) => rest = r,
+                _ => return false,
+            }
         }
-        if octet >= 100 {
-            text[n] = b'0' + octet / 100;
-            n += 1;
+        let [a, b, c, len] = OCTET_TEXT[usize::from(octet)];
+        let len = usize::from(len);
+        let Some((head, r)) = rest.split_at_checked(len) else {
+            return false;
+        };
+        if !head.iter().zip([a, b, c]).all(|(x, y)| *x == y) {
+            return false;
         }
-        if octet >= 10 {
-            text[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        text[n] = b'0' + octet % 10;
+        rest = r;
+    }
+    rest.is_empty()
+}
+
+/// The decimal text of every octet (no leading zeros), its length in the last byte.
+const OCTET_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let o = n as u8;
+        t[n] = if o >= 100 {
+            [b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, 3]
+        } else if o >= 10 {
+            [b'0' + o / 10, b'0' + o % 10, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
         n += 1;
     }
-    host.as_bytes() == &text[..n]
-}
+    t
+};
 
 /// Where a response goes (§18.2.2, RFC 3581 §4): the request's connection on a reliable
 /// transport; else `maddr`, else the source address with `rport`, else `received` and the
@@ -975,7 +997,7 @@ impl<'a> ViaAddressing<'a> {
             && rest.len() == b.len()
             && std::ptr::eq(rest.as_ptr(), b.as_ptr())
             && u64::from_le_bytes(*head) | LETTERS_1_TO_6 == u64::from_le_bytes(*b";branch=")
-            && !b.as_bytes().contains(&b';')
+            && !has_semicolon(b.as_bytes())
         {
             return Self::default();
         }
@@ -1010,6 +1032,29 @@ impl<'a> ViaAddressing<'a> {
     /// As [`Via::maddr`].
     fn maddr(&self) -> Option<&'a str> {
         self.maddr.flatten().map(unquote)
+    }
+}
+
+/// Whether `b` holds a `;`, as `b.contains(&b';')` says. A branch is some 20 to 40 bytes:
+/// eight at a time (the last word overlapping the one before) costs a third of the general
+/// search, which is built for long haystacks.
+fn has_semicolon(b: &[u8]) -> bool {
+    const SEMI: u64 = u64::from_le_bytes([b';'; 8]);
+    const LOW: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // A zero byte of `w ^ SEMI` is a ';' in `w`: the classic has-zero-byte test, exact (it
+    // can only misreport a byte above a true zero byte, and then a zero byte exists anyway).
+    let semi = |w: &[u8; 8]| {
+        let x = u64::from_le_bytes(*w) ^ SEMI;
+        x.wrapping_sub(LOW) & !x & HIGH != 0
+    };
+    let (chunks, rest) = b.as_chunks::<8>();
+    if chunks.iter().any(semi) {
+        return true;
+    }
+    match b.last_chunk::<8>() {
+        Some(last) => !rest.is_empty() && semi(last),
+        None => rest.contains(&b';'),
     }
 }
 
@@ -1106,6 +1151,17 @@ mod tests {
                 s.push_str(p);
             }
             same_as_the_lookups(&s);
+        }
+    }
+
+    proptest! {
+        /// The word-at-a-time `;` search says what `contains` says, at every length and
+        /// position (a `;` in each word, at the overlap, in the tail, or nowhere).
+        #[test]
+        fn has_semicolon_is_contains(
+            b in proptest::collection::vec(prop_oneof![Just(b';'), Just(b':'), Just(0xbb), any::<u8>()], 0..48),
+        ) {
+            prop_assert_eq!(has_semicolon(&b), b.contains(&b';'));
         }
     }
 
