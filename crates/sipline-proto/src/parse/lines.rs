@@ -82,47 +82,6 @@ fn find_colon(line: &[u8]) -> Option<usize> {
         .map(|k| i + k)
 }
 
-/// One header line as cut by [`scan_common`], before it becomes an [`Entry`]: kept on the
-/// stack so that the entries are allocated once, at their number, with their count (the head
-/// is at most 64 KiB here, a name at most 255 bytes).
-#[derive(Clone, Copy)]
-struct Cut {
-    /// Where the line (and its name) starts.
-    ls: u16,
-    /// The trimmed value.
-    vs: u16,
-    ve: u16,
-    /// The length of an unknown name; 0 for a known one (a name is never empty).
-    other_len: u8,
-    /// The known name (unused for an unknown one).
-    known: HeaderName,
-}
-
-impl Cut {
-    /// The array's filler: all zeros (`HeaderName::Accept` is 0), so that the array of cuts
-    /// starts as one memset (with an `Option<HeaderName>`, whose `None` is not zero, it took
-    /// three stores per element).
-    const EMPTY: Cut = Cut {
-        ls: 0,
-        vs: 0,
-        ve: 0,
-        other_len: 0,
-        known: HeaderName::Accept,
-    };
-
-    fn entry(&self) -> Entry {
-        let (ls, vs, ve) = (u32::from(self.ls), u32::from(self.vs), u32::from(self.ve));
-        Entry {
-            name: match self.other_len {
-                0 => Name::Known(self.known),
-                n => Name::Other(Box::new(Text::Span(ls, ls + u32::from(n)))),
-            },
-            value: Text::Span(vs, ve),
-            offset: vs,
-        }
-    }
-}
-
 /// Whether `b[i..]` starts with CRLF.
 #[inline]
 fn crlf_at(b: &[u8], i: usize) -> bool {
@@ -142,7 +101,9 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
     if !crlf_at(b, line0_end) || line0_end > limits.max_line_length {
         return None;
     }
-    let mut cuts = [Cut::EMPTY; MAX_FIELDS];
+    // The fields, written in place as they are cut (an entry is plain data: the array is
+    // copied into its shared allocation as one block).
+    let mut cuts = [Entry::EMPTY; MAX_FIELDS];
     let max_fields = limits.max_headers.min(MAX_FIELDS);
     let mut n = 0;
     let mut content_length = None;
@@ -204,23 +165,25 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
             }
             _ => {}
         }
-        cuts[n] = Cut {
-            ls: ls as u16,
-            vs: vs as u16,
-            ve: ve as u16,
-            other_len: if known.is_some() { 0 } else { name_len as u8 },
-            known: known.unwrap_or(HeaderName::Accept),
+        cuts[n] = Entry {
+            name: match known {
+                Some(h) => Name::Known(h),
+                None => Name::Other(Text::span(ls as u32, (ls + name_len) as u32)),
+            },
+            value: Text::span(vs as u32, ve as u32),
+            offset: vs as u32,
         };
         n += 1;
         ls = le + 2;
     };
-    // Every offset a cut holds is below `head_end`: past 64 KiB they were cut short.
+    // Beyond 64 KiB the reference scanner takes over (as it did when cuts held 16-bit
+    // offsets; the limits keep messages far below).
     if head_end > usize::from(u16::MAX) {
         return None;
     }
     let head = ByteString::try_from(input.slice(..head_end)).ok()?;
-    // One allocation, at the final size (a slice iterator's map knows its length).
-    let entries: Arc<[Entry]> = cuts[..n].iter().map(Cut::entry).collect();
+    // One allocation, at the final size, filled by one copy.
+    let entries: Arc<[Entry]> = Arc::from(&cuts[..n]);
     Some(Scanned {
         head,
         line0: (0, line0_end),
