@@ -136,11 +136,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
         }
         // The line ends at its first CR or LF, which must be CRLF.
         let le = find_eol(b, ls + name_len + 1)?;
-        if !crlf_at(b, le)
-            || le - ls > limits.max_line_length
-            || n == max_fields
-            || name_len > usize::from(u8::MAX)
-        {
+        if !crlf_at(b, le) || le - ls > limits.max_line_length || n == max_fields {
             return None;
         }
         let mut vs = ls + name_len + 1;
@@ -330,6 +326,15 @@ mod tests {
                 n <= 62,
                 "{n}"
             );
+            same(&m, &limits);
+        }
+        // Unknown names of any length (names are spans of the buffer, with no length field).
+        for len in [255, 256, 300, 5000] {
+            let mut m = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+            m.extend(std::iter::repeat_n(b'x', len));
+            m.extend_from_slice(b": v\r\nl: 0\r\n\r\n");
+            let b = bytes::Bytes::from(m.clone());
+            assert!(super::scan_common(&b, &limits, true).is_some());
             same(&m, &limits);
         }
     }
