@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::headers::{Entries, Entry, Name, Text, clean};
+use super::headers::{Entries, Entry, Grown, Name, Text, clean};
 use super::{HeaderName, Headers, Method, Request, Response, StatusCode, Uri};
 use crate::error::ParseError;
 
@@ -71,20 +71,20 @@ impl RequestBuilder {
     /// Adds a Via: `SIP/2.0/{transport} {sent_by};branch={branch}` (§8.1.1.7). Add `;rport`
     /// (RFC 3581) with [`RequestBuilder::header`] if wanted, or use [`RequestBuilder::via_rport`].
     pub fn via(mut self, transport: &str, sent_by: &str, branch: &str) -> Self {
-        self.headers.push_known(
+        self.headers.push_parts(
             HeaderName::Via,
-            concat(&["SIP/2.0/", transport, " ", sent_by, ";branch=", branch]),
+            &["SIP/2.0/", transport, " ", sent_by, ";branch=", branch],
         );
         self
     }
 
     /// Adds a Via asking for `rport` (RFC 3581 §3).
     pub fn via_rport(mut self, transport: &str, sent_by: &str, branch: &str) -> Self {
-        self.headers.push_known(
+        self.headers.push_parts(
             HeaderName::Via,
-            concat(&[
+            &[
                 "SIP/2.0/", transport, " ", sent_by, ";branch=", branch, ";rport",
-            ]),
+            ],
         );
         self
     }
@@ -92,24 +92,22 @@ impl RequestBuilder {
     /// Sets From to `addr` (a name-addr or addr-spec) with `tag` (§8.1.1.3).
     pub fn from(mut self, addr: &str, tag: &str) -> Self {
         self.headers
-            .set(HeaderName::From, concat(&[addr, ";tag=", tag]));
+            .set_parts(HeaderName::From, &[addr, ";tag=", tag]);
         self
     }
 
     /// Sets To to `addr`, with a tag inside a dialog (§8.1.1.2).
     pub fn to(mut self, addr: &str, tag: Option<&str>) -> Self {
         match tag {
-            Some(t) => self
-                .headers
-                .set(HeaderName::To, concat(&[addr, ";tag=", t])),
-            None => self.headers.set(HeaderName::To, addr),
+            Some(t) => self.headers.set_parts(HeaderName::To, &[addr, ";tag=", t]),
+            None => self.headers.set_parts(HeaderName::To, &[addr]),
         }
         self
     }
 
     /// Sets Call-ID (§8.1.1.4).
     pub fn call_id(mut self, id: &str) -> Self {
-        self.headers.set(HeaderName::CallId, id);
+        self.headers.set_parts(HeaderName::CallId, &[id]);
         self
     }
 
@@ -117,24 +115,27 @@ impl RequestBuilder {
     pub fn cseq(mut self, seq: u32) -> Self {
         let seq = u64::from(seq);
         let method = self.method.as_str();
-        let mut v = String::with_capacity(decimal_len(seq) + 1 + method.len());
-        push_decimal(&mut v, seq);
-        v.push(' ');
-        v.push_str(method);
-        self.headers.set(HeaderName::CSeq, v);
+        let mut digits = [0u8; 20];
+        self.headers.set_parts(
+            HeaderName::CSeq,
+            &[decimal_in(&mut digits, seq), " ", method],
+        );
         self
     }
 
     /// Sets Max-Forwards (§8.1.1.6).
     pub fn max_forwards(mut self, n: u8) -> Self {
-        self.headers
-            .set(HeaderName::MaxForwards, decimal(u64::from(n)));
+        let mut digits = [0u8; 20];
+        self.headers.set_parts(
+            HeaderName::MaxForwards,
+            &[decimal_in(&mut digits, u64::from(n))],
+        );
         self
     }
 
     /// Adds a Contact (§8.1.1.8).
     pub fn contact(mut self, addr: &str) -> Self {
-        self.headers.push_known(HeaderName::Contact, addr);
+        self.headers.push_parts(HeaderName::Contact, &[addr]);
         self
     }
 
@@ -149,7 +150,8 @@ impl RequestBuilder {
 
     /// Sets the body and its Content-Type.
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self.headers.set(HeaderName::ContentType, content_type);
+        self.headers
+            .set_parts(HeaderName::ContentType, &[content_type]);
         self.body = body.into();
         self
     }
@@ -202,22 +204,21 @@ impl Response {
         let trying = status == StatusCode::TRYING;
         // The request's To value is clean already (stored values hold no CR or LF and are
         // trimmed): only the tag may need cleaning.
-        let mut new_to = match (to_tag, src.get(HeaderName::To)) {
+        let new_to = match (to_tag, src.get(HeaderName::To)) {
             (Some(tag), Some(to)) if !trying && !has_tag(to) => {
-                let mut v = String::with_capacity(to.len() + 5 + tag.len());
-                v.push_str(to);
-                v.push_str(";tag=");
-                v.push_str(tag);
-                let v: Box<str> = v.into();
                 let tag_clean =
                     !tag.bytes().any(|c| c == b'\r' || c == b'\n') && !tag.ends_with([' ', '\t']);
-                Some(Text::Owned(if tag_clean { v } else { clean(v) }))
+                Some(if tag_clean {
+                    NewTo::Parts(to, tag)
+                } else {
+                    NewTo::Cleaned(clean(concat(&[to, ";tag=", tag]).into()))
+                })
             }
             _ => None,
         };
-        let headers = match copy_common(src, &mut new_to, trying) {
+        let headers = match copy_common(src, new_to.as_ref(), trying) {
             Some(h) => h,
-            None => copy_general(src, new_to, trying),
+            None => copy_general(src, new_to.as_ref(), trying),
         };
         Response {
             status,
@@ -235,6 +236,35 @@ impl Response {
     }
 }
 
+/// The To value of a response that adds a tag: the request's value and the tag, joined
+/// when written into the side buffer, or (a tag with CR, LF or trailing whitespace) the
+/// whole value cleaned.
+enum NewTo<'a> {
+    Parts(&'a str, &'a str),
+    Cleaned(Box<str>),
+}
+
+/// The side text of a response: its new To value, if any, then `0` (the Content-Length);
+/// their spans in it.
+fn response_side(new_to: Option<&NewTo<'_>>) -> (String, Option<Text>, Text) {
+    let (to, tag) = match new_to {
+        Some(NewTo::Parts(to, tag)) => (*to, *tag),
+        Some(NewTo::Cleaned(v)) => (&**v, ""),
+        None => ("", ""),
+    };
+    let tagged = !tag.is_empty() || matches!(new_to, Some(NewTo::Parts(..)));
+    let mut side = String::with_capacity(to.len() + 5 + tag.len() + 1);
+    side.push_str(to);
+    if tagged {
+        side.push_str(";tag=");
+        side.push_str(tag);
+    }
+    side.push('0');
+    let n = side.len() as u32;
+    let to = new_to.map(|_| Text::side_span(0, n - 1));
+    (side, to, Text::side_span(n - 1, n))
+}
+
 /// At most this many Vias take [`copy_common`]; more (a request that crossed many proxies)
 /// take [`copy_general`].
 const COMMON_VIAS: usize = 8;
@@ -250,7 +280,7 @@ const COMMON_VIAS: usize = 8;
 // Inlined: called once, and outlined it cost ~50 instructions a 200 (the Headers returned
 // through memory).
 #[inline]
-fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option<Headers> {
+fn copy_common(src: &Headers, new_to: Option<&NewTo<'_>>, trying: bool) -> Option<Headers> {
     use HeaderName as H;
     const ONE: [HeaderName; 5] = [H::From, H::To, H::CallId, H::CSeq, H::Timestamp];
     let mut vias = [0usize; COMMON_VIAS];
@@ -277,15 +307,21 @@ fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option
             return None;
         }
     }
+    // Side text from the request (a built one) would need copying: the general path does it.
+    if !src.entries.side().is_empty() {
+        return None;
+    }
     // The copied fields, the new To, Content-Length, and room for two more (the Contact and
-    // Content-Type a TU adds to a 2xx to an INVITE).
+    // Content-Type a TU adds to a 2xx to an INVITE); the new To value and the `0` are the
+    // side buffer.
     let n = n_vias + one.iter().flatten().count() + usize::from(!copy_to) + 1 + 2;
     let mut entries = Vec::with_capacity(n);
+    let (side, to_text, zero) = response_side(new_to);
     let copy = |entries: &mut Vec<Entry>, name: HeaderName, i: usize| {
         if let Some(e) = src.entries.get(i) {
             entries.push(Entry {
                 name: Name::Known(name),
-                value: e.value.clone(),
+                value: e.value,
                 offset: e.offset,
             });
         }
@@ -295,7 +331,7 @@ fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option
     }
     for (slot, &name) in ONE.iter().enumerate() {
         if slot == 1
-            && let Some(value) = new_to.take()
+            && let Some(value) = to_text
         {
             entries.push(Entry {
                 name: Name::Known(H::To),
@@ -309,18 +345,21 @@ fn copy_common(src: &Headers, new_to: &mut Option<Text>, trying: bool) -> Option
     }
     entries.push(Entry {
         name: Name::Known(H::ContentLength),
-        value: Text::Static("0"),
+        value: zero,
         offset: 0,
     });
     Some(Headers {
         buf: src.buf.clone(),
-        entries: Entries::Growable(Arc::new(entries)),
+        entries: Entries::Growable(Arc::new(Grown {
+            list: entries,
+            side,
+        })),
     })
 }
 
 /// [`copy_common`] for any request: the copied fields grouped by name in the response's order,
 /// each group in the request's order.
-fn copy_general(src: &Headers, new_to: Option<Text>, trying: bool) -> Headers {
+fn copy_general(src: &Headers, new_to: Option<&NewTo<'_>>, trying: bool) -> Headers {
     use HeaderName as H;
     let mut headers = Headers::with_capacity(8);
     // Via, From, To, Call-ID, CSeq (and Timestamp in a 100), in this order, in one pass
@@ -331,7 +370,12 @@ fn copy_general(src: &Headers, new_to: Option<Text>, trying: bool) -> Headers {
         (false, true) => &[H::Via, H::From, H::CallId, H::CSeq, H::Timestamp],
         (false, false) => &[H::Via, H::From, H::CallId, H::CSeq],
     };
-    headers.copy_ordered(src, names, new_to.map(|v| (2, H::To, v)));
+    let to = match new_to {
+        Some(NewTo::Parts(to, tag)) => Some(concat(&[to, ";tag=", tag])),
+        Some(NewTo::Cleaned(v)) => Some(v.to_string()),
+        None => None,
+    };
+    headers.copy_ordered(src, names, to.as_deref().map(|v| (2, H::To, v)));
     headers.push_static(H::ContentLength, "0");
     headers
 }
@@ -353,27 +397,13 @@ fn set_content_length(headers: &mut Headers, len: usize) {
         headers.push_static(HeaderName::ContentLength, "0");
     } else {
         let len = u64::try_from(len).unwrap_or(u64::MAX);
-        headers.set(HeaderName::ContentLength, decimal(len));
+        let mut digits = [0u8; 20];
+        headers.set_parts(HeaderName::ContentLength, &[decimal_in(&mut digits, len)]);
     }
 }
 
-/// `n` in decimal, as `n.to_string()` writes it, without the formatting machinery (builders
-/// write a CSeq, a Max-Forwards and a Content-Length per message), in a string of the exact
-/// size (it becomes a `Box<str>` without reallocating).
-fn decimal(n: u64) -> String {
-    let mut s = String::with_capacity(decimal_len(n));
-    push_decimal(&mut s, n);
-    s
-}
-
-/// How many digits `n` has in decimal.
-fn decimal_len(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |l| l as usize + 1)
-}
-
-/// Appends `n` in decimal to `out`.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+/// `n` in decimal, written at the end of `digits` (room for any `u64`).
+fn decimal_in(digits: &mut [u8; 20], mut n: u64) -> &str {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -383,7 +413,8 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    // ASCII digits: this cannot fail.
+    std::str::from_utf8(&digits[i..]).unwrap_or("0")
 }
 
 /// Whether a To value already carries a tag (read without parsing its URI).
@@ -518,13 +549,12 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `decimal` writes what `to_string` writes.
+        /// `decimal_in` writes what `to_string` writes.
         #[test]
         fn decimal_matches_to_string(n in proptest::prelude::any::<u64>()) {
             for n in [n, n % 1000, n >> 32] {
-                let d = decimal(n);
-                proptest::prop_assert_eq!(&d, &n.to_string());
-                proptest::prop_assert_eq!(d.len(), d.capacity());
+                let mut digits = [0u8; 20];
+                proptest::prop_assert_eq!(decimal_in(&mut digits, n), &n.to_string());
             }
         }
     }
@@ -532,7 +562,7 @@ mod tests {
     #[test]
     fn decimal_edges() {
         for n in [0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX] {
-            assert_eq!(decimal(n), n.to_string());
+            assert_eq!(decimal_in(&mut [0u8; 20], n), n.to_string());
         }
     }
     /// What the builder writes, pinned byte for byte (the values `format!` made before the

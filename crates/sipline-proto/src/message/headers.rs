@@ -1,7 +1,10 @@
 //! The header section of a message (RFC 3261 §7.3): an ordered list of fields.
 //!
 //! A parsed message keeps its header section as one shared UTF-8 buffer; each field's name
-//! and value are spans into it, so parsing copies nothing. Fields added later own their text.
+//! and value are spans into it, so parsing copies nothing. Text that is not in that buffer
+//! (fields added or changed later, the To of a response with its new tag, unfolded values)
+//! lives in a second, append-only buffer, the side buffer, shared by clones like the first.
+//! A field is therefore plain data (`Copy`): the fields are copied and dropped as one block.
 //! Values are stored trimmed, with line folding (§7.3.1) already replaced by a single space,
 //! so a value never holds CR or LF.
 
@@ -11,53 +14,106 @@ use bytestring::ByteString;
 
 use super::HeaderName;
 
-/// Text of a header field: a span of the shared buffer, owned, or static.
-#[derive(Debug, Clone)]
-pub(crate) enum Text {
-    Span(u32, u32),
-    Owned(Box<str>),
-    Static(&'static str),
+/// The bit of [`Text::start`] saying the span is in the side buffer.
+const SIDE: u32 = 1 << 31;
+
+/// Past this many bytes of side text, an append first drops the text no field uses any more
+/// (values replaced by `set`), when that is more than half of it.
+const COMPACT_AT: usize = 1024;
+
+/// Text of a header field: a span of the header buffer, or of the side buffer when `start`
+/// has its top bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Text {
+    start: u32,
+    end: u32,
 }
 
 impl Text {
-    /// The bytes of the text (a span read without a UTF-8 boundary check: it was cut at ASCII
-    /// delimiters of a validated buffer).
+    /// The empty text.
+    pub(crate) const EMPTY: Text = Text { start: 0, end: 0 };
+
+    /// `s..e` of the header buffer.
     #[inline]
-    pub(crate) fn resolve_bytes<'a>(&'a self, buf: &'a [u8]) -> &'a [u8] {
-        match self {
-            Text::Span(s, e) => buf.get(*s as usize..*e as usize).unwrap_or(b""),
-            Text::Owned(s) => s.as_bytes(),
-            Text::Static(s) => s.as_bytes(),
+    pub(crate) const fn span(s: u32, e: u32) -> Text {
+        Text { start: s, end: e }
+    }
+
+    /// `s..e` of the side buffer.
+    #[inline]
+    const fn side(s: u32, e: u32) -> Text {
+        Text {
+            start: s | SIDE,
+            end: e,
         }
     }
 
+    /// `s..e` of the side buffer, as the parser builds it (the empty text past 2 GiB).
     #[inline]
-    fn resolve<'a>(&'a self, buf: &'a str) -> &'a str {
-        match self {
-            Text::Span(s, e) => buf.get(*s as usize..*e as usize).unwrap_or(""),
-            Text::Owned(s) => s,
-            Text::Static(s) => s,
+    pub(crate) fn side_span(s: u32, e: u32) -> Text {
+        if e >= SIDE {
+            Text::EMPTY
+        } else {
+            Text::side(s, e)
         }
+    }
+
+    /// The span of the side buffer, `None` for header-buffer text.
+    #[inline]
+    pub(crate) fn side_range(self) -> Option<std::ops::Range<usize>> {
+        self.in_side().then(|| self.range())
+    }
+
+    /// Whether the text is in the side buffer.
+    #[inline]
+    pub(crate) fn in_side(self) -> bool {
+        self.start & SIDE != 0
+    }
+
+    /// The span of the header buffer, `None` for side text.
+    #[inline]
+    pub(crate) fn buf_range(self) -> Option<(usize, usize)> {
+        (!self.in_side()).then_some((self.start as usize, self.end as usize))
+    }
+
+    /// Moves the end of a header-buffer span (a folded value growing over its continuation
+    /// lines).
+    #[inline]
+    pub(crate) fn set_end(&mut self, e: u32) {
+        self.end = e;
+    }
+
+    #[inline]
+    fn range(self) -> std::ops::Range<usize> {
+        (self.start & !SIDE) as usize..self.end as usize
     }
 }
 
-/// The name of a field: a known [`HeaderName`] or an unknown name kept verbatim (boxed:
-/// unknown names are rare, and inline they made every field 8 B larger).
-#[derive(Debug, Clone)]
+/// The name of a field: a known [`HeaderName`] or an unknown name kept verbatim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Name {
     Known(HeaderName),
-    Other(Box<Text>),
+    Other(Text),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) name: Name,
     pub(crate) value: Text,
     /// Where the value started in the parsed message (0 for fields added later); kept for
-    /// unfolded values, whose text is owned, so errors still point into the message.
+    /// unfolded values, whose text is in the side buffer, so errors still point into the
+    /// message.
     pub(crate) offset: u32,
 }
 
+impl Entry {
+    /// A filler (arrays of entries are made whole before they are filled).
+    pub(crate) const EMPTY: Entry = Entry {
+        name: Name::Known(HeaderName::Accept),
+        value: Text::EMPTY,
+        offset: 0,
+    };
+}
 /// Turns CR and LF into spaces and trims: a value that cannot break the header section.
 pub(crate) fn clean(v: Box<str>) -> Box<str> {
     let b = v.as_bytes();
@@ -71,14 +127,22 @@ pub(crate) fn clean(v: Box<str>) -> Box<str> {
     }
 }
 
+/// Fields that can grow, with their side buffer: the text of theirs not in the header buffer,
+/// append-only (a clone that changes copies both, so the spans of every clone stay valid).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grown {
+    pub(crate) list: Vec<Entry>,
+    pub(crate) side: String,
+}
+
 /// The fields of a header section, shared by clones and copied on the first change of one (a
 /// kept INVITE is cloned into the events of several layers, and never changed).
 #[derive(Debug, Clone)]
 pub(crate) enum Entries {
-    /// As parsed: the fields and their count in one allocation.
+    /// As parsed: the fields and their count in one allocation, all text in the buffer.
     Parsed(Arc<[Entry]>),
-    /// Built, or changed after parsing: room to grow.
-    Growable(Arc<Vec<Entry>>),
+    /// Built, or changed after parsing: room to grow, and the side buffer.
+    Growable(Arc<Grown>),
 }
 
 impl Default for Entries {
@@ -94,7 +158,7 @@ impl std::ops::Deref for Entries {
     fn deref(&self) -> &[Entry] {
         match self {
             Entries::Parsed(e) => e,
-            Entries::Growable(e) => e,
+            Entries::Growable(g) => &g.list,
         }
     }
 }
@@ -102,12 +166,29 @@ impl std::ops::Deref for Entries {
 impl Entries {
     /// The fields, for a change: parsed fields become growable, shared ones are copied.
     pub(crate) fn make_mut(&mut self) -> &mut Vec<Entry> {
+        &mut self.grown().list
+    }
+
+    /// The fields and the side buffer, for a change (see [`make_mut`](Self::make_mut)).
+    pub(crate) fn grown(&mut self) -> &mut Grown {
         match self {
-            Entries::Growable(e) => Arc::make_mut(e),
+            Entries::Growable(g) => Arc::make_mut(g),
             Entries::Parsed(e) => {
-                *self = Entries::Growable(Arc::new(e.to_vec()));
-                self.make_mut()
+                *self = Entries::Growable(Arc::new(Grown {
+                    list: e.to_vec(),
+                    side: String::new(),
+                }));
+                self.grown()
             }
+        }
+    }
+
+    /// The side buffer.
+    #[inline]
+    pub(crate) fn side(&self) -> &str {
+        match self {
+            Entries::Parsed(_) => "",
+            Entries::Growable(g) => &g.side,
         }
     }
 }
@@ -131,7 +212,7 @@ pub struct Field<'a> {
 #[derive(Clone, Default)]
 pub struct Headers {
     pub(crate) buf: ByteString,
-    /// Shared by clones, copied on the first change of one.
+    /// Shared by clones, copied on the first change of one; with the side buffer.
     pub(crate) entries: Entries,
 }
 
@@ -161,12 +242,158 @@ impl Headers {
     pub fn with_capacity(n: usize) -> Self {
         Self {
             buf: ByteString::new(),
-            entries: Entries::Growable(Arc::new(Vec::with_capacity(n))),
+            entries: Entries::Growable(Arc::new(Grown {
+                list: Vec::with_capacity(n),
+                side: String::new(),
+            })),
         }
     }
 
     pub(crate) fn from_parts(buf: ByteString, entries: Entries) -> Self {
         Self { buf, entries }
+    }
+
+    /// The text `t` stands for.
+    #[inline]
+    pub(crate) fn text(&self, t: Text) -> &str {
+        let src: &str = if t.in_side() {
+            self.entries.side()
+        } else {
+            &self.buf
+        };
+        src.get(t.range()).unwrap_or("")
+    }
+
+    /// The bytes of `t` (read without a UTF-8 boundary check: spans are cut at ASCII
+    /// delimiters of validated text).
+    #[inline]
+    pub(crate) fn text_bytes(&self, t: Text) -> &[u8] {
+        let src: &[u8] = if t.in_side() {
+            self.entries.side().as_bytes()
+        } else {
+            self.buf.as_bytes()
+        };
+        src.get(t.range()).unwrap_or(b"")
+    }
+
+    /// Appends `v` to the side buffer; its span there. Text past 2 GiB of side buffer (far
+    /// beyond any message) is not kept: the empty text stands for it.
+    pub(crate) fn add_text(&mut self, v: &str) -> Text {
+        if v.is_empty() {
+            return Text::EMPTY;
+        }
+        self.value_text(&[v])
+    }
+
+    /// `parts` end to end as a value (CR and LF made spaces, trimmed: what [`clean`] makes),
+    /// written straight into the side buffer when already clean (a builder's values need no
+    /// string of their own).
+    pub(crate) fn value_text(&mut self, parts: &[&str]) -> Text {
+        let ws = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+        let first = parts.iter().find(|p| !p.is_empty()).map(|p| p.as_bytes());
+        let last = parts
+            .iter()
+            .rev()
+            .find(|p| !p.is_empty())
+            .map(|p| p.as_bytes());
+        let dirty = first.is_some_and(|p| ws(p.first()))
+            || last.is_some_and(|p| ws(p.last()))
+            || parts
+                .iter()
+                .any(|p| memchr::memchr2(b'\r', b'\n', p.as_bytes()).is_some());
+        if dirty {
+            let mut v = String::new();
+            for p in parts {
+                v.push_str(p);
+            }
+            return self.add_text(&clean(v.into()));
+        }
+        if self.entries.side().len() > COMPACT_AT {
+            self.compact_side();
+        }
+        let side = &mut self.entries.grown().side;
+        let start = side.len();
+        let end = start + parts.iter().map(|p| p.len()).sum::<usize>();
+        if end >= SIDE as usize || end == start {
+            return Text::EMPTY;
+        }
+        for p in parts {
+            side.push_str(p);
+        }
+        Text::side(start as u32, end as u32)
+    }
+
+    /// Drops the side text no field refers to any more, when that is more than half of it.
+    fn compact_side(&mut self) {
+        let side_len = |t: &Text| if t.in_side() { t.range().len() } else { 0 };
+        let live: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                side_len(&e.value)
+                    + match &e.name {
+                        Name::Other(t) => side_len(t),
+                        Name::Known(_) => 0,
+                    }
+            })
+            .sum();
+        if live * 2 >= self.entries.side().len() {
+            return;
+        }
+        let grown = self.entries.grown();
+        let old = std::mem::take(&mut grown.side);
+        let mut s = String::with_capacity(live);
+        let mut keep = |t: &mut Text| {
+            if t.in_side() {
+                let at = s.len();
+                s.push_str(old.get(t.range()).unwrap_or(""));
+                *t = Text::side(at as u32, s.len() as u32);
+            }
+        };
+        for e in &mut grown.list {
+            if let Name::Other(t) = &mut e.name {
+                keep(t);
+            }
+            keep(&mut e.value);
+        }
+        grown.side = s;
+    }
+
+    /// `t`, a text of `other`, as a text of `self`: the same span when both share the buffer
+    /// it is in, else copied into the side buffer.
+    fn import(&mut self, other: &Headers, t: Text) -> Text {
+        let shared = if t.in_side() {
+            let (a, b) = (self.entries.side(), other.entries.side());
+            !a.is_empty() && a.as_ptr() == b.as_ptr() && a.len() == b.len()
+        } else {
+            self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len()
+        };
+        if shared || t == Text::EMPTY {
+            t
+        } else {
+            self.add_text(other.text(t))
+        }
+    }
+
+    /// An entry of `other` as an entry of `self`.
+    fn import_entry(&mut self, other: &Headers, e: &Entry) -> Entry {
+        let name = match e.name {
+            Name::Other(t) => Name::Other(self.import(other, t)),
+            known => known,
+        };
+        Entry {
+            name,
+            value: self.import(other, e.value),
+            offset: e.offset,
+        }
+    }
+
+    /// Before copying fields of `other`: shares its buffer when `self` has none yet (so a
+    /// response built from a request copies spans, not text).
+    fn adopt_buffers(&mut self, other: &Headers) {
+        if self.buf.is_empty() {
+            self.buf = other.buf.clone();
+        }
     }
 
     /// The fields, for a change (copied first if a clone shares them).
@@ -184,17 +411,17 @@ impl Headers {
         self.entries.is_empty()
     }
 
-    fn field<'a>(&'a self, e: &'a Entry) -> Field<'a> {
-        match &e.name {
+    fn field(&self, e: &Entry) -> Field<'_> {
+        match e.name {
             Name::Known(h) => Field {
-                known: Some(*h),
+                known: Some(h),
                 name: h.as_str(),
-                value: e.value.resolve(&self.buf),
+                value: self.text(e.value),
             },
             Name::Other(t) => Field {
                 known: None,
-                name: t.resolve(&self.buf),
-                value: e.value.resolve(&self.buf),
+                name: self.text(t),
+                value: self.text(e.value),
             },
         }
     }
@@ -213,7 +440,7 @@ impl Headers {
     /// comma-separated lists).
     pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
         self.entries.iter().filter_map(move |e| match e.name {
-            Name::Known(h) if h == name => Some(e.value.resolve(&self.buf)),
+            Name::Known(h) if h == name => Some(self.text(e.value)),
             _ => None,
         })
     }
@@ -233,7 +460,7 @@ impl Headers {
             .iter()
             .filter(move |e| matches!(e.name, Name::Known(h) if h == name))
             .flat_map(move |e| {
-                let v = e.value.resolve(&self.buf);
+                let v = self.text(e.value);
                 let base = e.offset as usize;
                 let mut rest = list.then_some(v);
                 let mut single = (!list).then_some(v);
@@ -273,12 +500,15 @@ impl Headers {
 
     /// Replaces the value of the first field named `name` (a rewritten top Via).
     pub(crate) fn replace_first(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        if let Some(e) = self
-            .entries_mut()
-            .iter_mut()
-            .find(|e| matches!(e.name, Name::Known(h) if h == name))
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| matches!(e.name, Name::Known(h) if h == name))
         {
-            e.value = Text::Owned(clean(value.into()));
+            let value = self.add_text(&clean(value.into()));
+            if let Some(e) = self.entries_mut().get_mut(i) {
+                e.value = value;
+            }
         }
     }
 
@@ -294,10 +524,8 @@ impl Headers {
 
     /// The first value of an extension header, by case-insensitive name.
     pub fn get_other(&self, name: &str) -> Option<&str> {
-        self.entries.iter().find_map(|e| match &e.name {
-            Name::Other(t) if t.resolve(&self.buf).eq_ignore_ascii_case(name) => {
-                Some(e.value.resolve(&self.buf))
-            }
+        self.entries.iter().find_map(|e| match e.name {
+            Name::Other(t) if self.text(t).eq_ignore_ascii_case(name) => Some(self.text(e.value)),
             _ => None,
         })
     }
@@ -316,11 +544,12 @@ impl Headers {
         let value = value.trim_matches([' ', '\t']);
         let name = match HeaderName::from_bytes(name.as_bytes()) {
             Some(h) => Name::Known(h),
-            None => Name::Other(Box::new(Text::Owned(name.into()))),
+            None => Name::Other(self.add_text(name)),
         };
+        let value = self.add_text(value);
         self.entries_mut().push(Entry {
             name,
-            value: Text::Owned(value.into()),
+            value,
             offset: 0,
         });
         Ok(())
@@ -329,18 +558,20 @@ impl Headers {
     /// Appends a field with a known name. CR and LF in `value` become spaces (what a fold
     /// means, §7.3.1), so no header can be injected.
     pub fn push_known(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        let value = self.add_text(&clean(value.into()));
         self.entries_mut().push(Entry {
             name: Name::Known(name),
-            value: Text::Owned(clean(value.into())),
+            value,
             offset: 0,
         });
     }
 
-    /// Appends a field with a known name and a static value (no allocation).
+    /// Appends a field with a known name and a static value (copied into the side buffer).
     pub fn push_static(&mut self, name: HeaderName, value: &'static str) {
+        let value = self.add_text(value);
         self.entries_mut().push(Entry {
             name: Name::Known(name),
-            value: Text::Static(value),
+            value,
             offset: 0,
         });
     }
@@ -348,11 +579,12 @@ impl Headers {
     /// Inserts a field before every other one (a new top Via, RFC 3261 §16.6 step 8). CR and
     /// LF in `value` become spaces.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        let value = self.add_text(&clean(value.into()));
         self.entries_mut().insert(
             0,
             Entry {
                 name: Name::Known(name),
-                value: Text::Owned(clean(value.into())),
+                value,
                 offset: 0,
             },
         );
@@ -369,7 +601,29 @@ impl Headers {
     /// Replaces every field named `name` by one field with `value`, at the place of the first.
     /// CR and LF in `value` become spaces.
     pub fn set(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        let value = Text::Owned(clean(value.into()));
+        let value = self.add_text(&clean(value.into()));
+        self.set_text(name, value);
+    }
+
+    /// [`set`](Self::set) with `parts` end to end as the value, written straight into the
+    /// side buffer (no string of its own).
+    pub(crate) fn set_parts(&mut self, name: HeaderName, parts: &[&str]) {
+        let value = self.value_text(parts);
+        self.set_text(name, value);
+    }
+
+    /// [`push_known`](Self::push_known) with `parts` end to end as the value.
+    pub(crate) fn push_parts(&mut self, name: HeaderName, parts: &[&str]) {
+        let value = self.value_text(parts);
+        self.entries_mut().push(Entry {
+            name: Name::Known(name),
+            value,
+            offset: 0,
+        });
+    }
+
+    /// [`set`](Self::set) with a value already in the side buffer.
+    fn set_text(&mut self, name: HeaderName, value: Text) {
         match self
             .entries
             .iter()
@@ -377,7 +631,9 @@ impl Headers {
         {
             Some(i) => {
                 let entries = self.entries_mut();
-                entries[i].value = value;
+                if let Some(e) = entries.get_mut(i) {
+                    e.value = value;
+                }
                 let mut seen = 0usize;
                 entries.retain(|e| {
                     let hit = matches!(e.name, Name::Known(h) if h == name);
@@ -401,7 +657,7 @@ impl Headers {
         &mut self,
         other: &Headers,
         names: &[HeaderName],
-        extra: Option<(usize, HeaderName, Text)>,
+        extra: Option<(usize, HeaderName, &str)>,
     ) {
         const MAX: usize = 32;
         // rank[h] = the place of `h` in `names`.
@@ -435,42 +691,33 @@ impl Headers {
                 b -= 1;
             }
         }
-        if self.buf.is_empty() {
-            self.buf = other.buf.clone();
-        }
-        let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
-        let entries = self.entries.make_mut();
+        self.adopt_buffers(other);
         let mut extra = extra;
         for &(r, i) in &picked[..n] {
             if extra.as_ref().is_some_and(|x| usize::from(r) >= x.0)
                 && let Some((_, name, value)) = extra.take()
             {
-                entries.push(Entry {
-                    name: Name::Known(name),
-                    value,
-                    offset: 0,
-                });
+                self.push_clean(name, value);
             }
             let Some(e) = src.get(usize::from(i)) else {
                 continue;
             };
-            let value = match (&e.value, share) {
-                (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
-                (v, _) => v.clone(),
-            };
-            entries.push(Entry {
-                name: e.name.clone(),
-                value,
-                offset: e.offset,
-            });
+            let e = self.import_entry(other, e);
+            self.entries_mut().push(e);
         }
         if let Some((_, name, value)) = extra {
-            entries.push(Entry {
-                name: Name::Known(name),
-                value,
-                offset: 0,
-            });
+            self.push_clean(name, value);
         }
+    }
+
+    /// Appends a field whose value is free of CR and LF and trimmed already.
+    fn push_clean(&mut self, name: HeaderName, value: &str) {
+        let value = self.add_text(value);
+        self.entries_mut().push(Entry {
+            name: Name::Known(name),
+            value,
+            offset: 0,
+        });
     }
 
     /// [`copy_ordered`](Self::copy_ordered) as one [`copy_from`](Self::copy_from) per name.
@@ -478,49 +725,30 @@ impl Headers {
         &mut self,
         other: &Headers,
         names: &[HeaderName],
-        extra: Option<(usize, HeaderName, Text)>,
+        extra: Option<(usize, HeaderName, &str)>,
     ) {
         let mut extra = extra;
         for (r, &name) in names.iter().enumerate() {
             if extra.as_ref().is_some_and(|x| r >= x.0)
                 && let Some((_, h, value)) = extra.take()
             {
-                self.entries_mut().push(Entry {
-                    name: Name::Known(h),
-                    value,
-                    offset: 0,
-                });
+                self.push_clean(h, value);
             }
             self.copy_from(other, name);
         }
         if let Some((_, h, value)) = extra {
-            self.entries_mut().push(Entry {
-                name: Name::Known(h),
-                value,
-                offset: 0,
-            });
+            self.push_clean(h, value);
         }
     }
 
-    /// Copies the fields named `name` from `other`, sharing its buffer when `self` has none yet
-    /// (so a response built from a request copies spans, not text).
+    /// Copies the fields named `name` from `other`, sharing its buffers when `self` has none
+    /// yet (so a response built from a request copies spans, not text).
     pub(crate) fn copy_from(&mut self, other: &Headers, name: HeaderName) {
-        if self.buf.is_empty() {
-            self.buf = other.buf.clone();
-        }
-        let share = self.buf.as_ptr() == other.buf.as_ptr() && self.buf.len() == other.buf.len();
-        let entries = self.entries.make_mut();
+        self.adopt_buffers(other);
         for e in other.entries.iter() {
             if matches!(e.name, Name::Known(h) if h == name) {
-                let value = match (&e.value, share) {
-                    (Text::Span(..), false) => Text::Owned(e.value.resolve(&other.buf).into()),
-                    (v, _) => v.clone(),
-                };
-                entries.push(Entry {
-                    name: Name::Known(name),
-                    value,
-                    offset: e.offset,
-                });
+                let e = self.import_entry(other, e);
+                self.entries_mut().push(e);
             }
         }
     }
@@ -636,5 +864,74 @@ mod tests {
         let names: Vec<_> = h.iter().map(|f| (f.name, f.value)).collect();
         assert_eq!(names, [("Via", "a"), ("Expires", "3"), ("X-Foo", "bar")]);
         assert_eq!(h.get_other("x-foo"), Some("bar"));
+    }
+
+    #[test]
+    fn clones_keep_their_text_when_one_changes() {
+        let mut a = Headers::new();
+        a.push_known(HeaderName::CSeq, "1 OPTIONS");
+        a.push("X-A", "one").unwrap();
+        let b = a.clone();
+        a.set(HeaderName::CSeq, "2 OPTIONS");
+        a.push_static(HeaderName::ContentLength, "0");
+        assert_eq!(b.get(HeaderName::CSeq), Some("1 OPTIONS"));
+        assert_eq!(b.get_other("x-a"), Some("one"));
+        assert_eq!(b.len(), 2);
+        assert_eq!(a.get(HeaderName::CSeq), Some("2 OPTIONS"));
+        assert_eq!(a.get(HeaderName::ContentLength), Some("0"));
+        // Fields copied between two built sections carry their text along.
+        let mut c = Headers::new();
+        c.push_known(HeaderName::Via, "SIP/2.0/UDP h;branch=z9hG4bK1");
+        c.copy_from(&a, HeaderName::CSeq);
+        c.copy_ordered(
+            &b,
+            &[HeaderName::CSeq],
+            Some((0, HeaderName::To, "<sip:t@t>")),
+        );
+        let all: Vec<_> = c.iter().map(|f| (f.name, f.value)).collect();
+        assert_eq!(
+            all,
+            [
+                ("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+                ("CSeq", "2 OPTIONS"),
+                ("To", "<sip:t@t>"),
+                ("CSeq", "1 OPTIONS")
+            ]
+        );
+    }
+
+    #[test]
+    fn replaced_text_is_dropped_from_the_side_buffer() {
+        let mut h = Headers::new();
+        h.push("X-Keep", "kept").unwrap();
+        for i in 0..5_000 {
+            h.set(HeaderName::CSeq, format!("{i} REGISTER"));
+            h.replace_first(HeaderName::CSeq, format!("{i} REGISTER"));
+        }
+        assert!(
+            h.entries.side().len() <= 2 * COMPACT_AT,
+            "{}",
+            h.entries.side().len()
+        );
+        assert_eq!(h.get(HeaderName::CSeq), Some("4999 REGISTER"));
+        assert_eq!(h.get_other("X-KEEP"), Some("kept"));
+    }
+
+    proptest::proptest! {
+        /// A value written from parts straight into the side buffer is what `clean` makes of
+        /// the parts joined.
+        #[test]
+        fn parts_match_the_cleaned_value(
+            parts in proptest::collection::vec("[ \t\r\na;=]{0,4}", 0..4),
+        ) {
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let mut fast = Headers::new();
+            fast.set_parts(HeaderName::Subject, &parts);
+            fast.push_parts(HeaderName::Subject, &parts);
+            let mut slow = Headers::new();
+            slow.set(HeaderName::Subject, parts.concat());
+            slow.push_known(HeaderName::Subject, parts.concat());
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::params::{Params, scan_generic_params, scan_params_with};
 use super::uri::{UriRef, valid_host};
 use super::{HeaderName, Headers, Method};
 use crate::error::{ParseError, ParseErrorKind};
-use crate::message::headers::{Entry, Name, Text};
+use crate::message::headers::{Entry, Name};
 use crate::parse::scan::{Cursor, Scan, is_token, is_word, unquote};
 
 /// Byte classes of the fast paths below (RFC 3261 §25.1), one bit each, so that every byte
@@ -1438,11 +1438,7 @@ impl Headers {
     }
 
     fn value_of<'a>(&'a self, e: &'a Entry) -> &'a str {
-        match &e.value {
-            Text::Span(s, t) => sub(&self.buf, *s as usize, *t as usize).unwrap_or(""),
-            Text::Owned(s) => s,
-            Text::Static(s) => s,
-        }
+        self.text(e.value)
     }
 
     fn typed<'a, T>(

@@ -70,7 +70,7 @@ fn head(h: HeaderName) -> Option<&'static [u8]> {
 
 /// Writes one field as `CRLF name ": " value`.
 #[inline]
-fn write_entry<B: BufMut>(e: &Entry, buf: &[u8], out: &mut B) {
+fn write_entry<B: BufMut>(e: &Entry, h: &Headers, out: &mut B) {
     match &e.name {
         Name::Known(k) => match head(*k) {
             Some(head) => out.put_slice(head),
@@ -82,18 +82,17 @@ fn write_entry<B: BufMut>(e: &Entry, buf: &[u8], out: &mut B) {
         },
         Name::Other(t) => {
             out.put_slice(b"\r\n");
-            out.put_slice(t.resolve_bytes(buf));
+            out.put_slice(h.text_bytes(*t));
             out.put_slice(b": ");
         }
     }
-    out.put_slice(e.value.resolve_bytes(buf));
+    out.put_slice(h.text_bytes(e.value));
 }
 
 /// Writes the header fields after a start line written without its CRLF, then the empty line.
 fn write_headers<B: BufMut>(h: &Headers, out: &mut B) {
-    let buf = h.buf.as_bytes();
     for e in h.entries.iter() {
-        write_entry(e, buf, out);
+        write_entry(e, h, out);
     }
     out.put_slice(b"\r\n\r\n");
 }
@@ -105,7 +104,6 @@ fn write_headers<B: BufMut>(h: &Headers, out: &mut B) {
 /// seven fields, a request ten). Near the end the variable copy is used, so the vector is
 /// never grown.
 fn write_headers_vec(h: &Headers, out: &mut Vec<u8>) {
-    let buf = h.buf.as_bytes();
     for e in h.entries.iter() {
         if let Name::Known(k) = e.name
             && let Some(head) = HEADS.get(k as usize)
@@ -114,9 +112,9 @@ fn write_headers_vec(h: &Headers, out: &mut Vec<u8>) {
             let at = out.len() + usize::from(head.len);
             out.extend_from_slice(&head.bytes);
             out.truncate(at);
-            out.extend_from_slice(e.value.resolve_bytes(buf));
+            out.extend_from_slice(h.text_bytes(e.value));
         } else {
-            write_entry(e, buf, out);
+            write_entry(e, h, out);
         }
     }
     out.put_slice(b"\r\n\r\n");
@@ -124,14 +122,13 @@ fn write_headers_vec(h: &Headers, out: &mut Vec<u8>) {
 
 /// The bytes [`write_headers`] writes.
 fn headers_len(h: &Headers) -> usize {
-    let buf = h.buf.as_bytes();
     let mut n = 4;
     for e in h.entries.iter() {
         n += match &e.name {
             Name::Known(k) => head(*k).map_or(k.as_str().len() + 4, <[u8]>::len),
-            Name::Other(t) => t.resolve_bytes(buf).len() + 4,
+            Name::Other(t) => h.text_bytes(*t).len() + 4,
         };
-        n += e.value.resolve_bytes(buf).len();
+        n += h.text_bytes(e.value).len();
     }
     n
 }

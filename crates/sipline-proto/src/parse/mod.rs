@@ -16,7 +16,7 @@ pub use framer::{Framed, StreamFramer};
 pub use scan::unquote;
 
 use crate::error::{ParseError, ParseErrorKind as K};
-use crate::message::headers::{Entries, Entry, Name, Text};
+use crate::message::headers::{Entries, Entry, Grown, Name, Text};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
 
 /// Explicit bounds on what the parser accepts. Exceeding one is an error, never an
@@ -145,6 +145,8 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
     let mut has_content_length = false;
     // Whether the last entry took continuation lines and must be unfolded (§7.3.1).
     let mut folded = false;
+    // The unfolded values, end to end (the headers' side buffer).
+    let mut side = String::new();
     let mut pos = lines.pos;
     // The end of a line: the first CR or LF from `from`, which must be CRLF (one SIMD pass).
     let eol = |from: usize| -> Result<usize, ParseError> {
@@ -170,16 +172,14 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
             while te > ls && is_ws(hb[te - 1]) {
                 te -= 1;
             }
-            if let Text::Span(_, ve) = &mut last.value
-                && te > ls
-            {
-                *ve = te as u32;
+            if !last.value.in_side() && te > ls {
+                last.value.set_end(te as u32);
             }
             folded = true;
             continue;
         }
         if folded {
-            unfold_last(&mut entries, text);
+            unfold_last(&mut entries, text, &mut side);
             folded = false;
         }
         if entries.len() >= limits.max_headers {
@@ -213,7 +213,7 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
         }
         let name = match HeaderName::from_bytes(&hb[ls..name_end]) {
             Some(h) => Name::Known(h),
-            None => Name::Other(Box::new(Text::Span(ls as u32, name_end as u32))),
+            None => Name::Other(Text::span(ls as u32, name_end as u32)),
         };
         if matches!(name, Name::Known(HeaderName::ContentLength)) {
             if has_content_length && strict {
@@ -223,18 +223,21 @@ fn parse_reference(input: Bytes, limits: &Limits, strict: bool) -> Result<Messag
         }
         entries.push(Entry {
             name,
-            value: Text::Span(vs as u32, ve as u32),
+            value: Text::span(vs as u32, ve as u32),
             offset: vs as u32,
         });
     }
     if folded {
-        unfold_last(&mut entries, text);
+        unfold_last(&mut entries, text, &mut side);
     }
     let line0 = (line0_start, line0_start + line0.len());
     // The vector was reserved for more fields than most messages have; a kept message (an
     // INVITE lives as long as its call) should not carry the slack.
     entries.shrink_to_fit();
-    let entries = Entries::Growable(std::sync::Arc::new(entries));
+    let entries = Entries::Growable(std::sync::Arc::new(Grown {
+        list: entries,
+        side,
+    }));
     finish(
         input,
         Scanned {
@@ -269,7 +272,7 @@ fn finish(
     let cl = match counted {
         Some(c) => c.content_length.and_then(|i| entries.get(i)),
         None => {
-            count_vias(&entries, text, limits)?;
+            count_vias(&entries, text, entries.side(), limits)?;
             entries
                 .iter()
                 .find(|e| matches!(e.name, Name::Known(HeaderName::ContentLength)))
@@ -278,10 +281,9 @@ fn finish(
     // Body framing (§18.3), from the complete (possibly unfolded) Content-Length value.
     let body = match cl {
         Some(e) => {
-            let (at, v) = match &e.value {
-                Text::Span(vs, ve) => (*vs as usize, &text[*vs as usize..*ve as usize]),
-                Text::Owned(v) => (0, &**v),
-                Text::Static(v) => (0, *v),
+            let (at, v) = match e.value.buf_range() {
+                Some((vs, ve)) => (vs, text.get(vs..ve).unwrap_or("")),
+                None => (0, side_text(entries.side(), e.value)),
             };
             let framed = parse_content_length(v, limits)
                 .map_err(|_| err(K::InvalidContentLength, at))
@@ -314,16 +316,20 @@ fn finish(
 
 /// Counts the Via values on the unfolded values (commas inside quoted parameters count too:
 /// the limit errs on the safe side).
-fn count_vias(entries: &[Entry], text: &str, limits: &Limits) -> Result<(), ParseError> {
+fn count_vias(
+    entries: &[Entry],
+    text: &str,
+    side: &str,
+    limits: &Limits,
+) -> Result<(), ParseError> {
     let mut vias = 0usize;
     for e in entries
         .iter()
         .filter(|e| matches!(e.name, Name::Known(HeaderName::Via)))
     {
-        let v = match &e.value {
-            Text::Span(vs, ve) => &text.as_bytes()[*vs as usize..*ve as usize],
-            Text::Owned(v) => v.as_bytes(),
-            Text::Static(v) => v.as_bytes(),
+        let v = match e.value.buf_range() {
+            Some((vs, ve)) => text.as_bytes().get(vs..ve).unwrap_or(b""),
+            None => side_text(side, e.value).as_bytes(),
         };
         // Most values hold one via-parm: one search, and a count only past a first comma.
         vias += 1 + memchr::memchr(b',', v)
@@ -331,10 +337,7 @@ fn count_vias(entries: &[Entry], text: &str, limits: &Limits) -> Result<(), Pars
         if vias > limits.max_vias {
             return Err(err(
                 K::TooManyVias,
-                match e.value {
-                    Text::Span(vs, _) => vs as usize,
-                    _ => 0,
-                },
+                e.value.buf_range().map_or(0, |(vs, _)| vs),
             ));
         }
     }
@@ -370,12 +373,20 @@ fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ()> {
     }
 }
 
-/// Turns the last entry's span, which crosses continuation lines, into its unfolded text.
-fn unfold_last(entries: &mut [Entry], text: &str) {
+/// A text of the side buffer being built, before the headers hold it.
+fn side_text(side: &str, t: Text) -> &str {
+    t.side_range().and_then(|r| side.get(r)).unwrap_or("")
+}
+
+/// Turns the last entry's span, which crosses continuation lines, into its unfolded text,
+/// appended to `side` (the headers' side buffer, in the making).
+fn unfold_last(entries: &mut [Entry], text: &str, side: &mut String) {
     if let Some(last) = entries.last_mut()
-        && let Text::Span(vs, ve) = last.value
+        && let Some((vs, ve)) = last.value.buf_range()
     {
-        last.value = Text::Owned(unfold(&text[vs as usize..ve as usize]).into_boxed_str());
+        let start = side.len();
+        side.push_str(&unfold(text.get(vs..ve).unwrap_or("")));
+        last.value = Text::side_span(start as u32, side.len() as u32);
     }
 }
 
