@@ -529,8 +529,7 @@ impl<'a> NameAddr<'a> {
     /// without building the address.
     fn common_tag(s: &'a str) -> Option<Option<&'a str>> {
         let c = Self::common_shape(s)?;
-        UriRef::parse(sub(s, c.lt + 1, c.gt)?).ok()?;
-        Some(c.tag)
+        UriRef::is_valid(sub(s, c.lt + 1, c.gt)?).then_some(c.tag)
     }
 
     /// The shape of [`NameAddr::parse_common`] without the URI check (inlined: outlined, its
@@ -992,17 +991,43 @@ impl<'a> Checked<'a> {
         }
     }
 
-    /// The [`Essentials`], or the first of Via, CSeq, Call-ID, From, To found missing.
-    pub(crate) fn into_essentials(self) -> Result<Essentials<'a>, ParseError> {
-        let missing = |h| ParseError::new(ParseErrorKind::MissingHeader(h), 0);
-        Ok(Essentials {
-            via: self.via.ok_or(missing(HeaderName::Via))?,
-            cseq: self.cseq.ok_or(missing(HeaderName::CSeq))?,
-            call_id: self.call_id.ok_or(missing(HeaderName::CallId))?,
-            from_tag: self.from_tag.ok_or(missing(HeaderName::From))?,
-            to_tag: self.to_tag.ok_or(missing(HeaderName::To))?,
-            max_forwards: self.max_forwards,
-        })
+    /// The [`Essentials`], or a `MissingHeader` error for the first of `order` (the five
+    /// required fields, RFC 3261 §8.1.1) found absent. One match on the five fields: the
+    /// error is only looked for when one is missing (no per-field check on the success path).
+    #[inline]
+    pub(crate) fn into_essentials(
+        self,
+        order: &[HeaderName; 5],
+    ) -> Result<Essentials<'a>, ParseError> {
+        match self {
+            Checked {
+                via: Some(via),
+                cseq: Some(cseq),
+                call_id: Some(call_id),
+                from_tag: Some(from_tag),
+                to_tag: Some(to_tag),
+                max_forwards,
+            } => Ok(Essentials {
+                via,
+                cseq,
+                call_id,
+                from_tag,
+                to_tag,
+                max_forwards,
+            }),
+            _ => Err(self.missing(order)),
+        }
+    }
+
+    /// The error for the first of `order` absent.
+    #[cold]
+    fn missing(&self, order: &[HeaderName; 5]) -> ParseError {
+        let h = order
+            .iter()
+            .copied()
+            .find(|&h| !self.has(h))
+            .unwrap_or(order[0]);
+        ParseError::new(ParseErrorKind::MissingHeader(h), 0)
     }
 }
 
@@ -1537,15 +1562,16 @@ impl Headers {
     /// Parses every known header against its grammar and rejects repeated single-valued
     /// headers (the "full typed parse" level). The error points at the offending value.
     pub fn validate(&self) -> Result<(), ParseError> {
-        self.check_all().map(drop)
+        self.check_all(&mut Checked::default())
     }
 
-    /// [`validate`](Self::validate), keeping the transaction fields parsed on the way: the
-    /// first Via, CSeq, Call-ID, From and To tags and Max-Forwards, each `None` if absent.
-    pub(crate) fn check_all(&self) -> Result<Checked<'_>, ParseError> {
+    /// [`validate`](Self::validate), keeping the transaction fields parsed on the way in
+    /// `found` (the caller's, all `None`): the first Via, CSeq, Call-ID, From and To tags and
+    /// Max-Forwards, each `None` if absent. Filled in place rather than returned: the
+    /// `Result` of the whole struct was one more copy of it.
+    pub(crate) fn check_all<'a>(&'a self, found: &mut Checked<'a>) -> Result<(), ParseError> {
         use HeaderName as H;
         let mut seen = [0u64; 2];
-        let mut found = Checked::default();
         for e in self.entries.iter() {
             let Name::Known(h) = e.name else { continue };
             let v = self.value_of(e);
@@ -1581,7 +1607,7 @@ impl Headers {
                 *word |= bit;
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
@@ -1653,6 +1679,53 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// `validated()` reports the first missing required field in its order: To, From, CSeq,
+    /// Call-ID, Via for a request; Via, From, To, Call-ID, CSeq for a response.
+    #[test]
+    fn validated_reports_the_first_missing_field() {
+        use crate::{Limits, Message, parse_message};
+        let all = [
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "From: <sip:a@h>;tag=1",
+            "To: <sip:b@h>",
+            "Call-ID: c",
+            "CSeq: 1 OPTIONS",
+        ];
+        let check = |start: &str, gone: &[usize], want: HeaderName| {
+            let mut m = format!("{start}\r\n");
+            for (i, h) in all.iter().enumerate() {
+                if !gone.contains(&i) {
+                    m += h;
+                    m += "\r\n";
+                }
+            }
+            m += "Content-Length: 0\r\n\r\n";
+            let msg = parse_message(bytes::Bytes::from(m), &Limits::default())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let err = match &msg {
+                Message::Request(r) => r.validated().map(drop),
+                Message::Response(r) => r.validated().map(drop),
+            };
+            assert_eq!(
+                err.map_err(|e| (e.kind, e.offset)),
+                Err((ParseErrorKind::MissingHeader(want), 0)),
+                "{start} without {gone:?}"
+            );
+        };
+        let req = "OPTIONS sip:b@h SIP/2.0";
+        check(req, &[0, 1, 2, 3, 4], HeaderName::To);
+        check(req, &[0, 1, 3, 4], HeaderName::From);
+        check(req, &[0, 3, 4], HeaderName::CSeq);
+        check(req, &[0, 3], HeaderName::CallId);
+        check(req, &[0], HeaderName::Via);
+        let resp = "SIP/2.0 200 OK";
+        check(resp, &[0, 1, 2, 3, 4], HeaderName::Via);
+        check(resp, &[1, 2, 3, 4], HeaderName::From);
+        check(resp, &[2, 3, 4], HeaderName::To);
+        check(resp, &[3, 4], HeaderName::CallId);
+        check(resp, &[4], HeaderName::CSeq);
+    }
 
     #[test]
     fn common_via_shape_matches_the_grammar() {

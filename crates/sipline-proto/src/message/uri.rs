@@ -508,6 +508,14 @@ impl<'a> UriRef<'a> {
         })
     }
 
+    /// Whether [`UriRef::parse`] accepts `s`, without building the parts: a From or To check
+    /// needs only the verdict (the one-pass [`sip_common`] then stores nothing).
+    #[inline]
+    pub(crate) fn is_valid(s: &str) -> bool {
+        s.len() <= u32::MAX as usize
+            && (sip_common(s.as_bytes()).is_some() || parse_general(s).is_ok())
+    }
+
     /// The whole URI as written.
     pub fn as_str(&self) -> &'a str {
         self.raw
@@ -899,6 +907,8 @@ mod tests {
             assert_eq!(Ok(fast), general(s), "{s:?}");
         }
         assert_eq!(UriRef::parse(s).map(|u| u.parts), general(s), "{s:?}");
+        // The check without the parts gives `parse`'s verdict.
+        assert_eq!(UriRef::is_valid(s), UriRef::parse(s).is_ok(), "{s:?}");
     }
 
     proptest::proptest! {
