@@ -824,6 +824,24 @@ impl<'a> MediaType<'a> {
     /// in one pass; `None` otherwise ([`MediaType::parse`] decides). Equal to `parse` on what
     /// it accepts (a proptest compares the two).
     fn parse_common(s: &'a str) -> Option<MediaType<'a>> {
+        let (t, u) = Self::common_split(s)?;
+        Some(MediaType {
+            top: s.get(..t)?,
+            sub: sub(s, t + 1, u)?,
+            params: Params::new(s.get(u..)?),
+        })
+    }
+
+    /// Whether `s` has the shape [`MediaType::parse_common`] accepts, without building the
+    /// value: the Content-Type and Accept checks need only the verdict.
+    #[inline]
+    fn is_common(s: &str) -> bool {
+        Self::common_split(s).is_some()
+    }
+
+    /// The shape of [`MediaType::parse_common`]: the end of the type and of the subtype.
+    #[inline(always)]
+    fn common_split(s: &str) -> Option<(usize, usize)> {
         let b = s.as_bytes();
         let t = skip(b, 0, C_TOKEN);
         if t == 0 || b.get(t) != Some(&b'/') {
@@ -834,11 +852,7 @@ impl<'a> MediaType<'a> {
             return None;
         }
         scan_common_params(s, u, C_VALUE, |_, _| true)?;
-        Some(MediaType {
-            top: s.get(..t)?,
-            sub: sub(s, t + 1, u)?,
-            params: Params::new(s.get(u..)?),
-        })
+        Some((t, u))
     }
 
     /// Whether this is `top/sub`, case-insensitively.
@@ -1293,10 +1307,11 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::MaxForwards => delta_seconds(v).and_then(|n| if n <= 255 { Ok(()) } else { Err(0) }),
         H::ContentLength | H::Expires | H::MinExpires => delta_seconds(v).map(drop),
         H::RSeq => delta_seconds(v).and_then(|n| if n >= 1 { Ok(()) } else { Err(0) }),
-        H::ContentType => MediaType::parse(v).map(drop),
+        H::ContentType if MediaType::is_common(v) => Ok(()),
+        H::ContentType => MediaType::parse_grammar(v).map(drop),
         // One media range of the common shape (no comma, quote or whitespace) is a list of
         // one, the whole value.
-        H::Accept if MediaType::parse_common(v).is_some() => Ok(()),
+        H::Accept if MediaType::is_common(v) => Ok(()),
         H::Accept => {
             if v.trim().is_empty() {
                 Ok(())
@@ -2070,6 +2085,7 @@ mod tests {
             tail in prop_oneof![6 => "", 1 => ",", 1 => ", text/html", 1 => " ", 1 => ",,"],
             c in "[a-z0-9@<>\"\\[\\]: ;.]{0,10}",
         ) {
+            prop_assert_eq!(MediaType::is_common(&m), MediaType::parse_common(&m).is_some());
             if let Some(t) = MediaType::parse_common(&m) {
                 prop_assert_eq!(Ok(t), MediaType::parse_grammar(&m));
                 // What the general Accept check does: one list item, the whole value.
@@ -2078,6 +2094,7 @@ mod tests {
             }
             // An Accept list: the fast path of `check_value` takes a whole value or none.
             let a = format!("{m}{tail}");
+            prop_assert_eq!(MediaType::is_common(&a), MediaType::parse_common(&a).is_some());
             if MediaType::parse_common(&a).is_some() {
                 prop_assert_eq!(crate::message::headers::split_list_item(&a), (a.as_str(), None));
                 prop_assert!(MediaType::parse(&a).is_ok());
