@@ -1609,10 +1609,11 @@ impl Headers {
             match h {
                 // A value of the common shape holds one via-parm: no list to split.
                 H::Via if found.via.is_none() => {
-                    found.via = Some(match Via::parse_common(v) {
-                        Some(via) => via,
-                        None => check_vias(v).map_err(fail)?,
-                    });
+                    // Written in place: a `Some(match ...)` of the `Via` went through a temporary copy.
+                    found.via = Via::parse_common(v);
+                    if found.via.is_none() {
+                        found.via = Some(check_vias(v).map_err(fail)?);
+                    }
                 }
                 H::CSeq => found.cseq = Some(CSeq::parse(v).map_err(fail)?),
                 H::CallId => found.call_id = Some(call_id(v).map_err(fail)?),
