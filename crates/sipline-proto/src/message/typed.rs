@@ -1623,6 +1623,14 @@ impl Headers {
                     let n = delta_seconds(v).map_err(fail)?;
                     found.max_forwards = Some(u8::try_from(n).map_err(|_| fail(0))?);
                 }
+                // The usual other fields of a request, checked here with `check_value`'s
+                // grammar (one dispatch per field, no call through its match); a value of
+                // another shape goes to `check_value`.
+                H::ContentLength => {
+                    delta_seconds(v).map_err(fail)?;
+                }
+                H::Contact if NameAddr::common_tag(v).is_some() => {}
+                H::ContentType | H::Accept if MediaType::is_common(v) => {}
                 _ => check_value(h, v).map_err(fail)?,
             }
             if h.is_single_valued() {
@@ -2078,6 +2086,46 @@ mod tests {
                     "{:?}", v
                 );
             }
+        }
+
+        /// `check_all`'s own dispatch of Content-Length, Contact, Content-Type and Accept
+        /// gives `check_value`'s verdict: same acceptance, same error kind and offset.
+        #[test]
+        fn check_all_dispatch_agrees_with_check_value(
+            which in 0..5usize,
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(),
+                 proptest::sample::select(&b"<>@:;=?%[]./\",\"*-0aZ"[..])),
+                0..3),
+        ) {
+            use crate::{Limits, Message, parse_message};
+            let (name, h, base) = [
+                ("Content-Length", HeaderName::ContentLength, "0"),
+                ("Contact", HeaderName::Contact, "<sip:alice@192.0.2.10:5060>;expires=60"),
+                ("Content-Type", HeaderName::ContentType, "application/sdp;charset=utf-8"),
+                ("Accept", HeaderName::Accept, "application/sdp,text/plain"),
+                ("Contact", HeaderName::Contact, "\"A\" <sips:a@b>,<sip:c@d;lr>"),
+            ][which];
+            let mut m = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(m.len());
+                m[i] = byte;
+            }
+            let Ok(v) = std::str::from_utf8(&m) else { return Ok(()) };
+            let head = format!(
+                "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                 From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\
+                 {name}: "
+            );
+            let text = format!("{head}{v}\r\n\r\n");
+            let Ok(Message::Request(r)) =
+                parse_message(bytes::Bytes::from(text), &Limits::default())
+            else {
+                return Ok(());
+            };
+            let want = check_value(h, v)
+                .map_err(|i| (ParseErrorKind::InvalidHeader(h), head.len() + i));
+            prop_assert_eq!(r.validate().map_err(|e| (e.kind, e.offset)), want, "{:?}", v);
         }
 
         #[test]
