@@ -26,6 +26,7 @@ pub use typed::{
 pub use uri::{Scheme, Uri, UriRef};
 
 use crate::error::{ParseError, ParseErrorKind};
+use typed::Checked;
 
 /// A SIP request (RFC 3261 §7.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,19 +89,16 @@ impl Request {
     /// [`validate`](Self::validate), returning the [`Essentials`] it parsed on the way (the
     /// full level and the transaction-ready level in one pass).
     pub fn validated(&self) -> Result<Essentials<'_>, ParseError> {
-        let found = self.headers.check_all()?;
-        for h in [
+        // A missing field is reported in this order (To first, as before).
+        let mut found = Checked::default();
+        self.headers.check_all(&mut found)?;
+        let ess = found.into_essentials(&[
             HeaderName::To,
             HeaderName::From,
             HeaderName::CSeq,
             HeaderName::CallId,
             HeaderName::Via,
-        ] {
-            if !found.has(h) {
-                return Err(ParseError::new(ParseErrorKind::MissingHeader(h), 0));
-            }
-        }
-        let ess = found.into_essentials()?;
+        ])?;
         if ess.cseq.method != self.method {
             let at = self
                 .headers
@@ -132,19 +130,15 @@ impl Response {
 
     /// [`validate`](Self::validate), returning the [`Essentials`] it parsed on the way.
     pub fn validated(&self) -> Result<Essentials<'_>, ParseError> {
-        let found = self.headers.check_all()?;
-        for h in [
+        let mut found = Checked::default();
+        self.headers.check_all(&mut found)?;
+        found.into_essentials(&[
             HeaderName::Via,
             HeaderName::From,
             HeaderName::To,
             HeaderName::CallId,
             HeaderName::CSeq,
-        ] {
-            if !found.has(h) {
-                return Err(ParseError::new(ParseErrorKind::MissingHeader(h), 0));
-            }
-        }
-        found.into_essentials()
+        ])
     }
 }
 

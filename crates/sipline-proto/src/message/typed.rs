@@ -566,7 +566,7 @@ impl<'a> NameAddr<'a> {
     /// [`NameAddr::parse`] then decides. What this accepts, `parse` accepts with the same
     /// result (a proptest compares the two).
     pub(crate) fn parse_common(s: &'a str) -> Option<(NameAddr<'a>, Option<&'a str>)> {
-        let c = Self::common_shape(s)?;
+        let c = Self::common_shape(s, find_uri_end)?;
         let uri = UriRef::parse(sub(s, c.lt + 1, c.gt)?).ok()?;
         let display = match c.display_end {
             0 => None,
@@ -584,15 +584,26 @@ impl<'a> NameAddr<'a> {
     /// [`NameAddr::parse_common`] for a check: the tag of a valid value of the common shape,
     /// without building the address.
     fn common_tag(s: &'a str) -> Option<Option<&'a str>> {
-        let c = Self::common_shape(s)?;
-        UriRef::parse(sub(s, c.lt + 1, c.gt)?).ok()?;
-        Some(c.tag)
+        // A `sip:` URI of the common shape is checked in the pass that finds its `>` (one scan
+        // of the URI, not a search for its end then a check); any other URI by `UriRef`.
+        if let Some(c) = Self::common_shape(s, |b, from| {
+            Some(from + super::uri::sip_common_end(b.get(from..)?)?)
+        }) {
+            return Some(c.tag);
+        }
+        let c = Self::common_shape(s, find_uri_end)?;
+        UriRef::is_valid(sub(s, c.lt + 1, c.gt)?).then_some(c.tag)
     }
 
     /// The shape of [`NameAddr::parse_common`] without the URI check (inlined: outlined, its
     /// result went through memory).
+    /// `uri_end` finds the end of the URI from the index after the `<`: the first `>`, SP or
+    /// HTAB ([`find_uri_end`]), or `None`.
     #[inline(always)]
-    fn common_shape(s: &'a str) -> Option<CommonShape<'a>> {
+    fn common_shape(
+        s: &'a str,
+        uri_end: impl FnOnce(&[u8], usize) -> Option<usize>,
+    ) -> Option<CommonShape<'a>> {
         let b = s.as_bytes();
         let (display_end, lt) = match b.first() {
             Some(b'<') => (0, 0),
@@ -600,8 +611,8 @@ impl<'a> NameAddr<'a> {
             Some(b'"') => quoted_display(b)?,
             _ => return None,
         };
-        let gt = find_uri_end(b, lt + 1)?;
-        if b[gt] != b'>' {
+        let gt = uri_end(b, lt + 1)?;
+        if b.get(gt) != Some(&b'>') {
             return None;
         }
         let mut tag = None;
@@ -871,6 +882,24 @@ impl<'a> MediaType<'a> {
     /// in one pass; `None` otherwise ([`MediaType::parse`] decides). Equal to `parse` on what
     /// it accepts (a proptest compares the two).
     fn parse_common(s: &'a str) -> Option<MediaType<'a>> {
+        let (t, u) = Self::common_split(s)?;
+        Some(MediaType {
+            top: s.get(..t)?,
+            sub: sub(s, t + 1, u)?,
+            params: Params::new(s.get(u..)?),
+        })
+    }
+
+    /// Whether `s` has the shape [`MediaType::parse_common`] accepts, without building the
+    /// value: the Content-Type and Accept checks need only the verdict.
+    #[inline]
+    fn is_common(s: &str) -> bool {
+        Self::common_split(s).is_some()
+    }
+
+    /// The shape of [`MediaType::parse_common`]: the end of the type and of the subtype.
+    #[inline(always)]
+    fn common_split(s: &str) -> Option<(usize, usize)> {
         let b = s.as_bytes();
         let t = skip(b, 0, C_TOKEN);
         if t == 0 || b.get(t) != Some(&b'/') {
@@ -881,11 +910,7 @@ impl<'a> MediaType<'a> {
             return None;
         }
         scan_common_params(s, u, C_VALUE, |_, _| true)?;
-        Some(MediaType {
-            top: s.get(..t)?,
-            sub: sub(s, t + 1, u)?,
-            params: Params::new(s.get(u..)?),
-        })
+        Some((t, u))
     }
 
     /// Whether this is `top/sub`, case-insensitively.
@@ -1050,17 +1075,43 @@ impl<'a> Checked<'a> {
         }
     }
 
-    /// The [`Essentials`], or the first of Via, CSeq, Call-ID, From, To found missing.
-    pub(crate) fn into_essentials(self) -> Result<Essentials<'a>, ParseError> {
-        let missing = |h| ParseError::new(ParseErrorKind::MissingHeader(h), 0);
-        Ok(Essentials {
-            via: self.via.ok_or(missing(HeaderName::Via))?,
-            cseq: self.cseq.ok_or(missing(HeaderName::CSeq))?,
-            call_id: self.call_id.ok_or(missing(HeaderName::CallId))?,
-            from_tag: self.from_tag.ok_or(missing(HeaderName::From))?,
-            to_tag: self.to_tag.ok_or(missing(HeaderName::To))?,
-            max_forwards: self.max_forwards,
-        })
+    /// The [`Essentials`], or a `MissingHeader` error for the first of `order` (the five
+    /// required fields, RFC 3261 §8.1.1) found absent. One match on the five fields: the
+    /// error is only looked for when one is missing (no per-field check on the success path).
+    #[inline]
+    pub(crate) fn into_essentials(
+        self,
+        order: &[HeaderName; 5],
+    ) -> Result<Essentials<'a>, ParseError> {
+        match self {
+            Checked {
+                via: Some(via),
+                cseq: Some(cseq),
+                call_id: Some(call_id),
+                from_tag: Some(from_tag),
+                to_tag: Some(to_tag),
+                max_forwards,
+            } => Ok(Essentials {
+                via,
+                cseq,
+                call_id,
+                from_tag,
+                to_tag,
+                max_forwards,
+            }),
+            _ => Err(self.missing(order)),
+        }
+    }
+
+    /// The error for the first of `order` absent.
+    #[cold]
+    fn missing(&self, order: &[HeaderName; 5]) -> ParseError {
+        let h = order
+            .iter()
+            .copied()
+            .find(|&h| !self.has(h))
+            .unwrap_or(order[0]);
+        ParseError::new(ParseErrorKind::MissingHeader(h), 0)
     }
 }
 
@@ -1367,10 +1418,11 @@ pub(crate) fn check_value(name: HeaderName, v: &str) -> Scan<()> {
         H::MaxForwards => delta_seconds(v).and_then(|n| if n <= 255 { Ok(()) } else { Err(0) }),
         H::ContentLength | H::Expires | H::MinExpires => delta_seconds(v).map(drop),
         H::RSeq => delta_seconds(v).and_then(|n| if n >= 1 { Ok(()) } else { Err(0) }),
-        H::ContentType => MediaType::parse(v).map(drop),
+        H::ContentType if MediaType::is_common(v) => Ok(()),
+        H::ContentType => MediaType::parse_grammar(v).map(drop),
         // One media range of the common shape (no comma, quote or whitespace) is a list of
         // one, the whole value.
-        H::Accept if MediaType::parse_common(v).is_some() => Ok(()),
+        H::Accept if MediaType::is_common(v) => Ok(()),
         H::Accept => {
             if v.trim().is_empty() {
                 Ok(())
@@ -1664,15 +1716,16 @@ impl Headers {
     /// Parses every known header against its grammar and rejects repeated single-valued
     /// headers (the "full typed parse" level). The error points at the offending value.
     pub fn validate(&self) -> Result<(), ParseError> {
-        self.check_all().map(drop)
+        self.check_all(&mut Checked::default())
     }
 
-    /// [`validate`](Self::validate), keeping the transaction fields parsed on the way: the
-    /// first Via, CSeq, Call-ID, From and To tags and Max-Forwards, each `None` if absent.
-    pub(crate) fn check_all(&self) -> Result<Checked<'_>, ParseError> {
+    /// [`validate`](Self::validate), keeping the transaction fields parsed on the way in
+    /// `found` (the caller's, all `None`): the first Via, CSeq, Call-ID, From and To tags and
+    /// Max-Forwards, each `None` if absent. Filled in place rather than returned: the
+    /// `Result` of the whole struct was one more copy of it.
+    pub(crate) fn check_all<'a>(&'a self, found: &mut Checked<'a>) -> Result<(), ParseError> {
         use HeaderName as H;
         let mut seen = [0u64; 2];
-        let mut found = Checked::default();
         for e in self.entries.iter() {
             let Name::Known(h) = e.name else { continue };
             let v = self.value_of(e);
@@ -1683,10 +1736,11 @@ impl Headers {
             match h {
                 // A value of the common shape holds one via-parm: no list to split.
                 H::Via if found.via.is_none() => {
-                    found.via = Some(match Via::parse_common(v) {
-                        Some(via) => via,
-                        None => check_vias(v).map_err(fail)?,
-                    });
+                    // Written in place: a `Some(match ...)` of the `Via` went through a temporary copy.
+                    found.via = Via::parse_common(v);
+                    if found.via.is_none() {
+                        found.via = Some(check_vias(v).map_err(fail)?);
+                    }
                 }
                 H::CSeq => found.cseq = Some(CSeq::parse(v).map_err(fail)?),
                 H::CallId => found.call_id = Some(call_id(v).map_err(fail)?),
@@ -1696,6 +1750,14 @@ impl Headers {
                     let n = delta_seconds(v).map_err(fail)?;
                     found.max_forwards = Some(u8::try_from(n).map_err(|_| fail(0))?);
                 }
+                // The usual other fields of a request, checked here with `check_value`'s
+                // grammar (one dispatch per field, no call through its match); a value of
+                // another shape goes to `check_value`.
+                H::ContentLength => {
+                    delta_seconds(v).map_err(fail)?;
+                }
+                H::Contact if NameAddr::common_tag(v).is_some() => {}
+                H::ContentType | H::Accept if MediaType::is_common(v) => {}
                 _ => check_value(h, v).map_err(fail)?,
             }
             if h.is_single_valued() {
@@ -1708,7 +1770,7 @@ impl Headers {
                 *word |= bit;
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Parses the transaction-relevant headers (see [`Essentials`]).
@@ -1841,6 +1903,53 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// `validated()` reports the first missing required field in its order: To, From, CSeq,
+    /// Call-ID, Via for a request; Via, From, To, Call-ID, CSeq for a response.
+    #[test]
+    fn validated_reports_the_first_missing_field() {
+        use crate::{Limits, Message, parse_message};
+        let all = [
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "From: <sip:a@h>;tag=1",
+            "To: <sip:b@h>",
+            "Call-ID: c",
+            "CSeq: 1 OPTIONS",
+        ];
+        let check = |start: &str, gone: &[usize], want: HeaderName| {
+            let mut m = format!("{start}\r\n");
+            for (i, h) in all.iter().enumerate() {
+                if !gone.contains(&i) {
+                    m += h;
+                    m += "\r\n";
+                }
+            }
+            m += "Content-Length: 0\r\n\r\n";
+            let msg = parse_message(bytes::Bytes::from(m), &Limits::default())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let err = match &msg {
+                Message::Request(r) => r.validated().map(drop),
+                Message::Response(r) => r.validated().map(drop),
+            };
+            assert_eq!(
+                err.map_err(|e| (e.kind, e.offset)),
+                Err((ParseErrorKind::MissingHeader(want), 0)),
+                "{start} without {gone:?}"
+            );
+        };
+        let req = "OPTIONS sip:b@h SIP/2.0";
+        check(req, &[0, 1, 2, 3, 4], HeaderName::To);
+        check(req, &[0, 1, 3, 4], HeaderName::From);
+        check(req, &[0, 3, 4], HeaderName::CSeq);
+        check(req, &[0, 3], HeaderName::CallId);
+        check(req, &[0], HeaderName::Via);
+        let resp = "SIP/2.0 200 OK";
+        check(resp, &[0, 1, 2, 3, 4], HeaderName::Via);
+        check(resp, &[1, 2, 3, 4], HeaderName::From);
+        check(resp, &[2, 3, 4], HeaderName::To);
+        check(resp, &[3, 4], HeaderName::CallId);
+        check(resp, &[4], HeaderName::CSeq);
+    }
 
     #[test]
     fn common_via_shape_matches_the_grammar() {
@@ -2141,12 +2250,83 @@ mod tests {
             );
         }
 
+        /// The From/To check (its `sip:` URI checked in the pass that finds the `>`) agrees
+        /// with the grammar on common values with a few bytes replaced.
+        #[test]
+        fn name_addr_check_agrees_on_mutated_values(
+            which in 0..4usize,
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(),
+                 proptest::sample::select(&b"<>@:;=?%[]. \t\"-_+,/\\0aZ\xc3"[..])),
+                1..4),
+        ) {
+            let base = [
+                "\"Alice\" <sip:alice@example.com>;tag=1928301774",
+                "<sip:bob@example.com>",
+                "<sips:[2001:db8::10]:5061;transport=tls>;tag=a;x",
+                "<sip:192.0.2.10:5060;lr>",
+            ][which];
+            let mut m = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(m.len());
+                m[i] = byte;
+            }
+            if let Ok(v) = std::str::from_utf8(&m) {
+                prop_assert_eq!(
+                    name_addr_tag(v),
+                    NameAddr::parse_grammar(v).map(|na| na.tag()),
+                    "{:?}", v
+                );
+            }
+        }
+
+        /// `check_all`'s own dispatch of Content-Length, Contact, Content-Type and Accept
+        /// gives `check_value`'s verdict: same acceptance, same error kind and offset.
+        #[test]
+        fn check_all_dispatch_agrees_with_check_value(
+            which in 0..5usize,
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(),
+                 proptest::sample::select(&b"<>@:;=?%[]./\",\"*-0aZ"[..])),
+                0..3),
+        ) {
+            use crate::{Limits, Message, parse_message};
+            let (name, h, base) = [
+                ("Content-Length", HeaderName::ContentLength, "0"),
+                ("Contact", HeaderName::Contact, "<sip:alice@192.0.2.10:5060>;expires=60"),
+                ("Content-Type", HeaderName::ContentType, "application/sdp;charset=utf-8"),
+                ("Accept", HeaderName::Accept, "application/sdp,text/plain"),
+                ("Contact", HeaderName::Contact, "\"A\" <sips:a@b>,<sip:c@d;lr>"),
+            ][which];
+            let mut m = base.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at.index(m.len());
+                m[i] = byte;
+            }
+            let Ok(v) = std::str::from_utf8(&m) else { return Ok(()) };
+            let head = format!(
+                "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                 From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\
+                 {name}: "
+            );
+            let text = format!("{head}{v}\r\n\r\n");
+            let Ok(Message::Request(r)) =
+                parse_message(bytes::Bytes::from(text), &Limits::default())
+            else {
+                return Ok(());
+            };
+            let want = check_value(h, v)
+                .map_err(|i| (ParseErrorKind::InvalidHeader(h), head.len() + i));
+            prop_assert_eq!(r.validate().map_err(|e| (e.kind, e.offset)), want, "{:?}", v);
+        }
+
         #[test]
         fn media_type_and_call_id_fast_paths_agree(
             m in media_type_strategy(),
             tail in prop_oneof![6 => "", 1 => ",", 1 => ", text/html", 1 => " ", 1 => ",,"],
             c in "[a-z0-9@<>\"\\[\\]: ;.]{0,10}",
         ) {
+            prop_assert_eq!(MediaType::is_common(&m), MediaType::parse_common(&m).is_some());
             if let Some(t) = MediaType::parse_common(&m) {
                 prop_assert_eq!(Ok(t), MediaType::parse_grammar(&m));
                 // What the general Accept check does: one list item, the whole value.
@@ -2155,6 +2335,7 @@ mod tests {
             }
             // An Accept list: the fast path of `check_value` takes a whole value or none.
             let a = format!("{m}{tail}");
+            prop_assert_eq!(MediaType::is_common(&a), MediaType::parse_common(&a).is_some());
             if MediaType::parse_common(&a).is_some() {
                 prop_assert_eq!(crate::message::headers::split_list_item(&a), (a.as_str(), None));
                 prop_assert!(MediaType::parse(&a).is_ok());

@@ -313,6 +313,25 @@ fn hostname_end(b: &[u8], mut i: usize) -> usize {
 /// what this accepts, [`parse_general`] accepts with the same parts (a proptest compares them).
 #[inline(always)]
 fn sip_common(b: &[u8]) -> Option<UriParts> {
+    let (parts, end) = sip_common_prefix(b)?;
+    (end == b.len()).then_some(parts)
+}
+
+/// Where a URI of [`sip_common`]'s shape at the start of `b` ends at a `>`: a name-addr's
+/// `<URI>` (RFC 3261 §20.10) checked in the one pass that also finds its end, for a check
+/// that needs no parts. `Some(i)` when `b[i]` is `>` and `sip_common(&b[..i])` accepts (no
+/// byte that shape accepts is a `>`, SP or HTAB, so that `>` is the first of them); `None`
+/// otherwise, left to the general path.
+#[inline]
+pub(crate) fn sip_common_end(b: &[u8]) -> Option<usize> {
+    let (_, end) = sip_common_prefix(b)?;
+    (b.get(end) == Some(&b'>')).then_some(end)
+}
+
+/// [`sip_common`] up to the first byte that does not continue the URI: the parts and that
+/// byte's index (`b.len()` at the end).
+#[inline(always)]
+fn sip_common_prefix(b: &[u8]) -> Option<(UriParts, usize)> {
     let sp = |a: usize, z: usize| Span(a as u32, z as u32);
     // The scheme, in any case: OR-ing 0x20 lowercases letters only, and `:` is compared as is.
     let head = u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]);
@@ -386,10 +405,7 @@ fn sip_common(b: &[u8]) -> Option<UriParts> {
             i = scan_plain(b, i + 1, C_PARAM);
         }
     }
-    if i != b.len() {
-        return None;
-    }
-    Some(UriParts {
+    let parts = UriParts {
         scheme,
         password: false,
         port,
@@ -397,7 +413,8 @@ fn sip_common(b: &[u8]) -> Option<UriParts> {
         user_end: user_end as u32,
         host: sp(host_start, host_end),
         params: sp(params_start, i),
-    })
+    };
+    Some((parts, i))
 }
 
 /// Validates an IPv6 address inside a reference. RFC 5118 §4.10: RFC 3261's ABNF wrongly
@@ -506,6 +523,14 @@ impl<'a> UriRef<'a> {
             raw: s,
             parts: parse_general(s)?,
         })
+    }
+
+    /// Whether [`UriRef::parse`] accepts `s`, without building the parts: a From or To check
+    /// needs only the verdict (the one-pass [`sip_common`] then stores nothing).
+    #[inline]
+    pub(crate) fn is_valid(s: &str) -> bool {
+        s.len() <= u32::MAX as usize
+            && (sip_common(s.as_bytes()).is_some() || parse_general(s).is_ok())
     }
 
     /// The whole URI as written.
@@ -899,6 +924,27 @@ mod tests {
             assert_eq!(Ok(fast), general(s), "{s:?}");
         }
         assert_eq!(UriRef::parse(s).map(|u| u.parts), general(s), "{s:?}");
+        // The check without the parts gives `parse`'s verdict.
+        assert_eq!(UriRef::is_valid(s), UriRef::parse(s).is_ok(), "{s:?}");
+        // The end of a `<URI>` found in the same pass: the first `>`, SP or HTAB, and what
+        // precedes it is a URI `sip_common` accepts.
+        for tail in [">", ">;tag=x", "> ", ">>", ">\t;a"] {
+            let b = format!("{s}{tail}");
+            let first = b.find(['>', ' ', '\t']);
+            match sip_common_end(b.as_bytes()) {
+                Some(end) => {
+                    assert_eq!(Some(end), first, "{b:?}");
+                    assert_eq!(b.as_bytes()[end], b'>', "{b:?}");
+                    assert!(sip_common(&b.as_bytes()[..end]).is_some(), "{b:?}");
+                }
+                None => assert!(
+                    first.is_none_or(
+                        |e| b.as_bytes()[e] != b'>' || sip_common(&b.as_bytes()[..e]).is_none()
+                    ),
+                    "{b:?}"
+                ),
+            }
+        }
     }
 
     proptest::proptest! {
