@@ -1857,7 +1857,8 @@ fn exercise(input: &[u8]) -> TestResult {
         if valid.is_ok() {
             prop_assert!(
                 essentials.is_ok(),
-                "validate() ok but essentials() {essentials:?}"
+                "validate() ok but essentials() {essentials:?} on {:?}",
+                String::from_utf8_lossy(input)
             );
             prop_assert!(
                 vias.iter().all(Result::is_ok),

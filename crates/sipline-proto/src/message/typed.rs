@@ -1354,24 +1354,44 @@ fn name_addr_tag(v: &str) -> Scan<Option<&str>> {
 fn top_via_of(v: &str) -> Scan<Via<'_>> {
     match Via::parse_common(v) {
         Some(via) => Ok(via),
-        None => Via::parse(super::headers::split_list_item(v).0),
+        None => first_via(v),
     }
+}
+
+/// The non-empty elements of a comma-separated field value, each with its offset in the value
+/// (empty elements, as in `Via:,SIP/2.0/UDP h`, are skipped, as [`Headers::values`] does).
+fn list_items(v: &str) -> impl Iterator<Item = (&str, usize)> {
+    let mut rest = Some(v);
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        while let Some(r) = rest {
+            let (item, tail) = super::headers::split_list_item(r);
+            let at = off + r.len() - r.trim_start_matches([' ', '\t']).len();
+            off += r.len() - tail.map_or(0, str::len);
+            rest = tail;
+            if !item.is_empty() {
+                return Some((item, at));
+            }
+        }
+        None
+    })
+}
+
+/// The first via-parm of a Via field value, as [`check_vias`] reads the list: a value that
+/// validates has a top Via.
+#[cold]
+#[inline(never)]
+fn first_via(v: &str) -> Scan<Via<'_>> {
+    let (item, at) = list_items(v).next().ok_or(0usize)?;
+    Via::parse(item).map_err(|e| at + e)
 }
 
 /// Checks a Via field value (`via-parm *(COMMA via-parm)`) and returns its first via-parm.
 fn check_vias(v: &str) -> Scan<Via<'_>> {
-    let mut rest = Some(v);
-    let mut off = 0;
     let mut first = None;
-    while let Some(r) = rest {
-        let (item, tail) = super::headers::split_list_item(r);
-        let lead = r.len() - r.trim_start_matches([' ', '\t']).len();
-        if !item.is_empty() {
-            let via = Via::parse(item).map_err(|e| off + lead + e)?;
-            first = first.or(Some(via));
-        }
-        off += r.len() - tail.map_or(0, str::len);
-        rest = tail;
+    for (item, at) in list_items(v) {
+        let via = Via::parse(item).map_err(|e| at + e)?;
+        first = first.or(Some(via));
     }
     first.ok_or(0)
 }
@@ -1522,7 +1542,7 @@ impl Headers {
         // The common shape straight into the result, without a `Scan` in between.
         match Via::parse_common(v) {
             Some(via) => Ok(via),
-            None => Via::parse(super::headers::split_list_item(v).0).map_err(|i| {
+            None => first_via(v).map_err(|i| {
                 ParseError::new(ParseErrorKind::InvalidHeader(HeaderName::Via), at + i)
             }),
         }
@@ -1949,6 +1969,31 @@ mod tests {
         check(resp, &[2, 3, 4], HeaderName::To);
         check(resp, &[3, 4], HeaderName::CallId);
         check(resp, &[4], HeaderName::CSeq);
+    }
+
+    /// An empty list element before the first via-parm (`Via:,SIP/2.0/UDP h`) is skipped by
+    /// `validate()`, so `essentials()` and `top_via()` skip it too (found by the mutation
+    /// proptest in tests/roundtrip.rs).
+    #[test]
+    fn the_top_via_skips_empty_list_elements() {
+        for via in [
+            ",SIP/2.0/UDP a.example;branch=z9hG4bKA",
+            " , ,SIP/2.0/UDP  a.example ;branch=z9hG4bKA ;received=192.0.2.1",
+        ] {
+            let raw = format!(
+                "OPTIONS sip:b@example.com SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+                 To: <sip:b@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+                 Call-ID: c@a\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let m =
+                crate::parse_message(bytes::Bytes::from(raw), &crate::Limits::default()).unwrap();
+            assert!(m.validate().is_ok(), "{via}");
+            let e = m.essentials().unwrap();
+            assert_eq!(e.via.branch(), Some("z9hG4bKA"), "{via}");
+            assert_eq!(m.headers().top_via().unwrap().host, "a.example", "{via}");
+        }
+        // Only empty elements: no Via to read, and an error rather than a panic.
+        assert_eq!(first_via(" , ,").err(), Some(0));
     }
 
     #[test]
