@@ -10,6 +10,7 @@ mod status;
 pub mod typed;
 pub mod uri;
 mod write;
+pub(crate) use write::WireArena;
 
 use bytes::Bytes;
 use bytestring::ByteString;
