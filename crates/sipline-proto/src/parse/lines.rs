@@ -164,7 +164,9 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
         // exactly one space after the colon and no whitespace before the CR, so one compare
         // settles each side; the loops run only on other shapes.
         let mut vs = ls + name_len + 1;
-        if b[vs] == b' ' && !is_ws(b[vs + 1]) {
+        if let Some(&[b' ', c]) = b.get(vs..vs + 2)
+            && !is_ws(c)
+        {
             vs += 1;
         } else {
             while vs < le && is_ws(b[vs]) {
@@ -172,7 +174,7 @@ pub(super) fn scan_common(input: &Bytes, limits: &Limits, strict: bool) -> Optio
             }
         }
         let mut ve = le;
-        if is_ws(b[le - 1]) {
+        if b.get(le - 1).is_some_and(|&c| is_ws(c)) {
             while ve > vs && is_ws(b[ve - 1]) {
                 ve -= 1;
             }
