@@ -22,9 +22,7 @@ use slab::Slab;
 
 use crate::error::{Error, ParseError, ParseErrorKind};
 use crate::input::{Flow, Input, Output, Receive, Transmit, TransportFailure, TransportKind};
-use crate::message::{
-    HeaderName, Headers, Message, Method, Request, Response, StatusCode, Via, WireArena,
-};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Via};
 use crate::parse::{Limits, parse_message, parse_salvage};
 use crate::timer::{TimerConfig, TimerQueue};
 use crate::transaction::client_invite::ClientInvite;
@@ -203,8 +201,6 @@ pub struct Endpoint {
     udp_fallback: HashMap<u32, UdpFallback>,
     /// Where the responses of the newest server transaction go, if known without a parse.
     reply_cache: Option<ReplyCache>,
-    /// Where the messages sent are written (one allocation per chunk, not per message).
-    wire: WireArena,
 }
 
 /// The response destination (§18.2.2) of the last request that created a server transaction
@@ -248,7 +244,6 @@ impl Endpoint {
             counter: 0,
             udp_fallback: HashMap::new(),
             reply_cache: None,
-            wire: WireArena::default(),
         }
     }
 
@@ -715,7 +710,7 @@ impl Endpoint {
             }
             (StoredKey::of(key), hash)
         };
-        let mut wire = self.wire.request(&request);
+        let mut wire = request.to_bytes();
         let mut fallback = None;
         if flow.transport == TransportKind::Udp
             && self.cfg.udp_max_request.is_some_and(|m| wire.len() > m)
@@ -727,7 +722,7 @@ impl Endpoint {
                 remote: flow.remote,
                 conn: None,
             };
-            wire = self.wire.request(&request);
+            wire = request.to_bytes();
         }
         let id = if matches!(request.method, Method::Invite) {
             self.insert(
@@ -787,7 +782,7 @@ impl Endpoint {
         if cached.is_some() && status.is_final() {
             self.reply_cache = None;
         }
-        let wire = self.wire.response(&response);
+        let wire = response.to_bytes();
         let (mut ctx, txs) = self.split(now, id);
         let life = match &mut txs[id.slot as usize].tx {
             Tx::ServerInvite(t) => t.respond(&mut ctx, status, flow, wire)?,
@@ -805,7 +800,7 @@ impl Endpoint {
     pub fn send_stateless(&mut self, flow: Flow, message: &Message) {
         self.out.push_back(Output::Transmit(Transmit {
             flow,
-            payload: self.wire.message(message),
+            payload: message.to_bytes(),
         }));
     }
 
@@ -835,7 +830,7 @@ impl Endpoint {
         let to = response_flow(&resp, flow);
         self.out.push_back(Output::Transmit(Transmit {
             flow: to,
-            payload: self.wire.response(&resp),
+            payload: resp.to_bytes(),
         }));
     }
 }

@@ -10,7 +10,6 @@ mod status;
 pub mod typed;
 pub mod uri;
 mod write;
-pub(crate) use write::WireArena;
 
 use bytes::Bytes;
 use bytestring::ByteString;

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use super::headers::{Entry, Name};
 use super::{HeaderName, Headers, Message, Request, Response};
@@ -97,61 +97,22 @@ fn write_headers<B: BufMut>(h: &Headers, out: &mut B) {
     out.put_slice(b"\r\n\r\n");
 }
 
-/// A buffer [`write_headers_sized`] writes into: a `Vec<u8>` or a `BytesMut`, with its room
-/// known.
-pub(crate) trait SizedOut: BufMut {
-    /// Bytes that fit without growing.
-    fn room(&self) -> usize;
-    /// Appends `b`.
-    fn extend(&mut self, b: &[u8]);
-    /// Length now.
-    fn filled(&self) -> usize;
-    /// Cuts back to `len` bytes.
-    fn cut(&mut self, len: usize);
-}
-
-/// `Vec<u8>` and `BytesMut` have the same inherent methods for this.
-macro_rules! sized_out {
-    ($($t:ty),*) => {$(
-        impl SizedOut for $t {
-            #[inline]
-            fn room(&self) -> usize {
-                self.capacity() - self.len()
-            }
-            #[inline]
-            fn extend(&mut self, b: &[u8]) {
-                self.extend_from_slice(b);
-            }
-            #[inline]
-            fn filled(&self) -> usize {
-                self.len()
-            }
-            #[inline]
-            fn cut(&mut self, len: usize) {
-                self.truncate(len);
-            }
-        }
-    )*};
-}
-
-sized_out!(Vec<u8>, BytesMut);
-
-/// [`write_headers`] into a buffer sized by [`headers_len`], as [`exact`] and [`WireArena`]
-/// give it: the same bytes. While at least [`HEAD_MAX`] bytes of room are left, a known
-/// header's head is copied as its whole fixed-size array and cut back to its length: a copy
-/// of constant size is a couple of vector moves where one of variable size is a call to
-/// `memcpy` (a 200 has seven fields, a request ten). Near the end the variable copy is used,
-/// so the buffer is never grown.
-fn write_headers_sized<W: SizedOut>(h: &Headers, out: &mut W) {
+/// [`write_headers`] into a vector sized by [`headers_len`], as [`exact`] gives it: the
+/// same bytes. While at least [`HEAD_MAX`] bytes of room are left, a known header's head is
+/// copied as its whole fixed-size array and cut back to its length: a copy of constant size
+/// is a couple of vector moves where one of variable size is a call to `memcpy` (a 200 has
+/// seven fields, a request ten). Near the end the variable copy is used, so the vector is
+/// never grown.
+fn write_headers_vec(h: &Headers, out: &mut Vec<u8>) {
     for e in h.entries.iter() {
         if let Name::Known(k) = e.name
             && let Some(head) = HEADS.get(k as usize)
-            && out.room() >= HEAD_MAX
+            && out.capacity() - out.len() >= HEAD_MAX
         {
-            let at = out.filled() + usize::from(head.len);
-            out.extend(&head.bytes);
-            out.cut(at);
-            out.extend(h.text_bytes(e.value));
+            let at = out.len() + usize::from(head.len);
+            out.extend_from_slice(&head.bytes);
+            out.truncate(at);
+            out.extend_from_slice(h.text_bytes(e.value));
         } else {
             write_entry(e, h, out);
         }
@@ -193,23 +154,16 @@ impl Request {
 
     /// The wire form as new bytes.
     pub fn to_bytes(&self) -> Bytes {
-        exact(self.wire_len(), |v| self.write_sized(v))
-    }
-
-    /// The length of the wire form.
-    pub(crate) fn wire_len(&self) -> usize {
         let start = self.method.as_str().len() + 1 + self.uri.as_str().len() + 8;
-        start + headers_len(&self.headers) + self.body.len()
-    }
-
-    /// [`Request::write_to`] into a buffer with [`Request::wire_len`] bytes of room.
-    fn write_sized<W: SizedOut>(&self, v: &mut W) {
-        v.put_slice(self.method.as_str().as_bytes());
-        v.put_u8(b' ');
-        v.put_slice(self.uri.as_str().as_bytes());
-        v.put_slice(b" SIP/2.0");
-        write_headers_sized(&self.headers, v);
-        v.put_slice(&self.body);
+        let len = start + headers_len(&self.headers) + self.body.len();
+        exact(len, |v| {
+            v.put_slice(self.method.as_str().as_bytes());
+            v.put_u8(b' ');
+            v.put_slice(self.uri.as_str().as_bytes());
+            v.put_slice(b" SIP/2.0");
+            write_headers_vec(&self.headers, v);
+            v.put_slice(&self.body);
+        })
     }
 }
 
@@ -243,20 +197,13 @@ impl Response {
 
     /// The wire form as new bytes.
     pub fn to_bytes(&self) -> Bytes {
-        exact(self.wire_len(), |v| self.write_sized(v))
-    }
-
-    /// The length of the wire form.
-    pub(crate) fn wire_len(&self) -> usize {
-        12 + self.reason.len() + headers_len(&self.headers) + self.body.len()
-    }
-
-    /// [`Response::write_to`] into a buffer with [`Response::wire_len`] bytes of room.
-    fn write_sized<W: SizedOut>(&self, v: &mut W) {
-        v.put_slice(&self.status_line());
-        v.put_slice(self.reason.as_bytes());
-        write_headers_sized(&self.headers, v);
-        v.put_slice(&self.body);
+        let len = 12 + self.reason.len() + headers_len(&self.headers) + self.body.len();
+        exact(len, |v| {
+            v.put_slice(&self.status_line());
+            v.put_slice(self.reason.as_bytes());
+            write_headers_vec(&self.headers, v);
+            v.put_slice(&self.body);
+        })
     }
 }
 
@@ -275,54 +222,6 @@ impl Message {
             Message::Request(r) => r.to_bytes(),
             Message::Response(r) => r.to_bytes(),
         }
-    }
-}
-
-/// Where an endpoint writes the messages it sends: chunks of [`WireArena::CHUNK`] bytes, cut
-/// into one [`Bytes`] per message (`BytesMut::split().freeze()`). A message then costs no
-/// allocation of its own, and neither does the clone a transaction keeps to retransmit it
-/// (RFC 3261 §17.1.2.2, §17.2.2; a `Bytes` made from a `Vec` allocates its shared reference
-/// count on its first clone). A chunk is freed with its last message. A message over half a
-/// chunk gets a buffer of its own, so that a message kept long (an INVITE waiting for its
-/// answer) holds at most one chunk besides its own bytes.
-#[derive(Debug, Default)]
-pub(crate) struct WireArena {
-    chunk: BytesMut,
-}
-
-impl WireArena {
-    /// Bytes per chunk: about fifty responses.
-    const CHUNK: usize = 16 * 1024;
-
-    /// The wire form of `m`.
-    pub(crate) fn message(&mut self, m: &Message) -> Bytes {
-        match m {
-            Message::Request(r) => self.request(r),
-            Message::Response(r) => self.response(r),
-        }
-    }
-
-    /// The wire form of `r`.
-    pub(crate) fn request(&mut self, r: &Request) -> Bytes {
-        self.cut(r.wire_len(), |b| r.write_sized(b))
-    }
-
-    /// The wire form of `r`.
-    pub(crate) fn response(&mut self, r: &Response) -> Bytes {
-        self.cut(r.wire_len(), |b| r.write_sized(b))
-    }
-
-    fn cut(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) -> Bytes {
-        if len > Self::CHUNK / 2 {
-            let mut own = BytesMut::with_capacity(len);
-            write(&mut own);
-            return own.freeze();
-        }
-        if self.chunk.capacity() < len {
-            self.chunk = BytesMut::with_capacity(Self::CHUNK);
-        }
-        write(&mut self.chunk);
-        self.chunk.split().freeze()
     }
 }
 
@@ -426,35 +325,6 @@ mod tests {
             let want = format!("\r\n{}: ", h.as_str());
             assert_eq!(head(h), Some(want.as_bytes()), "{h:?}");
         }
-    }
-
-    /// The arena writes the bytes `to_bytes` writes; messages stay intact when their chunk is
-    /// replaced; a message over half a chunk has a buffer of its own.
-    #[test]
-    fn the_wire_arena_writes_what_to_bytes_writes() {
-        let raw: &[u8] = include_bytes!("../../../../corpus/invite_g711.sip");
-        let Message::Request(req) =
-            parse_message(Bytes::from_static(raw), &Limits::default()).unwrap()
-        else {
-            panic!("a request")
-        };
-        let ok = Response::from_request(&req, StatusCode::OK, Some("a6c85cf"));
-        let mut arena = WireArena::default();
-        // Past several chunks: every message kept, every one still as written.
-        let kept: Vec<(Bytes, Bytes)> = (0..200)
-            .map(|_| (arena.request(&req), arena.response(&ok)))
-            .collect();
-        for (r, o) in &kept {
-            assert_eq!(r, &req.to_bytes());
-            assert_eq!(o, &ok.to_bytes());
-        }
-        assert_eq!(arena.message(&ok.clone().into()), ok.to_bytes());
-        // A message over half a chunk: the same bytes, and the chunk keeps its room.
-        let mut big = ok.clone();
-        big.set_body("text/plain", vec![b'x'; WireArena::CHUNK]);
-        let room = arena.chunk.capacity();
-        assert_eq!(arena.response(&big), big.to_bytes());
-        assert_eq!(arena.chunk.capacity(), room);
     }
 
     #[test]
