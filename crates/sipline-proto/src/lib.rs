@@ -44,6 +44,9 @@ pub mod session;
 pub mod timer;
 pub mod transaction;
 
+#[cfg(test)]
+mod test_util;
+
 pub use auth::{
     Algorithm, AuthError, AuthKind, Challenge, Credentials, DigestClient, DigestResponse,
     DigestServer,

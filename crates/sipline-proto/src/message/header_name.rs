@@ -505,10 +505,7 @@ mod tests {
                 let i = i.index(n.len());
                 n[i] ^= 0x20;
             }
-            for (at, byte) in edits {
-                let i = at.index(n.len());
-                n[i] = byte;
-            }
+            let mut n = crate::test_util::mutated(&n, &edits);
             n.truncate(n.len().saturating_sub(cut).max(1));
             prop_assert_eq!(HeaderName::from_bytes(&n), reference(&n), "{:?}", n);
         }

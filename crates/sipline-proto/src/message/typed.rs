@@ -1796,9 +1796,8 @@ impl Headers {
     /// Parses the transaction-relevant headers (see [`Essentials`]).
     pub fn essentials(&self) -> Result<Essentials<'_>, ParseError> {
         // The path every well-formed message takes: the first of each field found in one pass,
-        // each parsed by the
-        // same functions as [`Headers::essentials_reference`], but without an error to build
-        // per field. Any field missing or failing goes to the reference, which reports the
+        // each parsed by the same functions as [`Headers::essentials_reference`], but without
+        // an error to build per field. Any field missing or failing goes to the reference, which reports the
         // first problem in its fixed order (Via, CSeq, Call-ID, From, To, Max-Forwards).
         // The fields from the last to the first, each stored in its slot unconditionally: the
         // first of each is stored last. Slot 0 takes every other header. No test or branch
@@ -1847,7 +1846,7 @@ impl Headers {
         };
         // The Via last: its fields go straight into the result, not kept across the calls.
         let via = self.value_of(via);
-        match Via::parse_common_inline(via).or_else(|| top_via_of(via).ok()) {
+        match Via::parse_common_inline(via).or_else(|| first_via(via).ok()) {
             Some(via) => Ok(Essentials {
                 via,
                 cseq,
@@ -2311,11 +2310,7 @@ mod tests {
                 "<sips:[2001:db8::10]:5061;transport=tls>;tag=a;x",
                 "<sip:192.0.2.10:5060;lr>",
             ][which];
-            let mut m = base.as_bytes().to_vec();
-            for (at, byte) in edits {
-                let i = at.index(m.len());
-                m[i] = byte;
-            }
+            let m = crate::test_util::mutated(base.as_bytes(), &edits);
             if let Ok(v) = std::str::from_utf8(&m) {
                 prop_assert_eq!(
                     name_addr_tag(v),
@@ -2343,11 +2338,7 @@ mod tests {
                 ("Accept", HeaderName::Accept, "application/sdp,text/plain"),
                 ("Contact", HeaderName::Contact, "\"A\" <sips:a@b>,<sip:c@d;lr>"),
             ][which];
-            let mut m = base.as_bytes().to_vec();
-            for (at, byte) in edits {
-                let i = at.index(m.len());
-                m[i] = byte;
-            }
+            let m = crate::test_util::mutated(base.as_bytes(), &edits);
             let Ok(v) = std::str::from_utf8(&m) else { return Ok(()) };
             let head = format!(
                 "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\

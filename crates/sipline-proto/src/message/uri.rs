@@ -982,11 +982,7 @@ mod tests {
                 "sip:[2001:db8::10]:5070;maddr=[::1]",
                 "sip:p1.example.com;lr;x=a:b",
             ][which];
-            let mut m = base.as_bytes().to_vec();
-            for (at, byte) in edits {
-                let i = at.index(m.len());
-                m[i] = byte;
-            }
+            let m = crate::test_util::mutated(base.as_bytes(), &edits);
             if let Ok(s) = std::str::from_utf8(&m) {
                 same(s);
             }

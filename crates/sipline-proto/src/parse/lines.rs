@@ -412,11 +412,10 @@ mod tests {
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
         ) {
             // Random bytes, and known names with random bytes replaced.
-            let mut known = crate::message::HeaderName::ALL[which].as_str().as_bytes().to_vec();
-            for (at, byte) in flips {
-                let i = at.index(known.len());
-                known[i] = byte;
-            }
+            let known = crate::test_util::mutated(
+                crate::message::HeaderName::ALL[which].as_str().as_bytes(),
+                &flips,
+            );
             for n in [&name[..], &known[..]] {
                 if crate::message::HeaderName::from_bytes(n).is_some() {
                     prop_assert!(n.iter().all(|&c| super::scan::is_token(c)), "{:?}", n);
@@ -461,11 +460,7 @@ mod tests {
                     &b" \t\r\n:;,\"<>@=a0\xff-\x0b\x0e\x01"[..])),
                 1..4),
         ) {
-            let mut m = CORPUS[which].to_vec();
-            for (at, byte) in edits {
-                let i = at.index(m.len());
-                m[i] = byte;
-            }
+            let m = crate::test_util::mutated(CORPUS[which], &edits);
             same(&m, &Limits::default());
         }
 
@@ -478,11 +473,7 @@ mod tests {
                     &b" \t\r\n:;,\"<>@=a0\xff-\x0b\x0e\x01"[..])),
                 0..4),
         ) {
-            let mut m = long_message(n);
-            for (at, byte) in edits {
-                let i = at.index(m.len());
-                m[i] = byte;
-            }
+            let m = crate::test_util::mutated(&long_message(n), &edits);
             same(&m, &Limits::default());
         }
     }
